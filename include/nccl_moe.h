@@ -1,0 +1,242 @@
+/*
+ * nccl_moe.h — Mixture-of-Experts dispatch and combine as NCCL-style collectives.
+ *
+ * Public C API, version 1. Conventions follow NCCL: every call returns ncclResult_t; handles are
+ * opaque; configuration structs carry size/magic/version fields and come with an INITIALIZER
+ * macro; fields left at NCCL_MOE_UNDEF_INT take the library's default (or the NCCL_MOE_*
+ * environment variable that overrides it). After a failure, ncclMoeGetLastError() names the
+ * argument, rank or limit that failed.
+ *
+ * Shapes: T tokens on this rank (may differ between ranks, 0 allowed), H hidden size, E experts
+ * in the EP group, R ranks, L = E / R local experts (rank r owns experts [r*L, (r+1)*L)), K top-k.
+ * All tensors are dense, row-major and contiguous, in device memory unless stated otherwise.
+ *
+ * One MoE layer:
+ *   ncclMoeLayoutCreate  (collective) routing -> handle: counts, offsets, receive order
+ *   ncclMoeHandleGetCounts   optional, host-synchronising: output rows and per-expert counts
+ *   ncclMoeDispatch      (collective) tokens (+probs, expert ids, FP8 scales) to the experts' ranks
+ *   ... experts ...
+ *   ncclMoeCombine       (collective) unweighted sum of each token's rows back to its rank
+ * Backward: dispatch's gradient is ncclMoeCombine of the rows' gradient (with probsGrad for the
+ * probabilities); combine's gradient is ncclMoeDispatch on the same handle with no routing
+ * outputs (a "cached-handle dispatch": no layout step, no routing inputs).
+ *
+ * Receive order (canonical, identical to the CPU reference):
+ *   NCCL_MOE_LAYOUT_PER_RANK: one row per (source token, destination rank), ordered by source
+ *     rank, then source token.
+ *   NCCL_MOE_LAYOUT_EXPERT_MAJOR: one row per (source token, local expert); local expert 0's
+ *     segment first, then expert 1's, ...; inside a segment by source rank, then source token;
+ *     each segment padded with zero rows (zero probs, zero FP8 scales) up to padMultiple.
+ * Combine sums in float32 in a fixed order (destination rank ascending, then row ascending), so
+ * results are bit-identical from run to run.
+ *
+ * Streams: every call is enqueued on the caller's stream and is stream-ordered with respect to
+ * it; the library may run communication on an internal stream ordered by events.
+ */
+#ifndef NCCL_MOE_H_
+#define NCCL_MOE_H_
+
+#include <cuda_runtime.h>
+#include <limits.h>
+#include <nccl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NCCL_MOE_MAJOR 0
+#define NCCL_MOE_MINOR 1
+#define NCCL_MOE_PATCH 0
+#define NCCL_MOE_VERSION(X, Y, Z) ((X) * 10000 + (Y) * 100 + (Z))
+#define NCCL_MOE_VERSION_CODE NCCL_MOE_VERSION(NCCL_MOE_MAJOR, NCCL_MOE_MINOR, NCCL_MOE_PATCH)
+
+/* A field left at this value takes the default. */
+#define NCCL_MOE_UNDEF_INT INT_MIN
+/* Value of the magic field of every versioned struct. */
+#define NCCL_MOE_MAGIC 0x6d6f6531u /* "moe1" */
+/* Version of the v1 structs below. */
+#define NCCL_MOE_STRUCT_VERSION 1u
+
+typedef struct ncclMoeComm* ncclMoeComm_t;
+typedef struct ncclMoeHandle* ncclMoeHandle_t;
+
+typedef enum {
+  NCCL_MOE_ROUTING_TOPK = 0, /* topkIdx int64 [T,K] global expert ids (-1 = masked slot) +
+                                topkProbs fp32 [T,K] */
+  NCCL_MOE_ROUTING_MAP = 1   /* routingMap bool (1 byte) [T,E] + denseProbs fp32 [T,E] */
+} ncclMoeRoutingFormat_t;
+
+typedef enum {
+  NCCL_MOE_LAYOUT_PER_RANK = 0,    /* one row per (token, destination rank): FusedDispatch */
+  NCCL_MOE_LAYOUT_EXPERT_MAJOR = 1 /* one row per (token, local expert), expert-major, padded:
+                                      HybridEPDispatch */
+} ncclMoeLayout_t;
+
+/* ---- Communicator configuration ------------------------------------------------------------ */
+typedef struct {
+  size_t size;          /* sizeof(ncclMoeConfig_t) */
+  unsigned int magic;   /* NCCL_MOE_MAGIC */
+  unsigned int version; /* NCCL_MOE_STRUCT_VERSION */
+  int numExperts;       /* E, a multiple of the number of ranks (required) */
+  int hiddenSize;       /* H, elements per token row (required) */
+  int maxTokensPerRank; /* largest T any call may pass (required) */
+  int maxTopk;          /* largest K any call may pass (default 8, at most numExperts) */
+  int dataType;         /* ncclDataType_t of token rows: ncclBfloat16 (default) or ncclFloat32 */
+  int fp8Dispatch;      /* 1: dispatch quantises rows to E4M3 with one fp32 scale per 128
+                           channels (a last, shorter block when H % 128 != 0); default 0 */
+  int fp8PowerOfTwoScales; /* 1: round each FP8 scale up to a power of two (UE8M0-packable) */
+  int dispatchSms;      /* SM budget of dispatch kernels (default 24) */
+  int combineSms;       /* SM budget of combine kernels (default 24) */
+  int timeoutMs;        /* every wait fails after this long (default 300000; env
+                           NCCL_MOE_TIMEOUT_MS overrides the default) */
+} ncclMoeConfig_t;
+
+#define NCCL_MOE_CONFIG_INITIALIZER                                                        \
+  {                                                                                        \
+    sizeof(ncclMoeConfig_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION,                      \
+        NCCL_MOE_UNDEF_INT, /* numExperts */ NCCL_MOE_UNDEF_INT, /* hiddenSize */          \
+        NCCL_MOE_UNDEF_INT, /* maxTokensPerRank */ NCCL_MOE_UNDEF_INT, /* maxTopk */       \
+        NCCL_MOE_UNDEF_INT, /* dataType */ NCCL_MOE_UNDEF_INT, /* fp8Dispatch */           \
+        NCCL_MOE_UNDEF_INT, /* fp8PowerOfTwoScales */ NCCL_MOE_UNDEF_INT, /* dispatchSms */ \
+        NCCL_MOE_UNDEF_INT, /* combineSms */ NCCL_MOE_UNDEF_INT /* timeoutMs */            \
+  }
+
+/* ---- Routing of one call ------------------------------------------------------------------- */
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int format;               /* ncclMoeRoutingFormat_t */
+  int numTokens;            /* T on this rank: 0 <= T <= maxTokensPerRank */
+  int topk;                 /* K (top-k format): 1 <= K <= maxTopk, the same on every rank */
+  const int64_t* topkIdx;   /* [T,K] global expert ids, -1 masks a slot; no id twice per token */
+  const float* topkProbs;   /* [T,K] */
+  const uint8_t* routingMap; /* [T,E] 0/1 */
+  const float* denseProbs;  /* [T,E], read only where routingMap is 1 */
+} ncclMoeRouting_t;
+
+#define NCCL_MOE_ROUTING_INITIALIZER                                                     \
+  {                                                                                      \
+    sizeof(ncclMoeRouting_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION,                   \
+        NCCL_MOE_ROUTING_TOPK, 0, 0, NULL, NULL, NULL, NULL                              \
+  }
+
+/* ---- Output layout of one call ------------------------------------------------------------- */
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int layout;         /* ncclMoeLayout_t */
+  int padMultiple;    /* expert-major: pad each expert's segment to a multiple (0 or 1: none) */
+  int64_t rowBudget;  /* expert-major: fixed number of output rows (non-blocking mode; a multiple
+                         of padMultiple). Rows past the budget are dropped, the overflow flag is
+                         set, tokensPerExpert counts only the rows kept. -1: rows sized from the
+                         counts (blocking mode: ncclMoeHandleGetCounts tells the size) */
+} ncclMoeLayoutOptions_t;
+
+#define NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER                                                 \
+  {                                                                                         \
+    sizeof(ncclMoeLayoutOptions_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION,                \
+        NCCL_MOE_LAYOUT_PER_RANK, 0, -1                                                     \
+  }
+
+/* ---- Dispatch and combine buffers ---------------------------------------------------------- */
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  const void* x;          /* [T,H] dataType: tokens (forward) or combine's output gradient */
+  int64_t recvRows;       /* rows allocated in every recv* array below */
+  void* recvX;            /* [recvRows,H] dataType, or E4M3 bytes when FP8 dispatch is on */
+  float* recvScales;      /* FP8: [recvRows, ceil(H/128)] fp32 scales; otherwise NULL */
+  int64_t* recvTopkIdx;   /* per-rank layout, top-k routing: [recvRows,K] LOCAL expert ids,
+                             -1 where the slot's expert is elsewhere or masked. Optional */
+  uint8_t* recvRoutingMap; /* per-rank layout, map routing: [recvRows,L]. Optional */
+  float* recvProbs;       /* per-rank: [recvRows,K] (top-k) or [recvRows,L] (map), 0 where not
+                             local; expert-major: [recvRows]. Optional */
+} ncclMoeDispatchArgs_t;
+
+#define NCCL_MOE_DISPATCH_ARGS_INITIALIZER                                                 \
+  {                                                                                        \
+    sizeof(ncclMoeDispatchArgs_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, NULL, 0, NULL, \
+        NULL, NULL, NULL, NULL                                                             \
+  }
+
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  const void* x;         /* [rows,H] dataType: expert outputs, in the handle's receive order */
+  int64_t rows;          /* rows in x and probsGrad (at least the handle's received rows) */
+  void* out;             /* [T,H] dataType: unweighted float32 sum of each token's rows */
+  const float* probsGrad; /* optional: gradient of dispatch's recvProbs, same shape */
+  float* outProbsGrad;   /* with probsGrad: [T,K] or [T,E] in the routing's format; each slot
+                            takes the gradient from the rank owning its expert, 0 elsewhere */
+} ncclMoeCombineArgs_t;
+
+#define NCCL_MOE_COMBINE_ARGS_INITIALIZER                                                  \
+  {                                                                                        \
+    sizeof(ncclMoeCombineArgs_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, NULL, 0, NULL,  \
+        NULL, NULL                                                                         \
+  }
+
+/* ---- Library ------------------------------------------------------------------------------- */
+
+/* NCCL_MOE_VERSION_CODE of the loaded library. */
+ncclResult_t ncclMoeGetVersion(int* version);
+/* A static string for every ncclResult_t. */
+const char* ncclMoeGetErrorString(ncclResult_t result);
+/* The last failure's message: of this communicator when comm is not NULL and its last call
+ * failed, else of the calling thread's last failing call. Never NULL. */
+const char* ncclMoeGetLastError(ncclMoeComm_t comm);
+
+/* ---- Communicator -------------------------------------------------------------------------- */
+
+/* Collective over every rank of `comm`. The NCCL communicator must outlive the MoE one. */
+ncclResult_t ncclMoeCommCreate(ncclComm_t comm, const ncclMoeConfig_t* config,
+                               ncclMoeComm_t* moeComm);
+/* Frees the communicator; handles made from it become stale (destroy them still). */
+ncclResult_t ncclMoeCommDestroy(ncclMoeComm_t moeComm);
+
+/* ---- Layout and handles -------------------------------------------------------------------- */
+
+/* Collective. Validates the routing, computes per-rank/per-expert counts and offsets on the device
+ * and exchanges them between ranks, and returns a handle describing the receive side. Routing
+ * arrays must stay unchanged until the ncclMoeDispatch that uses this handle is enqueued. */
+ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclMoeRouting_t* routing,
+                                 const ncclMoeLayoutOptions_t* options, ncclMoeHandle_t* handle,
+                                 cudaStream_t stream);
+/* Host view of the counts; the only call that synchronises (with the layout's stream).
+ * recvRows: rows this rank receives (blocking mode: the size to allocate; budgeted mode: rows
+ * kept). tokensPerExpert (host, [L], may be NULL): per-rank layout: (token, local expert) pairs;
+ * expert-major: padded rows kept per expert. overflow (may be NULL): 1 when rows were dropped. */
+ncclResult_t ncclMoeHandleGetCounts(ncclMoeHandle_t handle, int64_t* recvRows,
+                                    int64_t* tokensPerExpert, int32_t* overflow);
+/* Device pointers to the same counts, valid while the handle lives: no synchronisation. */
+ncclResult_t ncclMoeHandleGetDeviceCounts(ncclMoeHandle_t handle, const int64_t** recvRows,
+                                          const int64_t** tokensPerExpert,
+                                          const int32_t** overflow);
+ncclResult_t ncclMoeHandleDestroy(ncclMoeHandle_t handle);
+
+/* ---- Data movement ------------------------------------------------------------------------- */
+
+/* Collective. Sends x's rows to the ranks of their experts in the handle's receive order. The
+ * first dispatch on a handle made by ncclMoeLayoutCreate also writes probs and expert ids when
+ * their outputs are given; later ones (cached-handle dispatch, combine's backward) move rows
+ * only. Rows past the used part of a budgeted output are not written. */
+ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
+                             const ncclMoeDispatchArgs_t* args, cudaStream_t stream);
+
+/* Collective. out[t] = float32 sum (fixed order) of every row that came from token t, rounded to
+ * dataType; tokens with no row get zeros. With probsGrad, also reduces the per-row probs
+ * gradient back to the routing's format (dispatch's backward). */
+ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t handle,
+                            const ncclMoeCombineArgs_t* args, cudaStream_t stream);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* NCCL_MOE_H_ */

@@ -1,0 +1,171 @@
+// The public C API: argument checks, error reporting, dispatch to the implementation.
+#include "nccl_moe.h"
+
+#include "core/call_checks.h"
+#include "core/comm.h"
+#include "core/last_error.h"
+#include "core/live_set.h"
+
+// Functions of the public API are the only symbols the library exports (with libnccl_moe.map).
+#define NCCL_MOE_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace nccl_moe {
+namespace {
+
+LiveSet<ncclMoeComm>& liveComms() {
+  static LiveSet<ncclMoeComm> set;
+  return set;
+}
+
+LiveSet<ncclMoeHandle>& liveHandles() {
+  static LiveSet<ncclMoeHandle> set;
+  return set;
+}
+
+Status checkComm(const ncclMoeComm* comm) {
+  if (comm == nullptr) return Status::invalidArgument("comm is NULL");
+  if (!liveComms().contains(comm))
+    return Status::invalidArgument("comm is not a live ncclMoeComm_t (destroyed, or never created)");
+  return Status::ok();
+}
+
+Status checkHandle(const ncclMoeHandle* handle, const ncclMoeComm* comm) {
+  if (handle == nullptr) return Status::invalidArgument("handle is NULL");
+  if (!liveHandles().contains(handle))
+    return Status::invalidArgument("handle is not a live ncclMoeHandle_t (destroyed, or never created)");
+  if (!liveComms().contains(handle->comm))
+    return Status::invalidUsage("handle is stale: its communicator was destroyed");
+  if (comm != nullptr && handle->comm != comm)
+    return Status::invalidArgument("handle belongs to another communicator");
+  if (handle->bufferEpoch != handle->comm->bufferEpoch)
+    return Status::invalidUsage(
+        "handle is stale: the communicator's buffers were reallocated after it was made");
+  return Status::ok();
+}
+
+Status notImplemented(const char* what) {
+  return Status::invalidUsage(
+      format("%s is not implemented yet: the GPU dispatch/combine path is still being built; the "
+             "CPU reference (src/reference) defines its semantics",
+             what));
+}
+
+}  // namespace
+}  // namespace nccl_moe
+
+using namespace nccl_moe;
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeGetVersion(int* version) {
+  if (version == nullptr)
+    return reportFailure("ncclMoeGetVersion", Status::invalidArgument("version is NULL"));
+  *version = NCCL_MOE_VERSION_CODE;
+  return ncclSuccess;
+}
+
+NCCL_MOE_EXPORT const char* ncclMoeGetErrorString(ncclResult_t result) {
+  switch (result) {
+    case ncclSuccess: return "no error";
+    case ncclUnhandledCudaError: return "unhandled cuda error (run with NCCL_MOE_DEBUG=INFO for details)";
+    case ncclSystemError: return "unhandled system error (run with NCCL_MOE_DEBUG=INFO for details)";
+    case ncclInternalError: return "internal error - please report this issue to the nccl-moe developers";
+    case ncclInvalidArgument: return "invalid argument (run with NCCL_MOE_DEBUG=WARN for details)";
+    case ncclInvalidUsage: return "invalid usage (run with NCCL_MOE_DEBUG=WARN for details)";
+    case ncclRemoteError: return "remote process exited or there was a network error";
+    case ncclInProgress: return "NCCL operation in progress";
+    default: return "unknown result code";
+  }
+}
+
+NCCL_MOE_EXPORT const char* ncclMoeGetLastError(ncclMoeComm_t comm) {
+  if (comm != nullptr && liveComms().contains(comm) && !comm->lastError.empty())
+    return comm->lastError.c_str();
+  return threadLastError();
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommCreate(ncclComm_t comm, const ncclMoeConfig_t* config,
+                                               ncclMoeComm_t* moeComm) {
+  constexpr const char* kCall = "ncclMoeCommCreate";
+  if (moeComm == nullptr) return reportFailure(kCall, Status::invalidArgument("moeComm is NULL"));
+  *moeComm = nullptr;
+  if (comm == nullptr) return reportFailure(kCall, Status::invalidArgument("comm is NULL"));
+  CommConfig resolved;
+  if (Status s = resolveConfig(config, 0, &resolved); !s.isOk()) return reportFailure(kCall, s);
+  return reportFailure(kCall, notImplemented("ncclMoeCommCreate"));
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommDestroy(ncclMoeComm_t moeComm) {
+  if (Status s = checkComm(moeComm); !s.isOk()) return reportFailure("ncclMoeCommDestroy", s);
+  liveComms().remove(moeComm);
+  delete moeComm;
+  return ncclSuccess;
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclMoeRouting_t* routing,
+                                                 const ncclMoeLayoutOptions_t* options,
+                                                 ncclMoeHandle_t* handle, cudaStream_t stream) {
+  (void)stream;
+  constexpr const char* kCall = "ncclMoeLayoutCreate";
+  if (handle == nullptr) return reportFailure(kCall, Status::invalidArgument("handle is NULL"));
+  *handle = nullptr;
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  HandleSummary summary;
+  if (Status s = checkRoutingArgs(comm->config, routing, &summary); !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  if (Status s = checkLayoutArgs(options, &summary.options); !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  return reportFailure(kCall, notImplemented(kCall), &comm->lastError);
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleGetCounts(ncclMoeHandle_t handle, int64_t* recvRows,
+                                                    int64_t* tokensPerExpert, int32_t* overflow) {
+  (void)tokensPerExpert;
+  (void)overflow;
+  constexpr const char* kCall = "ncclMoeHandleGetCounts";
+  if (Status s = checkHandle(handle, nullptr); !s.isOk()) return reportFailure(kCall, s);
+  if (recvRows == nullptr) return reportFailure(kCall, Status::invalidArgument("recvRows is NULL"));
+  return reportFailure(kCall, notImplemented(kCall), &handle->comm->lastError);
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleGetDeviceCounts(ncclMoeHandle_t handle,
+                                                          const int64_t** recvRows,
+                                                          const int64_t** tokensPerExpert,
+                                                          const int32_t** overflow) {
+  (void)recvRows;
+  (void)tokensPerExpert;
+  (void)overflow;
+  constexpr const char* kCall = "ncclMoeHandleGetDeviceCounts";
+  if (Status s = checkHandle(handle, nullptr); !s.isOk()) return reportFailure(kCall, s);
+  return reportFailure(kCall, notImplemented(kCall), &handle->comm->lastError);
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleDestroy(ncclMoeHandle_t handle) {
+  if (handle == nullptr)
+    return reportFailure("ncclMoeHandleDestroy", Status::invalidArgument("handle is NULL"));
+  if (!liveHandles().remove(handle))
+    return reportFailure("ncclMoeHandleDestroy",
+                         Status::invalidArgument("handle is not a live ncclMoeHandle_t"));
+  delete handle;
+  return ncclSuccess;
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
+                                             const ncclMoeDispatchArgs_t* args, cudaStream_t stream) {
+  (void)stream;
+  constexpr const char* kCall = "ncclMoeDispatch";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (Status s = checkHandle(handle, comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  if (Status s = checkDispatchArgs(comm->config, handle->summary, args); !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  return reportFailure(kCall, notImplemented(kCall), &comm->lastError);
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t handle,
+                                            const ncclMoeCombineArgs_t* args, cudaStream_t stream) {
+  (void)stream;
+  constexpr const char* kCall = "ncclMoeCombine";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (Status s = checkHandle(handle, comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  if (Status s = checkCombineArgs(comm->config, handle->summary, args); !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  return reportFailure(kCall, notImplemented(kCall), &comm->lastError);
+}

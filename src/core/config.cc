@@ -1,0 +1,97 @@
+#include "core/config.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "core/env.h"
+
+namespace nccl_moe {
+
+Status checkStructHeader(const char* name, size_t size, unsigned magic, unsigned version,
+                         size_t expectedSize) {
+  if (magic != NCCL_MOE_MAGIC)
+    return Status::invalidArgument(
+        format("%s: magic 0x%x is not NCCL_MOE_MAGIC; initialise it with its INITIALIZER macro",
+               name, magic));
+  if (version != NCCL_MOE_STRUCT_VERSION)
+    return Status::invalidArgument(format("%s: version %u is not supported (this library: %u)",
+                                          name, version, NCCL_MOE_STRUCT_VERSION));
+  if (size != expectedSize)
+    return Status::invalidArgument(
+        format("%s: size %zu does not match this library's %zu", name, size, expectedSize));
+  return Status::ok();
+}
+
+namespace {
+
+int orDefault(int value, int fallback) { return value == NCCL_MOE_UNDEF_INT ? fallback : value; }
+
+Status required(const char* field, int value) {
+  if (value == NCCL_MOE_UNDEF_INT)
+    return Status::invalidArgument(format("ncclMoeConfig_t.%s must be set", field));
+  return Status::ok();
+}
+
+Status checkFlag(const char* field, int value) {
+  if (value != 0 && value != 1)
+    return Status::invalidArgument(format("ncclMoeConfig_t.%s=%d must be 0 or 1", field, value));
+  return Status::ok();
+}
+
+Status checkSms(const char* field, int value) {
+  if (value < 1 || value > 1024)
+    return Status::invalidArgument(format("ncclMoeConfig_t.%s=%d must lie in [1, 1024]", field, value));
+  return Status::ok();
+}
+
+}  // namespace
+
+Status resolveConfig(const ncclMoeConfig_t* config, int ranks, CommConfig* resolved) {
+  if (config == nullptr) return Status::invalidArgument("config is NULL");
+  if (Status s = checkStructHeader("ncclMoeConfig_t", config->size, config->magic, config->version,
+                                   sizeof(ncclMoeConfig_t));
+      !s.isOk())
+    return s;
+  for (auto [field, value] : {std::pair<const char*, int>{"numExperts", config->numExperts},
+                              {"hiddenSize", config->hiddenSize},
+                              {"maxTokensPerRank", config->maxTokensPerRank}})
+    if (Status s = required(field, value); !s.isOk()) return s;
+
+  CommConfig out;
+  out.shape.ranks = ranks > 0 ? ranks : 1;
+  out.shape.experts = config->numExperts;
+  out.shape.hidden = config->hiddenSize;
+  out.shape.maxTokensPerRank = config->maxTokensPerRank;
+  out.shape.maxTopk = orDefault(config->maxTopk, std::min(EnvDefaults::kMaxTopk, config->numExperts));
+  if (Status s = checkGroupShape(out.shape); !s.isOk()) return s;
+
+  const int dataType = orDefault(config->dataType, ncclBfloat16);
+  if (dataType == ncclBfloat16)
+    out.rowType = ElementType::kBf16;
+  else if (dataType == ncclFloat32)
+    out.rowType = ElementType::kFp32;
+  else
+    return Status::invalidArgument(
+        format("ncclMoeConfig_t.dataType=%d is not supported: use ncclBfloat16 or ncclFloat32", dataType));
+
+  const int fp8 = orDefault(config->fp8Dispatch, 0);
+  const int pow2 = orDefault(config->fp8PowerOfTwoScales, 0);
+  if (Status s = checkFlag("fp8Dispatch", fp8); !s.isOk()) return s;
+  if (Status s = checkFlag("fp8PowerOfTwoScales", pow2); !s.isOk()) return s;
+  out.fp8Dispatch = fp8 == 1;
+  out.fp8PowerOfTwoScales = pow2 == 1;
+
+  out.dispatchSms = orDefault(config->dispatchSms, envDispatchSms());
+  out.combineSms = orDefault(config->combineSms, envCombineSms());
+  if (Status s = checkSms("dispatchSms", out.dispatchSms); !s.isOk()) return s;
+  if (Status s = checkSms("combineSms", out.combineSms); !s.isOk()) return s;
+
+  out.timeoutMs = orDefault(config->timeoutMs, envTimeoutMs());
+  if (out.timeoutMs < 1)
+    return Status::invalidArgument(
+        format("ncclMoeConfig_t.timeoutMs=%d must be positive", out.timeoutMs));
+  *resolved = out;
+  return Status::ok();
+}
+
+}  // namespace nccl_moe

@@ -1,0 +1,35 @@
+#include "core/env.h"
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "core/log.h"
+
+namespace nccl_moe {
+
+int64_t envInt(const char* name, int64_t fallback, int64_t lo, int64_t hi) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  errno = 0;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 0);
+  if (errno != 0 || end == text || *end != '\0' || value < lo || value > hi) {
+    logWarn("%s=\"%s\" is not an integer in [%lld, %lld]; using %lld", name, text, (long long)lo,
+            (long long)hi, (long long)fallback);
+    return fallback;
+  }
+  return value;
+}
+
+int envTimeoutMs() {
+  return static_cast<int>(envInt("NCCL_MOE_TIMEOUT_MS", EnvDefaults::kTimeoutMs, 1, INT_MAX));
+}
+int envDispatchSms() {
+  return static_cast<int>(envInt("NCCL_MOE_DISPATCH_SMS", EnvDefaults::kDispatchSms, 1, 1024));
+}
+int envCombineSms() {
+  return static_cast<int>(envInt("NCCL_MOE_COMBINE_SMS", EnvDefaults::kCombineSms, 1, 1024));
+}
+
+}  // namespace nccl_moe

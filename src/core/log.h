@@ -1,0 +1,14 @@
+// Logging gated by NCCL_MOE_DEBUG (VERSION, WARN, INFO, TRACE), in the shape of NCCL_DEBUG, to
+// stderr or to NCCL_MOE_DEBUG_FILE.
+#pragma once
+
+namespace nccl_moe {
+
+enum class LogLevel { kNone = 0, kVersion = 1, kWarn = 2, kInfo = 3, kTrace = 4 };
+
+LogLevel logLevel();
+void logMessage(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void logWarn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void logInfo(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+}  // namespace nccl_moe
