@@ -53,13 +53,13 @@ Status checkRoutingShape(const GroupShape& shape, const RankRouting& routing, in
           format("rank %d: topk=%d must lie in [1, maxTopk=%d]", rank, routing.topk, shape.maxTopk));
     const size_t want = tokens * routing.topk;
     if (routing.topkIdx.size() != want) return sizeMismatch("topkIdx", routing.topkIdx.size(), want, rank);
-    if (!routing.topkProbs.empty() && routing.topkProbs.size() != want)
+    if (routing.withProbs && routing.topkProbs.size() != want)
       return sizeMismatch("topkProbs", routing.topkProbs.size(), want, rank);
   } else {
     const size_t want = tokens * shape.experts;
     if (routing.routingMap.size() != want)
       return sizeMismatch("routingMap", routing.routingMap.size(), want, rank);
-    if (!routing.denseProbs.empty() && routing.denseProbs.size() != want)
+    if (routing.withProbs && routing.denseProbs.size() != want)
       return sizeMismatch("denseProbs", routing.denseProbs.size(), want, rank);
   }
   return Status::ok();

@@ -15,13 +15,12 @@ struct RankRouting {
   int numTokens = 0;
   int topk = 0;                     // K, top-k format only
   std::vector<int64_t> topkIdx;     // [T,K] global expert id, -1 masks the slot
-  std::vector<float> topkProbs;     // [T,K]; empty when no probs travel
+  std::vector<float> topkProbs;     // [T,K]
   std::vector<uint8_t> routingMap;  // [T,E]
-  std::vector<float> denseProbs;    // [T,E]; empty when no probs travel
+  std::vector<float> denseProbs;    // [T,E]
+  bool withProbs = true;            // false: no probabilities travel (their arrays stay empty)
 
-  bool hasProbs() const {
-    return format == RoutingFormat::kTopk ? !topkProbs.empty() : !denseProbs.empty();
-  }
+  bool hasProbs() const { return withProbs; }
   // Width of one token's routing row: K (top-k) or E (map).
   int slots(int experts) const { return format == RoutingFormat::kTopk ? topk : experts; }
 };

@@ -1,0 +1,111 @@
+// The public C API as a user sees it: through the shared library's exported symbols.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "nccl_moe.h"
+
+namespace {
+
+TEST(Api, VersionAndErrorStrings) {
+  int version = 0;
+  ASSERT_EQ(ncclMoeGetVersion(&version), ncclSuccess);
+  EXPECT_EQ(version, NCCL_MOE_VERSION_CODE);
+  EXPECT_EQ(ncclMoeGetVersion(nullptr), ncclInvalidArgument);
+  std::set<std::string> strings;
+  for (int r = 0; r < ncclNumResults; ++r) {
+    const char* text = ncclMoeGetErrorString(static_cast<ncclResult_t>(r));
+    ASSERT_NE(text, nullptr);
+    EXPECT_TRUE(strings.insert(text).second) << "result " << r;
+  }
+}
+
+TEST(Api, CommCreateChecksConfigBeforeAnything) {
+  ncclMoeComm_t moe = reinterpret_cast<ncclMoeComm_t>(0x1);
+  ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
+  EXPECT_EQ(ncclMoeCommCreate(nullptr, &config, &moe), ncclInvalidArgument);
+  EXPECT_EQ(moe, nullptr) << "the output handle is cleared on failure";
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("comm is NULL"), std::string::npos);
+
+  // The NCCL communicator is never touched while the configuration is invalid, so an opaque
+  // non-NULL value stands in for one here (no GPU on the CI machine).
+  ncclComm_t fakeNccl = reinterpret_cast<ncclComm_t>(0x1000);
+  EXPECT_EQ(ncclMoeCommCreate(fakeNccl, &config, &moe), ncclInvalidArgument);
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("numExperts must be set"), std::string::npos)
+      << ncclMoeGetLastError(nullptr);
+  config.numExperts = 64;
+  config.hiddenSize = 7168;
+  config.maxTokensPerRank = 4096;
+  config.dataType = ncclFloat16;
+  EXPECT_EQ(ncclMoeCommCreate(fakeNccl, &config, &moe), ncclInvalidArgument);
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("dataType"), std::string::npos);
+}
+
+TEST(Api, GpuPathReportsNotImplementedYet) {
+  ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
+  config.numExperts = 64;
+  config.hiddenSize = 7168;
+  config.maxTokensPerRank = 4096;
+  ncclMoeComm_t moe = nullptr;
+  ncclComm_t fakeNccl = reinterpret_cast<ncclComm_t>(0x1000);
+  EXPECT_EQ(ncclMoeCommCreate(fakeNccl, &config, &moe), ncclInvalidUsage);
+  EXPECT_EQ(moe, nullptr);
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("not implemented yet"), std::string::npos)
+      << ncclMoeGetLastError(nullptr);
+}
+
+TEST(Api, CallsOnUnknownObjectsFailWithoutDereferencing) {
+  // Pointers that were never returned by the library are recognised as such.
+  auto* bogusComm = reinterpret_cast<ncclMoeComm_t>(0x10);
+  auto* bogusHandle = reinterpret_cast<ncclMoeHandle_t>(0x20);
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+  ncclMoeDispatchArgs_t dargs = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+  ncclMoeCombineArgs_t cargs = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+  ncclMoeHandle_t handle = bogusHandle;
+  int64_t rows = 0;
+  EXPECT_EQ(ncclMoeLayoutCreate(bogusComm, &routing, &options, &handle, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(handle, nullptr);
+  EXPECT_NE(std::string(ncclMoeGetLastError(bogusComm)).find("not a live ncclMoeComm_t"), std::string::npos);
+  EXPECT_EQ(ncclMoeDispatch(bogusComm, bogusHandle, &dargs, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeCombine(nullptr, bogusHandle, &cargs, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeHandleGetCounts(bogusHandle, &rows, nullptr, nullptr), ncclInvalidArgument);
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("not a live ncclMoeHandle_t"), std::string::npos);
+  EXPECT_EQ(ncclMoeHandleDestroy(bogusHandle), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeCommDestroy(bogusComm), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeHandleDestroy(nullptr), ncclInvalidArgument);
+}
+
+class Library {
+ public:
+  Library() : handle_(dlopen(NCCL_MOE_LIBRARY_PATH, RTLD_NOW | RTLD_LOCAL)) {}
+  ~Library() {
+    if (handle_) dlclose(handle_);
+  }
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+  void* get() const { return handle_; }
+
+ private:
+  void* handle_;
+};
+
+TEST(Api, SharedLibraryExportsOnlyThePublicApi) {
+  Library library;
+  ASSERT_NE(library.get(), nullptr) << dlerror();
+  for (const char* symbol :
+       {"ncclMoeGetVersion", "ncclMoeGetErrorString", "ncclMoeGetLastError", "ncclMoeCommCreate",
+        "ncclMoeCommDestroy", "ncclMoeLayoutCreate", "ncclMoeHandleGetCounts",
+        "ncclMoeHandleGetDeviceCounts", "ncclMoeHandleDestroy", "ncclMoeDispatch", "ncclMoeCombine"})
+    EXPECT_NE(dlsym(library.get(), symbol), nullptr) << symbol << " is not exported";
+  // Internals stay hidden (C++ symbols of the reference and the kernels' launchers).
+  EXPECT_EQ(dlsym(library.get(), "_ZN8nccl_moe18buildGroupLayoutERKNS_10GroupShapeERKSt6vectorINS_11RankRoutingESaIS4_EERKNS_13LayoutOptionsEPNS_11GroupLayoutE"), nullptr);
+  auto getVersion = reinterpret_cast<ncclResult_t (*)(int*)>(dlsym(library.get(), "ncclMoeGetVersion"));
+  int version = 0;
+  ASSERT_EQ(getVersion(&version), ncclSuccess);
+  EXPECT_EQ(version, NCCL_MOE_VERSION_CODE);
+}
+
+}  // namespace

@@ -1,0 +1,183 @@
+// Invalid inputs: every one is rejected before anything is computed, with its own message.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "../support/group_case.h"
+#include "core/call_checks.h"
+
+namespace nccl_moe::test {
+namespace {
+
+struct Rejection {
+  std::string what;
+  Status status;
+};
+
+// A valid 2-rank group that each case below breaks in one way.
+struct ValidGroup {
+  GroupShape shape{2, 8, 16, 4, 2};
+  std::vector<RankRouting> routings;
+  ValidGroup() {
+    for (int r = 0; r < 2; ++r) {
+      RankRouting routing;
+      routing.numTokens = 2;
+      routing.topk = 2;
+      routing.topkIdx = {0, 5, 7, -1};
+      routing.topkProbs = {0.5f, 0.5f, 1.0f, 0.0f};
+      routings.push_back(routing);
+    }
+  }
+  Status layout(const LayoutOptions& options = {}) const {
+    GroupLayout out;
+    return buildGroupLayout(shape, routings, options, &out);
+  }
+};
+
+void expectDistinctRejections(const std::vector<Rejection>& rejections) {
+  std::set<std::string> messages;
+  for (const Rejection& r : rejections) {
+    EXPECT_FALSE(r.status.isOk()) << r.what;
+    EXPECT_NE(r.status.code(), ncclSuccess) << r.what;
+    EXPECT_FALSE(r.status.message().empty()) << r.what;
+    std::printf("  %-34s -> %s\n", r.what.c_str(), r.status.message().c_str());
+    EXPECT_TRUE(messages.insert(r.status.message()).second) << "duplicate message for " << r.what;
+  }
+}
+
+TEST(Checks, ValidGroupIsAccepted) {
+  ValidGroup group;
+  EXPECT_TRUE(group.layout().isOk()) << group.layout().message();
+  EXPECT_TRUE(group.layout({OutputLayout::kExpertMajor, 4, 8}).isOk());
+}
+
+TEST(Checks, RoutingAndShapeErrorsHaveDistinctMessages) {
+  std::vector<Rejection> rejections;
+  auto broken = [&](const std::string& what, auto&& mutate, LayoutOptions options = {}) {
+    ValidGroup group;
+    mutate(group);
+    rejections.push_back({what, group.layout(options)});
+  };
+  broken("expert id out of range", [](ValidGroup& g) { g.routings[1].topkIdx[0] = 8; });
+  broken("expert id below -1", [](ValidGroup& g) { g.routings[0].topkIdx[1] = -2; });
+  broken("duplicate expert in a token", [](ValidGroup& g) { g.routings[0].topkIdx[1] = 0; });
+  broken("NaN probability", [](ValidGroup& g) { g.routings[0].topkProbs[0] = std::nanf(""); });
+  broken("T over maxTokensPerRank", [](ValidGroup& g) {
+    g.routings[0].numTokens = 5;
+    g.routings[0].topkIdx.assign(10, -1);
+    g.routings[0].topkProbs.assign(10, 0.0f);
+  });
+  broken("negative T", [](ValidGroup& g) { g.routings[1].numTokens = -1; });
+  broken("topk over maxTopk", [](ValidGroup& g) {
+    for (RankRouting& r : g.routings) {
+      r.topk = 3;
+      r.topkIdx = {0, 1, 2, 3, 4, 5};
+      r.topkProbs.assign(6, 0.1f);
+    }
+  });
+  broken("topk differs between ranks", [](ValidGroup& g) {
+    g.routings[1].topk = 1;
+    g.routings[1].topkIdx = {0, 1};
+    g.routings[1].topkProbs = {1, 1};
+  });
+  broken("idx array of the wrong size", [](ValidGroup& g) { g.routings[0].topkIdx.push_back(1); });
+  broken("mixed routing formats", [](ValidGroup& g) {
+    g.routings[1] = toRoutingMap(g.routings[1], 8);
+  });
+  broken("map byte not 0/1", [](ValidGroup& g) {
+    for (RankRouting& r : g.routings) r = toRoutingMap(r, 8);
+    g.routings[0].routingMap[3] = 7;
+  });
+  broken("experts not a multiple of ranks", [](ValidGroup& g) { g.shape.experts = 7; });
+  broken("hidden size zero", [](ValidGroup& g) { g.shape.hidden = 0; });
+  broken("budget not a multiple of pad", [](ValidGroup&) {}, LayoutOptions{OutputLayout::kExpertMajor, 4, 6});
+  broken("budget with per-rank layout", [](ValidGroup&) {}, LayoutOptions{OutputLayout::kPerRank, 0, 8});
+  broken("negative padMultiple", [](ValidGroup&) {}, LayoutOptions{OutputLayout::kExpertMajor, -2, -1});
+  broken("probs on one rank only", [](ValidGroup& g) { g.routings[1].withProbs = false; });
+  broken("probs array of the wrong size", [](ValidGroup& g) { g.routings[1].topkProbs.pop_back(); });
+  ASSERT_GE(rejections.size(), 10u);
+  expectDistinctRejections(rejections);
+}
+
+// Public-API structs: the checks that run before any device work.
+TEST(Checks, ApiArgumentErrorsHaveDistinctMessages) {
+  CommConfig config;
+  ncclMoeConfig_t user = NCCL_MOE_CONFIG_INITIALIZER;
+  user.numExperts = 16;
+  user.hiddenSize = 256;
+  user.maxTokensPerRank = 128;
+  ASSERT_TRUE(resolveConfig(&user, 4, &config).isOk());
+
+  std::vector<Rejection> rejections;
+  auto configCase = [&](const std::string& what, auto&& mutate, int ranks = 4) {
+    ncclMoeConfig_t c = user;
+    mutate(c);
+    CommConfig out;
+    rejections.push_back({what, resolveConfig(&c, ranks, &out)});
+  };
+  configCase("config magic missing", [](ncclMoeConfig_t& c) { c.magic = 0; });
+  configCase("config from a newer header", [](ncclMoeConfig_t& c) { c.version = 2; });
+  configCase("numExperts unset", [](ncclMoeConfig_t& c) { c.numExperts = NCCL_MOE_UNDEF_INT; });
+  configCase("numExperts vs ranks", [](ncclMoeConfig_t&) {}, 3);
+  configCase("unsupported dataType", [](ncclMoeConfig_t& c) { c.dataType = ncclFloat16; });
+  configCase("fp8Dispatch not a flag", [](ncclMoeConfig_t& c) { c.fp8Dispatch = 2; });
+  configCase("dispatchSms zero", [](ncclMoeConfig_t& c) { c.dispatchSms = 0; });
+  configCase("timeout negative", [](ncclMoeConfig_t& c) { c.timeoutMs = -5; });
+  configCase("maxTopk over experts", [](ncclMoeConfig_t& c) { c.maxTopk = 17; });
+
+  HandleSummary summary;
+  int64_t idx[4] = {0, 1, 2, 3};
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  routing.numTokens = 2;
+  routing.topk = 2;
+  routing.topkIdx = idx;
+  ASSERT_TRUE(checkRoutingArgs(config, &routing, &summary).isOk());
+  auto routingCase = [&](const std::string& what, auto&& mutate) {
+    ncclMoeRouting_t r = routing;
+    mutate(r);
+    HandleSummary s;
+    rejections.push_back({what, checkRoutingArgs(config, &r, &s)});
+  };
+  routingCase("routing topkIdx NULL", [](ncclMoeRouting_t& r) { r.topkIdx = nullptr; });
+  routingCase("routing unknown format", [](ncclMoeRouting_t& r) { r.format = 9; });
+  routingCase("routing map with top-k", [&](ncclMoeRouting_t& r) { r.routingMap = reinterpret_cast<uint8_t*>(idx); });
+  routingCase("routing T over max", [](ncclMoeRouting_t& r) { r.numTokens = 129; });
+
+  ncclMoeDispatchArgs_t args = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+  summary.options = {OutputLayout::kExpertMajor, 0, 64};
+  args.x = idx;
+  args.recvRows = 64;
+  args.recvX = idx;
+  ASSERT_TRUE(checkDispatchArgs(config, summary, &args).isOk());
+  auto dispatchCase = [&](const std::string& what, auto&& mutate, HandleSummary s) {
+    ncclMoeDispatchArgs_t a = args;
+    mutate(a);
+    rejections.push_back({what, checkDispatchArgs(config, s, &a)});
+  };
+  dispatchCase("recvRows under the budget", [](ncclMoeDispatchArgs_t& a) { a.recvRows = 10; }, summary);
+  dispatchCase("scales without FP8", [&](ncclMoeDispatchArgs_t& a) { a.recvScales = reinterpret_cast<float*>(idx); }, summary);
+  dispatchCase("recvTopkIdx with expert-major", [&](ncclMoeDispatchArgs_t& a) { a.recvTopkIdx = idx; }, summary);
+  HandleSummary blocking = summary;
+  blocking.options.rowBudget = -1;
+  dispatchCase("blocking handle not counted", [](ncclMoeDispatchArgs_t&) {}, blocking);
+  HandleSummary cached = summary;
+  cached.routingDelivered = true;
+  cached.hasProbs = true;
+  dispatchCase("routing outputs on cached dispatch", [&](ncclMoeDispatchArgs_t& a) { a.recvProbs = reinterpret_cast<float*>(idx); }, cached);
+
+  ncclMoeCombineArgs_t combine = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+  combine.x = idx;
+  combine.rows = 64;
+  combine.out = idx;
+  ASSERT_TRUE(checkCombineArgs(config, summary, &combine).isOk());
+  ncclMoeCombineArgs_t halfGrad = combine;
+  halfGrad.probsGrad = reinterpret_cast<float*>(idx);
+  rejections.push_back({"probsGrad without its output", checkCombineArgs(config, summary, &halfGrad)});
+  ncclMoeCombineArgs_t shortRows = combine;
+  shortRows.rows = 3;
+  rejections.push_back({"combine rows under the budget", checkCombineArgs(config, summary, &shortRows)});
+  expectDistinctRejections(rejections);
+}
+
+}  // namespace
+}  // namespace nccl_moe::test
