@@ -1,0 +1,87 @@
+// The FP8 quantisation kernel against the CPU reference (bit for bit), and the shared software
+// E4M3 conversion against the hardware conversion for every float class that matters.
+#include <cuda_fp8.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "../support/gpu.h"
+#include "kernels/fp8_quantize.h"
+#include "reference/fp8.h"
+#include "reference/random_routing.h"
+
+namespace nccl_moe::test {
+namespace {
+
+__global__ void convertBothWays(const float* in, int n, uint8_t* software, uint8_t* hardware) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    software[i] = floatToE4m3(in[i]);
+    hardware[i] = static_cast<uint8_t>(__nv_cvt_float_to_fp8(in[i], __NV_SATFINITE, __NV_E4M3));
+  }
+}
+
+TEST(Fp8Kernel, SoftwareConversionMatchesHardware) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  std::vector<float> values;
+  for (int code = 0; code < 256; ++code) {
+    const float v = e4m3ToFloat(static_cast<uint8_t>(code));
+    if (v != v) continue;
+    const float next = e4m3ToFloat(static_cast<uint8_t>(code + 1 < 256 ? code + 1 : code));
+    values.push_back(v);
+    if (next == next) values.push_back((v + next) / 2);  // ties
+  }
+  std::mt19937_64 rng(1);
+  std::uniform_real_distribution<float> log2Magnitude(-14.0f, 12.0f);
+  for (int i = 0; i < 100000; ++i) values.push_back(std::exp2(log2Magnitude(rng)) * (i % 2 ? 1.0f : -1.0f));
+  const int n = static_cast<int>(values.size());
+  DeviceArray<float> in(n);
+  DeviceArray<uint8_t> software(n), hardware(n);
+  ASSERT_EQ(cudaMemcpy(in.get(), values.data(), in.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  convertBothWays<<<64, 256>>>(in.get(), n, software.get(), hardware.get());
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<uint8_t> sw(n), hw(n);
+  ASSERT_EQ(cudaMemcpy(sw.data(), software.get(), n, cudaMemcpyDeviceToHost), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(hw.data(), hardware.get(), n, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(sw[i], hw[i]) << "value " << values[i];
+    ASSERT_EQ(sw[i], floatToE4m3(values[i])) << "device and host software differ at " << values[i];
+  }
+}
+
+TEST(Fp8Kernel, QuantizeRowsMatchesReference) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(testing::UnitTest::GetInstance()->random_seed() + 17);
+  for (ElementType type : {ElementType::kBf16, ElementType::kFp32}) {
+    for (int hidden : {1, 100, 128, 7168, 7169}) {
+      for (bool pow2 : {false, true}) {
+        const int64_t rows = 37;
+        HostRows x = randomRows(type, rows, hidden, 50.0f, rng);
+        for (int c = 0; c < hidden; c += 3) x.set(5, c, 0.0f);  // a row with small amax blocks
+        const int blocks = fp8BlockCount(hidden);
+        DeviceArray<uint8_t> dx(x.bytes().size()), dq(rows * hidden);
+        DeviceArray<float> dscales(rows * blocks);
+        ASSERT_EQ(cudaMemcpy(dx.get(), x.bytes().data(), dx.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+        ASSERT_EQ(cudaMemset(dq.get(), 0xAB, dq.bytes()), cudaSuccess);  // poison
+        ASSERT_EQ(launchQuantizeRowsE4m3(dx.get(), type, rows, hidden, pow2, dq.get(), dscales.get(), 8, nullptr),
+                  cudaSuccess);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<uint8_t> q(rows * hidden);
+        std::vector<float> scales(rows * blocks);
+        ASSERT_EQ(cudaMemcpy(q.data(), dq.get(), q.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(scales.data(), dscales.get(), dscales.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+        std::vector<float> row(hidden), wantScales(blocks);
+        std::vector<uint8_t> wantQ(hidden);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int c = 0; c < hidden; ++c) row[c] = x.get(r, c);
+          quantizeRowE4m3(row.data(), hidden, pow2, wantQ.data(), wantScales.data());
+          ASSERT_EQ(0, std::memcmp(wantQ.data(), q.data() + r * hidden, hidden)) << "row " << r << " hidden " << hidden;
+          ASSERT_EQ(0, std::memcmp(wantScales.data(), scales.data() + r * blocks, blocks * sizeof(float)));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nccl_moe::test
