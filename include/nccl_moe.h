@@ -27,8 +27,9 @@
  *   NCCL_MOE_LAYOUT_EXPERT_MAJOR: one row per (source token, local expert); local expert 0's
  *     segment first, then expert 1's, ...; inside a segment by source rank, then source token;
  *     each segment padded with zero rows (zero probs, zero FP8 scales) up to padMultiple.
- * Combine sums in float32 in a fixed order (destination rank ascending, then row ascending), so
- * results are bit-identical from run to run.
+ * Combine sums in float32 in a fixed order, so results are bit-identical from run to run: per
+ * destination rank the token's rows in row order (that partial is rounded to dataType: it travels
+ * as one row), then those partials in rank order, rounded once more to dataType.
  *
  * Streams: every call is enqueued on the caller's stream and is stream-ordered with respect to
  * it; the library may run communication on an internal stream ordered by events.
@@ -229,8 +230,8 @@ ncclResult_t ncclMoeHandleDestroy(ncclMoeHandle_t handle);
 ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                              const ncclMoeDispatchArgs_t* args, cudaStream_t stream);
 
-/* Collective. out[t] = float32 sum (fixed order) of every row that came from token t, rounded to
- * dataType; tokens with no row get zeros. With probsGrad, also reduces the per-row probs
+/* Collective. out[t] = float32 sum, in the fixed order above, of every row that came from token
+ * t; tokens with no row get zeros. With probsGrad, also reduces the per-row probs
  * gradient back to the routing's format (dispatch's backward). */
 ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                             const ncclMoeCombineArgs_t* args, cudaStream_t stream);

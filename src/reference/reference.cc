@@ -145,20 +145,29 @@ Status referenceCombine(const GroupLayout& layout, const std::vector<HostRows>& 
                                             (long long)layout.recvRows(d), H));
   }
   const int domain = order.ranksPerDomain > 0 ? order.ranksPerDomain : shape.ranks;
+  const ElementType type = rows[0].type();
+  auto roundToRow = [type](float v) { return type == ElementType::kBf16 ? bf16ToFloat(floatToBf16(v)) : v; };
   out->assign(shape.ranks, HostRows());
-  std::vector<float> total(H), partial(H);
+  std::vector<float> total(H), domainPartial(H), rankPartial(H);
   for (int s = 0; s < shape.ranks; ++s) {
     HostRows& result = (*out)[s];
-    result = HostRows(rows[0].type(), layout.tokensPerRank[s], H);
+    result = HostRows(type, layout.tokensPerRank[s], H);
     for (int t = 0; t < layout.tokensPerRank[s]; ++t) {
+      // refs are ordered by destination rank, then row: group them by domain, then by rank.
       const std::vector<RowRef>& refs = layout.sentTo[s][t];
       std::fill(total.begin(), total.end(), 0.0f);
-      for (size_t i = 0; i < refs.size();) {
+      size_t i = 0;
+      while (i < refs.size()) {
         const int dom = refs[i].dstRank / domain;
-        std::fill(partial.begin(), partial.end(), 0.0f);
-        for (; i < refs.size() && refs[i].dstRank / domain == dom; ++i)
-          for (int c = 0; c < H; ++c) partial[c] += rows[refs[i].dstRank].get(refs[i].row, c);
-        for (int c = 0; c < H; ++c) total[c] += partial[c];
+        std::fill(domainPartial.begin(), domainPartial.end(), 0.0f);
+        while (i < refs.size() && refs[i].dstRank / domain == dom) {
+          const int d = refs[i].dstRank;
+          std::fill(rankPartial.begin(), rankPartial.end(), 0.0f);
+          for (; i < refs.size() && refs[i].dstRank == d; ++i)
+            for (int c = 0; c < H; ++c) rankPartial[c] += rows[d].get(refs[i].row, c);
+          for (int c = 0; c < H; ++c) domainPartial[c] += roundToRow(rankPartial[c]);
+        }
+        for (int c = 0; c < H; ++c) total[c] += roundToRow(domainPartial[c]);
       }
       for (int c = 0; c < H; ++c) result.set(t, c, total[c]);
     }

@@ -37,9 +37,13 @@ Status referenceDispatchRows(const GroupLayout& layout, const std::vector<HostRo
                              const Fp8Options& fp8, std::vector<HostRows>* rows,
                              std::vector<std::vector<float>>* scales);
 
-// How combine groups its float32 sum: every rank's rows of a token are summed per domain of
-// `ranksPerDomain` consecutive ranks (destination rank, then row order), and the domain partials
-// are summed in domain order. 0 = the whole group is one domain.
+// The canonical combine order, which lets every hop reduce before it sends: for each token,
+//   rank partial   = float32 sum of the token's rows on one destination rank (row order),
+//                    rounded to the row type (it travels as one row);
+//   domain partial = float32 sum of its ranks' partials (rank order), rounded to the row type;
+//   output         = float32 sum of the domain partials (domain order), rounded to the row type.
+// A domain is `ranksPerDomain` consecutive ranks (an NVLink domain); 0 = the whole group. With one
+// row per (token, rank), as in the per-rank layout, the rank partials are exact.
 struct CombineOrder {
   int ranksPerDomain = 0;
 };

@@ -121,16 +121,20 @@ TEST_P(ReferenceTest, IdentityRoundTripCountsDestinations) {
   ASSERT_TRUE(referenceCombine(layout, rows, {}, &combined).isOk());
   for (int s = 0; s < group.shape.ranks; ++s) {
     for (int t = 0; t < group.routings[s].numTokens; ++t) {
-      // Per-rank: one row per destination rank; expert-major: one per selected expert.
-      int copies = 0;
-      if (options_.layout == OutputLayout::kPerRank)
-        copies = static_cast<int>(ownerRanks(group.shape, group.routings[s], t).size());
-      else
-        forEachSelection(group.routings[s], group.shape.experts, t, [&](const Selection&) { ++copies; });
+      // Copies per destination rank: 1 per owning rank (per-rank layout) or 1 per selected expert
+      // (expert-major), counted straight from the routing.
+      std::vector<int> copies(group.shape.ranks, 0);
+      forEachSelection(group.routings[s], group.shape.experts, t, [&](const Selection& sel) {
+        int& n = copies[group.shape.ownerOf(sel.expert)];
+        n = options_.layout == OutputLayout::kPerRank ? 1 : n + 1;
+      });
       for (int c = 0; c < group.shape.hidden; ++c) {
-        // n * x is exact in fp32 for n <= 8 and bf16 x; the output rounds it once.
-        const float want = bf16ToFloat(floatToBf16(copies * group.x[s].get(t, c)));
-        ASSERT_EQ(combined[s].get(t, c), want) << "rank " << s << " token " << t << " copies " << copies;
+        // n * x is exact in fp32 for n <= 8 and bf16 x; each rank's partial is rounded to bf16,
+        // then the sum of the partials once more.
+        float sum = 0.0f;
+        for (int n : copies) sum += bf16ToFloat(floatToBf16(n * group.x[s].get(t, c)));
+        const float want = bf16ToFloat(floatToBf16(sum));
+        ASSERT_EQ(combined[s].get(t, c), want) << "rank " << s << " token " << t;
       }
     }
   }
@@ -253,17 +257,21 @@ TEST_P(ReferenceTest, CombineIsDeterministicAndFollowsDomainOrder) {
     EXPECT_EQ(flat[s].bytes(), again[s].bytes());
     for (int t = 0; t < group.routings[s].numTokens; ++t)
       for (int c = 0; c < group.shape.hidden; ++c) {
-        // Flat: one float sum in (rank, row) order; nested: per pair of ranks, then the pairs.
-        float all = 0.0f;
-        std::vector<float> perDomain((group.shape.ranks + 1) / 2, 0.0f);
-        for (const RowRef& ref : layout.sentTo[s][t]) {
-          all += rows[ref.dstRank].get(ref.row, c);
-          perDomain[ref.dstRank / 2] += rows[ref.dstRank].get(ref.row, c);
-        }
-        float nestedSum = 0.0f;
-        for (float partial : perDomain) nestedSum += partial;
-        ASSERT_EQ(flat[s].get(t, c), bf16ToFloat(floatToBf16(all)));
-        ASSERT_EQ(nested[s].get(t, c), bf16ToFloat(floatToBf16(nestedSum)));
+        // Brute force over every (rank, row) of the group: rank partials, then domains of one
+        // (flat) or two (nested) ranks, each partial rounded to bf16.
+        auto bf16 = [](float v) { return bf16ToFloat(floatToBf16(v)); };
+        std::vector<float> perRank(group.shape.ranks, 0.0f);
+        for (int d = 0; d < group.shape.ranks; ++d)
+          for (int64_t r = 0; r < layout.recvRows(d); ++r) {
+            const RecvRow& row = layout.recv[d].rows[r];
+            if (row.srcRank == s && row.srcToken == t) perRank[d] += rows[d].get(r, c);
+          }
+        float flatSum = 0.0f, nestedSum = 0.0f;
+        for (int d = 0; d < group.shape.ranks; ++d) flatSum += bf16(perRank[d]);
+        for (int d = 0; d < group.shape.ranks; d += 2)
+          nestedSum += bf16(bf16(perRank[d]) + (d + 1 < group.shape.ranks ? bf16(perRank[d + 1]) : 0.0f));
+        ASSERT_EQ(flat[s].get(t, c), bf16(bf16(flatSum)));
+        ASSERT_EQ(nested[s].get(t, c), bf16(nestedSum));
       }
   }
 }
@@ -282,6 +290,63 @@ INSTANTIATE_TEST_SUITE_P(Groups, ReferenceTest,
                                             ::testing::Values(RoutingFormat::kTopk, RoutingFormat::kMap),
                                             ::testing::Values(OutputLayout::kPerRank, OutputLayout::kExpertMajor)),
                          caseName);
+
+// The probs gradient of loss(p) = sum_t <w_t, combine(dispatch(x) * p)_t> against finite
+// differences of the loss itself (the pipeline is linear in p, so a large step is exact up to
+// float32 rounding).
+TEST(ReferenceGradients, ProbsGradientMatchesFiniteDifferences) {
+  std::mt19937_64 rng(testSeed());
+  for (OutputLayout layoutKind : {OutputLayout::kPerRank, OutputLayout::kExpertMajor}) {
+    RoutingRecipe recipe;
+    recipe.topk = 3;
+    recipe.maskedFraction = 0.2;
+    GroupCase group = makeGroupCase({3, 6, 10, 8, 3}, {8, 5, 0}, recipe, RoutingFormat::kTopk, ElementType::kFp32, rng);
+    const LayoutOptions options{layoutKind, layoutKind == OutputLayout::kExpertMajor ? 2 : 0, -1};
+    GroupLayout layout = mustLayout(group, options);
+    const int width = layoutKind == OutputLayout::kPerRank ? 3 : 1;
+    std::vector<HostRows> w;
+    for (int s = 0; s < 3; ++s) w.push_back(randomRows(ElementType::kFp32, group.routings[s].numTokens, 10, 1.0f, rng));
+    auto loss = [&](const std::vector<RankRouting>& routings) {
+      std::vector<RankDispatchOutput> out;
+      EXPECT_TRUE(referenceDispatch(layout, routings, group.x, {}, &out).isOk());
+      std::vector<HostRows> expert, y;
+      for (int d = 0; d < 3; ++d) expert.push_back(scaleRows(out[d].x, out[d].probs, width));
+      EXPECT_TRUE(referenceCombine(layout, expert, {}, &y).isOk());
+      double total = 0;
+      for (int s = 0; s < 3; ++s)
+        for (int t = 0; t < routings[s].numTokens; ++t)
+          for (int c = 0; c < 10; ++c) total += static_cast<double>(w[s].get(t, c)) * y[s].get(t, c);
+      return total;
+    };
+    // Analytic path through the library: grad of each received prob slot = <w_row, x_row>.
+    std::vector<RankDispatchOutput> out;
+    ASSERT_TRUE(referenceDispatch(layout, group.routings, group.x, {}, &out).isOk());
+    std::vector<HostRows> wRows;
+    std::vector<std::vector<float>> unused, gradRecv(3), grad;
+    ASSERT_TRUE(referenceDispatchRows(layout, w, {}, &wRows, &unused).isOk());
+    for (int d = 0; d < 3; ++d) {
+      gradRecv[d].assign(out[d].probs.size(), 0.0f);
+      for (int64_t r = 0; r < layout.recvRows(d); ++r) {
+        double dot = 0;
+        for (int c = 0; c < 10; ++c) dot += static_cast<double>(wRows[d].get(r, c)) * out[d].x.get(r, c);
+        for (int k = 0; k < width; ++k) gradRecv[d][r * width + k] = static_cast<float>(dot);
+      }
+    }
+    ASSERT_TRUE(referenceProbsGrad(layout, group.routings, gradRecv, &grad).isOk());
+    const double base = loss(group.routings);
+    for (int s = 0; s < 3; ++s)
+      for (int i = 0; i < group.routings[s].numTokens * 3; ++i) {
+        if (group.routings[s].topkIdx[i] < 0) {
+          EXPECT_EQ(grad[s][i], 0.0f) << "masked slot";
+          continue;
+        }
+        std::vector<RankRouting> bumped = group.routings;
+        bumped[s].topkProbs[i] += 0.5f;
+        const double fd = (loss(bumped) - base) / 0.5;
+        EXPECT_NEAR(grad[s][i], fd, 1e-4 * (1 + std::fabs(fd))) << "rank " << s << " slot " << i;
+      }
+  }
+}
 
 TEST(ReferenceBudget, DroppedRowsLeaveCombineAndGradientsOut) {
   std::mt19937_64 rng(testSeed());
