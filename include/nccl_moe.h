@@ -198,14 +198,26 @@ const char* ncclMoeGetLastError(ncclMoeComm_t comm);
 /* Collective over every rank of `comm`. The NCCL communicator must outlive the MoE one. */
 ncclResult_t ncclMoeCommCreate(ncclComm_t comm, const ncclMoeConfig_t* config,
                                ncclMoeComm_t* moeComm);
-/* Frees the communicator; handles made from it become stale (destroy them still). */
+/* Collective: waits for this rank's work and for the peers to finish with its buffers, then frees
+ * the communicator; handles made from it become stale (destroy them still). */
 ncclResult_t ncclMoeCommDestroy(ncclMoeComm_t moeComm);
+/* A failure found on the device after the call that caused it returned (a peer that stopped
+ * answering: ncclRemoteError, with the rank, peer, phase and counters in ncclMoeGetLastError).
+ * Never blocks. After one, every call on the communicator fails; destroy it. */
+ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclResult_t* asyncResult);
 
 /* ---- Layout and handles -------------------------------------------------------------------- */
 
 /* Collective. Validates the routing, computes per-rank/per-expert counts and offsets on the device
- * and exchanges them between ranks, and returns a handle describing the receive side. Routing
- * arrays must stay unchanged until the ncclMoeDispatch that uses this handle is enqueued. */
+ * (every rank reads the others' routing; no host round trip), and returns a handle describing the
+ * receive side. The handle keeps what later dispatches and combines need, so the routing arrays
+ * may change once the call has run on the stream. If *handle is a live handle of this
+ * communicator it is reused in place without allocating (the path a CUDA graph captures);
+ * otherwise a new handle is returned. A bad routing (expert id out of range or repeated, a
+ * non-finite probability, a map byte other than 0/1, more than maxTopk experts in a map row) is
+ * found on the device: nothing is moved on any rank, and ncclMoeHandleGetCounts (or a later
+ * dispatch/combine on the handle, once the layout has run) returns ncclInvalidArgument naming the
+ * rank, token and slot. */
 ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclMoeRouting_t* routing,
                                  const ncclMoeLayoutOptions_t* options, ncclMoeHandle_t* handle,
                                  cudaStream_t stream);
@@ -223,10 +235,10 @@ ncclResult_t ncclMoeHandleDestroy(ncclMoeHandle_t handle);
 
 /* ---- Data movement ------------------------------------------------------------------------- */
 
-/* Collective. Sends x's rows to the ranks of their experts in the handle's receive order. The
- * first dispatch on a handle made by ncclMoeLayoutCreate also writes probs and expert ids when
- * their outputs are given; later ones (cached-handle dispatch, combine's backward) move rows
- * only. Rows past the used part of a budgeted output are not written. */
+/* Collective. Sends x's rows to the ranks of their experts in the handle's receive order, with
+ * probs and local expert ids when those outputs are given. A cached-handle dispatch (combine's
+ * backward) is the same call with the gradient as x and no routing outputs. Rows past the used
+ * part of a budgeted output are not written. */
 ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                              const ncclMoeDispatchArgs_t* args, cudaStream_t stream);
 

@@ -6,6 +6,8 @@
 #include "core/last_error.h"
 #include "core/live_set.h"
 
+#include <memory>
+
 // Functions of the public API are the only symbols the library exports (with libnccl_moe.map).
 #define NCCL_MOE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -43,12 +45,8 @@ Status checkHandle(const ncclMoeHandle* handle, const ncclMoeComm* comm) {
   return Status::ok();
 }
 
-Status notImplemented(const char* what) {
-  return Status::invalidUsage(
-      format("%s is not implemented yet: the GPU dispatch/combine path is still being built; the "
-             "CPU reference (src/reference) defines its semantics",
-             what));
-}
+// Every call on a communicator first reports a failure a kernel recorded (a timeout).
+Status checkCommHealthy(ncclMoeComm* comm) { return asyncError(*comm); }
 
 }  // namespace
 }  // namespace nccl_moe
@@ -88,54 +86,79 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCommCreate(ncclComm_t comm, const ncclMoeCon
   if (moeComm == nullptr) return reportFailure(kCall, Status::invalidArgument("moeComm is NULL"));
   *moeComm = nullptr;
   if (comm == nullptr) return reportFailure(kCall, Status::invalidArgument("comm is NULL"));
-  CommConfig resolved;
-  if (Status s = resolveConfig(config, 0, &resolved); !s.isOk()) return reportFailure(kCall, s);
-  return reportFailure(kCall, notImplemented("ncclMoeCommCreate"));
+  std::unique_ptr<ncclMoeComm> created;
+  if (Status s = createComm(comm, config, &created); !s.isOk()) return reportFailure(kCall, s);
+  liveComms().add(created.get());
+  *moeComm = created.release();
+  return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeCommDestroy(ncclMoeComm_t moeComm) {
   if (Status s = checkComm(moeComm); !s.isOk()) return reportFailure("ncclMoeCommDestroy", s);
   liveComms().remove(moeComm);
+  const Status status = destroyComm(moeComm);
   delete moeComm;
+  return status.isOk() ? ncclSuccess : reportFailure("ncclMoeCommDestroy", status);
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclResult_t* asyncResult) {
+  constexpr const char* kCall = "ncclMoeCommGetAsyncError";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (asyncResult == nullptr) return reportFailure(kCall, Status::invalidArgument("asyncResult is NULL"));
+  const Status status = asyncError(*comm);
+  *asyncResult = status.code();
+  if (!status.isOk()) reportFailure(kCall, status, &comm->lastError);
   return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclMoeRouting_t* routing,
-                                                 const ncclMoeLayoutOptions_t* options,
-                                                 ncclMoeHandle_t* handle, cudaStream_t stream) {
-  (void)stream;
+                                                 const ncclMoeLayoutOptions_t* options, ncclMoeHandle_t* handle,
+                                                 cudaStream_t stream) {
   constexpr const char* kCall = "ncclMoeLayoutCreate";
   if (handle == nullptr) return reportFailure(kCall, Status::invalidArgument("handle is NULL"));
-  *handle = nullptr;
+  // A live handle of this communicator is reused in place; anything else is overwritten.
+  ncclMoeHandle* reuse = *handle != nullptr && liveHandles().contains(*handle) && (*handle)->comm == comm ? *handle : nullptr;
+  if (reuse == nullptr) *handle = nullptr;
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (Status s = checkCommHealthy(comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   HandleSummary summary;
   if (Status s = checkRoutingArgs(comm->config, routing, &summary); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
   if (Status s = checkLayoutArgs(options, &summary.options); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
-  return reportFailure(kCall, notImplemented(kCall), &comm->lastError);
+  std::unique_ptr<ncclMoeHandle> fresh;
+  if (reuse == nullptr) fresh = std::make_unique<ncclMoeHandle>();
+  ncclMoeHandle* target = reuse ? reuse : fresh.get();
+  if (Status s = createLayout(comm, summary, *routing, target, stream); !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  if (fresh) {
+    liveHandles().add(fresh.get());
+    *handle = fresh.release();
+  }
+  return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleGetCounts(ncclMoeHandle_t handle, int64_t* recvRows,
                                                     int64_t* tokensPerExpert, int32_t* overflow) {
-  (void)tokensPerExpert;
-  (void)overflow;
   constexpr const char* kCall = "ncclMoeHandleGetCounts";
   if (Status s = checkHandle(handle, nullptr); !s.isOk()) return reportFailure(kCall, s);
   if (recvRows == nullptr) return reportFailure(kCall, Status::invalidArgument("recvRows is NULL"));
-  return reportFailure(kCall, notImplemented(kCall), &handle->comm->lastError);
+  if (Status s = readCounts(handle, recvRows, tokensPerExpert, overflow); !s.isOk())
+    return reportFailure(kCall, s, &handle->comm->lastError);
+  return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleGetDeviceCounts(ncclMoeHandle_t handle,
                                                           const int64_t** recvRows,
                                                           const int64_t** tokensPerExpert,
                                                           const int32_t** overflow) {
-  (void)recvRows;
-  (void)tokensPerExpert;
-  (void)overflow;
   constexpr const char* kCall = "ncclMoeHandleGetDeviceCounts";
   if (Status s = checkHandle(handle, nullptr); !s.isOk()) return reportFailure(kCall, s);
-  return reportFailure(kCall, notImplemented(kCall), &handle->comm->lastError);
+  const bool expertMajor = handle->summary.options.layout == OutputLayout::kExpertMajor;
+  if (recvRows) *recvRows = expertMajor ? &handle->device.counts->recvRows : &handle->device.counts->recvPairs;
+  if (tokensPerExpert) *tokensPerExpert = handle->device.tokensPerExpert;
+  if (overflow) *overflow = &handle->device.counts->overflow;
+  return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleDestroy(ncclMoeHandle_t handle) {
@@ -144,28 +167,32 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleDestroy(ncclMoeHandle_t handle) {
   if (!liveHandles().remove(handle))
     return reportFailure("ncclMoeHandleDestroy",
                          Status::invalidArgument("handle is not a live ncclMoeHandle_t"));
+  // Work already enqueued may still read the handle's arrays.
+  if (handle->countsReady.get()) cudaDeviceSynchronize();
   delete handle;
   return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                                              const ncclMoeDispatchArgs_t* args, cudaStream_t stream) {
-  (void)stream;
   constexpr const char* kCall = "ncclMoeDispatch";
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
   if (Status s = checkHandle(handle, comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  if (Status s = checkCommHealthy(comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   if (Status s = checkDispatchArgs(comm->config, handle->summary, args); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
-  return reportFailure(kCall, notImplemented(kCall), &comm->lastError);
+  if (Status s = runDispatch(comm, handle, *args, stream); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                                             const ncclMoeCombineArgs_t* args, cudaStream_t stream) {
-  (void)stream;
   constexpr const char* kCall = "ncclMoeCombine";
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
   if (Status s = checkHandle(handle, comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  if (Status s = checkCommHealthy(comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   if (Status s = checkCombineArgs(comm->config, handle->summary, args); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
-  return reportFailure(kCall, notImplemented(kCall), &comm->lastError);
+  if (Status s = runCombine(comm, handle, *args, stream); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  return ncclSuccess;
 }

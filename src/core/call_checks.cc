@@ -101,12 +101,6 @@ Status checkDispatchArgs(const CommConfig& config, const HandleSummary& handle,
   if (!config.fp8Dispatch && args->recvScales != nullptr)
     return Status::invalidArgument("args.recvScales is given but fp8Dispatch is off");
 
-  const bool wantsRouting =
-      args->recvTopkIdx != nullptr || args->recvRoutingMap != nullptr || args->recvProbs != nullptr;
-  if (wantsRouting && handle.routingDelivered)
-    return Status::invalidUsage(
-        "routing outputs requested from a cached-handle dispatch: only the first dispatch of a "
-        "handle delivers probs and expert ids");
   const bool perRank = handle.options.layout == OutputLayout::kPerRank;
   if (args->recvTopkIdx != nullptr && !(perRank && handle.format == RoutingFormat::kTopk))
     return Status::invalidArgument("args.recvTopkIdx needs the per-rank layout and top-k routing");

@@ -18,7 +18,6 @@ struct HandleSummary {
   int topk = 0;
   int numTokens = 0;
   bool hasProbs = false;
-  bool routingDelivered = false;  // a dispatch has already consumed the routing arrays
   int64_t knownRecvRows = -1;     // set once ncclMoeHandleGetCounts has read it, else -1
 };
 

@@ -1,19 +1,32 @@
-// The objects behind the public opaque handles.
+// The objects behind the public opaque handles, and the host side of the single-domain path.
 #pragma once
 
 #include <nccl.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/call_checks.h"
 #include "core/config.h"
+#include "core/cuda_memory.h"
+#include "kernels/kernel_args.h"
+#include "transport/peer_buffer.h"
 
 struct ncclMoeComm {
   ncclComm_t nccl = nullptr;
   int rank = 0;
+  int ranks = 0;
+  int device = 0;
   nccl_moe::CommConfig config;
-  uint64_t bufferEpoch = 0;  // bumped when buffers are reallocated: older handles are stale
+  nccl_moe::GroupDims dims;
+  std::unique_ptr<nccl_moe::PeerBuffer> buffer;
+  nccl_moe::DeviceMemory<nccl_moe::DeviceEpochs> epochs;
+  nccl_moe::DeviceMemory<nccl_moe::ErrorRecord> errorDevice;
+  nccl_moe::PinnedMemory<nccl_moe::ErrorRecord> errorHost;
+  nccl_moe::DeviceMemory<uint64_t> faultKey;
+  nccl_moe::DomainView view;
+  uint64_t bufferEpoch = 1;  // bumped when buffers are reallocated: older handles are stale
   std::string lastError;
 };
 
@@ -21,4 +34,32 @@ struct ncclMoeHandle {
   ncclMoeComm* comm = nullptr;
   uint64_t bufferEpoch = 0;
   nccl_moe::HandleSummary summary;
+  int64_t pairCapacity = 0;
+  int64_t rowCapacity = 0;
+  nccl_moe::DeviceMemory<uint8_t> memory;     // every device array of `device`
+  nccl_moe::HandleDevice device{};
+  nccl_moe::PinnedMemory<uint8_t> hostCounts;  // HandleCounts, then tokensPerExpert [L]
+  nccl_moe::CudaEvent countsReady;
 };
+
+namespace nccl_moe {
+
+// Region offsets of each rank's peer-visible buffer for a configuration (pure host arithmetic).
+BufferLayout computeBufferLayout(const CommConfig& config, int ranks);
+GroupDims groupDimsOf(const CommConfig& config);
+
+// Collective: queries the NCCL communicator, maps the domain's buffers.
+Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out);
+// Waits for this rank's work and (unless the communicator failed) for every peer's, then frees.
+Status destroyComm(ncclMoeComm* comm);
+// A failure recorded by a kernel (timeout), read from host-mapped memory without a sync.
+Status asyncError(const ncclMoeComm& comm);
+
+// Handle lifetime and the three collectives (host side; arguments already checked).
+Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclMoeRouting_t& routing,
+                    ncclMoeHandle* handle, cudaStream_t stream);
+Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerExpert, int32_t* overflow);
+Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispatchArgs_t& args, cudaStream_t stream);
+Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream);
+
+}  // namespace nccl_moe

@@ -5,7 +5,8 @@
 
 namespace nccl_moe {
 
-std::string describeRoutingFault(const RoutingFaultRecord& record, int rank, int experts) {
+std::string describeRoutingFault(const RoutingFaultRecord& record, int rank, const GroupShape& shape) {
+  const int experts = shape.experts;
   const int token = record.token;
   const int slot = record.slot;
   switch (record.fault) {
@@ -26,6 +27,9 @@ std::string describeRoutingFault(const RoutingFaultRecord& record, int rank, int
     case RoutingFault::kMapValueNotBool:
       return format("rank %d token %d expert %d: routing map byte %lld is not 0 or 1", rank, token,
                     slot, (long long)record.value);
+    case RoutingFault::kTooManyExperts:
+      return format("rank %d token %d: selects more than maxTopk=%d experts (expert %lld is one too many)",
+                    rank, token, shape.maxTopk, (long long)record.value);
   }
   return "unknown routing fault";
 }
@@ -69,6 +73,7 @@ RoutingFaultRecord findRoutingFault(const GroupShape& shape, const RankRouting& 
   const int width = routing.slots(shape.experts);
   std::vector<int> lastSeen(shape.experts, -1);  // token that last selected each expert
   for (int t = 0; t < routing.numTokens; ++t) {
+    int selectedInToken = 0;
     for (int s = 0; s < width; ++s) {
       const size_t i = static_cast<size_t>(t) * width + s;
       if (routing.format == RoutingFormat::kTopk) {
@@ -85,6 +90,7 @@ RoutingFaultRecord findRoutingFault(const GroupShape& shape, const RankRouting& 
       } else {
         const uint8_t selected = routing.routingMap[i];
         if (selected > 1) return {RoutingFault::kMapValueNotBool, t, s, selected};
+        if (selected && ++selectedInToken > shape.maxTopk) return {RoutingFault::kTooManyExperts, t, s, s};
         if (selected && routing.hasProbs() && !std::isfinite(routing.denseProbs[i])) {
           uint32_t bits;
           std::memcpy(&bits, &routing.denseProbs[i], sizeof(bits));
@@ -117,7 +123,7 @@ Status checkGroupRouting(const GroupShape& shape, const std::vector<RankRouting>
     if (Status s = checkRoutingShape(shape, routing, r); !s.isOk()) return s;
     const RoutingFaultRecord fault = findRoutingFault(shape, routing);
     if (fault.fault != RoutingFault::kNone)
-      return Status::invalidArgument(describeRoutingFault(fault, r, shape.experts));
+      return Status::invalidArgument(describeRoutingFault(fault, r, shape));
   }
   return Status::ok();
 }

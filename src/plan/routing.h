@@ -56,6 +56,7 @@ enum class RoutingFault : int32_t {
   kDuplicateExpert,    // value: the id
   kProbNotFinite,      // value: the float's bits
   kMapValueNotBool,    // value: the byte
+  kTooManyExperts,     // routing map: more than maxTopk experts in one token; value: the expert
 };
 
 struct RoutingFaultRecord {
@@ -65,7 +66,7 @@ struct RoutingFaultRecord {
   int64_t value = 0;
 };
 
-std::string describeRoutingFault(const RoutingFaultRecord& record, int rank, int experts);
+std::string describeRoutingFault(const RoutingFaultRecord& record, int rank, const GroupShape& shape);
 
 // Shape checks (sizes of the arrays against T, K, E and the group's limits).
 Status checkRoutingShape(const GroupShape& shape, const RankRouting& routing, int rank);

@@ -160,10 +160,7 @@ TEST(Checks, ApiArgumentErrorsHaveDistinctMessages) {
   HandleSummary blocking = summary;
   blocking.options.rowBudget = -1;
   dispatchCase("blocking handle not counted", [](ncclMoeDispatchArgs_t&) {}, blocking);
-  HandleSummary cached = summary;
-  cached.routingDelivered = true;
-  cached.hasProbs = true;
-  dispatchCase("routing outputs on cached dispatch", [&](ncclMoeDispatchArgs_t& a) { a.recvProbs = reinterpret_cast<float*>(idx); }, cached);
+  dispatchCase("probs requested without routing probs", [&](ncclMoeDispatchArgs_t& a) { a.recvProbs = reinterpret_cast<float*>(idx); }, summary);
 
   ncclMoeCombineArgs_t combine = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
   combine.x = idx;

@@ -1,0 +1,144 @@
+#include "core/comm.h"
+
+#include <cstdlib>
+
+#include "core/env.h"
+#include "core/numerics.h"
+#include "core/log.h"
+#include "kernels/protocol.h"
+
+namespace nccl_moe {
+
+namespace {
+
+size_t alignUp(size_t value, size_t alignment) { return (value + alignment - 1) / alignment * alignment; }
+
+Status ncclStatus(ncclResult_t result, const char* what) {
+  if (result == ncclSuccess) return Status::ok();
+  return {result, format("%s failed: %s", what, ncclGetErrorString(result))};
+}
+
+}  // namespace
+
+GroupDims groupDimsOf(const CommConfig& config) {
+  GroupDims dims;
+  dims.experts = config.shape.experts;
+  dims.localExperts = config.shape.localExperts();
+  dims.hidden = config.shape.hidden;
+  dims.maxTokens = config.shape.maxTokensPerRank;
+  dims.metaWidth = config.shape.maxTopk;
+  dims.rowType = static_cast<int>(config.rowType);
+  dims.fp8 = config.fp8Dispatch;
+  dims.fp8PowerOfTwo = config.fp8PowerOfTwoScales;
+  dims.scaleBlocks = fp8BlockCount(config.shape.hidden);
+  return dims;
+}
+
+BufferLayout computeBufferLayout(const CommConfig& config, int ranks) {
+  constexpr size_t kAlign = 256;
+  const GroupDims dims = groupDimsOf(config);
+  const size_t tokens = static_cast<size_t>(dims.maxTokens);
+  const size_t rowBytes = static_cast<size_t>(dims.hidden) * elementBytes(config.rowType);
+  const size_t pairs = static_cast<size_t>(ranks) * tokens;
+  BufferLayout layout;
+  size_t offset = 0;
+  auto region = [&](size_t bytes) {
+    const size_t at = offset;
+    offset = alignUp(offset + bytes, kAlign);
+    return at;
+  };
+  layout.signals = region(sizeof(uint64_t) * kPhaseCount * ranks);
+  layout.meta = region(sizeof(MetaHeader) + tokens * dims.metaWidth * sizeof(MetaSelection));
+  layout.dispatchRows = region(tokens * (dims.fp8 ? static_cast<size_t>(dims.hidden) : rowBytes));
+  layout.dispatchScales = region(dims.fp8 ? tokens * dims.scaleBlocks * sizeof(float) : 0);
+  layout.combineRows = region(pairs * rowBytes);
+  layout.combineProbs = region(pairs * dims.metaWidth * sizeof(float));
+  layout.total = offset;
+  return layout;
+}
+
+Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out) {
+  // The configuration is checked before the NCCL communicator is touched.
+  CommConfig unranked;
+  if (Status s = resolveConfig(config, 0, &unranked); !s.isOk()) return s;
+  auto comm = std::make_unique<ncclMoeComm>();
+  comm->nccl = nccl;
+  if (Status s = ncclStatus(ncclCommCount(nccl, &comm->ranks), "ncclCommCount"); !s.isOk()) return s;
+  if (Status s = ncclStatus(ncclCommUserRank(nccl, &comm->rank), "ncclCommUserRank"); !s.isOk()) return s;
+  if (Status s = ncclStatus(ncclCommCuDevice(nccl, &comm->device), "ncclCommCuDevice"); !s.isOk()) return s;
+  if (Status s = resolveConfig(config, comm->ranks, &comm->config); !s.isOk()) return s;
+  if (comm->ranks > kMaxDomainRanks)
+    return Status::invalidUsage(format("%d ranks in one NVLink domain: at most %d are supported", comm->ranks,
+                                       kMaxDomainRanks));
+  const int domainSize = static_cast<int>(envInt("NCCL_MOE_DOMAIN_SIZE", comm->ranks, 1, comm->ranks));
+  if (domainSize != comm->ranks)
+    return Status::invalidUsage(format(
+        "NCCL_MOE_DOMAIN_SIZE=%d splits the %d ranks into several NVLink domains: the multi-domain (HybridEP) path "
+        "is not implemented yet",
+        domainSize, comm->ranks));
+  int current = -1;
+  if (Status s = cudaStatus(cudaGetDevice(&current), "cudaGetDevice"); !s.isOk()) return s;
+  if (current != comm->device)
+    return Status::invalidUsage(format("the current CUDA device is %d but the NCCL communicator uses device %d",
+                                       current, comm->device));
+
+  comm->dims = groupDimsOf(comm->config);
+  const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks);
+  if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, layout.total, &comm->buffer); !s.isOk()) return s;
+  if (Status s = allocateDevice(1, &comm->epochs, "cudaMalloc(epochs)"); !s.isOk()) return s;
+  if (Status s = allocateDevice(1, &comm->errorDevice, "cudaMalloc(error record)"); !s.isOk()) return s;
+  if (Status s = allocateMapped(1, &comm->errorHost, "cudaHostAlloc(error record)"); !s.isOk()) return s;
+  if (Status s = allocateDevice(1, &comm->faultKey, "cudaMalloc(fault key)"); !s.isOk()) return s;
+  *comm->errorHost.get() = ErrorRecord{};
+  if (Status s = cudaStatus(cudaMemset(comm->epochs.get(), 0, sizeof(DeviceEpochs)), "cudaMemset"); !s.isOk()) return s;
+  if (Status s = cudaStatus(cudaMemset(comm->errorDevice.get(), 0, sizeof(ErrorRecord)), "cudaMemset"); !s.isOk())
+    return s;
+  if (Status s = cudaStatus(cudaMemset(comm->faultKey.get(), 0xFF, sizeof(uint64_t)), "cudaMemset"); !s.isOk())
+    return s;
+  ErrorRecord* errorHostDevice = nullptr;
+  if (Status s = cudaStatus(cudaHostGetDevicePointer(reinterpret_cast<void**>(&errorHostDevice), comm->errorHost.get(), 0),
+                            "cudaHostGetDevicePointer");
+      !s.isOk())
+    return s;
+  if (Status s = cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); !s.isOk()) return s;
+
+  DomainView& view = comm->view;
+  view.rank = comm->rank;
+  view.ranks = comm->ranks;
+  view.peerBuffers = comm->buffer->devicePeerTable();
+  view.layout = layout;
+  view.error = comm->errorDevice.get();
+  view.errorHost = errorHostDevice;
+  view.timeoutNs = static_cast<uint64_t>(comm->config.timeoutMs) * 1000000ull;
+  view.epochs = comm->epochs.get();
+  logInfo("rank %d/%d: MoE communicator on device %d, %d experts, hidden %d, max %d tokens, top-%d, %s rows%s, "
+          "buffer %.1f MiB",
+          comm->rank, comm->ranks, comm->device, comm->config.shape.experts, comm->config.shape.hidden,
+          comm->config.shape.maxTokensPerRank, comm->config.shape.maxTopk, toString(comm->config.rowType),
+          comm->config.fp8Dispatch ? " (FP8 dispatch)" : "", layout.total / 1048576.0);
+  *out = std::move(comm);
+  return Status::ok();
+}
+
+Status asyncError(const ncclMoeComm& comm) {
+  const volatile ErrorRecord* record = comm.errorHost.get();
+  if (record == nullptr || record->kind == kErrorNone) return Status::ok();
+  return {ncclRemoteError,
+          format("rank %d timed out after %d ms waiting for peer %d (%s): its signal is %llu, expected >= %llu; the "
+                 "communicator is unusable (destroy it)",
+                 record->rank, comm.config.timeoutMs, record->peer, phaseName(record->phase),
+                 (unsigned long long)record->observed, (unsigned long long)record->expected)};
+}
+
+Status destroyComm(ncclMoeComm* comm) {
+  Status status = cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  if (status.isOk() && asyncError(*comm).isOk()) {
+    // Peers may still read this rank's buffer: a collective round trip guarantees they are done.
+    std::vector<uint8_t> unused;
+    const uint8_t token = 1;
+    status = allGatherBytes(comm->nccl, comm->ranks, &token, 1, &unused);
+  }
+  return status;
+}
+
+}  // namespace nccl_moe

@@ -1,0 +1,106 @@
+// RAII owners of CUDA resources, and the Status of a CUDA call.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <utility>
+
+#include "core/status.h"
+
+namespace nccl_moe {
+
+inline Status cudaStatus(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Status::ok();
+  return {ncclUnhandledCudaError, format("%s failed: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err))};
+}
+
+// Owns a pointer released by `Release` (cudaFree, cudaFreeHost, ...).
+template <class T, cudaError_t (*Release)(void*)>
+class CudaPointer {
+ public:
+  CudaPointer() = default;
+  explicit CudaPointer(T* p) : p_(p) {}
+  ~CudaPointer() { reset(); }
+  CudaPointer(CudaPointer&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+  CudaPointer& operator=(CudaPointer&& other) noexcept {
+    if (this != &other) {
+      reset();
+      p_ = std::exchange(other.p_, nullptr);
+    }
+    return *this;
+  }
+  CudaPointer(const CudaPointer&) = delete;
+  CudaPointer& operator=(const CudaPointer&) = delete;
+
+  T* get() const { return p_; }
+  void reset() {
+    if (p_) Release(p_);
+    p_ = nullptr;
+  }
+
+ private:
+  T* p_ = nullptr;
+};
+
+inline cudaError_t freeDevice(void* p) { return cudaFree(p); }
+inline cudaError_t freePinned(void* p) { return cudaFreeHost(p); }
+
+template <class T = void>
+using DeviceMemory = CudaPointer<T, freeDevice>;
+template <class T = void>
+using PinnedMemory = CudaPointer<T, freePinned>;
+
+template <class T>
+Status allocateDevice(size_t count, DeviceMemory<T>* out, const char* what) {
+  void* p = nullptr;
+  if (Status s = cudaStatus(cudaMalloc(&p, count * sizeof(T) > 0 ? count * sizeof(T) : 1), what); !s.isOk()) return s;
+  *out = DeviceMemory<T>(static_cast<T*>(p));
+  return Status::ok();
+}
+
+// Page-locked host memory mapped into the device's address space (read by the host without a
+// stream synchronisation).
+template <class T>
+Status allocateMapped(size_t count, PinnedMemory<T>* out, const char* what) {
+  void* p = nullptr;
+  if (Status s = cudaStatus(cudaHostAlloc(&p, count * sizeof(T), cudaHostAllocMapped | cudaHostAllocPortable), what);
+      !s.isOk())
+    return s;
+  *out = PinnedMemory<T>(static_cast<T*>(p));
+  return Status::ok();
+}
+
+class CudaEvent {
+ public:
+  CudaEvent() = default;
+  ~CudaEvent() {
+    if (event_) cudaEventDestroy(event_);
+  }
+  CudaEvent(const CudaEvent&) = delete;
+  CudaEvent& operator=(const CudaEvent&) = delete;
+  Status create() { return cudaStatus(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate"); }
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
+class CudaStream {
+ public:
+  CudaStream() = default;
+  ~CudaStream() {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  CudaStream(const CudaStream&) = delete;
+  CudaStream& operator=(const CudaStream&) = delete;
+  Status create() {
+    return cudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  }
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+}  // namespace nccl_moe

@@ -1,0 +1,200 @@
+// Host side of layout, dispatch and combine on one NVLink domain: handle memory, kernel arguments,
+// counts for the host.
+#include <algorithm>
+
+#include "core/comm.h"
+#include "kernels/launch.h"
+#include "plan/routing.h"
+
+namespace nccl_moe {
+
+namespace {
+
+// Carves typed arrays out of one allocation, 256-byte aligned.
+class Carver {
+ public:
+  template <class T>
+  T* take(size_t count) {
+    const size_t at = offset_;
+    offset_ = (offset_ + count * sizeof(T) + 255) / 256 * 256;
+    return reinterpret_cast<T*>(base_ + at);
+  }
+  void setBase(uint8_t* base) {
+    base_ = base;
+    offset_ = 0;
+  }
+  size_t used() const { return offset_; }
+
+ private:
+  uint8_t* base_ = nullptr;
+  size_t offset_ = 0;
+};
+
+void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, int64_t rowCapacity, bool expertMajor,
+                 HandleDevice* d) {
+  const size_t R = comm.ranks, W = comm.dims.metaWidth, L = comm.dims.localExperts, T = comm.dims.maxTokens;
+  d->counts = carver.take<HandleCounts>(1);
+  d->tokensPerExpert = carver.take<int64_t>(L);
+  d->groupCounts = carver.take<int32_t>(R * comm.dims.experts);
+  d->groupHits = carver.take<int32_t>(R * R);
+  d->tokenSlot = carver.take<int32_t>(R * T);
+  d->recvPairs = carver.take<RecvEntry>(pairCapacity);
+  d->pairRows = carver.take<int32_t>(expertMajor ? pairCapacity * W : 0);
+  d->recvRows = carver.take<RecvEntry>(rowCapacity);
+  d->recvRowProb = carver.take<float>(rowCapacity);
+  d->pairSel = carver.take<MetaSelection>(pairCapacity * W);
+  d->sendPairs = carver.take<SendPair>(T * W);
+  d->sendPairCount = carver.take<int32_t>(T);
+  d->ownSel = carver.take<OwnSelection>(T * W);
+  d->pairBase = carver.take<int64_t>(R);
+  d->rowBase = carver.take<int64_t>(R * L);
+  d->sendBase = carver.take<int64_t>(R);
+  d->segmentStart = carver.take<int64_t>(L);
+  d->segmentKept = carver.take<int64_t>(L);
+  d->segmentPairs = carver.take<int64_t>(L);
+}
+
+Status routingFaultStatus(const ncclMoeComm& comm, const HandleCounts& counts) {
+  RoutingFaultRecord record;
+  record.fault = static_cast<RoutingFault>(counts.faultKind);
+  record.token = counts.faultToken;
+  record.slot = counts.faultSlot;
+  record.value = counts.faultValue;
+  return Status::invalidArgument(describeRoutingFault(record, counts.faultRank, comm.config.shape) +
+                                 " (nothing was moved on any rank)");
+}
+
+const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
+  return *reinterpret_cast<const HandleCounts*>(handle.hostCounts.get());
+}
+
+// A routing fault the host already knows about (the layout has finished), without waiting.
+Status knownFault(const ncclMoeHandle& handle) {
+  if (cudaEventQuery(handle.countsReady.get()) != cudaSuccess) return Status::ok();
+  const HandleCounts& counts = hostCountsOf(handle);
+  return counts.fault ? routingFaultStatus(*handle.comm, counts) : Status::ok();
+}
+
+LaunchBudget budgetOf(int sms) { return LaunchBudget{sms}; }
+
+}  // namespace
+
+Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclMoeRouting_t& routing,
+                    ncclMoeHandle* handle, cudaStream_t stream) {
+  const bool expertMajor = summary.options.layout == OutputLayout::kExpertMajor;
+  const int64_t pairCapacity = static_cast<int64_t>(comm->ranks) * comm->dims.maxTokens;
+  const int64_t pad = summary.options.effectivePad();
+  int64_t rowCapacity = 0;
+  if (expertMajor)
+    rowCapacity = summary.options.budgeted()
+                      ? summary.options.rowBudget
+                      : pairCapacity * std::min(comm->dims.metaWidth, comm->dims.localExperts) +
+                            comm->dims.localExperts * (pad - 1);
+
+  // Reuse the handle's memory when it fits (the allocation-free path CUDA graphs need).
+  const bool fits = handle->memory.get() != nullptr && handle->device.expertMajor == expertMajor &&
+                    handle->rowCapacity >= rowCapacity && handle->pairCapacity >= pairCapacity;
+  if (!fits) {
+    Carver sizing;
+    HandleDevice scratch{};
+    carveHandle(sizing, *comm, pairCapacity, rowCapacity, expertMajor, &scratch);
+    if (Status s = allocateDevice(sizing.used(), &handle->memory, "cudaMalloc(layout handle)"); !s.isOk()) return s;
+    handle->pairCapacity = pairCapacity;
+    handle->rowCapacity = rowCapacity;
+    if (Status s = allocateMapped(sizeof(HandleCounts) + comm->dims.localExperts * sizeof(int64_t), &handle->hostCounts,
+                                  "cudaHostAlloc(counts)");
+        !s.isOk())
+      return s;
+    if (handle->countsReady.get() == nullptr)
+      if (Status s = handle->countsReady.create(); !s.isOk()) return s;
+  }
+  Carver carver;
+  carver.setBase(handle->memory.get());
+  HandleDevice& device = handle->device;
+  carveHandle(carver, *comm, handle->pairCapacity, handle->rowCapacity, expertMajor, &device);
+  device.pairCapacity = handle->pairCapacity;
+  device.rowCapacity = handle->rowCapacity;
+  device.expertMajor = expertMajor;
+  device.padMultiple = static_cast<int32_t>(pad);
+  device.rowBudget = summary.options.rowBudget;
+  device.numTokens = routing.numTokens;
+  device.routingFormat = static_cast<int32_t>(summary.format);
+  handle->comm = comm;
+  handle->bufferEpoch = comm->bufferEpoch;
+  handle->summary = summary;
+
+  LayoutInput input;
+  input.format = static_cast<int>(summary.format);
+  input.numTokens = routing.numTokens;
+  input.topk = routing.topk;
+  input.topkIdx = routing.topkIdx;
+  input.topkProbs = routing.topkProbs;
+  input.routingMap = routing.routingMap;
+  input.denseProbs = routing.denseProbs;
+  const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
+  if (Status s = cudaStatus(launchBeginCall(comm->view, stream), "launch(begin call)"); !s.isOk()) return s;
+  if (Status s = cudaStatus(launchLayout(comm->view, comm->dims, input, device, comm->faultKey.get(), budget, stream),
+                            "launch(layout)");
+      !s.isOk())
+    return s;
+  uint8_t* host = handle->hostCounts.get();
+  if (Status s = cudaStatus(cudaMemcpyAsync(host, device.counts, sizeof(HandleCounts), cudaMemcpyDeviceToHost, stream),
+                            "cudaMemcpyAsync(counts)");
+      !s.isOk())
+    return s;
+  if (Status s = cudaStatus(cudaMemcpyAsync(host + sizeof(HandleCounts), device.tokensPerExpert,
+                                            comm->dims.localExperts * sizeof(int64_t), cudaMemcpyDeviceToHost, stream),
+                            "cudaMemcpyAsync(tokensPerExpert)");
+      !s.isOk())
+    return s;
+  return cudaStatus(cudaEventRecord(handle->countsReady.get(), stream), "cudaEventRecord");
+}
+
+Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerExpert, int32_t* overflow) {
+  if (Status s = cudaStatus(cudaEventSynchronize(handle->countsReady.get()), "cudaEventSynchronize(layout)"); !s.isOk())
+    return s;
+  if (Status s = asyncError(*handle->comm); !s.isOk()) return s;
+  const HandleCounts& counts = hostCountsOf(*handle);
+  if (counts.fault) return routingFaultStatus(*handle->comm, counts);
+  const bool expertMajor = handle->summary.options.layout == OutputLayout::kExpertMajor;
+  *recvRows = expertMajor ? counts.recvRows : counts.recvPairs;
+  handle->summary.knownRecvRows = *recvRows;
+  if (tokensPerExpert) {
+    const auto* perExpert = reinterpret_cast<const int64_t*>(handle->hostCounts.get() + sizeof(HandleCounts));
+    std::copy(perExpert, perExpert + handle->comm->dims.localExperts, tokensPerExpert);
+  }
+  if (overflow) *overflow = counts.overflow;
+  return Status::ok();
+}
+
+Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispatchArgs_t& args, cudaStream_t stream) {
+  if (Status s = knownFault(*handle); !s.isOk()) return s;
+  DispatchOutputs outputs;
+  outputs.x = args.x;
+  outputs.recvX = args.recvX;
+  outputs.recvScales = args.recvScales;
+  outputs.recvTopkIdx = args.recvTopkIdx;
+  outputs.recvRoutingMap = args.recvRoutingMap;
+  outputs.recvProbs = args.recvProbs;
+  outputs.topk = handle->summary.topk;
+  if (Status s = cudaStatus(launchBeginCall(comm->view, stream), "launch(begin call)"); !s.isOk()) return s;
+  return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs,
+                                   budgetOf(comm->config.dispatchSms), stream),
+                    "launch(dispatch)");
+}
+
+Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
+  if (Status s = knownFault(*handle); !s.isOk()) return s;
+  CombineBuffers buffers;
+  buffers.x = args.x;
+  buffers.out = args.out;
+  buffers.probsGrad = args.probsGrad;
+  buffers.outProbsGrad = args.outProbsGrad;
+  buffers.topk = handle->summary.topk;
+  if (Status s = cudaStatus(launchBeginCall(comm->view, stream), "launch(begin call)"); !s.isOk()) return s;
+  return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budgetOf(comm->config.combineSms),
+                                  stream),
+                    "launch(combine)");
+}
+
+}  // namespace nccl_moe

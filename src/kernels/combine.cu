@@ -1,0 +1,139 @@
+// Combine inside an NVLink domain, mirror of dispatch: every rank reduces its received rows of each
+// (source token) pair into one partial (float32, rows in ascending order, rounded to the row type)
+// in its peer-visible buffer; every source then pulls its tokens' partials in destination-rank
+// order and sums them in float32: the canonical order of reference/reference.h.
+#include "kernels/device_sync.cuh"
+#include "kernels/launch.h"
+#include "kernels/row_ops.cuh"
+
+namespace nccl_moe {
+
+namespace {
+
+constexpr int kThreads = 512;
+constexpr int kWarpsPerBlock = kThreads / kWarp;
+
+__device__ __forceinline__ size_t rowBytesOf(const GroupDims& dims) {
+  return static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
+}
+
+// Partials of the pairs received here (one warp per pair), then announce them.
+__global__ void __launch_bounds__(kThreads) stagePartialsKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                                CombineBuffers in) {
+  extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
+  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
+  if (handle.counts->fault) return;
+  const int W = dims.metaWidth, lane = laneId();
+  const size_t rowBytes = rowBytesOf(dims);
+  uint8_t* partials = view.peerBuffers[view.rank] + view.layout.combineRows;
+  auto* partialProbs = reinterpret_cast<float*>(view.peerBuffers[view.rank] + view.layout.combineProbs);
+  int32_t* order = sortedRows + warpInBlock() * W;
+  const int64_t pairs = handle.counts->recvPairs;
+  for (int64_t j = globalWarp(); j < pairs; j += warpsInGrid()) {
+    uint8_t* dst = partials + j * rowBytes;
+    if (!handle.expertMajor) {
+      warpCopyBytes(dst, static_cast<const uint8_t*>(in.x) + j * rowBytes, rowBytes);
+    } else {
+      // The pair's rows in ascending order (= local expert order), by repeated minimum.
+      int count = 0;
+      if (lane == 0) {
+        int32_t previous = -1;
+        for (;;) {
+          int32_t next = INT32_MAX;
+          for (int k = 0; k < W; ++k) {
+            const int32_t row = handle.pairRows[j * W + k];
+            if (row > previous && row < next) next = row;
+          }
+          if (next == INT32_MAX) break;
+          order[count++] = next;
+          previous = next;
+        }
+      }
+      count = __shfl_sync(0xFFFFFFFFu, count, 0);
+      __syncwarp();
+      for (int c = lane; c < dims.hidden; c += kWarp) {
+        float sum = 0.0f;
+        for (int i = 0; i < count; ++i)
+          sum += loadElement(static_cast<const uint8_t*>(in.x) + static_cast<size_t>(order[i]) * rowBytes, c, dims.rowType);
+        storeElement(dst, c, dims.rowType, sum);
+      }
+      __syncwarp();
+    }
+    if (in.probsGrad) {
+      const MetaSelection* sel = handle.pairSel + j * W;
+      for (int k = lane; k < W; k += kWarp) {
+        float grad = 0.0f;
+        if (handle.expertMajor) {
+          const int32_t row = handle.pairRows[j * W + k];
+          if (row >= 0) grad = in.probsGrad[row];
+        } else if (sel[k].expert >= 0) {
+          grad = handle.routingFormat == static_cast<int>(RoutingFormat::kTopk)
+                     ? in.probsGrad[j * in.topk + k]
+                     : in.probsGrad[j * dims.localExperts + sel[k].expert];
+        }
+        partialProbs[j * W + k] = grad;
+      }
+    }
+  }
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, view.epochs->current);
+}
+
+// Each of this rank's tokens: sum its partials in destination-rank order (one warp per token).
+__global__ void __launch_bounds__(kThreads) reducePartialsKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                                 CombineBuffers out) {
+  if (handle.counts->fault) return;
+  if (!waitForPeers(view, kPhasePartialsReady, view.epochs->current)) return;
+  const int W = dims.metaWidth, lane = laneId();
+  const size_t rowBytes = rowBytesOf(dims);
+  for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid()) {
+    const SendPair* pairs = handle.sendPairs + t * W;
+    const int count = handle.sendPairCount[t];
+    uint8_t* dst = static_cast<uint8_t*>(out.out) + t * rowBytes;
+    for (int c = lane; c < dims.hidden; c += kWarp) {
+      float sum = 0.0f;
+      for (int i = 0; i < count; ++i) {
+        const uint8_t* partial = view.peerBuffers[pairs[i].dstRank] + view.layout.combineRows +
+                                 static_cast<size_t>(pairs[i].slot) * rowBytes;
+        sum += loadElement(partial, c, dims.rowType);
+      }
+      storeElement(dst, c, dims.rowType, sum);
+    }
+    if (out.outProbsGrad) {
+      const OwnSelection* own = handle.ownSel + t * W;
+      const bool topk = handle.routingFormat == static_cast<int>(RoutingFormat::kTopk);
+      float* grads = out.outProbsGrad + t * (topk ? out.topk : dims.experts);
+      if (!topk)
+        for (int e = lane; e < dims.experts; e += kWarp) grads[e] = 0.0f;
+      __syncwarp();
+      for (int k = lane; k < (topk ? out.topk : W); k += kWarp) {
+        float grad = 0.0f;
+        if (own[k].pairIndex >= 0) {
+          const SendPair pair = pairs[own[k].pairIndex];
+          const auto* probs = reinterpret_cast<const float*>(view.peerBuffers[pair.dstRank] + view.layout.combineProbs);
+          grad = probs[static_cast<size_t>(pair.slot) * W + k];
+        }
+        if (topk)
+          grads[k] = grad;
+        else if (own[k].pairIndex >= 0)
+          grads[own[k].slot] = grad;
+      }
+    }
+  }
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) {
+    signalPeers(view, kPhasePartialsRead, view.epochs->current);
+    view.epochs->lastPartials = view.epochs->current;
+  }
+}
+
+}  // namespace
+
+cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                          const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream) {
+  const size_t sortScratch = static_cast<size_t>(kWarpsPerBlock) * dims.metaWidth * sizeof(int32_t);
+  stagePartialsKernel<<<cappedGrid(handle.pairCapacity, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
+                                                                                                 buffers);
+  reducePartialsKernel<<<cappedGrid(handle.numTokens, kWarpsPerBlock, budget), kThreads, 0, stream>>>(view, dims, handle, buffers);
+  return cudaGetLastError();
+}
+
+}  // namespace nccl_moe

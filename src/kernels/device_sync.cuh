@@ -1,0 +1,122 @@
+// Cross-rank signalling for the single-domain kernels: release stores of epochs into peers'
+// signal slots, acquire waits with a timeout that records who waited for whom, and last-block
+// detection inside a kernel.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+
+#include "kernels/kernel_args.h"
+
+namespace nccl_moe {
+
+__device__ __forceinline__ uint64_t loadAcquireSys(const uint64_t* p) {
+  uint64_t v;
+  asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+
+__device__ __forceinline__ void storeReleaseSys(uint64_t* p, uint64_t v) {
+  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+
+__device__ __forceinline__ uint64_t globalTimerNs() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ uint64_t* signalSlot(const DomainView& view, int owner, int phase, int peer) {
+  auto* signals = reinterpret_cast<uint64_t*>(view.peerBuffers[owner] + view.layout.signals);
+  return signals + static_cast<size_t>(phase) * view.ranks + peer;
+}
+
+__device__ __forceinline__ bool errorRaised(const DomainView& view) {
+  return *reinterpret_cast<volatile int32_t*>(&view.error->kind) != kErrorNone;
+}
+
+// Copies a record to the host-mapped mirror; `kind` last, so the host never sees half a record.
+__device__ inline void publishError(const DomainView& view, const ErrorRecord& record) {
+  volatile ErrorRecord* host = view.errorHost;
+  host->rank = record.rank;
+  host->peer = record.peer;
+  host->phase = record.phase;
+  host->expected = record.expected;
+  host->observed = record.observed;
+  host->token = record.token;
+  host->slot = record.slot;
+  host->value = record.value;
+  __threadfence_system();
+  host->kind = record.kind;
+  __threadfence_system();
+}
+
+// Records the first failure of this rank (later ones keep the first record).
+__device__ inline void raiseTimeout(const DomainView& view, int peer, int phase, uint64_t expected,
+                                    uint64_t observed) {
+  if (atomicCAS(&view.error->kind, kErrorNone, kErrorTimeout) == kErrorNone) {
+    ErrorRecord record{};
+    record.kind = kErrorTimeout;
+    record.rank = view.rank;
+    record.peer = peer;
+    record.phase = phase;
+    record.expected = expected;
+    record.observed = observed;
+    publishError(view, record);
+    printf("nccl-moe: rank %d timed out waiting for peer %d in phase %d: signal %llu, expected >= %llu\n",
+           view.rank, peer, phase, (unsigned long long)observed, (unsigned long long)expected);
+  }
+}
+
+// Every peer p has stored an epoch >= `target` into this rank's slot signals[phase][p]. Called by
+// a whole block; returns false (in every thread) after a timeout or another failure.
+__device__ inline bool waitForPeers(const DomainView& view, int phase, uint64_t target) {
+  __shared__ int failed;
+  if (threadIdx.x == 0) failed = 0;
+  __syncthreads();
+  for (int peer = threadIdx.x; peer < view.ranks; peer += blockDim.x) {
+    const uint64_t* slot = signalSlot(view, view.rank, phase, peer);
+    const uint64_t start = globalTimerNs();
+    uint64_t seen = loadAcquireSys(slot);
+    for (uint32_t spins = 0; seen < target; ++spins) {
+      if ((spins & 1023u) == 0) {
+        if (errorRaised(view)) {
+          failed = 1;
+          break;
+        }
+        if (globalTimerNs() - start > view.timeoutNs) {
+          raiseTimeout(view, peer, phase, target, seen);
+          failed = 1;
+          break;
+        }
+      }
+      seen = loadAcquireSys(slot);
+    }
+  }
+  __syncthreads();
+  // Every thread, not only the one that observed the signal, must see the peers' data from here.
+  __threadfence_system();
+  return failed == 0;
+}
+
+// Publishes `epoch` for `phase` into every peer's slot of this rank (called by one thread after
+// the data it announces is globally visible).
+__device__ inline void signalPeers(const DomainView& view, int phase, uint64_t epoch) {
+  __threadfence_system();
+  for (int peer = 0; peer < view.ranks; ++peer) storeReleaseSys(signalSlot(view, peer, phase, view.rank), epoch);
+}
+
+// True in the last block of the grid to get here (all others' writes are visible to it).
+__device__ inline bool isLastBlock(DeviceEpochs* epochs) {
+  __shared__ bool last;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence_system();
+    last = atomicAdd(&epochs->blocksDone, 1u) == gridDim.x - 1;
+    if (last) epochs->blocksDone = 0;
+  }
+  __syncthreads();
+  return last;
+}
+
+}  // namespace nccl_moe

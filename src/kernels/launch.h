@@ -1,0 +1,67 @@
+// Host entry points of the single-domain kernels. Each enqueues on `stream` and returns the
+// launch's CUDA error; cross-rank failures (timeouts) land in the DomainView's error record.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/kernel_args.h"
+
+namespace nccl_moe {
+
+// This rank's routing as the layout reads it (device pointers).
+struct LayoutInput {
+  int format = 0;  // RoutingFormat
+  int numTokens = 0;
+  int topk = 0;
+  const int64_t* topkIdx = nullptr;
+  const float* topkProbs = nullptr;
+  const uint8_t* routingMap = nullptr;
+  const float* denseProbs = nullptr;
+};
+
+struct LaunchBudget {
+  int maxBlocks = 1;  // the SM budget
+};
+
+// Blocks for `units` work items of which one block takes `unitsPerBlock`, within the budget.
+inline int cappedGrid(int64_t units, int64_t unitsPerBlock, LaunchBudget budget) {
+  const int64_t wanted = (units + unitsPerBlock - 1) / unitsPerBlock;
+  return static_cast<int>(wanted < 1 ? 1 : wanted < budget.maxBlocks ? wanted : budget.maxBlocks);
+}
+
+// Every call starts here: advances the device epoch.
+cudaError_t launchBeginCall(const DomainView& view, cudaStream_t stream);
+
+// The whole layout: publish the routing, count, scan, fill the handle. faultKey: device scratch
+// of one uint64 (initialised to ~0).
+cudaError_t launchLayout(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
+                         const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
+                         cudaStream_t stream);
+
+struct DispatchOutputs {
+  const void* x = nullptr;
+  void* recvX = nullptr;
+  float* recvScales = nullptr;
+  int64_t* recvTopkIdx = nullptr;
+  uint8_t* recvRoutingMap = nullptr;
+  float* recvProbs = nullptr;
+  int topk = 0;  // K of the per-rank recvTopkIdx/recvProbs rows
+};
+
+cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                           const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
+
+struct CombineBuffers {
+  const void* x = nullptr;         // [rows, H] expert outputs
+  void* out = nullptr;             // [T, H]
+  const float* probsGrad = nullptr;
+  float* outProbsGrad = nullptr;
+  int topk = 0;                    // K of the routing (top-k format)
+};
+
+cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                          const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream);
+
+}  // namespace nccl_moe

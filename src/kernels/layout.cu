@@ -1,0 +1,384 @@
+// Layout of one call inside an NVLink domain, entirely on the device (no host round trip):
+//   1. publish   every rank checks its routing and writes it, normalised, to its meta region;
+//   2. count     every rank reads all ranks' meta and counts tokens per (source, expert) and per
+//                (source, destination rank);
+//   3. offsets   segment starts, padding, budget, the counts the API reports;
+//   4. scans     pair slots and expert-major rows received here (canonical order of
+//                plan/layout.h), and the pair slots of this rank's tokens at every destination;
+//   5. finish    tell the peers their meta was read.
+// Every rank derives the same numbers from the same meta, so no counts need to be exchanged.
+#include <cub/block/block_scan.cuh>
+
+#include "core/numerics.h"
+#include "kernels/device_sync.cuh"
+#include "kernels/launch.h"
+#include "plan/moe_shape.h"
+#include "plan/routing.h"
+
+namespace nccl_moe {
+
+namespace {
+
+constexpr int kThreads = 256;
+using BlockScan = cub::BlockScan<int, kThreads>;
+
+__device__ __forceinline__ const MetaHeader* metaHeader(const DomainView& view, int rank) {
+  return reinterpret_cast<const MetaHeader*>(view.peerBuffers[rank] + view.layout.meta);
+}
+
+__device__ __forceinline__ MetaSelection* metaSelections(const DomainView& view, int rank) {
+  return reinterpret_cast<MetaSelection*>(view.peerBuffers[rank] + view.layout.meta + sizeof(MetaHeader));
+}
+
+__device__ __forceinline__ uint64_t faultKeyOf(int token, int slot, RoutingFault fault) {
+  return (static_cast<uint64_t>(token) << 32) | (static_cast<uint64_t>(slot) << 4) |
+         static_cast<uint64_t>(fault);
+}
+
+__device__ __forceinline__ bool tokenHitsRank(const MetaSelection* sel, int width, int localExperts, int rank) {
+  for (int k = 0; k < width; ++k)
+    if (sel[k].expert >= 0 && sel[k].expert / localExperts == rank) return true;
+  return false;
+}
+
+__global__ void beginCallKernel(DeviceEpochs* epochs) { epochs->current += 1; }
+
+// 1. Normalise and check this rank's routing into its own meta region (one thread per token).
+__global__ void __launch_bounds__(kThreads) publishMetaKernel(DomainView view, GroupDims dims,
+                                                              LayoutInput in, uint64_t* faultKey) {
+  if (!waitForPeers(view, kPhaseMetaRead, view.epochs->lastMeta)) return;
+  MetaSelection* meta = metaSelections(view, view.rank);
+  const int width = dims.metaWidth;
+  for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < in.numTokens; t += gridDim.x * blockDim.x) {
+    MetaSelection* out = meta + static_cast<size_t>(t) * width;
+    uint64_t fault = ~0ull;
+    int count = 0;
+    if (in.format == static_cast<int>(RoutingFormat::kTopk)) {
+      for (int k = 0; k < in.topk; ++k) {
+        const int64_t e = in.topkIdx[static_cast<size_t>(t) * in.topk + k];
+        const float prob = in.topkProbs ? in.topkProbs[static_cast<size_t>(t) * in.topk + k] : 0.0f;
+        out[k] = MetaSelection{-1, k, 0.0f};
+        if (e == -1) continue;
+        if (fault == ~0ull && (e < 0 || e >= dims.experts)) fault = faultKeyOf(t, k, RoutingFault::kExpertOutOfRange);
+        for (int j = 0; j < k && fault == ~0ull; ++j)
+          if (in.topkIdx[static_cast<size_t>(t) * in.topk + j] == e)
+            fault = faultKeyOf(t, k, RoutingFault::kDuplicateExpert);
+        if (fault == ~0ull && in.topkProbs && !isfinite(prob)) fault = faultKeyOf(t, k, RoutingFault::kProbNotFinite);
+        if (fault == ~0ull) out[k] = MetaSelection{static_cast<int32_t>(e), k, prob};
+      }
+      for (int k = in.topk; k < width; ++k) out[k] = MetaSelection{-1, k, 0.0f};
+    } else {
+      for (int e = 0; e < dims.experts; ++e) {
+        const uint8_t selected = in.routingMap[static_cast<size_t>(t) * dims.experts + e];
+        if (selected == 0) continue;
+        const float prob = in.denseProbs ? in.denseProbs[static_cast<size_t>(t) * dims.experts + e] : 0.0f;
+        // Same order of checks as findRoutingFault (plan/routing.cc).
+        if (selected > 1) {
+          fault = faultKeyOf(t, e, RoutingFault::kMapValueNotBool);
+        } else if (count == width) {
+          fault = faultKeyOf(t, e, RoutingFault::kTooManyExperts);
+        } else if (in.denseProbs && !isfinite(prob)) {
+          fault = faultKeyOf(t, e, RoutingFault::kProbNotFinite);
+        } else {
+          out[count++] = MetaSelection{e, e, prob};
+        }
+        if (fault != ~0ull) break;
+      }
+      for (int k = count; k < width; ++k) out[k] = MetaSelection{-1, -1, 0.0f};
+    }
+    if (fault != ~0ull) atomicMin(reinterpret_cast<unsigned long long*>(faultKey), fault);
+  }
+}
+
+// Fills the meta header (with the first fault, its value re-read from the input) and announces it.
+__global__ void finishMetaKernel(DomainView view, GroupDims dims, LayoutInput in, uint64_t* faultKey) {
+  if (threadIdx.x != 0 || errorRaised(view)) return;
+  MetaHeader header{};
+  header.numTokens = in.numTokens;
+  header.topk = dims.metaWidth;
+  const uint64_t key = *faultKey;
+  if (key != ~0ull) {
+    const int token = static_cast<int>(key >> 32);
+    const int slot = static_cast<int>((key >> 4) & 0x0FFFFFFF);
+    const auto fault = static_cast<RoutingFault>(key & 0xF);
+    header.faultKind = static_cast<int32_t>(fault);
+    header.faultToken = token;
+    header.faultSlot = slot;
+    const bool topk = in.format == static_cast<int>(RoutingFormat::kTopk);
+    const size_t i = topk ? static_cast<size_t>(token) * in.topk + slot : static_cast<size_t>(token) * dims.experts + slot;
+    if (fault == RoutingFault::kProbNotFinite) {
+      header.faultValue = floatBits(topk ? in.topkProbs[i] : in.denseProbs[i]);
+    } else if (fault == RoutingFault::kMapValueNotBool) {
+      header.faultValue = in.routingMap[i];
+    } else if (fault == RoutingFault::kTooManyExperts) {
+      header.faultValue = slot;
+    } else {
+      header.faultValue = in.topkIdx[i];
+    }
+    *faultKey = ~0ull;
+  }
+  *reinterpret_cast<MetaHeader*>(view.peerBuffers[view.rank] + view.layout.meta) = header;
+  signalPeers(view, kPhaseMetaReady, view.epochs->current);
+}
+
+// True when some rank's routing is faulty; the first such rank's fault goes to the handle.
+__device__ bool groupFault(const DomainView& view, const HandleDevice& handle) {
+  for (int r = 0; r < view.ranks; ++r) {
+    const MetaHeader* header = metaHeader(view, r);
+    if (header->faultKind != 0) {
+      if (blockIdx.x == 0 && threadIdx.x == 0) {
+        handle.counts->fault = 1;
+        handle.counts->faultRank = r;
+        handle.counts->faultKind = header->faultKind;
+        handle.counts->faultToken = header->faultToken;
+        handle.counts->faultSlot = header->faultSlot;
+        handle.counts->faultValue = header->faultValue;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+// 2. Count (source, expert) selections and (source, destination) token hits over the whole group.
+__global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (!waitForPeers(view, kPhaseMetaReady, view.epochs->current)) return;
+  if (groupFault(view, handle)) return;
+  const int width = dims.metaWidth;
+  const int L = dims.localExperts;
+  for (int s = 0; s < view.ranks; ++s) {
+    const int tokens = metaHeader(view, s)->numTokens;
+    const MetaSelection* meta = metaSelections(view, s);
+    for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < tokens; t += gridDim.x * blockDim.x) {
+      const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
+      for (int k = 0; k < width; ++k) {
+        const int e = sel[k].expert;
+        if (e < 0) continue;
+        atomicAdd(&handle.groupCounts[static_cast<size_t>(s) * dims.experts + e], 1);
+        bool firstOfOwner = true;
+        for (int j = 0; j < k; ++j)
+          if (sel[j].expert >= 0 && sel[j].expert / L == e / L) firstOfOwner = false;
+        if (firstOfOwner) atomicAdd(&handle.groupHits[static_cast<size_t>(s) * view.ranks + e / L], 1);
+      }
+    }
+  }
+}
+
+// 3. Offsets, padding, budget and the reported counts of this rank (one block).
+__global__ void offsetsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (threadIdx.x != 0 || errorRaised(view) || handle.counts->fault) return;
+  const int R = view.ranks, L = dims.localExperts, me = view.rank;
+  int64_t pairs = 0;
+  for (int s = 0; s < R; ++s) {
+    handle.pairBase[s] = pairs;
+    pairs += handle.groupHits[static_cast<size_t>(s) * R + me];
+  }
+  for (int d = 0; d < R; ++d) {
+    int64_t before = 0;
+    for (int s = 0; s < me; ++s) before += handle.groupHits[static_cast<size_t>(s) * R + d];
+    handle.sendBase[d] = before;
+  }
+  int64_t start = 0, kept = 0;
+  for (int l = 0; l < L; ++l) {
+    const int e = me * L + l;
+    int64_t segment = 0;
+    for (int s = 0; s < R; ++s) {
+      handle.rowBase[static_cast<size_t>(s) * L + l] = start + segment;
+      segment += handle.groupCounts[static_cast<size_t>(s) * dims.experts + e];
+    }
+    const int64_t padded = (segment + handle.padMultiple - 1) / handle.padMultiple * handle.padMultiple;
+    int64_t keptHere = padded;
+    if (handle.rowBudget >= 0) keptHere = max(int64_t{0}, min(padded, handle.rowBudget - start));
+    handle.segmentStart[l] = start;
+    handle.segmentPairs[l] = segment;
+    handle.segmentKept[l] = keptHere;
+    handle.tokensPerExpert[l] = handle.expertMajor ? keptHere : segment;
+    start += padded;
+    kept += keptHere;
+  }
+  handle.counts->recvPairs = pairs;
+  handle.counts->rowsNeeded = handle.expertMajor ? start : pairs;
+  handle.counts->recvRows = handle.expertMajor ? kept : pairs;
+  handle.counts->overflow = handle.expertMajor && handle.rowBudget >= 0 && start > handle.rowBudget;
+}
+
+// Runs `visit(t, position)` for every token t < tokens of which `flag(t)` holds, in token order,
+// with position = its rank among those tokens plus `base` (a block-wide scan over chunks).
+template <class Flag, class Visit>
+__device__ void scanTokens(int tokens, int64_t base, Flag flag, Visit visit) {
+  __shared__ typename BlockScan::TempStorage scratch;
+  __shared__ int chunkTotal;
+  for (int first = 0; first < tokens; first += kThreads) {
+    const int t = first + threadIdx.x;
+    const int hit = t < tokens && flag(t) ? 1 : 0;
+    int offset = 0, total = 0;
+    BlockScan(scratch).ExclusiveSum(hit, offset, total);
+    if (threadIdx.x == 0) chunkTotal = total;
+    if (hit) visit(t, base + offset);
+    __syncthreads();
+    base += chunkTotal;
+    __syncthreads();
+  }
+}
+
+// 4a. Pair slots received here: one block per source rank.
+__global__ void __launch_bounds__(kThreads) recvPairsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (errorRaised(view) || handle.counts->fault) return;
+  const int width = dims.metaWidth, L = dims.localExperts, me = view.rank;
+  for (int s = blockIdx.x; s < view.ranks; s += gridDim.x) {
+    const int tokens = metaHeader(view, s)->numTokens;
+    const MetaSelection* meta = metaSelections(view, s);
+    int32_t* slots = handle.tokenSlot + static_cast<size_t>(s) * dims.maxTokens;
+    for (int t = threadIdx.x; t < tokens; t += blockDim.x) slots[t] = -1;
+    __syncthreads();
+    scanTokens(
+        tokens, handle.pairBase[s],
+        [&](int t) { return tokenHitsRank(meta + static_cast<size_t>(t) * width, width, L, me); },
+        [&](int t, int64_t slot) {
+          slots[t] = static_cast<int32_t>(slot);
+          handle.recvPairs[slot] = RecvEntry{s, t, -1};
+          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
+          MetaSelection* local = handle.pairSel + slot * width;
+          for (int k = 0; k < width; ++k) {
+            const bool mine = sel[k].expert >= 0 && sel[k].expert / L == me;
+            local[k] = mine ? MetaSelection{sel[k].expert - me * L, sel[k].slot, sel[k].prob}
+                            : MetaSelection{-1, sel[k].slot, 0.0f};
+          }
+        });
+  }
+}
+
+// 4b. Expert-major rows received here: one block per (source rank, local expert), plus the padding
+// rows of each segment (written by the blocks of source 0).
+__global__ void __launch_bounds__(kThreads) recvRowsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (errorRaised(view) || handle.counts->fault) return;
+  const int width = dims.metaWidth, L = dims.localExperts, me = view.rank;
+  const int64_t limit = handle.rowBudget >= 0 ? handle.rowBudget : INT64_MAX;
+  for (int item = blockIdx.x; item < view.ranks * L; item += gridDim.x) {
+    const int s = item / L, l = item % L, e = me * L + l;
+    const int tokens = metaHeader(view, s)->numTokens;
+    const MetaSelection* meta = metaSelections(view, s);
+    const int32_t* slots = handle.tokenSlot + static_cast<size_t>(s) * dims.maxTokens;
+    scanTokens(
+        tokens, handle.rowBase[static_cast<size_t>(s) * L + l],
+        [&](int t) {
+          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
+          for (int k = 0; k < width; ++k)
+            if (sel[k].expert == e) return true;
+          return false;
+        },
+        [&](int t, int64_t row) {
+          if (row >= limit) return;
+          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
+          for (int k = 0; k < width; ++k) {
+            if (sel[k].expert != e) continue;
+            handle.recvRows[row] = RecvEntry{s, t, l};
+            handle.recvRowProb[row] = sel[k].prob;
+            handle.pairRows[static_cast<int64_t>(slots[t]) * width + k] = static_cast<int32_t>(row);
+          }
+        });
+    if (s == 0) {
+      const int64_t first = handle.segmentStart[l] + handle.segmentPairs[l];
+      const int64_t end = min(handle.segmentStart[l] + handle.segmentKept[l], limit);
+      for (int64_t row = first + threadIdx.x; row < end; row += blockDim.x) {
+        handle.recvRows[row] = RecvEntry{-1, -1, -1};
+        handle.recvRowProb[row] = 0.0f;
+      }
+    }
+  }
+}
+
+// 4c. Pair slots of this rank's tokens at every destination: one block per destination rank. A
+// token's pairs are stored in destination order (the order combine sums in).
+__global__ void __launch_bounds__(kThreads) sendPairsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (errorRaised(view) || handle.counts->fault) return;
+  const int width = dims.metaWidth, L = dims.localExperts;
+  const MetaSelection* meta = metaSelections(view, view.rank);
+  const int tokens = handle.numTokens;
+  for (int d = blockIdx.x; d < view.ranks; d += gridDim.x) {
+    scanTokens(
+        tokens, handle.sendBase[d],
+        [&](int t) { return tokenHitsRank(meta + static_cast<size_t>(t) * width, width, L, d); },
+        [&](int t, int64_t slot) {
+          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
+          // Index of d among the token's distinct destinations, in ascending order.
+          int below = 0;
+          for (int k = 0; k < width; ++k) {
+            const int owner = sel[k].expert >= 0 ? sel[k].expert / L : -1;
+            if (owner < 0 || owner >= d) continue;
+            bool first = true;
+            for (int j = 0; j < k; ++j)
+              if (sel[j].expert >= 0 && sel[j].expert / L == owner) first = false;
+            below += first;
+          }
+          handle.sendPairs[static_cast<size_t>(t) * width + below] = SendPair{d, static_cast<int32_t>(slot)};
+        });
+  }
+  // The handle keeps this rank's selections by pair: the meta is overwritten by the next layout,
+  // but combine's probs gradient may come much later (the backward pass).
+  if (blockIdx.x == 0) {
+    for (int t = threadIdx.x; t < tokens; t += blockDim.x) {
+      const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
+      OwnSelection* own = handle.ownSel + static_cast<size_t>(t) * width;
+      int distinct = 0;
+      for (int k = 0; k < width; ++k) {
+        own[k] = OwnSelection{-1, sel[k].slot};
+        if (sel[k].expert < 0) continue;
+        const int owner = sel[k].expert / L;
+        int below = 0;
+        bool first = true;
+        for (int j = 0; j < width; ++j) {
+          if (sel[j].expert < 0) continue;
+          const int other = sel[j].expert / L;
+          bool firstOfOther = true;
+          for (int i = 0; i < j; ++i)
+            if (sel[i].expert >= 0 && sel[i].expert / L == other) firstOfOther = false;
+          if (firstOfOther && other < owner) ++below;
+          if (j < k && other == owner) first = false;
+        }
+        own[k].pairIndex = below;
+        distinct += first;
+      }
+      handle.sendPairCount[t] = distinct;
+    }
+  }
+}
+
+// 5. The peers' meta has been read: they may overwrite it in their next layout.
+__global__ void finishLayoutKernel(DomainView view) {
+  if (threadIdx.x != 0 || errorRaised(view)) return;
+  signalPeers(view, kPhaseMetaRead, view.epochs->current);
+  view.epochs->lastMeta = view.epochs->current;
+}
+
+}  // namespace
+
+cudaError_t launchBeginCall(const DomainView& view, cudaStream_t stream) {
+  beginCallKernel<<<1, 1, 0, stream>>>(view.epochs);
+  return cudaGetLastError();
+}
+
+cudaError_t launchLayout(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
+                         const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
+                         cudaStream_t stream) {
+  const size_t R = view.ranks;
+  cudaError_t err = cudaMemsetAsync(handle.groupCounts, 0, R * dims.experts * sizeof(int32_t), stream);
+  if (err == cudaSuccess) err = cudaMemsetAsync(handle.groupHits, 0, R * R * sizeof(int32_t), stream);
+  if (err == cudaSuccess && handle.expertMajor)
+    err = cudaMemsetAsync(handle.pairRows, 0xFF, handle.pairCapacity * dims.metaWidth * sizeof(int32_t), stream);
+  if (err == cudaSuccess) err = cudaMemsetAsync(handle.counts, 0, sizeof(HandleCounts), stream);
+  if (err != cudaSuccess) return err;
+
+  publishMetaKernel<<<cappedGrid(input.numTokens, kThreads, budget), kThreads, 0, stream>>>(view, dims, input, faultKey);
+  finishMetaKernel<<<1, 32, 0, stream>>>(view, dims, input, faultKey);
+  countKernel<<<cappedGrid(static_cast<int64_t>(dims.maxTokens) * view.ranks, kThreads, budget), kThreads, 0, stream>>>(view, dims, handle);
+  offsetsKernel<<<1, 32, 0, stream>>>(view, dims, handle);
+  recvPairsKernel<<<cappedGrid(view.ranks, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
+  if (handle.expertMajor)
+    recvRowsKernel<<<cappedGrid(static_cast<int64_t>(view.ranks) * dims.localExperts, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
+  sendPairsKernel<<<cappedGrid(view.ranks, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
+  finishLayoutKernel<<<1, 32, 0, stream>>>(view);
+  return cudaGetLastError();
+}
+
+}  // namespace nccl_moe

@@ -1,0 +1,17 @@
+#include "kernels/protocol.h"
+
+namespace nccl_moe {
+
+const char* phaseName(int phase) {
+  switch (phase) {
+    case kPhaseMetaReady: return "layout: waiting for peers' routing";
+    case kPhaseMetaRead: return "layout: waiting for peers to finish reading this rank's routing";
+    case kPhaseRowsReady: return "dispatch: waiting for peers' token rows";
+    case kPhaseRowsRead: return "dispatch: waiting for peers to finish pulling this rank's rows";
+    case kPhasePartialsReady: return "combine: waiting for peers' partial rows";
+    case kPhasePartialsRead: return "combine: waiting for peers to finish pulling this rank's partials";
+    default: return "unknown phase";
+  }
+}
+
+}  // namespace nccl_moe

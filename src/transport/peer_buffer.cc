@@ -1,0 +1,83 @@
+#include "transport/peer_buffer.h"
+
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+namespace nccl_moe {
+
+namespace {
+
+Status ncclStatus(ncclResult_t result, const char* what) {
+  if (result == ncclSuccess) return Status::ok();
+  return {result, format("%s failed: %s (%s)", what, ncclGetErrorString(result), ncclGetLastError(nullptr))};
+}
+
+}  // namespace
+
+Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all) {
+  DeviceMemory<uint8_t> device;
+  CudaStream stream;
+  if (Status s = allocateDevice(bytes * (ranks + 1), &device, "cudaMalloc(exchange)"); !s.isOk()) return s;
+  if (Status s = stream.create(); !s.isOk()) return s;
+  uint8_t* send = device.get() + bytes * ranks;
+  if (Status s = cudaStatus(cudaMemcpy(send, mine, bytes, cudaMemcpyHostToDevice), "cudaMemcpy(exchange)"); !s.isOk())
+    return s;
+  if (Status s = ncclStatus(ncclAllGather(send, device.get(), bytes, ncclUint8, comm, stream.get()), "ncclAllGather");
+      !s.isOk())
+    return s;
+  if (Status s = cudaStatus(cudaStreamSynchronize(stream.get()), "cudaStreamSynchronize(exchange)"); !s.isOk())
+    return s;
+  all->resize(bytes * ranks);
+  return cudaStatus(cudaMemcpy(all->data(), device.get(), all->size(), cudaMemcpyDeviceToHost), "cudaMemcpy(exchange)");
+}
+
+Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, size_t bytes, std::unique_ptr<PeerBuffer>* out) {
+  std::unique_ptr<PeerBuffer> buffer(new PeerBuffer());
+  buffer->bytes_ = bytes;
+  buffer->rank_ = rank;
+  if (Status s = allocateDevice(bytes, &buffer->local_, "cudaMalloc(peer buffer)"); !s.isOk()) return s;
+  if (Status s = cudaStatus(cudaMemset(buffer->local_.get(), 0, bytes), "cudaMemset(peer buffer)"); !s.isOk()) return s;
+  if (Status s = cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); !s.isOk()) return s;
+
+  cudaIpcMemHandle_t mine;
+  if (Status s = cudaStatus(cudaIpcGetMemHandle(&mine, buffer->local_.get()), "cudaIpcGetMemHandle"); !s.isOk())
+    return s;
+  std::vector<uint8_t> handles;
+  if (Status s = allGatherBytes(comm, ranks, &mine, sizeof(mine), &handles); !s.isOk()) return s;
+
+  buffer->mapped_.assign(ranks, nullptr);
+  std::vector<uint8_t*> table(ranks, nullptr);
+  for (int peer = 0; peer < ranks; ++peer) {
+    if (peer == rank) {
+      table[peer] = buffer->local_.get();
+      continue;
+    }
+    cudaIpcMemHandle_t handle;
+    std::memcpy(&handle, handles.data() + peer * sizeof(handle), sizeof(handle));
+    void* mapped = nullptr;
+    cudaError_t err = cudaIpcOpenMemHandle(&mapped, handle, cudaIpcMemLazyEnablePeerAccess);
+    if (err != cudaSuccess)
+      return {ncclUnhandledCudaError,
+              format("rank %d cannot map the buffer of peer %d with CUDA IPC: %s (the ranks of one NVLink domain need "
+                     "peer access; set NCCL_MOE_DOMAIN_SIZE to split the domain)",
+                     rank, peer, cudaGetErrorString(err))};
+    buffer->mapped_[peer] = static_cast<uint8_t*>(mapped);
+    table[peer] = static_cast<uint8_t*>(mapped);
+  }
+  if (Status s = allocateDevice(ranks, &buffer->peerTable_, "cudaMalloc(peer table)"); !s.isOk()) return s;
+  if (Status s = cudaStatus(cudaMemcpy(buffer->peerTable_.get(), table.data(), ranks * sizeof(uint8_t*),
+                                       cudaMemcpyHostToDevice),
+                            "cudaMemcpy(peer table)");
+      !s.isOk())
+    return s;
+  *out = std::move(buffer);
+  return Status::ok();
+}
+
+PeerBuffer::~PeerBuffer() {
+  for (uint8_t* mapped : mapped_)
+    if (mapped) cudaIpcCloseMemHandle(mapped);
+}
+
+}  // namespace nccl_moe

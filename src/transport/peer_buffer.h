@@ -1,0 +1,44 @@
+// One device buffer per rank, mapped into every peer of the NVLink domain with CUDA IPC (works
+// between processes on different GPUs with peer access and between processes sharing one GPU).
+// IPC handles travel over the NCCL communicator.
+#pragma once
+
+#include <nccl.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/cuda_memory.h"
+#include "core/status.h"
+
+namespace nccl_moe {
+
+class PeerBuffer {
+ public:
+  // Collective over `comm` (all ranks form one domain). The buffer is zeroed before any peer can
+  // see it.
+  static Status create(ncclComm_t comm, int rank, int ranks, size_t bytes, std::unique_ptr<PeerBuffer>* out);
+  ~PeerBuffer();
+  PeerBuffer(const PeerBuffer&) = delete;
+  PeerBuffer& operator=(const PeerBuffer&) = delete;
+
+  uint8_t* local() const { return local_.get(); }
+  size_t bytes() const { return bytes_; }
+  // Device array [ranks] of every rank's buffer as mapped here (this rank's own included).
+  uint8_t* const* devicePeerTable() const { return peerTable_.get(); }
+
+ private:
+  PeerBuffer() = default;
+
+  size_t bytes_ = 0;
+  int rank_ = 0;
+  DeviceMemory<uint8_t> local_;
+  std::vector<uint8_t*> mapped_;  // peers' buffers opened here (nullptr for this rank)
+  DeviceMemory<uint8_t*> peerTable_;
+};
+
+// Every rank's `bytes` bytes, gathered over NCCL (blocking; for set-up only).
+Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all);
+
+}  // namespace nccl_moe

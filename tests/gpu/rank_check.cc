@@ -1,0 +1,492 @@
+// nccl-moe-rank-check: one rank of a GPU correctness run, started by nccl-moe-run. Every rank
+// builds the whole group's inputs from the same seed, so each can run the CPU reference for the
+// group and compare its own outputs bit for bit: layout counts, dispatch rows (+ FP8 scales,
+// probs, expert ids), combine sums, the probs gradient, and a cached-handle dispatch. Outputs are
+// poisoned before every call; rows past the used part of a budgeted output must stay poisoned.
+// Exit code 0 when every check passed.
+#include <cuda_runtime.h>
+#include <nccl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "nccl_moe.h"
+#include "rank_env.h"
+#include "reference/random_routing.h"
+#include "reference/reference.h"
+
+namespace nccl_moe {
+namespace {
+
+struct Options {
+  int experts = 32;
+  int hidden = 256;
+  int tokens = 64;  // maxTokensPerRank; ranks get this many unless uneven/zero
+  int topk = 4;
+  bool mapFormat = false;
+  bool expertMajor = false;
+  int pad = 0;
+  long long budget = -1;
+  bool fp8 = false;
+  bool pow2 = false;
+  bool fp32 = false;
+  double skew = 0.0;
+  double masked = 0.0;
+  bool uneven = false;
+  int zeroRank = -1;
+  int iters = 2;
+  int sms = 8;
+  uint64_t seed = 1;
+  int badRank = -1;   // this rank's routing gets an out-of-range expert: every rank must see the error
+  int deadRank = -1;  // this rank stops answering after set-up: the others must time out
+  int timeoutMs = 60000;
+};
+
+bool parse(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--experts") o->experts = std::atoi(next());
+    else if (a == "--hidden") o->hidden = std::atoi(next());
+    else if (a == "--tokens") o->tokens = std::atoi(next());
+    else if (a == "--topk") o->topk = std::atoi(next());
+    else if (a == "--map") o->mapFormat = true;
+    else if (a == "--expert-major") o->expertMajor = true;
+    else if (a == "--pad") o->pad = std::atoi(next());
+    else if (a == "--budget") o->budget = std::atoll(next());
+    else if (a == "--fp8") o->fp8 = true;
+    else if (a == "--pow2") o->pow2 = true;
+    else if (a == "--fp32") o->fp32 = true;
+    else if (a == "--skew") o->skew = std::atof(next());
+    else if (a == "--masked") o->masked = std::atof(next());
+    else if (a == "--uneven") o->uneven = true;
+    else if (a == "--zero-rank") o->zeroRank = std::atoi(next());
+    else if (a == "--iters") o->iters = std::atoi(next());
+    else if (a == "--sms") o->sms = std::atoi(next());
+    else if (a == "--seed") o->seed = std::strtoull(next(), nullptr, 0);
+    else if (a == "--bad-rank") o->badRank = std::atoi(next());
+    else if (a == "--dead-rank") o->deadRank = std::atoi(next());
+    else if (a == "--timeout-ms") o->timeoutMs = std::atoi(next());
+    else {
+      std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+int gRank = 0;
+int gFailures = 0;
+
+void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void fail(const char* fmt, ...) {
+  if (++gFailures > 20) return;
+  va_list args;
+  va_start(args, fmt);
+  std::fprintf(stderr, "rank %d: FAIL: ", gRank);
+  std::vfprintf(stderr, fmt, args);
+  std::fprintf(stderr, "\n");
+  va_end(args);
+}
+
+#define CUDA_OK(call)                                                                           \
+  do {                                                                                          \
+    cudaError_t e_ = (call);                                                                    \
+    if (e_ != cudaSuccess) {                                                                    \
+      std::fprintf(stderr, "rank %d: %s failed: %s\n", gRank, #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                             \
+    }                                                                                           \
+  } while (0)
+
+// A device buffer filled with a poison byte, and read back to the host.
+class DeviceBytes {
+ public:
+  explicit DeviceBytes(size_t bytes) : bytes_(bytes) { CUDA_OK(cudaMalloc(&ptr_, bytes ? bytes : 1)); }
+  ~DeviceBytes() { cudaFree(ptr_); }
+  DeviceBytes(const DeviceBytes&) = delete;
+  DeviceBytes& operator=(const DeviceBytes&) = delete;
+  template <class T = void>
+  T* get() const { return static_cast<T*>(ptr_); }
+  void poison(uint8_t byte) { CUDA_OK(cudaMemset(ptr_, byte, bytes_ ? bytes_ : 1)); }
+  void upload(const void* src, size_t bytes) {
+    if (bytes) CUDA_OK(cudaMemcpy(ptr_, src, bytes, cudaMemcpyHostToDevice));
+  }
+  std::vector<uint8_t> download() const {
+    std::vector<uint8_t> host(bytes_);
+    if (bytes_) CUDA_OK(cudaMemcpy(host.data(), ptr_, bytes_, cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_;
+};
+
+template <class T>
+std::vector<T> asVector(const std::vector<uint8_t>& bytes) {
+  std::vector<T> out(bytes.size() / sizeof(T));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
+  return out;
+}
+
+void compareBytes(const char* what, const uint8_t* got, const uint8_t* want, size_t rows, size_t rowBytes) {
+  for (size_t r = 0; r < rows; ++r)
+    if (std::memcmp(got + r * rowBytes, want + r * rowBytes, rowBytes) != 0) {
+      size_t b = 0;
+      while (got[r * rowBytes + b] == want[r * rowBytes + b]) ++b;
+      fail("%s: row %zu differs at byte %zu (got 0x%02x, want 0x%02x)", what, r, b, got[r * rowBytes + b],
+           want[r * rowBytes + b]);
+      return;
+    }
+}
+
+void expectPoison(const char* what, const std::vector<uint8_t>& bytes, size_t from, uint8_t poison) {
+  for (size_t i = from; i < bytes.size(); ++i)
+    if (bytes[i] != poison) {
+      fail("%s: byte %zu past the used rows was written (0x%02x)", what, i, bytes[i]);
+      return;
+    }
+}
+
+struct Group {
+  GroupShape shape;
+  std::vector<RankRouting> routings;
+  std::vector<HostRows> x;
+};
+
+Group makeGroup(const Options& o, int ranks, std::mt19937_64& rng) {
+  Group g;
+  g.shape = GroupShape{ranks, o.experts, o.hidden, o.tokens, o.topk};
+  RoutingRecipe recipe;
+  recipe.topk = o.topk;
+  recipe.experts = o.experts;
+  recipe.skew = o.skew;
+  recipe.maskedFraction = o.masked;
+  std::uniform_int_distribution<int> tokens(0, o.tokens);
+  for (int r = 0; r < ranks; ++r) {
+    recipe.numTokens = r == o.zeroRank ? 0 : o.uneven ? tokens(rng) : o.tokens;
+    RankRouting routing = randomTopkRouting(recipe, rng);
+    g.routings.push_back(o.mapFormat ? toRoutingMap(routing, o.experts) : routing);
+    g.x.push_back(randomRows(o.fp32 ? ElementType::kFp32 : ElementType::kBf16, recipe.numTokens, o.hidden, 4.0f, rng));
+  }
+  return g;
+}
+
+class Check {
+ public:
+  Check(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream)
+      : o_(o), env_(env), comm_(comm), stream_(stream) {}
+
+  // One iteration: layout, counts, dispatch, combine with probs gradient, cached dispatch.
+  void run(int iteration, ncclMoeHandle_t* handle) {
+    std::mt19937_64 rng(o_.seed * 1000003ull + iteration);
+    Group g = makeGroup(o_, env_.nranks, rng);
+    const int me = env_.rank;
+    if (o_.badRank >= 0 && g.routings[o_.badRank].numTokens > 0) {
+      RankRouting& bad = g.routings[o_.badRank];
+      if (o_.mapFormat) bad.routingMap[0] = 3;
+      else bad.topkIdx[0] = o_.experts + 7;
+    }
+    const RankRouting& mine = g.routings[me];
+    const int T = mine.numTokens, H = o_.hidden, E = o_.experts, L = E / env_.nranks;
+    LayoutOptions options{o_.expertMajor ? OutputLayout::kExpertMajor : OutputLayout::kPerRank, o_.pad, o_.budget};
+
+    // Inputs on the device.
+    DeviceBytes x(g.x[me].bytes().size()), idx(mine.topkIdx.size() * 8), probs(mine.topkProbs.size() * 4),
+        map(mine.routingMap.size()), dense(mine.denseProbs.size() * 4);
+    x.upload(g.x[me].bytes().data(), g.x[me].bytes().size());
+    idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
+    probs.upload(mine.topkProbs.data(), mine.topkProbs.size() * 4);
+    map.upload(mine.routingMap.data(), mine.routingMap.size());
+    dense.upload(mine.denseProbs.data(), mine.denseProbs.size() * 4);
+    ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+    routing.numTokens = T;
+    if (o_.mapFormat) {
+      routing.format = NCCL_MOE_ROUTING_MAP;
+      routing.routingMap = map.get<uint8_t>();
+      routing.denseProbs = dense.get<float>();
+    } else {
+      routing.topk = o_.topk;
+      routing.topkIdx = idx.get<int64_t>();
+      routing.topkProbs = probs.get<float>();
+    }
+    ncclMoeLayoutOptions_t layoutOptions = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+    layoutOptions.layout = o_.expertMajor ? NCCL_MOE_LAYOUT_EXPERT_MAJOR : NCCL_MOE_LAYOUT_PER_RANK;
+    layoutOptions.padMultiple = o_.pad;
+    layoutOptions.rowBudget = o_.budget;
+    if (ncclMoeLayoutCreate(comm_, &routing, &layoutOptions, handle, stream_) != ncclSuccess) {
+      fail("ncclMoeLayoutCreate: %s", ncclMoeGetLastError(comm_));
+      return;
+    }
+    int64_t rows = -1;
+    std::vector<int64_t> perExpert(L, -1);
+    int32_t overflow = -1;
+    const ncclResult_t counted = ncclMoeHandleGetCounts(*handle, &rows, perExpert.data(), &overflow);
+    if (o_.badRank >= 0) {
+      const std::string message = ncclMoeGetLastError(comm_);
+      const std::string want = "rank " + std::to_string(o_.badRank) + " token 0";
+      if (counted != ncclInvalidArgument || message.find(want) == std::string::npos)
+        fail("a bad routing on rank %d must fail ncclMoeHandleGetCounts naming it; got %d: %s", o_.badRank, counted,
+             message.c_str());
+      else
+        std::printf("rank %d: bad routing reported as expected: %s\n", me, message.c_str());
+      return;
+    }
+    if (counted != ncclSuccess) {
+      fail("ncclMoeHandleGetCounts: %s", ncclMoeGetLastError(comm_));
+      return;
+    }
+
+    // The reference for the whole group.
+    GroupLayout layout;
+    Status status = buildGroupLayout(g.shape, g.routings, options, &layout);
+    std::vector<RankDispatchOutput> want;
+    if (status.isOk()) status = referenceDispatch(layout, g.routings, g.x, {o_.fp8, o_.pow2}, &want);
+    if (!status.isOk()) {
+      fail("reference: %s", status.message().c_str());
+      return;
+    }
+    if (rows != layout.recvRows(me)) fail("recvRows %lld, reference %lld", (long long)rows, (long long)layout.recvRows(me));
+    if (perExpert != want[me].tokensPerExpert) fail("tokensPerExpert differs from the reference");
+    if (overflow != (want[me].overflow ? 1 : 0)) fail("overflow %d, reference %d", overflow, want[me].overflow);
+
+    // Dispatch into poisoned outputs of the full capacity.
+    const int64_t capacity = o_.budget >= 0 ? o_.budget : rows;
+    const ElementType rowType = o_.fp32 ? ElementType::kFp32 : ElementType::kBf16;
+    const size_t recvRowBytes = o_.fp8 ? H : static_cast<size_t>(H) * elementBytes(rowType);
+    const int blocks = fp8BlockCount(H);
+    const int width = o_.expertMajor ? 1 : (o_.mapFormat ? L : o_.topk);
+    DeviceBytes recvX(capacity * recvRowBytes), recvScales(o_.fp8 ? capacity * blocks * 4 : 0),
+        recvIdx(!o_.expertMajor && !o_.mapFormat ? capacity * width * 8 : 0),
+        recvMap(!o_.expertMajor && o_.mapFormat ? capacity * width : 0), recvProbs(capacity * width * 4);
+    recvX.poison(0xAB);
+    recvScales.poison(0xAB);
+    recvIdx.poison(0xAB);
+    recvMap.poison(0xAB);
+    recvProbs.poison(0xAB);
+    ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+    d.x = x.get();
+    d.recvRows = capacity;
+    d.recvX = recvX.get();
+    d.recvScales = o_.fp8 ? recvScales.get<float>() : nullptr;
+    d.recvTopkIdx = !o_.expertMajor && !o_.mapFormat ? recvIdx.get<int64_t>() : nullptr;
+    d.recvRoutingMap = !o_.expertMajor && o_.mapFormat ? recvMap.get<uint8_t>() : nullptr;
+    d.recvProbs = recvProbs.get<float>();
+    if (ncclMoeDispatch(comm_, *handle, &d, stream_) != ncclSuccess) {
+      fail("ncclMoeDispatch: %s", ncclMoeGetLastError(comm_));
+      return;
+    }
+    CUDA_OK(cudaStreamSynchronize(stream_));
+    checkAsync("dispatch");
+    const std::vector<uint8_t> gotX = recvX.download();
+    compareBytes("dispatch rows", gotX.data(), want[me].x.bytes().data(), rows, recvRowBytes);
+    expectPoison("dispatch rows", gotX, rows * recvRowBytes, 0xAB);
+    if (o_.fp8) {
+      const std::vector<uint8_t> gotScales = recvScales.download();
+      compareBytes("FP8 scales", gotScales.data(), reinterpret_cast<const uint8_t*>(want[me].scales.data()), rows,
+                   blocks * 4);
+      expectPoison("FP8 scales", gotScales, rows * blocks * 4, 0xAB);
+    }
+    const std::vector<uint8_t> gotProbs = recvProbs.download();
+    compareBytes("dispatch probs", gotProbs.data(), reinterpret_cast<const uint8_t*>(want[me].probs.data()), rows,
+                 width * 4);
+    if (d.recvTopkIdx) {
+      const std::vector<uint8_t> got = recvIdx.download();
+      compareBytes("dispatch expert ids", got.data(), reinterpret_cast<const uint8_t*>(want[me].topkIdx.data()), rows,
+                   width * 8);
+    }
+    if (d.recvRoutingMap) {
+      const std::vector<uint8_t> got = recvMap.download();
+      compareBytes("dispatch routing map", got.data(), want[me].routingMap.data(), rows, width);
+    }
+
+    // Combine: every rank's expert outputs and probs gradients, generated identically everywhere.
+    std::vector<HostRows> y;
+    std::vector<std::vector<float>> gradProbs;
+    for (int r = 0; r < env_.nranks; ++r) {
+      std::mt19937_64 rowRng(o_.seed * 7919ull + iteration * 131ull + r);
+      y.push_back(randomRows(rowType, layout.recvRows(r), H, 3.0f, rowRng));
+      std::uniform_real_distribution<float> grad(-1.0f, 1.0f);
+      std::vector<float> gp(static_cast<size_t>(layout.recvRows(r)) * width);
+      for (float& v : gp) v = grad(rowRng);
+      gradProbs.push_back(std::move(gp));
+    }
+    std::vector<HostRows> combined;
+    std::vector<std::vector<float>> wantGrad;
+    if (Status s = referenceCombine(layout, y, {}, &combined); !s.isOk()) fail("reference combine: %s", s.message().c_str());
+    if (Status s = referenceProbsGrad(layout, g.routings, gradProbs, &wantGrad); !s.isOk())
+      fail("reference probs grad: %s", s.message().c_str());
+    const int slots = mine.slots(E);
+    DeviceBytes yIn(y[me].bytes().size()), gradIn(gradProbs[me].size() * 4), out(static_cast<size_t>(T) * H * elementBytes(rowType)),
+        outGrad(static_cast<size_t>(T) * slots * 4);
+    yIn.upload(y[me].bytes().data(), y[me].bytes().size());
+    gradIn.upload(gradProbs[me].data(), gradProbs[me].size() * 4);
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      out.poison(0xCD);
+      outGrad.poison(0xCD);
+      ncclMoeCombineArgs_t c = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+      c.x = yIn.get();
+      c.rows = rows;
+      c.out = out.get();
+      c.probsGrad = gradIn.get<float>();
+      c.outProbsGrad = outGrad.get<float>();
+      if (ncclMoeCombine(comm_, *handle, &c, stream_) != ncclSuccess) {
+        fail("ncclMoeCombine: %s", ncclMoeGetLastError(comm_));
+        return;
+      }
+      CUDA_OK(cudaStreamSynchronize(stream_));
+      checkAsync("combine");
+      const std::vector<uint8_t> gotOut = out.download();
+      compareBytes(repeat ? "combine (repeated)" : "combine", gotOut.data(), combined[me].bytes().data(), T,
+                   static_cast<size_t>(H) * elementBytes(rowType));
+      const std::vector<uint8_t> gotGrad = outGrad.download();
+      compareBytes("probs gradient", gotGrad.data(), reinterpret_cast<const uint8_t*>(wantGrad[me].data()), T, slots * 4);
+    }
+
+    // Cached-handle dispatch (combine's backward): rows only.
+    std::vector<HostRows> w;
+    for (int r = 0; r < env_.nranks; ++r) {
+      std::mt19937_64 wRng(o_.seed * 104729ull + iteration * 17ull + r);
+      w.push_back(randomRows(rowType, g.routings[r].numTokens, H, 1.0f, wRng));
+    }
+    std::vector<HostRows> wantRows;
+    std::vector<std::vector<float>> wantScales;
+    if (Status s = referenceDispatchRows(layout, w, {o_.fp8, o_.pow2}, &wantRows, &wantScales); !s.isOk())
+      fail("reference cached dispatch: %s", s.message().c_str());
+    DeviceBytes wIn(w[me].bytes().size());
+    wIn.upload(w[me].bytes().data(), w[me].bytes().size());
+    recvX.poison(0xEF);
+    ncclMoeDispatchArgs_t cached = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+    cached.x = wIn.get();
+    cached.recvRows = capacity;
+    cached.recvX = recvX.get();
+    cached.recvScales = o_.fp8 ? recvScales.get<float>() : nullptr;
+    if (ncclMoeDispatch(comm_, *handle, &cached, stream_) != ncclSuccess) {
+      fail("cached ncclMoeDispatch: %s", ncclMoeGetLastError(comm_));
+      return;
+    }
+    CUDA_OK(cudaStreamSynchronize(stream_));
+    checkAsync("cached dispatch");
+    const std::vector<uint8_t> gotW = recvX.download();
+    compareBytes("cached dispatch rows", gotW.data(), wantRows[me].bytes().data(), rows, recvRowBytes);
+    expectPoison("cached dispatch rows", gotW, rows * recvRowBytes, 0xEF);
+  }
+
+ private:
+  void checkAsync(const char* where) {
+    ncclResult_t async = ncclSuccess;
+    if (ncclMoeCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess)
+      fail("%s: asynchronous error %d: %s", where, async, ncclMoeGetLastError(comm_));
+  }
+
+  const Options& o_;
+  const RankEnvironment& env_;
+  ncclMoeComm_t comm_;
+  cudaStream_t stream_;
+};
+
+// The dead-rank scenario: the others must fail with a timeout naming the silent peer.
+int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream) {
+  if (env.rank == o.deadRank) {
+    std::printf("rank %d: staying silent\n", env.rank);
+    std::fflush(stdout);
+    usleep(static_cast<useconds_t>(o.timeoutMs) * 3000u);
+    return 0;
+  }
+  std::mt19937_64 rng(o.seed);
+  Group g = makeGroup(o, env.nranks, rng);
+  const RankRouting& mine = g.routings[env.rank];
+  DeviceBytes idx(mine.topkIdx.size() * 8);
+  idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  routing.numTokens = mine.numTokens;
+  routing.topk = o.topk;
+  routing.topkIdx = idx.get<int64_t>();
+  ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+  ncclMoeHandle_t handle = nullptr;
+  if (ncclMoeLayoutCreate(comm, &routing, &options, &handle, stream) != ncclSuccess) {
+    fail("ncclMoeLayoutCreate: %s", ncclMoeGetLastError(comm));
+    return 1;
+  }
+  int64_t rows = 0;
+  const ncclResult_t result = ncclMoeHandleGetCounts(handle, &rows, nullptr, nullptr);
+  const std::string message = ncclMoeGetLastError(comm);
+  const std::string peer = "peer " + std::to_string(o.deadRank);
+  if (result != ncclRemoteError || message.find("timed out") == std::string::npos ||
+      message.find(peer) == std::string::npos) {
+    fail("expected a timeout naming %s, got %d: %s", peer.c_str(), result, message.c_str());
+    return 1;
+  }
+  std::printf("rank %d: timeout reported as expected: %s\n", env.rank, message.c_str());
+  ncclMoeHandleDestroy(handle);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!parse(argc, argv, &o)) return 2;
+  RankEnvironment env;
+  try {
+    env = readRankEnvironment();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank-check: %s (start it with nccl-moe-run)\n", e.what());
+    return 2;
+  }
+  gRank = env.rank;
+  CUDA_OK(cudaSetDevice(0));
+  ncclComm_t nccl = nullptr;
+  if (ncclCommInitRank(&nccl, env.nranks, env.uniqueId, env.rank) != ncclSuccess) {
+    std::fprintf(stderr, "rank %d: ncclCommInitRank failed\n", env.rank);
+    return 1;
+  }
+  ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
+  config.numExperts = o.experts;
+  config.hiddenSize = o.hidden;
+  config.maxTokensPerRank = o.tokens;
+  config.maxTopk = o.topk;
+  config.dataType = o.fp32 ? ncclFloat32 : ncclBfloat16;
+  config.fp8Dispatch = o.fp8;
+  config.fp8PowerOfTwoScales = o.pow2;
+  config.dispatchSms = o.sms;
+  config.combineSms = o.sms;
+  config.timeoutMs = o.timeoutMs;
+  ncclMoeComm_t comm = nullptr;
+  if (ncclMoeCommCreate(nccl, &config, &comm) != ncclSuccess) {
+    std::fprintf(stderr, "rank %d: ncclMoeCommCreate: %s\n", env.rank, ncclMoeGetLastError(nullptr));
+    return 1;
+  }
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+
+  int rc = 0;
+  if (o.deadRank >= 0) {
+    rc = runDeadRank(o, env, comm, stream);
+    // The silent peer never joins a collective again: tear down without one.
+    if (env.rank != o.deadRank) {
+      ncclMoeCommDestroy(comm);
+      ncclCommAbort(nccl);
+    }
+    return rc != 0 || gFailures != 0;
+  }
+  Check check(o, env, comm, stream);
+  ncclMoeHandle_t handle = nullptr;
+  for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
+  if (handle) ncclMoeHandleDestroy(handle);
+  if (ncclMoeCommDestroy(comm) != ncclSuccess) fail("ncclMoeCommDestroy: %s", ncclMoeGetLastError(nullptr));
+  ncclCommDestroy(nccl);
+  cudaStreamDestroy(stream);
+  std::printf("rank %d: %s\n", env.rank, gFailures == 0 ? "PASSED" : "FAILED");
+  return gFailures == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace nccl_moe
+
+int main(int argc, char** argv) { return nccl_moe::main(argc, argv); }

@@ -1,0 +1,59 @@
+// The single-domain GPU path on the one-GPU virtual cluster (DESIGN.md §5): nccl-moe-run starts 2, 4
+// or 8 ranks of nccl-moe-rank-check under MPS, each compares its outputs with the CPU reference bit
+// for bit. The same command runs unchanged on a multi-GPU node. Skipped without a GPU.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "../support/gpu.h"
+#include "virtual_cluster_paths.h"
+
+namespace nccl_moe::test {
+namespace {
+
+struct ClusterCase {
+  const char* name;
+  int ranks;
+  const char* args;
+};
+
+int runCluster(const ClusterCase& c) {
+  const std::string command = std::string(kNcclMoeRunPath) + " -np " + std::to_string(c.ranks) +
+                              " --mps --timeout 240 --fail-grace 20 " + kRankCheckPath + " " + c.args;
+  std::printf("%s\n", command.c_str());
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class VirtualCluster : public testing::TestWithParam<ClusterCase> {};
+
+TEST_P(VirtualCluster, MatchesCpuReference) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  EXPECT_EQ(runCluster(GetParam()), 0);
+}
+
+const ClusterCase kCases[] = {
+    {"r2_topk_per_rank", 2, "--experts 8 --topk 2 --tokens 48 --hidden 128"},
+    {"r2_map_expert_major_pad", 2, "--experts 8 --topk 3 --tokens 40 --hidden 96 --map --expert-major --pad 4"},
+    {"r2_fp8_per_rank", 2, "--experts 16 --topk 4 --tokens 33 --hidden 384 --fp8"},
+    {"r2_budget_overflow", 2, "--experts 4 --topk 2 --tokens 64 --hidden 64 --expert-major --pad 8 --budget 48"},
+    {"r4_uneven_zero_rank", 4, "--experts 16 --topk 4 --tokens 64 --hidden 200 --uneven --zero-rank 2"},
+    {"r4_skewed_masked_map", 4, "--experts 32 --topk 6 --tokens 50 --hidden 129 --skew 2 --masked 0.3 --map --fp32"},
+    {"r4_hidden7168_fp8_pow2_expert_major", 4,
+     "--experts 32 --topk 8 --tokens 64 --hidden 7168 --fp8 --pow2 --expert-major --pad 16"},
+    {"r4_all_to_one_expert", 4, "--experts 8 --topk 1 --tokens 64 --hidden 64 --skew 60 --expert-major"},
+    {"r8_topk_per_rank", 8, "--experts 64 --topk 8 --tokens 128 --hidden 512 --iters 3"},
+    {"r8_expert_major_budget", 8,
+     "--experts 64 --topk 8 --tokens 96 --hidden 256 --expert-major --pad 8 --budget 512 --uneven"},
+    {"r8_fp8_map_odd_hidden", 8, "--experts 32 --topk 4 --tokens 40 --hidden 333 --map --fp8"},
+    {"r4_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 1"},
+    {"r4_silent_rank_times_out", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),
+                         [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
+
+}  // namespace
+}  // namespace nccl_moe::test
