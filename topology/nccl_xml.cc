@@ -165,10 +165,11 @@ SwitchTree rebuildSwitches(const Node& node) {
   return tree;
 }
 
-std::string switchBusId(int id) {
-  // Synthetic switches live in PCI domain 0001 so that they never collide with real devices.
-  char text[16];
-  std::snprintf(text, sizeof(text), "0001:%02x:00.0", id & 0xff);
+// Synthetic switches live in PCI domains 0001 (leaf) and 0002 (parent) so that they never
+// collide with real devices.
+std::string switchBusId(int domain, int id) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%04x:%02x:%02x.0", domain, (id / 32) & 0xff, id % 32);
   return text;
 }
 
@@ -228,10 +229,10 @@ XmlElement nicPci(const Node& node, size_t n) {
   return pci;
 }
 
-XmlElement switchPci(int id, const PcieLink& link) {
+XmlElement switchPci(int domain, int id, const PcieLink& link) {
   XmlElement pci;
   pci.name = "pci";
-  pci.set("busid", switchBusId(id));
+  pci.set("busid", switchBusId(domain, id));
   pci.set("class", kClassBridge);
   setPcieLink(pci, link);
   return pci;
@@ -295,10 +296,10 @@ void appendNode(XmlElement& system, const Node& node, size_t index) {
 
     std::map<int, XmlElement> parents, leaves;
     for (int p = 0; p < tree.parentCount; ++p) {
-      if (parentNuma[p] == numa) parents.emplace(p, switchPci(1000 + p, parentLink[p]));
+      if (parentNuma[p] == numa) parents.emplace(p, switchPci(2, p, parentLink[p]));
     }
     for (size_t l = 0; l < tree.parent.size(); ++l) {
-      if (leafNuma[l] == numa) leaves.emplace(static_cast<int>(l), switchPci(static_cast<int>(l), leafLink[l]));
+      if (leafNuma[l] == numa) leaves.emplace(static_cast<int>(l), switchPci(1, static_cast<int>(l), leafLink[l]));
     }
     for (size_t d = 0; d < devices; ++d) {
       if (numaOf(d) != numa && tree.leaf[d] < 0) continue;
@@ -493,9 +494,12 @@ class NcclXmlImporter {
         if (const std::string* speed = pci->attribute("link_speed")) nic.pcie.gen = genFromLinkSpeed(*speed);
         nic.pcie.width = static_cast<int>(integer(*pci, "link_width", 0));
       }
-      const std::string* vendor = pci != nullptr ? pci->attribute("vendor") : nullptr;
-      const std::string* layer = net.attribute("link_layer");
-      nic.kind = guessKind(nic.name, vendor != nullptr ? *vendor : "", layer != nullptr ? *layer : "");
+      auto attributeOf = [&](const XmlElement* element, const char* key) {
+        const std::string* value = element != nullptr ? element->attribute(key) : nullptr;
+        return value != nullptr ? *value : std::string();
+      };
+      nic.kind = guessKind(nic.name, attributeOf(pci, "vendor"), attributeOf(pci, "class"),
+                           attributeOf(&net, "link_layer"));
       nic.numa = cpuNuma_[&host][site.cpu].id;
       nic.cpuAffinity = cpuNuma_[&host][site.cpu].cpus;
       imported.site = site;
@@ -503,15 +507,19 @@ class NcclXmlImporter {
     }
   }
 
+  // NCCL's XML has no link layer: our export adds one; otherwise the PCI class tells
+  // InfiniBand (0x0207) from Ethernet (0x0200), and verbs device names tell RDMA from sockets.
   static NicKind guessKind(const std::string& name, const std::string& vendor,
-                           const std::string& linkLayer) {
+                           const std::string& pciClass, const std::string& linkLayer) {
     if (vendor == "0x1d0f" || name.rfind("efa", 0) == 0 || name.rfind("rdmap", 0) == 0) {
       return NicKind::kEfa;
     }
     bool verbsName = name.rfind("mlx", 0) == 0 || name.rfind("ib", 0) == 0 ||
                      name.rfind("bnxt_re", 0) == 0 || name.rfind("irdma", 0) == 0;
     if (!verbsName) return NicKind::kEthernet;
-    return linkLayer == "Ethernet" ? NicKind::kRoce : NicKind::kInfiniband;
+    if (linkLayer == "Ethernet") return NicKind::kRoce;
+    if (linkLayer.empty() && pciClass.rfind("0x0200", 0) == 0) return NicKind::kRoce;
+    return NicKind::kInfiniband;
   }
 
   static std::string lower(std::string text) {

@@ -154,7 +154,7 @@ std::string renderNode(const Node& node, const std::string& title) {
       const Nic& nic = node.nics[n];
       std::string rate = nic.gbitPerSec > 0 ? fixed(nic.gbitPerSec, 0) + " Gb/s" : "unknown";
       nics.row({"NIC" + std::to_string(n), nic.name, toString(nic.kind), rate, std::to_string(nic.port),
-                orUnknown(nic.busId), pcieText(nic.pcie), numaText(nic.numa), orUnknown(nic.netdev)});
+                orUnknown(nic.busId), pcieText(nic.pcie), numaText(nic.numa), nic.netdev.empty() ? "-" : nic.netdev});
     }
     out << nics.render("    ");
   }
@@ -202,6 +202,7 @@ std::string renderCluster(const Cluster& cluster) {
                                                   " alike; showing node " +
                                                   std::to_string(members.front()) + ")";
     out << renderNode(node, title);
+    if (node.gpus.empty()) continue;
     out << "  per GPU: NVLink " << formatGBps(nvlinkGBpsPerGpu(node)) << ", network "
         << formatGBps(networkGBpsPerGpu(node)) << ", PCIe " << formatGBps(pcieGBpsPerGpu(node)) << "\n";
   }

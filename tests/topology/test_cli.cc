@@ -1,0 +1,232 @@
+// nccl-moe-topo as users run it: exit codes, the key numbers of its output, and its messages.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "topology/json_io.h"
+
+namespace nccl_moe::topo {
+namespace {
+
+struct CliResult {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// stderr goes with stdout unless `stderrTo` redirects it elsewhere.
+CliResult run(const std::string& arguments, const std::string& stderrTo = "&1") {
+  std::string command = std::string(NCCL_MOE_TOPO_CLI) + " " + arguments + " 2>" + stderrTo;
+  CliResult result;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe.get())) > 0) result.out.append(buffer, n);
+  int raw = pclose(pipe.release());
+  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return result;
+}
+
+// stdout only, for JSON.
+CliResult runJson(const std::string& arguments) {
+  return run(arguments, "/dev/null");
+}
+
+std::string fixture(const std::string& name) { return std::string(NCCL_MOE_TOPO_FIXTURES) + "/" + name; }
+
+class TopoCliFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("nccl-moe-cli-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
+  std::filesystem::path dir_;
+};
+
+TEST(TopoCli, ProbeSucceedsOnThisMachineAndSaysWhatIsMissing) {
+  CliResult result = run("probe");
+  EXPECT_EQ(result.status, 0) << result.out;
+  EXPECT_NE(result.out.find("Cluster: probe of"), std::string::npos) << result.out;
+  CliResult json = runJson("probe --json");
+  ASSERT_EQ(json.status, 0);
+  Json parsed = Json::parse(json.out);
+  EXPECT_EQ(parsed["schema"], "nccl-moe-cluster");
+  EXPECT_EQ(parsed["nodes"].size(), 1u);
+  if (parsed["nodes"][0]["gpus"].empty()) {
+    EXPECT_NE(result.out.find("no GPU"), std::string::npos) << result.out;
+  }
+}
+
+TEST(TopoCli, ProbeOfAnHwlocExport) {
+  CliResult result = run("probe --hwloc " + fixture("dgx_h100_like.xml"));
+  ASSERT_EQ(result.status, 0) << result.out;
+  EXPECT_NE(result.out.find("GPU0  X     NODE  NODE  NODE  SYS"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("8 GPUs, 8 NICs"), std::string::npos);
+}
+
+TEST(TopoCli, MustShowPlanOnTwoDgxH100) {
+  CliResult result = runJson("plan --preset dgx-h100 --nodes 2 --experts 256 --topk 8 --tokens 4096 --hidden 7168 --fp8 --json");
+  ASSERT_EQ(result.status, 0) << result.out;
+  Json plan = Json::parse(result.out);
+  // By hand: P(token needs the other node) = 1 - C(128,8)/C(256,8); P(a rank is hit) = 1 -
+  // C(240,8)/C(256,8); rows are 7168 + 56*4 = 7392 bytes (FP8) and 14336 bytes (BF16 combine).
+  double remoteNode = 1, missRank = 1;
+  for (int i = 0; i < 8; ++i) {
+    remoteNode *= (128.0 - i) / (256.0 - i);
+    missRank *= (240.0 - i) / (256.0 - i);
+  }
+  remoteNode = 1 - remoteNode;
+  double pRank = 1 - missRank;
+  EXPECT_EQ(plan["shape"]["dispatch_row_bytes"], 7392);
+  EXPECT_EQ(plan["shape"]["combine_row_bytes"], 14336);
+  EXPECT_EQ(plan["cluster"]["gpus"], 16);
+  EXPECT_EQ(plan["cluster"]["nvlink_domains"], 2);
+  EXPECT_DOUBLE_EQ(plan["cluster"]["intra_gbytes_per_s"].get<double>(), 450.0);
+  EXPECT_DOUBLE_EQ(plan["cluster"]["network_gbytes_per_s"].get<double>(), 50.0);
+  EXPECT_DOUBLE_EQ(plan["per_token"]["remote_expert_fraction"].get<double>(), 0.5);
+  EXPECT_NEAR(plan["per_token"]["remote_domains"].get<double>(), remoteNode, 1e-12);
+  ASSERT_EQ(plan["phases"].size(), 4u);
+  const Json& dedup = plan["phases"][0];
+  EXPECT_EQ(dedup["phase"], "dispatch");
+  EXPECT_EQ(dedup["strategy"], "node-dedup");
+  EXPECT_NEAR(dedup["network"]["bytes"].get<double>(), 4096 * remoteNode * 7392, 1e-3);
+  EXPECT_NEAR(dedup["network"]["seconds"].get<double>(), 4096 * remoteNode * 7392 / 50e9, 1e-12);
+  EXPECT_NEAR(dedup["intra"]["bytes"].get<double>(), 4096 * 14 * pRank * 7392, 1e-3);
+  EXPECT_NEAR(dedup["intra"]["seconds"].get<double>(), 4096 * 14 * pRank * 7392 / 450e9, 1e-12);
+  EXPECT_EQ(dedup["bottleneck"], "network");
+  const Json& flat = plan["phases"][1];
+  EXPECT_EQ(flat["strategy"], "flat");
+  EXPECT_NEAR(flat["network"]["bytes"].get<double>(), 4096 * 8 * pRank * 7392, 1e-3);
+  const Json& combine = plan["phases"][2];
+  EXPECT_EQ(combine["phase"], "combine");
+  EXPECT_NEAR(combine["network"]["seconds"].get<double>(), 4096 * remoteNode * 14336 / 50e9, 1e-12);
+  EXPECT_EQ(plan["bottleneck"], "network");
+}
+
+TEST(TopoCli, PlanTableNamesTheBottleneck) {
+  CliResult result = run("plan --preset dgx-h100 --nodes 2 --experts 256 --topk 8 --tokens 4096 --hidden 7168 --fp8");
+  ASSERT_EQ(result.status, 0) << result.out;
+  EXPECT_NE(result.out.find("dispatch  node-dedup  172.82         384.0      30.17           603.4"),
+            std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("Bottleneck (node-dedup dispatch + combine): network"), std::string::npos);
+}
+
+TEST(TopoCli, ShowPresetsKeyNumbers) {
+  CliResult h100 = run("show --preset dgx-h100");
+  ASSERT_EQ(h100.status, 0) << h100.out;
+  EXPECT_NE(h100.out.find("GPU0  X     NV18  NV18"), std::string::npos) << h100.out;
+  EXPECT_NE(h100.out.find("18 x 25.0 = 450.0 GB/s (NVSwitch)"), std::string::npos);
+  EXPECT_NE(h100.out.find("per GPU: NVLink 450.0 GB/s, network 50.0 GB/s, PCIe 63.0 GB/s"), std::string::npos);
+  CliResult racks = run("show --preset gb200-nvl72 --nodes 2");
+  ASSERT_EQ(racks.status, 0) << racks.out;
+  EXPECT_NE(racks.out.find("36 nodes, 144 GPUs, 144 NICs; 2 NVLink domains (2 x 72 GPUs)"), std::string::npos)
+      << racks.out;
+  EXPECT_NE(racks.out.find("per GPU: NVLink 900.0 GB/s, network 50.0 GB/s"), std::string::npos);
+  CliResult p5 = runJson("show --preset aws-p5 --json");
+  Json cluster = Json::parse(p5.out);
+  EXPECT_EQ(cluster["nodes"][0]["nics"].size(), 32u);
+  EXPECT_EQ(cluster["nodes"][0]["nics"][5]["kind"], "efa");
+  EXPECT_EQ(cluster["nodes"][0]["gpus"][1]["rail"], 4);
+  CliResult list = run("presets");
+  EXPECT_EQ(list.status, 0);
+  EXPECT_NE(list.out.find("pcie-8gpu-2nic"), std::string::npos);
+}
+
+TEST_F(TopoCliFiles, SavedFilesShowValidateAndPlanLikeThePreset) {
+  ASSERT_EQ(run("show --preset dgx-a100 --nodes 2 --json -o " + path("a100.json")).status, 0);
+  ASSERT_EQ(run("show --preset dgx-a100 --nodes 2 --xml --output " + path("a100.xml")).status, 0);
+  CliResult json = run("validate " + path("a100.json"));
+  EXPECT_EQ(json.status, 0) << json.out;
+  EXPECT_NE(json.out.find("valid: 2 nodes, 16 GPUs, 16 NICs, 2 NVLink domain(s)"), std::string::npos) << json.out;
+  CliResult xml = run("validate " + path("a100.xml"));
+  EXPECT_EQ(xml.status, 0) << xml.out;
+  const std::string shape = " --experts 256 --topk 8 --tokens 1024 --hidden 4096 --json";
+  Json fromPreset = Json::parse(runJson("plan --preset dgx-a100 --nodes 2" + shape).out);
+  Json fromJson = Json::parse(runJson("plan " + path("a100.json") + shape).out);
+  Json fromXml = Json::parse(runJson("plan " + path("a100.xml") + shape).out);
+  EXPECT_EQ(fromJson["phases"], fromPreset["phases"]);
+  EXPECT_EQ(fromXml["phases"], fromPreset["phases"]);
+  // A one-node file replicates with --nodes.
+  ASSERT_EQ(run("show --preset dgx-a100 --json -o " + path("one.json")).status, 0);
+  Json replicated = Json::parse(runJson("plan " + path("one.json") + " --nodes 2" + shape).out);
+  EXPECT_EQ(replicated["phases"], fromPreset["phases"]);
+}
+
+TEST_F(TopoCliFiles, InvalidFilesAreRejectedWithTheirPlace) {
+  write("typo.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [{"sm_cnt": 1}]}]})");
+  CliResult typo = run("validate " + path("typo.json"));
+  EXPECT_EQ(typo.status, 1);
+  EXPECT_NE(typo.out.find("typo.json: nodes[0].gpus[0].sm_cnt: unknown key"), std::string::npos) << typo.out;
+
+  write("rail.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [{"rail": 3}]}]})");
+  CliResult rail = run("validate " + path("rail.json"));
+  EXPECT_EQ(rail.status, 1);
+  EXPECT_NE(rail.out.find("invalid: 1 problem"), std::string::npos) << rail.out;
+  EXPECT_NE(rail.out.find("nodes[0].gpus[0].rail: 3 is not a NIC index"), std::string::npos) << rail.out;
+
+  write("broken.xml", "<system version=\"1\">\n  <cpu numaid=\"0\">\n</system>\n");
+  CliResult broken = run("show " + path("broken.xml"));
+  EXPECT_EQ(broken.status, 1);
+  EXPECT_NE(broken.out.find("broken.xml:3: invalid XML: </system> closes <cpu> opened on line 2"), std::string::npos)
+      << broken.out;
+
+  CliResult missing = run("show " + path("absent.json"));
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.out.find("absent.json: cannot open"), std::string::npos) << missing.out;
+
+  write("bad.trace", "0: 1 2 3 4 5 6 7 8\n1: 1 2\n");
+  CliResult trace = run("plan --preset dgx-h100 --experts 256 --topk 8 --hidden 7168 --trace " + path("bad.trace"));
+  EXPECT_EQ(trace.status, 1);
+  EXPECT_NE(trace.out.find("bad.trace:2: 2 expert ids, expected top-k = 8"), std::string::npos) << trace.out;
+}
+
+TEST(TopoCli, UsageErrorsExit2AndPointToHelp) {
+  CliResult none = run("");
+  EXPECT_EQ(none.status, 2);
+  CliResult unknown = run("frobnicate");
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.out.find("unknown command 'frobnicate'"), std::string::npos);
+  CliResult option = run("show --preset dgx-h100 --nodez 2");
+  EXPECT_EQ(option.status, 2);
+  EXPECT_NE(option.out.find("nccl-moe-topo show: unknown option '--nodez' (see nccl-moe-topo show --help)"),
+            std::string::npos)
+      << option.out;
+  CliResult both = run("show x.json --preset dgx-h100");
+  EXPECT_EQ(both.status, 2);
+  EXPECT_NE(both.out.find("give either a FILE or --preset NAME"), std::string::npos);
+  CliResult shape = run("plan --preset dgx-h100 --topk 8 --tokens 1 --hidden 1");
+  EXPECT_EQ(shape.status, 2);
+  EXPECT_NE(shape.out.find("--experts is required"), std::string::npos);
+  CliResult number = run("plan --preset dgx-h100 --experts many --topk 8 --tokens 1 --hidden 1");
+  EXPECT_EQ(number.status, 2);
+  EXPECT_NE(number.out.find("--experts 'many' is not a whole number"), std::string::npos);
+  CliResult preset = run("show --preset dgx-h300");
+  EXPECT_EQ(preset.status, 1);
+  EXPECT_NE(preset.out.find("unknown preset 'dgx-h300'"), std::string::npos);
+}
+
+TEST(TopoCli, EveryCommandHasHelp) {
+  for (const char* command : {"probe", "show", "plan", "validate", "presets"}) {
+    CliResult help = run(std::string(command) + " --help");
+    EXPECT_EQ(help.status, 0) << command;
+    EXPECT_EQ(help.out.rfind(std::string("usage: nccl-moe-topo ") + command, 0), 0u) << help.out;
+  }
+  CliResult top = run("--help");
+  EXPECT_EQ(top.status, 0);
+  EXPECT_NE(top.out.find("commands:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nccl_moe::topo
