@@ -149,7 +149,8 @@ typedef struct {
   unsigned int magic;
   unsigned int version;
   const void* x;          /* [T,H] dataType: tokens (forward) or combine's output gradient */
-  int64_t recvRows;       /* rows allocated in every recv* array below */
+  int64_t recvRows;       /* rows allocated in every recv* array below: at least the rows
+                             ncclMoeHandleGetCounts reported, or the budget if it was not called */
   void* recvX;            /* [recvRows,H] dataType, or E4M3 bytes when FP8 dispatch is on */
   float* recvScales;      /* FP8: [recvRows, ceil(H/128)] fp32 scales; otherwise NULL */
   int64_t* recvTopkIdx;   /* per-rank layout, top-k routing: [recvRows,K] LOCAL expert ids,
@@ -170,7 +171,8 @@ typedef struct {
   unsigned int magic;
   unsigned int version;
   const void* x;         /* [rows,H] dataType: expert outputs, in the handle's receive order */
-  int64_t rows;          /* rows in x and probsGrad (at least the handle's received rows) */
+  int64_t rows;          /* rows in x and probsGrad: at least the rows ncclMoeHandleGetCounts
+                            reported, or the budget if it was not called */
   void* out;             /* [T,H] dataType: unweighted float32 sum of each token's rows */
   const float* probsGrad; /* optional: gradient of dispatch's recvProbs, same shape */
   float* outProbsGrad;   /* with probsGrad: [T,K] or [T,E] in the routing's format; each slot

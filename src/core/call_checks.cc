@@ -4,18 +4,18 @@ namespace nccl_moe {
 
 namespace {
 
-// Rows the caller must provide: the budget, or the count read by ncclMoeHandleGetCounts.
-Status requiredRows(const HandleSummary& handle, const char* call, int64_t* rows) {
+// Rows the caller must provide: the count ncclMoeHandleGetCounts read, else the budget.
+Status requiredRows(const HandleSummary& handle, int64_t* rows) {
+  if (handle.knownRecvRows >= 0) {
+    *rows = handle.knownRecvRows;
+    return Status::ok();
+  }
   if (handle.options.budgeted()) {
     *rows = handle.options.rowBudget;
     return Status::ok();
   }
-  if (handle.knownRecvRows < 0)
-    return Status::invalidUsage(format(
-        "%s: blocking-mode handle: call ncclMoeHandleGetCounts first to learn the rows to allocate",
-        call));
-  *rows = handle.knownRecvRows;
-  return Status::ok();
+  return Status::invalidUsage(
+      "blocking-mode handle: call ncclMoeHandleGetCounts first to learn the rows to allocate");
 }
 
 }  // namespace
@@ -91,7 +91,7 @@ Status checkDispatchArgs(const CommConfig& config, const HandleSummary& handle,
   if (handle.numTokens > 0 && args->x == nullptr)
     return Status::invalidArgument(format("args.x is NULL but numTokens=%d", handle.numTokens));
   int64_t rows = 0;
-  if (Status s = requiredRows(handle, "ncclMoeDispatch", &rows); !s.isOk()) return s;
+  if (Status s = requiredRows(handle, &rows); !s.isOk()) return s;
   if (args->recvRows < rows)
     return Status::invalidArgument(format("args.recvRows=%lld is smaller than the %lld rows received",
                                           (long long)args->recvRows, (long long)rows));
@@ -121,7 +121,7 @@ Status checkCombineArgs(const CommConfig& config, const HandleSummary& handle,
       !s.isOk())
     return s;
   int64_t rows = 0;
-  if (Status s = requiredRows(handle, "ncclMoeCombine", &rows); !s.isOk()) return s;
+  if (Status s = requiredRows(handle, &rows); !s.isOk()) return s;
   if (args->rows < rows)
     return Status::invalidArgument(format("args.rows=%lld is smaller than the %lld rows received",
                                           (long long)args->rows, (long long)rows));

@@ -1,6 +1,8 @@
 #include "core/comm.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/env.h"
 #include "core/numerics.h"
@@ -16,6 +18,29 @@ size_t alignUp(size_t value, size_t alignment) { return (value + alignment - 1) 
 Status ncclStatus(ncclResult_t result, const char* what) {
   if (result == ncclSuccess) return Status::ok();
   return {result, format("%s failed: %s", what, ncclGetErrorString(result))};
+}
+
+// Ranks that share one GPU (the one-GPU virtual cluster) spin-wait on each other inside kernels, so
+// all of their blocks must be resident at once: split the GPU's SMs between them.
+Status capSmsOnSharedDevice(ncclMoeComm* comm) {
+  char busId[32] = {};
+  if (Status s = cudaStatus(cudaDeviceGetPCIBusId(busId, sizeof(busId), comm->device), "cudaDeviceGetPCIBusId"); !s.isOk())
+    return s;
+  std::vector<uint8_t> all;
+  if (Status s = allGatherBytes(comm->nccl, comm->ranks, busId, sizeof(busId), &all); !s.isOk()) return s;
+  int sharing = 0;
+  for (int r = 0; r < comm->ranks; ++r) sharing += std::memcmp(all.data() + r * sizeof(busId), busId, sizeof(busId)) == 0;
+  if (sharing <= 1) return Status::ok();
+  int sms = 0;
+  if (Status s = cudaStatus(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, comm->device), "cudaDeviceGetAttribute");
+      !s.isOk())
+    return s;
+  const int share = std::max(1, sms / sharing);
+  if (comm->config.dispatchSms > share || comm->config.combineSms > share)
+    logInfo("rank %d: %d ranks share GPU %s: SM budget capped at %d of its %d SMs", comm->rank, sharing, busId, share, sms);
+  comm->config.dispatchSms = std::min(comm->config.dispatchSms, share);
+  comm->config.combineSms = std::min(comm->config.combineSms, share);
+  return Status::ok();
 }
 
 }  // namespace
@@ -82,6 +107,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
     return Status::invalidUsage(format("the current CUDA device is %d but the NCCL communicator uses device %d",
                                        current, comm->device));
 
+  if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
   comm->dims = groupDimsOf(comm->config);
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks);
   if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, layout.total, &comm->buffer); !s.isOk()) return s;

@@ -16,20 +16,31 @@ Status ncclStatus(ncclResult_t result, const char* what) {
 }  // namespace
 
 Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all) {
+  // Each rank's slice is padded to 16 bytes: NCCL's kernels move whole words, and every access must
+  // stay inside the allocation.
+  const size_t stride = (bytes + 15) / 16 * 16;
   DeviceMemory<uint8_t> device;
   CudaStream stream;
-  if (Status s = allocateDevice(bytes * (ranks + 1), &device, "cudaMalloc(exchange)"); !s.isOk()) return s;
+  if (Status s = allocateDevice(stride * (ranks + 1), &device, "cudaMalloc(exchange)"); !s.isOk()) return s;
   if (Status s = stream.create(); !s.isOk()) return s;
-  uint8_t* send = device.get() + bytes * ranks;
+  uint8_t* send = device.get() + stride * ranks;
+  if (Status s = cudaStatus(cudaMemset(device.get(), 0, stride * (ranks + 1)), "cudaMemset(exchange)"); !s.isOk())
+    return s;
   if (Status s = cudaStatus(cudaMemcpy(send, mine, bytes, cudaMemcpyHostToDevice), "cudaMemcpy(exchange)"); !s.isOk())
     return s;
-  if (Status s = ncclStatus(ncclAllGather(send, device.get(), bytes, ncclUint8, comm, stream.get()), "ncclAllGather");
+  if (Status s = ncclStatus(ncclAllGather(send, device.get(), stride, ncclUint8, comm, stream.get()), "ncclAllGather");
       !s.isOk())
     return s;
   if (Status s = cudaStatus(cudaStreamSynchronize(stream.get()), "cudaStreamSynchronize(exchange)"); !s.isOk())
     return s;
+  std::vector<uint8_t> gathered(stride * ranks);
+  if (Status s = cudaStatus(cudaMemcpy(gathered.data(), device.get(), gathered.size(), cudaMemcpyDeviceToHost),
+                            "cudaMemcpy(exchange)");
+      !s.isOk())
+    return s;
   all->resize(bytes * ranks);
-  return cudaStatus(cudaMemcpy(all->data(), device.get(), all->size(), cudaMemcpyDeviceToHost), "cudaMemcpy(exchange)");
+  for (int r = 0; r < ranks; ++r) std::memcpy(all->data() + r * bytes, gathered.data() + r * stride, bytes);
+  return Status::ok();
 }
 
 Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, size_t bytes, std::unique_ptr<PeerBuffer>* out) {

@@ -1,0 +1,18 @@
+// The path users have today, for nccl-moe-perf's baseline: permute rows into per-destination order,
+// NCCL all-to-all-v (grouped send/recv), and the reverse with a per-token sum.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace nccl_moe::perf {
+
+// dst[i] = src[index[i]] for i < rows (rows of rowBytes bytes).
+cudaError_t launchGatherRows(const void* src, const int32_t* index, int64_t rows, size_t rowBytes, void* dst,
+                             cudaStream_t stream);
+// out[t] = bf16 sum of rows[list[offsets[t] .. offsets[t+1])] for t < tokens (float32 accumulation).
+cudaError_t launchSumRowsBf16(const void* rows, const int32_t* offsets, const int32_t* list, int tokens, int hidden,
+                              void* out, cudaStream_t stream);
+
+}  // namespace nccl_moe::perf

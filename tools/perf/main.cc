@@ -1,0 +1,396 @@
+// nccl-moe-perf: dispatch and combine bandwidth, nccl-tests style. One process per rank, started
+// by nccl-moe-run (e.g. `nccl-moe-run -np 8 --mps nccl-moe-perf -b 128 -e 4096`). In the same run
+// it measures the baselines: a device-to-device copy of the same bytes on every rank at once (the
+// roofline of a one-GPU virtual cluster) and the path users have today, NCCL all-to-all-v with a
+// permutation kernel (per-rank layout). Rank 0 prints the table and optionally writes JSON.
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/comm.h"
+#include "nccl_moe.h"
+#include "plan/layout.h"
+#include "rank_env.h"
+#include "reference/random_routing.h"
+#include "tools/perf/baseline_kernels.h"
+
+namespace nccl_moe::perf {
+namespace {
+
+struct Options {
+  int minTokens = 128;
+  int maxTokens = 4096;
+  int factor = 2;
+  int iters = 20;
+  int warmup = 5;
+  int experts = 256;
+  int topk = 8;
+  int hidden = 7168;
+  bool fp8 = false;
+  bool expertMajor = false;
+  int sms = 24;
+  uint64_t seed = 1;
+  std::string json;
+};
+
+void usage() {
+  std::printf(
+      "usage: nccl-moe-run -np R [--mps] nccl-moe-perf [options]\n"
+      "  -b N   smallest tokens per rank (128)      -e N   largest tokens per rank (4096)\n"
+      "  -f N   multiply tokens by N each step (2)  -n N   timed iterations (20)   -w N  warm-up (5)\n"
+      "  --experts E (256)  --topk K (8)  --hidden H (7168)  --fp8 (FP8 dispatch)  --sms S (24)\n"
+      "  --expert-major (HybridEP layout; no all-to-all-v baseline)  --seed N  --json FILE\n");
+}
+
+bool parse(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "nccl-moe-perf: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "-b") o->minTokens = std::atoi(value());
+    else if (a == "-e") o->maxTokens = std::atoi(value());
+    else if (a == "-f") o->factor = std::max(2, std::atoi(value()));
+    else if (a == "-n") o->iters = std::max(1, std::atoi(value()));
+    else if (a == "-w") o->warmup = std::max(0, std::atoi(value()));
+    else if (a == "--experts") o->experts = std::atoi(value());
+    else if (a == "--topk") o->topk = std::atoi(value());
+    else if (a == "--hidden") o->hidden = std::atoi(value());
+    else if (a == "--fp8") o->fp8 = true;
+    else if (a == "--expert-major") o->expertMajor = true;
+    else if (a == "--sms") o->sms = std::atoi(value());
+    else if (a == "--seed") o->seed = std::strtoull(value(), nullptr, 0);
+    else if (a == "--json") o->json = value();
+    else if (a == "-h" || a == "--help") {
+      usage();
+      std::exit(0);
+    } else {
+      std::fprintf(stderr, "nccl-moe-perf: unknown option %s\n", a.c_str());
+      usage();
+      return false;
+    }
+  }
+  return true;
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "nccl-moe-perf: %s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+void check(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess) {
+    std::fprintf(stderr, "nccl-moe-perf: %s: %s\n", what, ncclGetErrorString(r));
+    std::exit(1);
+  }
+}
+void checkMoe(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess) {
+    std::fprintf(stderr, "nccl-moe-perf: %s: %s\n", what, ncclMoeGetLastError(nullptr));
+    std::exit(1);
+  }
+}
+
+class Device {
+ public:
+  explicit Device(size_t bytes) { check(cudaMalloc(&p_, bytes ? bytes : 16), "cudaMalloc"); }
+  ~Device() { cudaFree(p_); }
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+  template <class T = void>
+  T* get() const { return static_cast<T*>(p_); }
+
+ private:
+  void* p_ = nullptr;
+};
+
+template <class T>
+void upload(Device& d, const std::vector<T>& v) {
+  if (!v.empty()) check(cudaMemcpy(d.get(), v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+}
+
+// Times `body` over the group: all ranks start together; the slowest rank's time per iteration (µs).
+class Timer {
+ public:
+  Timer(ncclComm_t comm, cudaStream_t stream) : comm_(comm), stream_(stream) {
+    check(cudaEventCreate(&start_), "cudaEventCreate");
+    check(cudaEventCreate(&stop_), "cudaEventCreate");
+    check(cudaMalloc(&scratch_, sizeof(float)), "cudaMalloc");
+  }
+  ~Timer() {
+    cudaEventDestroy(start_);
+    cudaEventDestroy(stop_);
+    cudaFree(scratch_);
+  }
+  template <class Body>
+  double time(int warmup, int iters, Body&& body) {
+    for (int i = 0; i < warmup; ++i) body();
+    barrier();
+    check(cudaEventRecord(start_, stream_), "cudaEventRecord");
+    for (int i = 0; i < iters; ++i) body();
+    check(cudaEventRecord(stop_, stream_), "cudaEventRecord");
+    check(cudaEventSynchronize(stop_), "cudaEventSynchronize");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
+    return maxOverRanks(ms * 1000.0f / iters);
+  }
+  float maxOverRanks(float value) {
+    check(cudaMemcpy(scratch_, &value, sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+    check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclMax, comm_, stream_), "ncclAllReduce");
+    check(cudaMemcpy(&value, scratch_, sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    return value;
+  }
+  double sumOverRanks(double value) {
+    float v = static_cast<float>(value);
+    check(cudaMemcpy(scratch_, &v, sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+    check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
+    check(cudaMemcpy(&v, scratch_, sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    return v;
+  }
+  void barrier() {
+    check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
+
+ private:
+  ncclComm_t comm_;
+  cudaStream_t stream_;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  float* scratch_ = nullptr;
+};
+
+struct Row {
+  int tokens;
+  double rowsPerRank;      // received rows, average over ranks
+  double dispatchUs, combineUs, copyUs, a2avDispatchUs, a2avCombineUs, hostUs;
+  double dispatchBytes;    // all ranks, received
+  double combineBytes;     // all ranks, sent back (bf16/fp32 rows)
+  double bufferBytes;      // per rank
+};
+
+int run(const Options& o, const RankEnvironment& env) {
+  check(cudaSetDevice(0), "cudaSetDevice");
+  ncclComm_t nccl;
+  check(ncclCommInitRank(&nccl, env.nranks, env.uniqueId, env.rank), "ncclCommInitRank");
+  cudaStream_t stream;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  const int R = env.nranks, me = env.rank, H = o.hidden;
+
+  ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
+  config.numExperts = o.experts;
+  config.hiddenSize = H;
+  config.maxTokensPerRank = o.maxTokens;
+  config.maxTopk = o.topk;
+  config.fp8Dispatch = o.fp8;
+  config.dispatchSms = o.sms;
+  config.combineSms = o.sms;
+  ncclMoeComm_t comm;
+  checkMoe(ncclMoeCommCreate(nccl, &config, &comm), "ncclMoeCommCreate");
+  const double bufferBytes = static_cast<double>(computeBufferLayout(comm->config, R).total);
+
+  Timer timer(nccl, stream);
+  const size_t rowBytes = static_cast<size_t>(H) * 2;
+  const size_t dispatchRowBytes = o.fp8 ? H + fp8BlockCount(H) * 4 : rowBytes;
+  std::vector<Row> table;
+  ncclMoeHandle_t handle = nullptr;
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  if (me == 0) {
+    std::printf("# nccl-moe-perf: %d ranks on %s, %d experts, top-%d, hidden %d, %s dispatch, bf16 combine, %s layout, "
+                "%d SMs per op, %d iterations\n",
+                R, prop.name, o.experts, o.topk, H, o.fp8 ? "FP8" : "bf16", o.expertMajor ? "expert-major" : "per-rank",
+                o.sms, o.iters);
+    std::printf("# buffer per rank %.1f MiB. Bandwidths: bytes of received rows over all ranks / time; copy = a D2D copy\n"
+                "# of the same bytes on every rank at once (the one-GPU roofline); a2av = permute + NCCL all-to-all-v.\n",
+                bufferBytes / 1048576.0);
+    std::printf("#%7s %9s | %9s %9s %6s | %9s %9s %6s | %9s | %9s %9s | %7s\n", "tokens", "rows/rank", "disp_us",
+                "disp_GB/s", "%copy", "comb_us", "comb_GB/s", "%copy", "copy_GB/s", "a2av_d_us", "a2av_c_us", "host_us");
+    std::fflush(stdout);
+  }
+  for (int T = o.minTokens; T <= o.maxTokens; T *= o.factor) {
+    // The same routing on every rank (seeded), so each knows the group layout for the baseline.
+    std::mt19937_64 rng(o.seed + T);
+    RoutingRecipe recipe;
+    recipe.numTokens = T;
+    recipe.topk = o.topk;
+    recipe.experts = o.experts;
+    std::vector<RankRouting> routings;
+    for (int r = 0; r < R; ++r) routings.push_back(randomTopkRouting(recipe, rng));
+    GroupShape shape{R, o.experts, H, o.maxTokens, o.topk};
+    LayoutOptions layoutOptions{o.expertMajor ? OutputLayout::kExpertMajor : OutputLayout::kPerRank, 0, -1};
+    GroupLayout group;
+    if (Status s = buildGroupLayout(shape, routings, layoutOptions, &group); !s.isOk()) {
+      std::fprintf(stderr, "nccl-moe-perf: %s\n", s.message().c_str());
+      return 1;
+    }
+    const int64_t recvRows = group.recvRows(me);
+
+    Device x(T * rowBytes), idx(T * o.topk * 8), probs(T * o.topk * 4);
+    std::vector<uint16_t> xs(static_cast<size_t>(T) * H);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = floatToBf16(static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f);
+    upload(x, xs);
+    upload(idx, routings[me].topkIdx);
+    upload(probs, routings[me].topkProbs);
+    ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+    routing.numTokens = T;
+    routing.topk = o.topk;
+    routing.topkIdx = idx.get<int64_t>();
+    routing.topkProbs = probs.get<float>();
+    ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+    options.layout = o.expertMajor ? NCCL_MOE_LAYOUT_EXPERT_MAJOR : NCCL_MOE_LAYOUT_PER_RANK;
+    checkMoe(ncclMoeLayoutCreate(comm, &routing, &options, &handle, stream), "ncclMoeLayoutCreate");
+    int64_t rows = 0;
+    checkMoe(ncclMoeHandleGetCounts(handle, &rows, nullptr, nullptr), "ncclMoeHandleGetCounts");
+    if (rows != recvRows) {
+      std::fprintf(stderr, "nccl-moe-perf: rank %d receives %lld rows, the reference says %lld\n", me,
+                   (long long)rows, (long long)recvRows);
+      return 1;
+    }
+    Device recvX(std::max<int64_t>(rows, 1) * dispatchRowBytes), recvScales(std::max<int64_t>(rows, 1) * fp8BlockCount(H) * 4),
+        y(std::max<int64_t>(rows, 1) * rowBytes), out(T * rowBytes);
+    ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+    d.x = x.get();
+    d.recvRows = rows;
+    d.recvX = recvX.get();
+    d.recvScales = o.fp8 ? recvScales.get<float>() : nullptr;
+    ncclMoeCombineArgs_t c = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+    c.x = y.get();
+    c.rows = rows;
+    c.out = out.get();
+    check(cudaMemset(y.get(), 0, rows * rowBytes), "cudaMemset");
+
+    Row row{};
+    row.tokens = T;
+    row.bufferBytes = bufferBytes;
+    double hostSeconds = 0;
+    row.dispatchUs = timer.time(o.warmup, o.iters, [&] {
+      const auto begin = std::chrono::steady_clock::now();
+      checkMoe(ncclMoeDispatch(comm, handle, &d, stream), "ncclMoeDispatch");
+      hostSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    });
+    row.hostUs = timer.maxOverRanks(static_cast<float>(hostSeconds * 1e6 / (o.warmup + o.iters)));
+    row.combineUs = timer.time(o.warmup, o.iters, [&] { checkMoe(ncclMoeCombine(comm, handle, &c, stream), "ncclMoeCombine"); });
+    Device copySrc(std::max<int64_t>(rows, 1) * dispatchRowBytes), copyDst(std::max<int64_t>(rows, 1) * dispatchRowBytes);
+    row.copyUs = timer.time(o.warmup, o.iters, [&] {
+      check(cudaMemcpyAsync(copyDst.get(), copySrc.get(), rows * dispatchRowBytes, cudaMemcpyDeviceToDevice, stream), "copy");
+    });
+
+    if (!o.expertMajor) {
+      // Baseline: permute into per-destination order, grouped NCCL send/recv; back with a sum.
+      std::vector<int32_t> sendIndex;
+      std::vector<int64_t> sendCount(R, 0), recvCount(R, 0);
+      for (int dst = 0; dst < R; ++dst)
+        for (int t = 0; t < T; ++t)
+          for (const RowRef& ref : group.sentTo[me][t])
+            if (ref.dstRank == dst) {
+              sendIndex.push_back(t);
+              ++sendCount[dst];
+            }
+      for (const RecvRow& r : group.recv[me].rows) ++recvCount[r.srcRank];
+      // For the way back: token t's rows in the receive buffer of the reverse all-to-all.
+      std::vector<int32_t> offsets(T + 1, 0), list(sendIndex.size());
+      for (int32_t t : sendIndex) ++offsets[t + 1];
+      for (int t = 0; t < T; ++t) offsets[t + 1] += offsets[t];
+      std::vector<int32_t> fill(offsets.begin(), offsets.end() - 1);
+      for (size_t i = 0; i < sendIndex.size(); ++i) list[fill[sendIndex[i]]++] = static_cast<int32_t>(i);
+      Device dIndex(sendIndex.size() * 4), dOffsets(offsets.size() * 4), dList(list.size() * 4);
+      upload(dIndex, sendIndex);
+      upload(dOffsets, offsets);
+      upload(dList, list);
+      Device sendBuf(std::max<size_t>(sendIndex.size(), 1) * rowBytes), recvBuf(std::max<int64_t>(recvRows, 1) * rowBytes);
+      auto allToAllV = [&](const uint8_t* send, const std::vector<int64_t>& sends, uint8_t* recv,
+                           const std::vector<int64_t>& recvs) {
+        check(ncclGroupStart(), "ncclGroupStart");
+        int64_t so = 0, ro = 0;
+        for (int p = 0; p < R; ++p) {
+          if (sends[p]) check(ncclSend(send + so * rowBytes, sends[p] * rowBytes, ncclUint8, p, nccl, stream), "ncclSend");
+          if (recvs[p]) check(ncclRecv(recv + ro * rowBytes, recvs[p] * rowBytes, ncclUint8, p, nccl, stream), "ncclRecv");
+          so += sends[p];
+          ro += recvs[p];
+        }
+        check(ncclGroupEnd(), "ncclGroupEnd");
+      };
+      row.a2avDispatchUs = timer.time(o.warmup, o.iters, [&] {
+        check(launchGatherRows(x.get(), dIndex.get<int32_t>(), static_cast<int64_t>(sendIndex.size()), rowBytes,
+                               sendBuf.get(), stream),
+              "gather");
+        allToAllV(sendBuf.get<uint8_t>(), sendCount, recvBuf.get<uint8_t>(), recvCount);
+      });
+      row.a2avCombineUs = timer.time(o.warmup, o.iters, [&] {
+        allToAllV(recvBuf.get<uint8_t>(), recvCount, sendBuf.get<uint8_t>(), sendCount);
+        check(launchSumRowsBf16(sendBuf.get(), dOffsets.get<int32_t>(), dList.get<int32_t>(), T, H, out.get(), stream),
+              "sum");
+      });
+    }
+    row.rowsPerRank = timer.sumOverRanks(static_cast<double>(rows)) / R;
+    row.dispatchBytes = row.rowsPerRank * R * dispatchRowBytes;
+    row.combineBytes = row.rowsPerRank * R * rowBytes;
+    table.push_back(row);
+    if (me == 0) {
+      const Row& r = row;
+      const double copyGBs = r.dispatchBytes / r.copyUs / 1e3;
+      const double dispGBs = r.dispatchBytes / r.dispatchUs / 1e3;
+      const double combGBs = r.combineBytes / r.combineUs / 1e3;
+      const double copyCombGBs = copyGBs;  // the copy's bandwidth, measured on the dispatch bytes
+      std::printf(" %7d %9.0f | %9.1f %9.1f %5.0f%% | %9.1f %9.1f %5.0f%% | %9.1f | %9.1f %9.1f | %7.2f\n", r.tokens,
+                  r.rowsPerRank, r.dispatchUs, dispGBs, 100.0 * dispGBs / copyGBs, r.combineUs, combGBs,
+                  100.0 * combGBs / copyCombGBs, copyGBs, r.a2avDispatchUs, r.a2avCombineUs, r.hostUs);
+      std::fflush(stdout);
+    }
+  }
+  checkMoe(ncclMoeHandleDestroy(handle), "ncclMoeHandleDestroy");
+
+  if (me == 0) {
+    if (!o.json.empty()) {
+      FILE* f = std::fopen(o.json.c_str(), "w");
+      if (f) {
+        std::fprintf(f, "{\"ranks\": %d, \"device\": \"%s\", \"experts\": %d, \"topk\": %d, \"hidden\": %d, \"fp8\": %s, "
+                        "\"layout\": \"%s\", \"sms\": %d, \"buffer_bytes_per_rank\": %.0f, \"rows\": [\n",
+                     R, prop.name, o.experts, o.topk, H, o.fp8 ? "true" : "false", o.expertMajor ? "expert-major" : "per-rank",
+                     o.sms, bufferBytes);
+        for (size_t i = 0; i < table.size(); ++i) {
+          const Row& r = table[i];
+          std::fprintf(f, "  {\"tokens\": %d, \"rows_per_rank\": %.1f, \"dispatch_us\": %.2f, \"combine_us\": %.2f, "
+                          "\"copy_us\": %.2f, \"a2av_dispatch_us\": %.2f, \"a2av_combine_us\": %.2f, \"host_us\": %.3f, "
+                          "\"dispatch_bytes\": %.0f, \"combine_bytes\": %.0f}%s\n",
+                       r.tokens, r.rowsPerRank, r.dispatchUs, r.combineUs, r.copyUs, r.a2avDispatchUs, r.a2avCombineUs,
+                       r.hostUs, r.dispatchBytes, r.combineBytes, i + 1 < table.size() ? "," : "");
+        }
+        std::fprintf(f, "]}\n");
+        std::fclose(f);
+      }
+    }
+  }
+  checkMoe(ncclMoeCommDestroy(comm), "ncclMoeCommDestroy");
+  check(ncclCommDestroy(nccl), "ncclCommDestroy");
+  return 0;
+}
+
+}  // namespace
+}  // namespace nccl_moe::perf
+
+int main(int argc, char** argv) {
+  nccl_moe::perf::Options options;
+  if (!nccl_moe::perf::parse(argc, argv, &options)) return 2;
+  nccl_moe::RankEnvironment env;
+  try {
+    env = nccl_moe::readRankEnvironment();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nccl-moe-perf: %s (start it with nccl-moe-run)\n", e.what());
+    return 2;
+  }
+  return nccl_moe::perf::run(options, env);
+}
