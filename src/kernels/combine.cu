@@ -51,12 +51,9 @@ __global__ void __launch_bounds__(kThreads) stagePartialsKernel(DomainView view,
       }
       count = __shfl_sync(0xFFFFFFFFu, count, 0);
       __syncwarp();
-      for (int c = lane; c < dims.hidden; c += kWarp) {
-        float sum = 0.0f;
-        for (int i = 0; i < count; ++i)
-          sum += loadElement(static_cast<const uint8_t*>(in.x) + static_cast<size_t>(order[i]) * rowBytes, c, dims.rowType);
-        storeElement(dst, c, dims.rowType, sum);
-      }
+      const auto* rows = static_cast<const uint8_t*>(in.x);
+      warpSumRows(count, [&](int i) { return rows + static_cast<size_t>(order[i]) * rowBytes; }, dims.hidden,
+                  dims.rowType, dst);
       __syncwarp();
     }
     if (in.probsGrad) {
@@ -89,15 +86,12 @@ __global__ void __launch_bounds__(kThreads) reducePartialsKernel(DomainView view
     const SendPair* pairs = handle.sendPairs + t * W;
     const int count = handle.sendPairCount[t];
     uint8_t* dst = static_cast<uint8_t*>(out.out) + t * rowBytes;
-    for (int c = lane; c < dims.hidden; c += kWarp) {
-      float sum = 0.0f;
-      for (int i = 0; i < count; ++i) {
-        const uint8_t* partial = view.peerBuffers[pairs[i].dstRank] + view.layout.combineRows +
-                                 static_cast<size_t>(pairs[i].slot) * rowBytes;
-        sum += loadElement(partial, c, dims.rowType);
-      }
-      storeElement(dst, c, dims.rowType, sum);
-    }
+    warpSumRows(
+        count,
+        [&](int i) {
+          return view.peerBuffers[pairs[i].dstRank] + view.layout.combineRows + static_cast<size_t>(pairs[i].slot) * rowBytes;
+        },
+        dims.hidden, dims.rowType, dst);
     if (out.outProbsGrad) {
       const OwnSelection* own = handle.ownSel + t * W;
       const bool topk = handle.routingFormat == static_cast<int>(RoutingFormat::kTopk);

@@ -9,19 +9,74 @@
 
 namespace nccl_moe {
 
+// Converts one block of channels [begin, end) lane by lane (the general path: any hidden size,
+// any alignment).
+__device__ inline void warpQuantizeBlockScalar(const void* x, int type, int begin, int end, bool powerOfTwoScales,
+                                               uint8_t* q, float* scale) {
+  const int lane = laneId();
+  float amax = 0.0f;
+  for (int c = begin + lane; c < end; c += kWarp) amax = fmaxf(amax, fabsf(loadElement(x, c, type)));
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+  const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
+  for (int c = begin + lane; c < end; c += kWarp) q[c] = floatToE4m3(loadElement(x, c, type) / s);
+  if (lane == 0) *scale = s;
+}
+
+// Loads 8 consecutive elements at channel c as floats (16-byte aligned bf16, or 32 bytes of fp32).
+__device__ __forceinline__ void load8(const void* x, int type, int c, float* v) {
+  if (type == static_cast<int>(ElementType::kBf16)) {
+    const int4 raw = *reinterpret_cast<const int4*>(static_cast<const uint16_t*>(x) + c);
+    const uint32_t words[4] = {static_cast<uint32_t>(raw.x), static_cast<uint32_t>(raw.y), static_cast<uint32_t>(raw.z),
+                               static_cast<uint32_t>(raw.w)};
+#pragma unroll
+    for (int w = 0; w < 4; ++w) {
+      v[2 * w] = bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
+      v[2 * w + 1] = bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
+    }
+  } else {
+    const float4 a = *reinterpret_cast<const float4*>(static_cast<const float*>(x) + c);
+    const float4 b = *reinterpret_cast<const float4*>(static_cast<const float*>(x) + c + 4);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+  }
+}
+
+// Whole 128-channel blocks, two per warp step: each half-warp owns a block, each lane 8 channels
+// (one 16-byte load, one 8-byte store), the block's amax reduced inside the half-warp.
+__device__ inline void warpQuantizeFullBlocks(const void* x, int type, int blocks, bool powerOfTwoScales, uint8_t* q,
+                                              float* scales) {
+  const int lane = laneId(), half = lane / 16, sub = lane % 16;
+  for (int first = 0; first < blocks; first += 2) {
+    const int block = first + half;
+    const bool active = block < blocks;
+    const int c = block * kFp8BlockChannels + sub * 8;
+    float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (active) load8(x, type, c, v);
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
+    for (int offset = 8; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+    if (!active) continue;
+    const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
+    uint32_t packed[2] = {0, 0};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) packed[i / 4] |= static_cast<uint32_t>(floatToE4m3(v[i] / s)) << (8 * (i % 4));
+    *reinterpret_cast<uint2*>(q + c) = make_uint2(packed[0], packed[1]);
+    if (sub == 0) scales[block] = s;
+  }
+}
+
 __device__ inline void warpQuantizeRowE4m3(const void* x, int type, int hidden, bool powerOfTwoScales,
                                            uint8_t* q, float* scales) {
-  const int lane = laneId();
-  for (int begin = 0, block = 0; begin < hidden; begin += kFp8BlockChannels, ++block) {
-    const int end = min(hidden, begin + kFp8BlockChannels);
-    float amax = 0.0f;
-    for (int c = begin + lane; c < end; c += kWarp) amax = fmaxf(amax, fabsf(loadElement(x, c, type)));
-    for (int offset = kWarp / 2; offset > 0; offset /= 2)
-      amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
-    const float scale = fp8ScaleFromAmax(amax, powerOfTwoScales);
-    for (int c = begin + lane; c < end; c += kWarp) q[c] = floatToE4m3(loadElement(x, c, type) / scale);
-    if (lane == 0) scales[block] = scale;
+  const int fullBlocks = hidden / kFp8BlockChannels;
+  const bool vectorized = fullBlocks > 0 && aligned16(x) && (reinterpret_cast<uintptr_t>(q) & 7u) == 0;
+  int block = 0;
+  if (vectorized) {
+    warpQuantizeFullBlocks(x, type, fullBlocks, powerOfTwoScales, q, scales);
+    block = fullBlocks;
   }
+  for (int begin = block * kFp8BlockChannels; begin < hidden; begin += kFp8BlockChannels, ++block)
+    warpQuantizeBlockScalar(x, type, begin, min(hidden, begin + kFp8BlockChannels), powerOfTwoScales, q,
+                            scales + block);
 }
 
 }  // namespace nccl_moe

@@ -24,13 +24,25 @@ __device__ __forceinline__ bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
-// dst[0, bytes) = src[0, bytes), by one warp.
+// dst[0, bytes) = src[0, bytes), by one warp. Each lane keeps kCopyUnroll 16-byte loads in flight
+// before it stores: a copy is bound by bytes in flight per SM, not by instructions.
+constexpr int kCopyUnroll = 8;
+
 __device__ inline void warpCopyBytes(void* dst, const void* src, size_t bytes) {
   const int lane = laneId();
   if (aligned16(dst) && aligned16(src) && bytes % 16 == 0) {
     auto* d = static_cast<int4*>(dst);
     const auto* s = static_cast<const int4*>(src);
-    for (size_t i = lane; i < bytes / 16; i += kWarp) d[i] = s[i];
+    const size_t vectors = bytes / 16;
+    size_t base = 0;
+    for (; base + kWarp * kCopyUnroll <= vectors; base += kWarp * kCopyUnroll) {
+      int4 v[kCopyUnroll];
+#pragma unroll
+      for (int u = 0; u < kCopyUnroll; ++u) v[u] = s[base + u * kWarp + lane];
+#pragma unroll
+      for (int u = 0; u < kCopyUnroll; ++u) d[base + u * kWarp + lane] = v[u];
+    }
+    for (size_t i = base + lane; i < vectors; i += kWarp) d[i] = s[i];
     return;
   }
   if ((reinterpret_cast<uintptr_t>(dst) & 1u) == 0 && (reinterpret_cast<uintptr_t>(src) & 1u) == 0 &&
@@ -69,6 +81,74 @@ __device__ __forceinline__ float roundToRowType(float v, int type) {
 
 __device__ __forceinline__ int elementSize(int type) {
   return type == static_cast<int>(ElementType::kBf16) ? 2 : 4;
+}
+
+// dst = float32 sum of `count` rows, rowAt(0) first, one warp, rounded to the row type. The
+// order of the additions is the same on every path (bit-identical results); with 16-byte aligned
+// rows of a multiple of 16 bytes, each lane sums 16-byte chunks (8 bf16 or 4 fp32 elements).
+template <class RowAt>
+__device__ void warpSumRows(int count, RowAt rowAt, int hidden, int type, void* dst) {
+  const int lane = laneId();
+  const size_t rowBytes = static_cast<size_t>(hidden) * elementSize(type);
+  bool vectorized = rowBytes % 16 == 0 && aligned16(dst);
+  for (int i = 0; i < count && vectorized; ++i) vectorized = aligned16(rowAt(i));
+  if (!vectorized) {
+    for (int c = lane; c < hidden; c += kWarp) {
+      float sum = 0.0f;
+      for (int i = 0; i < count; ++i) sum += loadElement(rowAt(i), c, type);
+      storeElement(dst, c, type, sum);
+    }
+    return;
+  }
+  const bool bf16 = type == static_cast<int>(ElementType::kBf16);
+  const size_t vectors = rowBytes / 16;
+  // Two chunks per lane per step: twice the loads in flight.
+  constexpr int kChunks = 2;
+  for (size_t first = lane; first < vectors; first += kWarp * kChunks) {
+    float sum[kChunks][8] = {};
+    for (int i = 0; i < count; ++i) {
+      const int4* row = reinterpret_cast<const int4*>(rowAt(i));
+      int4 raw[kChunks];
+#pragma unroll
+      for (int u = 0; u < kChunks; ++u) {
+        const size_t v = first + u * kWarp;
+        raw[u] = v < vectors ? row[v] : make_int4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < kChunks; ++u) {
+        if (bf16) {
+          const uint32_t words[4] = {static_cast<uint32_t>(raw[u].x), static_cast<uint32_t>(raw[u].y),
+                                     static_cast<uint32_t>(raw[u].z), static_cast<uint32_t>(raw[u].w)};
+#pragma unroll
+          for (int w = 0; w < 4; ++w) {
+            sum[u][2 * w] += bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
+            sum[u][2 * w + 1] += bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
+          }
+        } else {
+          sum[u][0] += __int_as_float(raw[u].x);
+          sum[u][1] += __int_as_float(raw[u].y);
+          sum[u][2] += __int_as_float(raw[u].z);
+          sum[u][3] += __int_as_float(raw[u].w);
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kChunks; ++u) {
+      const size_t v = first + u * kWarp;
+      if (v >= vectors) break;
+      int4 out;
+      if (bf16) {
+        out.x = static_cast<int>(floatToBf16(sum[u][0]) | (static_cast<uint32_t>(floatToBf16(sum[u][1])) << 16));
+        out.y = static_cast<int>(floatToBf16(sum[u][2]) | (static_cast<uint32_t>(floatToBf16(sum[u][3])) << 16));
+        out.z = static_cast<int>(floatToBf16(sum[u][4]) | (static_cast<uint32_t>(floatToBf16(sum[u][5])) << 16));
+        out.w = static_cast<int>(floatToBf16(sum[u][6]) | (static_cast<uint32_t>(floatToBf16(sum[u][7])) << 16));
+      } else {
+        out = make_int4(__float_as_int(sum[u][0]), __float_as_int(sum[u][1]), __float_as_int(sum[u][2]),
+                        __float_as_int(sum[u][3]));
+      }
+      static_cast<int4*>(dst)[v] = out;
+    }
+  }
 }
 
 }  // namespace nccl_moe

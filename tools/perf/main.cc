@@ -213,8 +213,9 @@ int run(const Options& o, const RankEnvironment& env) {
                 "%d SMs per op, %d iterations\n",
                 R, prop.name, o.experts, o.topk, H, o.fp8 ? "FP8" : "bf16", o.expertMajor ? "expert-major" : "per-rank",
                 o.sms, o.iters);
-    std::printf("# buffer per rank %.1f MiB. Bandwidths: bytes of received rows over all ranks / time; copy = a D2D copy\n"
-                "# of the same bytes on every rank at once (the one-GPU roofline); a2av = permute + NCCL all-to-all-v.\n",
+    std::printf("# buffer per rank %.1f MiB. Bandwidths: bytes of received rows over all ranks / time; copy = one D2D copy\n"
+                "# of the same bytes (the one-GPU roofline); a2av = permute + NCCL all-to-all-v (sockets between the\n"
+                "# virtual nodes: not a network speed). Times are the slowest rank's.\n",
                 bufferBytes / 1048576.0);
     std::printf("#%7s %9s | %9s %9s %6s | %9s %9s %6s | %9s | %9s %9s | %7s\n", "tokens", "rows/rank", "disp_us",
                 "disp_GB/s", "%copy", "comb_us", "comb_GB/s", "%copy", "copy_GB/s", "a2av_d_us", "a2av_c_us", "host_us");
@@ -276,17 +277,39 @@ int run(const Options& o, const RankEnvironment& env) {
     row.tokens = T;
     row.bufferBytes = bufferBytes;
     double hostSeconds = 0;
+    int calls = 0;
     row.dispatchUs = timer.time(o.warmup, o.iters, [&] {
       const auto begin = std::chrono::steady_clock::now();
       checkMoe(ncclMoeDispatch(comm, handle, &d, stream), "ncclMoeDispatch");
-      hostSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      // Host time of the enqueue alone, timed iterations only (the first calls load kernels).
+      if (calls++ >= o.warmup) hostSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     });
-    row.hostUs = timer.maxOverRanks(static_cast<float>(hostSeconds * 1e6 / (o.warmup + o.iters)));
+    row.hostUs = timer.maxOverRanks(static_cast<float>(hostSeconds * 1e6 / o.iters));
     row.combineUs = timer.time(o.warmup, o.iters, [&] { checkMoe(ncclMoeCombine(comm, handle, &c, stream), "ncclMoeCombine"); });
-    Device copySrc(std::max<int64_t>(rows, 1) * dispatchRowBytes), copyDst(std::max<int64_t>(rows, 1) * dispatchRowBytes);
-    row.copyUs = timer.time(o.warmup, o.iters, [&] {
-      check(cudaMemcpyAsync(copyDst.get(), copySrc.get(), rows * dispatchRowBytes, cudaMemcpyDeviceToDevice, stream), "copy");
-    });
+    // Roofline: one device-to-device copy of every rank's received bytes, by rank 0 alone while the
+    // others wait (concurrent copies from several processes share the copy engines badly).
+    const double groupRows = timer.sumOverRanks(static_cast<double>(rows));
+    timer.barrier();
+    float copyUs = 0.0f;
+    if (me == 0) {
+      const size_t bytes = static_cast<size_t>(groupRows) * dispatchRowBytes;
+      Device copySrc(bytes), copyDst(bytes);
+      cudaEvent_t begin, end;
+      check(cudaEventCreate(&begin), "cudaEventCreate");
+      check(cudaEventCreate(&end), "cudaEventCreate");
+      for (int i = 0; i < o.warmup + o.iters; ++i) {
+        if (i == o.warmup) check(cudaEventRecord(begin, stream), "cudaEventRecord");
+        check(cudaMemcpyAsync(copyDst.get(), copySrc.get(), bytes, cudaMemcpyDeviceToDevice, stream), "copy");
+      }
+      check(cudaEventRecord(end, stream), "cudaEventRecord");
+      check(cudaEventSynchronize(end), "cudaEventSynchronize");
+      float ms = 0;
+      check(cudaEventElapsedTime(&ms, begin, end), "cudaEventElapsedTime");
+      copyUs = ms * 1000.0f / o.iters;
+      cudaEventDestroy(begin);
+      cudaEventDestroy(end);
+    }
+    row.copyUs = timer.maxOverRanks(copyUs);
 
     if (!o.expertMajor) {
       // Baseline: permute into per-destination order, grouped NCCL send/recv; back with a sum.
@@ -335,7 +358,7 @@ int run(const Options& o, const RankEnvironment& env) {
               "sum");
       });
     }
-    row.rowsPerRank = timer.sumOverRanks(static_cast<double>(rows)) / R;
+    row.rowsPerRank = groupRows / R;
     row.dispatchBytes = row.rowsPerRank * R * dispatchRowBytes;
     row.combineBytes = row.rowsPerRank * R * rowBytes;
     table.push_back(row);
