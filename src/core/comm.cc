@@ -108,6 +108,8 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
                                        current, comm->device));
 
   if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
+  if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, &comm->cluster); !s.isOk()) return s;
+  if (comm->rank == 0 && !comm->cluster.summary.empty()) logInfo("cluster: %s", comm->cluster.summary.c_str());
   comm->dims = groupDimsOf(comm->config);
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks);
   if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, layout.total, &comm->buffer); !s.isOk()) return s;

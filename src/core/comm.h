@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/call_checks.h"
+#include "core/cluster_view.h"
 #include "core/config.h"
 #include "core/cuda_memory.h"
 #include "kernels/kernel_args.h"
@@ -26,6 +27,7 @@ struct ncclMoeComm {
   nccl_moe::PinnedMemory<nccl_moe::ErrorRecord> errorHost;
   nccl_moe::DeviceMemory<uint64_t> faultKey;
   nccl_moe::DomainView view;
+  nccl_moe::ClusterView cluster;
   uint64_t bufferEpoch = 1;  // bumped when buffers are reallocated: older handles are stale
   std::string lastError;
 };

@@ -68,8 +68,12 @@ const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
   return *reinterpret_cast<const HandleCounts*>(handle.hostCounts.get());
 }
 
-// A routing fault the host already knows about (the layout has finished), without waiting.
-Status knownFault(const ncclMoeHandle& handle) {
+// A routing fault the host already knows about (the layout has finished), without waiting. Not
+// while the stream is being captured into a graph: the event then belongs to the capture.
+Status knownFault(const ncclMoeHandle& handle, cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone)
+    return Status::ok();
   if (cudaEventQuery(handle.countsReady.get()) != cudaSuccess) return Status::ok();
   const HandleCounts& counts = hostCountsOf(handle);
   return counts.fault ? routingFaultStatus(*handle.comm, counts) : Status::ok();
@@ -168,7 +172,7 @@ Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerEx
 }
 
 Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispatchArgs_t& args, cudaStream_t stream) {
-  if (Status s = knownFault(*handle); !s.isOk()) return s;
+  if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
   DispatchOutputs outputs;
   outputs.x = args.x;
   outputs.recvX = args.recvX;
@@ -184,7 +188,7 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
 }
 
 Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
-  if (Status s = knownFault(*handle); !s.isOk()) return s;
+  if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
   CombineBuffers buffers;
   buffers.x = args.x;
   buffers.out = args.out;

@@ -47,6 +47,7 @@ struct Options {
   int badRank = -1;   // this rank's routing gets an out-of-range expert: every rank must see the error
   int deadRank = -1;  // this rank stops answering after set-up: the others must time out
   int timeoutMs = 60000;
+  int graphReplays = 0;  // capture layout + dispatch + combine once, replay with new routing
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -74,6 +75,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--bad-rank") o->badRank = std::atoi(next());
     else if (a == "--dead-rank") o->deadRank = std::atoi(next());
     else if (a == "--timeout-ms") o->timeoutMs = std::atoi(next());
+    else if (a == "--graph") o->graphReplays = std::atoi(next());
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -392,6 +394,114 @@ class Check {
   cudaStream_t stream_;
 };
 
+// The non-blocking path in a CUDA graph: layout (reusing the handle), dispatch and combine are
+// captured once, then replayed with new routing contents written into the same device buffers.
+// Needs --expert-major --budget B and equal T on every rank; combine sums the dispatched rows.
+void runGraph(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream,
+              ncclMoeHandle_t* handle) {
+  const int me = env.rank, T = o.tokens, H = o.hidden, K = o.topk, L = o.experts / env.nranks;
+  const size_t rowBytes = static_cast<size_t>(H) * 2;
+  DeviceBytes idx(static_cast<size_t>(T) * K * 8), probs(static_cast<size_t>(T) * K * 4), x(T * rowBytes),
+      recvX(o.budget * rowBytes), recvProbs(o.budget * 4), out(T * rowBytes);
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  routing.numTokens = T;
+  routing.topk = K;
+  routing.topkIdx = idx.get<int64_t>();
+  routing.topkProbs = probs.get<float>();
+  ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+  options.layout = NCCL_MOE_LAYOUT_EXPERT_MAJOR;
+  options.padMultiple = o.pad;
+  options.rowBudget = o.budget;
+  ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+  d.x = x.get();
+  d.recvRows = o.budget;
+  d.recvX = recvX.get();
+  d.recvProbs = recvProbs.get<float>();
+  ncclMoeCombineArgs_t c = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+  c.x = recvX.get();
+  c.rows = o.budget;
+  c.out = out.get();
+  auto enqueue = [&]() {
+    return ncclMoeLayoutCreate(comm, &routing, &options, handle, stream) == ncclSuccess &&
+           ncclMoeDispatch(comm, *handle, &d, stream) == ncclSuccess && ncclMoeCombine(comm, *handle, &c, stream) == ncclSuccess;
+  };
+  auto load = [&](int replay, Group* g) {
+    std::mt19937_64 rng(o.seed * 31337ull + replay);
+    Options fixed = o;
+    fixed.uneven = false;
+    fixed.zeroRank = -1;
+    fixed.mapFormat = false;
+    fixed.fp32 = false;
+    *g = makeGroup(fixed, env.nranks, rng);
+    idx.upload(g->routings[me].topkIdx.data(), g->routings[me].topkIdx.size() * 8);
+    probs.upload(g->routings[me].topkProbs.data(), g->routings[me].topkProbs.size() * 4);
+    x.upload(g->x[me].bytes().data(), g->x[me].bytes().size());
+  };
+  Group g;
+  load(0, &g);
+  if (!enqueue()) {  // warm-up outside the capture: allocates the handle
+    fail("graph warm-up: %s", ncclMoeGetLastError(comm));
+    return;
+  }
+  CUDA_OK(cudaStreamSynchronize(stream));
+  cudaGraph_t graph;
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  const bool captured = enqueue();
+  CUDA_OK(cudaStreamEndCapture(stream, &graph));
+  if (!captured) {
+    fail("capture: %s", ncclMoeGetLastError(comm));
+    return;
+  }
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int replay = 1; replay <= o.graphReplays && gFailures == 0; ++replay) {
+    load(replay, &g);
+    recvX.poison(0xAB);
+    out.poison(0xCD);
+    CUDA_OK(cudaGraphLaunch(exec, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    GroupLayout layout;
+    std::vector<RankDispatchOutput> want;
+    Status status = buildGroupLayout(g.shape, g.routings, {OutputLayout::kExpertMajor, o.pad, o.budget}, &layout);
+    if (status.isOk()) status = referenceDispatch(layout, g.routings, g.x, {}, &want);
+    std::vector<HostRows> dispatched;
+    for (int r = 0; r < env.nranks && status.isOk(); ++r) {
+      HostRows rows(ElementType::kBf16, o.budget, H);
+      std::memcpy(rows.bytes().data(), want[r].x.bytes().data(), want[r].x.bytes().size());
+      dispatched.push_back(std::move(rows));
+    }
+    std::vector<HostRows> combined;
+    if (status.isOk()) status = referenceCombine(layout, dispatched, {}, &combined);
+    if (!status.isOk()) {
+      fail("reference: %s", status.message().c_str());
+      return;
+    }
+    const int64_t used = layout.recvRows(me);
+    const std::vector<uint8_t> gotX = recvX.download();
+    compareBytes("graph replay dispatch rows", gotX.data(), want[me].x.bytes().data(), used, rowBytes);
+    expectPoison("graph replay dispatch rows", gotX, used * rowBytes, 0xAB);
+    const std::vector<uint8_t> gotOut = out.download();
+    compareBytes("graph replay combine", gotOut.data(), combined[me].bytes().data(), T, rowBytes);
+    const int64_t* deviceRows = nullptr;
+    const int64_t* devicePerExpert = nullptr;
+    const int32_t* deviceOverflow = nullptr;
+    ncclMoeHandleGetDeviceCounts(*handle, &deviceRows, &devicePerExpert, &deviceOverflow);
+    int64_t rows = -1;
+    int32_t overflow = -1;
+    std::vector<int64_t> perExpert(L);
+    CUDA_OK(cudaMemcpy(&rows, deviceRows, 8, cudaMemcpyDeviceToHost));
+    CUDA_OK(cudaMemcpy(&overflow, deviceOverflow, 4, cudaMemcpyDeviceToHost));
+    CUDA_OK(cudaMemcpy(perExpert.data(), devicePerExpert, L * 8, cudaMemcpyDeviceToHost));
+    if (rows != used || overflow != (want[me].overflow ? 1 : 0) || perExpert != want[me].tokensPerExpert)
+      fail("graph replay %d: device counts differ from the reference (rows %lld vs %lld)", replay, (long long)rows,
+           (long long)used);
+    else
+      std::printf("rank %d: graph replay %d matches (%lld rows, overflow %d)\n", me, replay, (long long)rows, overflow);
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+}
+
 // The dead-rank scenario: the others must fail with a timeout naming the silent peer.
 int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream) {
   if (env.rank == o.deadRank) {
@@ -477,7 +587,10 @@ int main(int argc, char** argv) {
   }
   Check check(o, env, comm, stream);
   ncclMoeHandle_t handle = nullptr;
-  for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
+  if (o.graphReplays > 0)
+    runGraph(o, env, comm, stream, &handle);
+  else
+    for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
   if (handle) ncclMoeHandleDestroy(handle);
   if (ncclMoeCommDestroy(comm) != ncclSuccess) fail("ncclMoeCommDestroy: %s", ncclMoeGetLastError(nullptr));
   ncclCommDestroy(nccl);

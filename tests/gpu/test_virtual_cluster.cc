@@ -49,6 +49,8 @@ const ClusterCase kCases[] = {
      "--experts 64 --topk 8 --tokens 96 --hidden 256 --expert-major --pad 8 --budget 512 --uneven"},
     {"r8_fp8_map_odd_hidden", 8, "--experts 32 --topk 4 --tokens 40 --hidden 333 --map --fp8"},
     {"r4_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 1"},
+    {"r4_cuda_graph_replays_new_routing", 4,
+     "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3"},
     {"r4_silent_rank_times_out", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000"},
 };
 
