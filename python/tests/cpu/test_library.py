@@ -1,0 +1,124 @@
+"""Finding and loading libnccl_moe.so, and turning its failures into Python exceptions."""
+import os
+import unittest
+
+from _support import REPO_DIR, run_python
+
+import nccl_moe
+from nccl_moe import errors, library, shapes, structs
+from nccl_moe.comm import MoeComm
+
+
+class LibraryLookup(unittest.TestCase):
+    def test_explicit_path_that_does_not_exist_is_an_error_not_a_fallback(self):
+        result = run_python(
+            "import nccl_moe\n"
+            "try:\n"
+            "    nccl_moe.load_library()\n"
+            "except nccl_moe.LibraryNotFoundError as error:\n"
+            "    print('ERROR', error)\n",
+            env={"NCCL_MOE_LIBRARY": "/nonexistent/libnccl_moe.so"})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("ERROR libnccl_moe.so was not found", result.stdout)
+        self.assertIn("NCCL_MOE_LIBRARY: /nonexistent/libnccl_moe.so (no such file)", result.stdout)
+        self.assertNotIn("build tree", result.stdout)
+
+    def test_explicit_path_that_is_not_a_library(self):
+        result = run_python(
+            "import nccl_moe\n"
+            "print(nccl_moe.is_available())\n",
+            env={"NCCL_MOE_LIBRARY": os.path.abspath(__file__)})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "False")
+
+    def test_search_order(self):
+        paths = library.candidate_paths(environ={})
+        origins = [origin for origin, _ in paths]
+        first_package = origins.index("next to the package")
+        self.assertLess(first_package, origins.index("build tree"))
+        self.assertLess(origins.index("build tree"), origins.index("dynamic linker search path"))
+        build = dict((o, p) for o, p in paths)["build tree"]
+        self.assertEqual(build, os.path.join(REPO_DIR, "build", "src", "libnccl_moe.so"))
+        self.assertEqual(library.candidate_paths(environ={"NCCL_MOE_LIBRARY": "/x.so"})[-1],
+                         ("NCCL_MOE_LIBRARY", "/x.so"))
+
+    def test_mapped_libraries_sees_this_interpreter(self):
+        self.assertTrue(any("python" in os.path.basename(p) or "libc" in os.path.basename(p)
+                            for p in library.mapped_libraries("")))
+
+
+class ErrorsFromTheLibrary(unittest.TestCase):
+    """Needs a built libnccl_moe.so (tools/build.sh, or NCCL_MOE_LIBRARY); no GPU."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            cls.lib = nccl_moe.load_library()
+        except nccl_moe.LibraryNotFoundError as error:
+            raise unittest.SkipTest("libnccl_moe.so not built: %s" % str(error).splitlines()[0])
+
+    def test_version(self):
+        self.assertEqual(self.lib.version // 100, 1)  # 0.1.x
+        self.assertRegex(self.lib.version_string(), r"^0\.1\.\d+$")
+
+    def test_error_strings(self):
+        self.assertEqual(self.lib.error_string(0), "no error")
+        self.assertIn("invalid argument", self.lib.error_string(errors.NCCL_INVALID_ARGUMENT))
+
+    def test_config_error_carries_the_library_message(self):
+        # The configuration is checked before the NCCL communicator is touched, so a dummy
+        # (non-NULL) communicator pointer is safe here.
+        sizing = shapes.CommSizing(experts=0, hidden=128, max_tokens=64, max_topk=2,
+                                   row_type=structs.NCCL_BFLOAT16)
+        with self.assertRaises(nccl_moe.NcclMoeError) as caught:
+            MoeComm(1, sizing, library=self.lib)
+        error = caught.exception
+        self.assertEqual(error.code, errors.NCCL_INVALID_ARGUMENT)
+        self.assertEqual(error.code_name, "ncclInvalidArgument")
+        self.assertEqual(error.call, "ncclMoeCommCreate")
+        self.assertIn("numExperts=0", str(error))
+
+    def test_unsupported_row_type(self):
+        sizing = shapes.CommSizing(experts=8, hidden=128, max_tokens=64, max_topk=2, row_type=3)
+        with self.assertRaisesRegex(nccl_moe.NcclMoeError, "dataType=3"):
+            MoeComm(1, sizing, library=self.lib)
+
+    def test_null_arguments(self):
+        import ctypes
+
+        from nccl_moe import comm as capi
+        handle = ctypes.c_void_p()
+        code = self.lib.ncclMoeLayoutCreate(None, ctypes.byref(capi.topk_routing(1, 1, 0, 0)),
+                                            ctypes.byref(capi.layout_options(False)),
+                                            ctypes.byref(handle), None)
+        with self.assertRaisesRegex(nccl_moe.NcclMoeError, "comm is NULL"):
+            self.lib.check(code, "ncclMoeLayoutCreate")
+        with self.assertRaisesRegex(nccl_moe.NcclMoeError, "handle is NULL"):
+            self.lib.check(self.lib.ncclMoeHandleDestroy(None), "ncclMoeHandleDestroy")
+
+
+class ErrorClasses(unittest.TestCase):
+    def test_stale_message_becomes_stale_handle_error(self):
+        error = errors.error_for("ncclMoeDispatch", errors.NCCL_INVALID_USAGE,
+                                 "handle is stale: its communicator was destroyed")
+        self.assertIsInstance(error, nccl_moe.StaleHandleError)
+        self.assertIsInstance(error, nccl_moe.NcclMoeError)
+        self.assertIn("ncclInvalidUsage", str(error))
+
+    def test_remote_error(self):
+        error = errors.error_for("ncclMoeCombine", errors.NCCL_REMOTE_ERROR, "rank 1 timed out")
+        self.assertIsInstance(error, nccl_moe.RemoteError)
+
+    def test_destroyed_comm_makes_handles_stale_in_python(self):
+        comm = MoeComm.__new__(MoeComm)
+        comm.generation, comm.destroyed = 7, True
+        with self.assertRaisesRegex(nccl_moe.StaleHandleError, "generation 7"):
+            comm.check_live()
+
+    def test_library_errors_are_import_errors(self):
+        self.assertTrue(issubclass(nccl_moe.LibraryNotFoundError, ImportError))
+        self.assertTrue(issubclass(nccl_moe.TorchNotAvailableError, ImportError))
+
+
+if __name__ == "__main__":
+    unittest.main()
