@@ -214,8 +214,9 @@ ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclResult_t* asyncRes
  * (every rank reads the others' routing; no host round trip), and returns a handle describing the
  * receive side. The handle keeps what later dispatches and combines need, so the routing arrays
  * may change once the call has run on the stream. If *handle is a live handle of this
- * communicator it is reused in place without allocating (the path a CUDA graph captures);
- * otherwise a new handle is returned. A bad routing (expert id out of range or repeated, a
+ * communicator it is reused in place without allocating (the path a CUDA graph captures); a live
+ * handle of another or of a destroyed communicator is refused; otherwise (NULL) a new handle is
+ * returned. A bad routing (expert id out of range or repeated, a
  * non-finite probability, a map byte other than 0/1, more than maxTopk experts in a map row) is
  * found on the device: nothing is moved on any rank, and ncclMoeHandleGetCounts (or a later
  * dispatch/combine on the handle, once the layout has run) returns ncclInvalidArgument naming the

@@ -35,13 +35,13 @@ Status checkHandle(const ncclMoeHandle* handle, const ncclMoeComm* comm) {
   if (handle == nullptr) return Status::invalidArgument("handle is NULL");
   if (!liveHandles().contains(handle))
     return Status::invalidArgument("handle is not a live ncclMoeHandle_t (destroyed, or never created)");
-  if (!liveComms().contains(handle->comm))
-    return Status::invalidUsage("handle is stale: its communicator was destroyed");
+  // The communicator's address may have been reused by a newer one: compare ids too.
+  if (!liveComms().contains(handle->comm) || handle->comm->id != handle->commId)
+    return Status::invalidUsage(
+        "handle is stale: the communicator it was made on was destroyed (re-create the handle with "
+        "ncclMoeLayoutCreate on the current communicator)");
   if (comm != nullptr && handle->comm != comm)
     return Status::invalidArgument("handle belongs to another communicator");
-  if (handle->bufferEpoch != handle->comm->bufferEpoch)
-    return Status::invalidUsage(
-        "handle is stale: the communicator's buffers were reallocated after it was made");
   return Status::ok();
 }
 
@@ -117,9 +117,15 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclM
   constexpr const char* kCall = "ncclMoeLayoutCreate";
   if (handle == nullptr) return reportFailure(kCall, Status::invalidArgument("handle is NULL"));
   // A live handle of this communicator is reused in place; anything else is overwritten.
-  ncclMoeHandle* reuse = *handle != nullptr && liveHandles().contains(*handle) && (*handle)->comm == comm ? *handle : nullptr;
+  // A live handle of this communicator is reused in place; a live handle of another (or of a
+  // destroyed) communicator is refused rather than silently replaced; anything else is ignored.
+  ncclMoeHandle* reuse = *handle != nullptr && liveHandles().contains(*handle) ? *handle : nullptr;
   if (reuse == nullptr) *handle = nullptr;
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (reuse != nullptr)
+    if (Status s = checkHandle(reuse, comm); !s.isOk())
+      return reportFailure(kCall, Status(s.code(), s.message() + "; pass *handle = NULL to create a new handle"),
+                           &comm->lastError);
   if (Status s = checkCommHealthy(comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   HandleSummary summary;
   if (Status s = checkRoutingArgs(comm->config, routing, &summary); !s.isOk())

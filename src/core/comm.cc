@@ -1,6 +1,7 @@
 #include "core/comm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -86,7 +87,9 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   // The configuration is checked before the NCCL communicator is touched.
   CommConfig unranked;
   if (Status s = resolveConfig(config, 0, &unranked); !s.isOk()) return s;
+  static std::atomic<uint64_t> nextId{1};
   auto comm = std::make_unique<ncclMoeComm>();
+  comm->id = nextId++;
   comm->nccl = nccl;
   if (Status s = ncclStatus(ncclCommCount(nccl, &comm->ranks), "ncclCommCount"); !s.isOk()) return s;
   if (Status s = ncclStatus(ncclCommUserRank(nccl, &comm->rank), "ncclCommUserRank"); !s.isOk()) return s;

@@ -28,13 +28,13 @@ struct ncclMoeComm {
   nccl_moe::DeviceMemory<uint64_t> faultKey;
   nccl_moe::DomainView view;
   nccl_moe::ClusterView cluster;
-  uint64_t bufferEpoch = 1;  // bumped when buffers are reallocated: older handles are stale
+  uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
   std::string lastError;
 };
 
 struct ncclMoeHandle {
   ncclMoeComm* comm = nullptr;
-  uint64_t bufferEpoch = 0;
+  uint64_t commId = 0;
   nccl_moe::HandleSummary summary;
   int64_t pairCapacity = 0;
   int64_t rowCapacity = 0;

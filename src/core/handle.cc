@@ -124,7 +124,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   device.numTokens = routing.numTokens;
   device.routingFormat = static_cast<int32_t>(summary.format);
   handle->comm = comm;
-  handle->bufferEpoch = comm->bufferEpoch;
+  handle->commId = comm->id;
   handle->summary = summary;
 
   LayoutInput input;

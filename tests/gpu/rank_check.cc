@@ -48,6 +48,7 @@ struct Options {
   int deadRank = -1;  // this rank stops answering after set-up: the others must time out
   int timeoutMs = 60000;
   int graphReplays = 0;  // capture layout + dispatch + combine once, replay with new routing
+  bool stale = false;    // a handle outliving its communicator must be refused, not used
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -76,6 +77,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--dead-rank") o->deadRank = std::atoi(next());
     else if (a == "--timeout-ms") o->timeoutMs = std::atoi(next());
     else if (a == "--graph") o->graphReplays = std::atoi(next());
+    else if (a == "--stale") o->stale = true;
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -502,6 +504,51 @@ void runGraph(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, 
   cudaGraphDestroy(graph);
 }
 
+// A handle made on a communicator that was then destroyed and re-created (the way buffers grow)
+// must be refused with a clear message by every call, and still be destroyable.
+void runStale(const Options& o, const RankEnvironment& env, ncclComm_t nccl, const ncclMoeConfig_t& config,
+              ncclMoeComm_t* comm, cudaStream_t stream) {
+  std::mt19937_64 rng(o.seed);
+  Group g = makeGroup(o, env.nranks, rng);
+  const RankRouting& mine = g.routings[env.rank];
+  DeviceBytes idx(mine.topkIdx.size() * 8), x(g.x[env.rank].bytes().size()), recv(64);
+  idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  routing.numTokens = mine.numTokens;
+  routing.topk = o.topk;
+  routing.topkIdx = idx.get<int64_t>();
+  ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+  ncclMoeHandle_t old = nullptr;
+  if (ncclMoeLayoutCreate(*comm, &routing, &options, &old, stream) != ncclSuccess) {
+    fail("ncclMoeLayoutCreate: %s", ncclMoeGetLastError(*comm));
+    return;
+  }
+  int64_t rows = 0;
+  ncclMoeHandleGetCounts(old, &rows, nullptr, nullptr);
+  // Grow: destroy and re-create, collectively.
+  ncclMoeConfig_t bigger = config;
+  bigger.maxTokensPerRank = config.maxTokensPerRank * 2;
+  if (ncclMoeCommDestroy(*comm) != ncclSuccess || ncclMoeCommCreate(nccl, &bigger, comm) != ncclSuccess) {
+    fail("re-create: %s", ncclMoeGetLastError(nullptr));
+    return;
+  }
+  ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+  d.x = x.get();
+  d.recvRows = rows;
+  d.recvX = recv.get();
+  const ncclResult_t dispatched = ncclMoeDispatch(*comm, old, &d, stream);
+  const std::string message = ncclMoeGetLastError(*comm);
+  if (dispatched != ncclInvalidUsage || message.find("stale") == std::string::npos)
+    fail("a stale handle must be refused; got %d: %s", dispatched, message.c_str());
+  ncclMoeHandle_t reused = old;
+  if (ncclMoeLayoutCreate(*comm, &routing, &options, &reused, stream) != ncclInvalidUsage)
+    fail("ncclMoeLayoutCreate must refuse to reuse a stale handle");
+  if (ncclMoeHandleGetCounts(old, &rows, nullptr, nullptr) != ncclInvalidUsage)
+    fail("ncclMoeHandleGetCounts must refuse a stale handle");
+  if (ncclMoeHandleDestroy(old) != ncclSuccess) fail("a stale handle must still be destroyable");
+  if (gFailures == 0) std::printf("rank %d: stale handle refused: %s\n", env.rank, message.c_str());
+}
+
 // The dead-rank scenario: the others must fail with a timeout naming the silent peer.
 int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream) {
   if (env.rank == o.deadRank) {
@@ -587,7 +634,9 @@ int main(int argc, char** argv) {
   }
   Check check(o, env, comm, stream);
   ncclMoeHandle_t handle = nullptr;
-  if (o.graphReplays > 0)
+  if (o.stale)
+    runStale(o, env, nccl, config, &comm, stream);
+  else if (o.graphReplays > 0)
     runGraph(o, env, comm, stream, &handle);
   else
     for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
