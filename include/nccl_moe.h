@@ -32,7 +32,9 @@
  * as one row), then those partials in rank order, rounded once more to dataType.
  *
  * Streams: every call is enqueued on the caller's stream and is stream-ordered with respect to
- * it; the library may run communication on an internal stream ordered by events.
+ * it. Like NCCL collectives, the collective calls of one communicator must be made in the same
+ * order on every rank, and must not run concurrently with each other (use one stream per
+ * communicator, or order the streams with events).
  */
 #ifndef NCCL_MOE_H_
 #define NCCL_MOE_H_

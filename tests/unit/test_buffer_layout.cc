@@ -1,0 +1,61 @@
+// The peer-visible buffer of a rank: regions in order, aligned, disjoint, and as large as the
+// protocol needs for the configuration.
+#include <gtest/gtest.h>
+
+#include "core/comm.h"
+#include "core/numerics.h"
+
+namespace nccl_moe {
+namespace {
+
+CommConfig configOf(int experts, int hidden, int maxTokens, int maxTopk, bool fp8, ElementType rowType) {
+  CommConfig config;
+  config.shape = GroupShape{1, experts, hidden, maxTokens, maxTopk};
+  config.fp8Dispatch = fp8;
+  config.rowType = rowType;
+  return config;
+}
+
+TEST(BufferLayout, RegionsAreAlignedDisjointAndSizedForTheProtocol) {
+  for (bool fp8 : {false, true}) {
+    for (int ranks : {1, 2, 8, 72}) {
+      const int hidden = 7169, tokens = 300, topk = 8;
+      const CommConfig config = configOf(ranks * 4, hidden, tokens, topk, fp8, ElementType::kBf16);
+      const BufferLayout layout = computeBufferLayout(config, ranks);
+      const size_t offsets[] = {layout.signals, layout.meta, layout.dispatchRows, layout.dispatchScales,
+                                layout.combineRows, layout.combineProbs, layout.total};
+      for (size_t i = 0; i + 1 < std::size(offsets); ++i) {
+        EXPECT_EQ(offsets[i] % 256, 0u) << "region " << i;
+        EXPECT_LE(offsets[i], offsets[i + 1]) << "region " << i;
+      }
+      // Each region holds what the kernels address in it.
+      EXPECT_GE(layout.meta - layout.signals, sizeof(uint64_t) * kPhaseCount * ranks);
+      EXPECT_GE(layout.dispatchRows - layout.meta, sizeof(MetaHeader) + size_t{tokens} * topk * sizeof(MetaSelection));
+      const size_t stagedRow = fp8 ? hidden : size_t{hidden} * 2;
+      EXPECT_GE(layout.dispatchScales - layout.dispatchRows, size_t{tokens} * stagedRow);
+      EXPECT_GE(layout.combineRows - layout.dispatchScales, fp8 ? size_t{tokens} * fp8BlockCount(hidden) * 4 : 0u);
+      const size_t pairs = static_cast<size_t>(ranks) * tokens;
+      EXPECT_GE(layout.combineProbs - layout.combineRows, pairs * hidden * 2);
+      EXPECT_GE(layout.total - layout.combineProbs, pairs * topk * sizeof(float));
+      // And not much more: padding is alignment only.
+      const size_t needed = sizeof(uint64_t) * kPhaseCount * ranks + sizeof(MetaHeader) +
+                            size_t{tokens} * topk * sizeof(MetaSelection) + size_t{tokens} * stagedRow +
+                            (fp8 ? size_t{tokens} * fp8BlockCount(hidden) * 4 : 0) + pairs * hidden * 2 +
+                            pairs * topk * sizeof(float);
+      EXPECT_LE(layout.total, needed + 6 * 256);
+    }
+  }
+}
+
+TEST(BufferLayout, GroupDimsFollowTheConfiguration) {
+  const GroupDims dims = groupDimsOf(configOf(64, 7168, 4096, 8, true, ElementType::kFp32));
+  EXPECT_EQ(dims.experts, 64);
+  EXPECT_EQ(dims.localExperts, 64);  // one rank in this config
+  EXPECT_EQ(dims.metaWidth, 8);
+  EXPECT_EQ(dims.scaleBlocks, 56);
+  EXPECT_EQ(dims.rowType, static_cast<int>(ElementType::kFp32));
+  EXPECT_EQ(dims.fp8, 1);
+}
+
+}  // namespace
+}  // namespace nccl_moe
