@@ -1,0 +1,65 @@
+# CTest script: `cmake --install` the build into a scratch prefix, check what landed there, then
+# configure and build examples/ against the installed package only (find_package(NcclMoe)).
+# Arguments: BUILD_DIR, EXAMPLES_DIR, WORK_DIR, CXX_COMPILER, CUDA_ROOT.
+foreach(arg BUILD_DIR EXAMPLES_DIR WORK_DIR CXX_COMPILER CUDA_ROOT)
+  if(NOT DEFINED ${arg})
+    message(FATAL_ERROR "install_tree_test.cmake needs -D${arg}=...")
+  endif()
+endforeach()
+
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${result}):\n${out}")
+  endif()
+  message(STATUS "${what}: ok")
+endfunction()
+
+set(prefix "${WORK_DIR}/prefix")
+file(REMOVE_RECURSE "${WORK_DIR}")
+run_step("cmake --install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}")
+
+# The library under its soname and the plugin name (a symlink to the same file), the header, the
+# CMake package and the pkg-config file.
+file(GLOB_RECURSE libraries LIST_DIRECTORIES false "${prefix}/lib*/libnccl_moe.so.0")
+list(LENGTH libraries found)
+if(NOT found EQUAL 1)
+  message(FATAL_ERROR "expected one libnccl_moe.so.0 under ${prefix}, found: ${libraries}")
+endif()
+get_filename_component(libdir "${libraries}" DIRECTORY)
+foreach(file
+    "${libdir}/libnccl_moe.so" "${libdir}/libnccl-tuner-moe.so" "${prefix}/include/nccl_moe.h"
+    "${libdir}/cmake/NcclMoe/NcclMoeConfig.cmake" "${libdir}/cmake/NcclMoe/NcclMoeConfigVersion.cmake"
+    "${libdir}/pkgconfig/nccl_moe.pc")
+  if(NOT EXISTS "${file}")
+    message(FATAL_ERROR "not installed: ${file}")
+  endif()
+endforeach()
+if(NOT IS_SYMLINK "${libdir}/libnccl-tuner-moe.so")
+  message(FATAL_ERROR "libnccl-tuner-moe.so must be a symlink (one copy of the library per process)")
+endif()
+file(REAL_PATH "${libdir}/libnccl-tuner-moe.so" plugin_target)
+file(REAL_PATH "${libdir}/libnccl_moe.so.0" library_target)
+if(NOT plugin_target STREQUAL library_target)
+  message(FATAL_ERROR "libnccl-tuner-moe.so -> ${plugin_target}, not ${library_target}")
+endif()
+
+find_program(PKG_CONFIG_EXECUTABLE pkg-config)
+if(PKG_CONFIG_EXECUTABLE)
+  set(ENV{PKG_CONFIG_PATH} "${libdir}/pkgconfig")
+  execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --cflags --libs nccl_moe
+    RESULT_VARIABLE result OUTPUT_VARIABLE flags ERROR_VARIABLE flags)
+  if(NOT result EQUAL 0 OR NOT flags MATCHES "-lnccl_moe" OR NOT flags MATCHES "/include")
+    message(FATAL_ERROR "pkg-config nccl_moe: ${flags}")
+  endif()
+  message(STATUS "pkg-config nccl_moe: ${flags}")
+endif()
+
+run_step("configure examples/"
+  ${CMAKE_COMMAND} -S "${EXAMPLES_DIR}" -B "${WORK_DIR}/examples"
+    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCUDAToolkit_ROOT=${CUDA_ROOT}" -DCMAKE_BUILD_TYPE=Release)
+run_step("build examples/" ${CMAKE_COMMAND} --build "${WORK_DIR}/examples")
+if(NOT EXISTS "${WORK_DIR}/examples/moe_layer")
+  message(FATAL_ERROR "examples/ built no moe_layer")
+endif()
