@@ -19,6 +19,9 @@ struct VersionedSymbol {
 constexpr VersionedSymbol kSymbolsNewestFirst[] = {
     {kSymbolV6, 6}, {kSymbolV5, 5}, {kSymbolV4, 4}, {kSymbolV3, 3}, {kSymbolV2, 2}};
 
+// Algorithm rows of the cost table that need hardware support (NCCL_ALGO_* values).
+constexpr int kCollNetDirect = 2, kCollNetChain = 3, kNvls = 4, kNvlsTree = 5;
+
 // Any function of this library: dladdr() of it tells which object nccl-moe itself was loaded from.
 void selfMarker() {}
 
@@ -64,9 +67,8 @@ bool anyUsable(const float* costs, int numProto, int firstAlgo, int lastAlgo, in
 // choice becomes the cheapest entry (cost 0) of the table.
 ncclResult_t v2FromTable(const TunerV2& tuner, void* context, const CollCall& call, int* nChannels) {
   float* costs = call.costs();
-  constexpr int kCollNetFirst = 2, kCollNetLast = 3, kNvlsFirst = 4, kNvlsLast = 5;
-  const int collNet = anyUsable(costs, call.numProto, kCollNetFirst, kCollNetLast, call.numAlgo);
-  const int nvls = anyUsable(costs, call.numProto, kNvlsFirst, kNvlsLast, call.numAlgo);
+  const int collNet = anyUsable(costs, call.numProto, kCollNetDirect, kCollNetChain, call.numAlgo);
+  const int nvls = anyUsable(costs, call.numProto, kNvls, kNvlsTree, call.numAlgo);
   int algorithm = -1, protocol = -1;
   const ncclResult_t result = tuner.getCollInfo(context, call.collType, call.nBytes, collNet, nvls,
                                                 call.numPipeOps, &algorithm, &protocol, nChannels);
@@ -86,8 +88,14 @@ ncclResult_t tableFromV2(const CollCall& call, Forward forward) {
   auto markIgnored = [&](int algo) {
     for (int p = 0; p < kNumProtocols; ++p) costs[algo * kNumProtocols + p] = kIgnoredCost;
   };
-  if (!call.collNetSupport) { markIgnored(2); markIgnored(3); }
-  if (!call.nvlsSupport) { markIgnored(4); markIgnored(5); }
+  if (!call.collNetSupport) {
+    markIgnored(kCollNetDirect);
+    markIgnored(kCollNetChain);
+  }
+  if (!call.nvlsSupport) {
+    markIgnored(kNvls);
+    markIgnored(kNvlsTree);
+  }
   const ncclResult_t result = forward(reinterpret_cast<float**>(costs.data()));
   if (result != ncclSuccess) return result;
   int algorithm = -1, protocol = -1;
