@@ -6,6 +6,8 @@
 #include <mutex>
 #include <vector>
 
+#include "cost_table.h"
+
 namespace nccl_moe {
 
 namespace {
@@ -18,9 +20,6 @@ struct VersionedSymbol {
 };
 constexpr VersionedSymbol kSymbolsNewestFirst[] = {
     {kSymbolV6, 6}, {kSymbolV5, 5}, {kSymbolV4, 4}, {kSymbolV3, 3}, {kSymbolV2, 2}};
-
-// Algorithm rows of the cost table that need hardware support (NCCL_ALGO_* values).
-constexpr int kCollNetDirect = 2, kCollNetChain = 3, kNvls = 4, kNvlsTree = 5;
 
 // Any function of this library: dladdr() of it tells which object nccl-moe itself was loaded from.
 void selfMarker() {}
@@ -38,37 +37,12 @@ DlHandle openByName(const std::string& name, std::string* error) {
   return library;
 }
 
-// The lowest-cost entry of a cost table, as NCCL picks it; false when every entry is ignored.
-bool cheapestEntry(const float* costs, int numAlgo, int numProto, int* algorithm, int* protocol) {
-  float best = -1.0f;
-  for (int a = 0; a < numAlgo; ++a) {
-    for (int p = 0; p < numProto; ++p) {
-      const float cost = costs[a * numProto + p];
-      if (cost >= 0.0f && (best < 0.0f || cost < best)) {
-        best = cost;
-        *algorithm = a;
-        *protocol = p;
-      }
-    }
-  }
-  return best >= 0.0f;
-}
-
-bool anyUsable(const float* costs, int numProto, int firstAlgo, int lastAlgo, int numAlgo) {
-  for (int a = firstAlgo; a <= lastAlgo && a < numAlgo; ++a) {
-    for (int p = 0; p < numProto; ++p) {
-      if (costs[a * numProto + p] >= 0.0f) return true;
-    }
-  }
-  return false;
-}
-
 // A v2 tuner behind a v3+ caller: support flags come from the table, and its algorithm/protocol
 // choice becomes the cheapest entry (cost 0) of the table.
 ncclResult_t v2FromTable(const TunerV2& tuner, void* context, const CollCall& call, int* nChannels) {
   float* costs = call.costs();
-  const int collNet = anyUsable(costs, call.numProto, kCollNetDirect, kCollNetChain, call.numAlgo);
-  const int nvls = anyUsable(costs, call.numProto, kNvls, kNvlsTree, call.numAlgo);
+  const int collNet = anyUsable(costs, call.numAlgo, call.numProto, kAlgoCollNetDirect, kAlgoCollNetChain);
+  const int nvls = anyUsable(costs, call.numAlgo, call.numProto, kAlgoNvls, kAlgoNvlsTree);
   int algorithm = -1, protocol = -1;
   const ncclResult_t result = tuner.getCollInfo(context, call.collType, call.nBytes, collNet, nvls,
                                                 call.numPipeOps, &algorithm, &protocol, nChannels);
@@ -89,12 +63,12 @@ ncclResult_t tableFromV2(const CollCall& call, Forward forward) {
     for (int p = 0; p < kNumProtocols; ++p) costs[algo * kNumProtocols + p] = kIgnoredCost;
   };
   if (!call.collNetSupport) {
-    markIgnored(kCollNetDirect);
-    markIgnored(kCollNetChain);
+    markIgnored(kAlgoCollNetDirect);
+    markIgnored(kAlgoCollNetChain);
   }
   if (!call.nvlsSupport) {
-    markIgnored(kNvls);
-    markIgnored(kNvlsTree);
+    markIgnored(kAlgoNvls);
+    markIgnored(kAlgoNvlsTree);
   }
   const ncclResult_t result = forward(reinterpret_cast<float**>(costs.data()));
   if (result != ncclSuccess) return result;

@@ -10,6 +10,7 @@
 #include "channel_cap.h"
 #include "comm_registry.h"
 #include "comm_summary.h"
+#include "cost_table.h"
 #include "device_sms.h"
 #include "nccl_log.h"
 #include "tuner_settings.h"
@@ -126,7 +127,8 @@ ncclResult_t tunerGetCollInfo(void* context, const CollCall& call, int* nChannel
   auto* tuner = static_cast<TunerContext*>(context);
   if (tuner == nullptr || nChannels == nullptr) return ncclSuccess;
   const int chained = tuner->chain ? chainedChannels(tuner, call) : 0;
-  const int channels = channelsForCollective(tuner->channelCap, call.nBytes, chained);
+  const bool capSafe = channelAnswerIsSafe(call.costs(), call.numAlgo, call.numProto);
+  const int channels = channelsForCollective(capSafe ? tuner->channelCap : 0, call.nBytes, chained);
   if (channels > 0) *nChannels = channels;
   return ncclSuccess;
 }

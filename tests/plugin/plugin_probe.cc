@@ -1,6 +1,6 @@
 // nccl-moe-plugin-probe: an ordinary NCCL program (it does not link nccl-moe) for checking the
 // tuner plugin on a GPU. Started by nccl-moe-run, each rank forms an NCCL communicator and runs
-// all-reduces and all-gathers from 4 KiB to 64 MiB, checking every result. Run it with
+// all-reduces and all-gathers of 4 KiB to 16 MiB per rank, checking every result. Run it with
 // NCCL_TUNER_PLUGIN=<libnccl-tuner-moe.so> and NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT,TUNING,ENV:
 // NCCL's own log then shows the plugin loaded ("TUNER/Plugin: Using nccl-moe"), nccl-moe's init
 // summary, and per collective "channel{Lo..Hi}" within NCCL_MOE_NCCL_MAX_CHANNELS.

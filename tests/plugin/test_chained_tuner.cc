@@ -1,7 +1,7 @@
 // Chaining to other tuner plugins of every ABI generation, through the version-independent calls.
 #include <gtest/gtest.h>
 
-#include "cost_table.h"
+#include "cost_table_fixture.h"
 #include "fake_tuner_counters.h"
 #include "plugin/chained_tuner.h"
 #include "plugin_test_paths.h"

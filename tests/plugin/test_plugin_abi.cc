@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "cost_table.h"
+#include "cost_table_fixture.h"
 #include "fake_tuner_counters.h"
 #include "log_capture.h"
 #include "plugin_test_paths.h"
@@ -143,6 +143,17 @@ TEST_F(PluginAbi, ChannelCapFromTheEnvironment) {
   EXPECT_EQ(channelsFor(context, 1 << 20, nullptr, kReduceScatter), 8);
   EXPECT_EQ(LogCapture::instance().count("capped at 8 channels (NCCL_MOE_NCCL_MAX_CHANNELS=8)"), 1)
       << LogCapture::instance().joined();
+  EXPECT_EQ(v5().finalize(context), ncclSuccess);
+}
+
+TEST_F(PluginAbi, CollNetChoiceKeepsNcclsChannelCount) {
+  // NCCL uses a tuner's count for CollNet without clamping it to the communicator's channels.
+  env_.set("NCCL_MOE_NCCL_MAX_CHANNELS", "8");
+  void* context = initV5();
+  ASSERT_NE(context, nullptr);
+  CostTable table;
+  table.at(2, 2) = 1.0f;  // CollNetDirect/Simple: the cheapest entry
+  EXPECT_EQ(channelsFor(context, size_t{1} << 30, &table), 0);
   EXPECT_EQ(v5().finalize(context), ncclSuccess);
 }
 

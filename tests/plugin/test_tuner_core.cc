@@ -2,7 +2,7 @@
 // logger, caps, and calls without a context.
 #include <gtest/gtest.h>
 
-#include "cost_table.h"
+#include "cost_table_fixture.h"
 #include "log_capture.h"
 #include "plugin/comm_registry.h"
 #include "plugin/tuner.h"
