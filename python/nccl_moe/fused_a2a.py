@@ -152,7 +152,8 @@ class FusedDispatch(torch.autograd.Function):
         _check_tokens(x, token_indices, "token_indices")
         num_tokens, topk = token_indices.shape
         req = shapes.Requirements(tokens=num_tokens, topk=topk, hidden=x.shape[1],
-                                  experts=int(num_experts), row_type=row_type_of(x.dtype))
+                                  experts=int(num_experts), row_type=row_type_of(x.dtype),
+                                  same_topk=topk)
         shapes.local_expert_count(int(num_experts), buffer.group_size)
         comm = buffer.prepare(req, blocking=True)
         handle, _ = ops.layout_topk(buffer, comm, token_indices, token_probs)

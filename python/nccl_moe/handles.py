@@ -22,7 +22,7 @@ class HandlePool:
         self.comm = comm
         self.capacity = capacity
         self._free = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a handle may be freed (by the GC) inside give()
 
     def take(self, stream):
         """A free native handle (int) made safe to rewrite on ``stream``, or None."""

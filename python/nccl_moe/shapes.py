@@ -90,9 +90,10 @@ class Requirements:
     experts: int
     row_type: int
     fp8: bool = False
+    same_topk: int = 0  # top-k format: K, which the library needs equal on every rank; map: 0
 
 
-_EQUAL_FIELDS = ("hidden", "experts", "row_type", "fp8")
+_EQUAL_FIELDS = ("hidden", "experts", "row_type", "fp8", "same_topk")
 
 
 def encode_for_max_reduce(req):

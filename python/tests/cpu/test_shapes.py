@@ -68,6 +68,14 @@ class Agreement(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "ranks disagree on hidden \\(from 256 to 512\\)"):
             shapes.decode_max_reduced(reduced)
 
+    def test_topk_of_the_topk_format_must_be_equal(self):
+        a = Requirements(tokens=5, topk=4, hidden=8, experts=8, row_type=BF16, same_topk=4)
+        b = Requirements(tokens=5, topk=2, hidden=8, experts=8, row_type=BF16, same_topk=2)
+        reduced = [max(x, y) for x, y in zip(shapes.encode_for_max_reduce(a),
+                                             shapes.encode_for_max_reduce(b))]
+        with self.assertRaisesRegex(ValueError, "same_topk"):
+            shapes.decode_max_reduced(reduced)
+
     def test_fp8_flag_survives(self):
         a = Requirements(tokens=1, topk=1, hidden=8, experts=2, row_type=BF16, fp8=True)
         self.assertTrue(shapes.decode_max_reduced(shapes.encode_for_max_reduce(a)).fp8)
