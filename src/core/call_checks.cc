@@ -44,14 +44,12 @@ Status checkRoutingArgs(const CommConfig& config, const ncclMoeRouting_t* routin
     if (routing->routingMap != nullptr || routing->denseProbs != nullptr)
       return Status::invalidArgument("routing.routingMap/denseProbs given with the top-k format");
     out.topk = routing->topk;
-    out.hasProbs = routing->topkProbs != nullptr;
   } else if (routing->format == NCCL_MOE_ROUTING_MAP) {
     out.format = RoutingFormat::kMap;
     if (anyTokens && routing->routingMap == nullptr)
       return Status::invalidArgument("routing.routingMap is NULL (routing-map format)");
     if (routing->topkIdx != nullptr || routing->topkProbs != nullptr)
       return Status::invalidArgument("routing.topkIdx/topkProbs given with the routing-map format");
-    out.hasProbs = routing->denseProbs != nullptr;
   } else {
     return Status::invalidArgument(format("routing.format=%d is not a ncclMoeRoutingFormat_t",
                                           routing->format));
@@ -107,8 +105,6 @@ Status checkDispatchArgs(const CommConfig& config, const HandleSummary& handle,
   if (args->recvRoutingMap != nullptr && !(perRank && handle.format == RoutingFormat::kMap))
     return Status::invalidArgument(
         "args.recvRoutingMap needs the per-rank layout and routing-map routing");
-  if (args->recvProbs != nullptr && !handle.hasProbs)
-    return Status::invalidArgument("args.recvProbs is given but the routing had no probabilities");
   return Status::ok();
 }
 
@@ -128,10 +124,14 @@ Status checkCombineArgs(const CommConfig& config, const HandleSummary& handle,
   if (rows > 0 && args->x == nullptr) return Status::invalidArgument("args.x is NULL");
   if (handle.numTokens > 0 && args->out == nullptr)
     return Status::invalidArgument(format("args.out is NULL but numTokens=%d", handle.numTokens));
-  if ((args->probsGrad == nullptr) != (args->outProbsGrad == nullptr))
-    return Status::invalidArgument("args.probsGrad and args.outProbsGrad go together");
-  if (args->probsGrad != nullptr && !handle.hasProbs)
-    return Status::invalidArgument("args.probsGrad is given but the routing had no probabilities");
+  // The probs gradient is all or nothing; a pointer may be NULL only where its extent is zero (an
+  // empty tensor has no storage).
+  if (args->probsGrad != nullptr && args->outProbsGrad == nullptr && handle.numTokens > 0)
+    return Status::invalidArgument(
+        format("args.outProbsGrad is NULL but args.probsGrad is given and numTokens=%d", handle.numTokens));
+  if (args->outProbsGrad != nullptr && args->probsGrad == nullptr && rows > 0)
+    return Status::invalidArgument(format(
+        "args.probsGrad is NULL but args.outProbsGrad is given and %lld rows were received", (long long)rows));
   return Status::ok();
 }
 

@@ -17,7 +17,6 @@ struct HandleSummary {
   LayoutOptions options;
   int topk = 0;
   int numTokens = 0;
-  bool hasProbs = false;
   int64_t knownRecvRows = -1;     // set once ncclMoeHandleGetCounts has read it, else -1
 };
 

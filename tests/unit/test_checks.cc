@@ -160,16 +160,25 @@ TEST(Checks, ApiArgumentErrorsHaveDistinctMessages) {
   HandleSummary blocking = summary;
   blocking.options.rowBudget = -1;
   dispatchCase("blocking handle not counted", [](ncclMoeDispatchArgs_t&) {}, blocking);
-  dispatchCase("probs requested without routing probs", [&](ncclMoeDispatchArgs_t& a) { a.recvProbs = reinterpret_cast<float*>(idx); }, summary);
+  dispatchCase("recvRoutingMap with top-k routing", [&](ncclMoeDispatchArgs_t& a) { a.recvRoutingMap = reinterpret_cast<uint8_t*>(idx); }, summary);
 
   ncclMoeCombineArgs_t combine = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
   combine.x = idx;
   combine.rows = 64;
   combine.out = idx;
   ASSERT_TRUE(checkCombineArgs(config, summary, &combine).isOk());
+  HandleSummary withTokens = summary;
+  withTokens.numTokens = 2;
   ncclMoeCombineArgs_t halfGrad = combine;
   halfGrad.probsGrad = reinterpret_cast<float*>(idx);
-  rejections.push_back({"probsGrad without its output", checkCombineArgs(config, summary, &halfGrad)});
+  rejections.push_back({"probsGrad without its output", checkCombineArgs(config, withTokens, &halfGrad)});
+  // NULL is fine where the extent is zero (an empty tensor): no tokens here, nothing to write.
+  HandleSummary noTokens = summary;
+  noTokens.numTokens = 0;
+  EXPECT_TRUE(checkCombineArgs(config, noTokens, &halfGrad).isOk());
+  ncclMoeCombineArgs_t otherHalf = combine;
+  otherHalf.outProbsGrad = reinterpret_cast<float*>(idx);
+  rejections.push_back({"outProbsGrad without probsGrad", checkCombineArgs(config, withTokens, &otherHalf)});
   ncclMoeCombineArgs_t shortRows = combine;
   shortRows.rows = 3;
   rejections.push_back({"combine rows under the budget", checkCombineArgs(config, summary, &shortRows)});
