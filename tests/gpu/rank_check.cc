@@ -634,9 +634,12 @@ int main(int argc, char** argv) {
   }
   Check check(o, env, comm, stream);
   ncclMoeHandle_t handle = nullptr;
-  if (o.stale)
+  if (o.stale) {
     runStale(o, env, nccl, config, &comm, stream);
-  else if (o.graphReplays > 0)
+    // The re-created communicator must move data like the first one did.
+    Check again(o, env, comm, stream);
+    for (int it = 0; it < o.iters && gFailures == 0; ++it) again.run(it, &handle);
+  } else if (o.graphReplays > 0)
     runGraph(o, env, comm, stream, &handle);
   else
     for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
