@@ -9,6 +9,7 @@
 #include "core/numerics.h"
 #include "core/log.h"
 #include "kernels/protocol.h"
+#include "plugin/comm_registry.h"
 
 namespace nccl_moe {
 
@@ -42,6 +43,20 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   comm->config.dispatchSms = std::min(comm->config.dispatchSms, share);
   comm->config.combineSms = std::min(comm->config.combineSms, share);
   return Status::ok();
+}
+
+// When NCCL loaded this same library as its tuner plugin, the registry holds what NCCL told the
+// tuner about its communicators; a single one of this size is ours: cross-check the node count.
+void crossCheckWithTuner(const ncclMoeComm& comm) {
+  std::vector<CommRecord> sameSize;
+  for (const CommRecord& record : commRegistry().snapshot())
+    if (record.ranks == static_cast<size_t>(comm.ranks)) sameSize.push_back(record);
+  if (sameSize.size() != 1) return;  // not loaded as a plugin, or ambiguous
+  const CommRecord& record = sameSize[0];
+  logInfo("rank %d: NCCL's tuner saw this communicator: %zu ranks, %zu nodes, %d NVLink domains", comm.rank,
+          record.ranks, record.nodes, record.nvlDomains);
+  if (comm.cluster.nodes > 0 && static_cast<size_t>(comm.cluster.nodes) != record.nodes)
+    logWarn("rank %d: the cluster view has %d nodes but NCCL counts %zu", comm.rank, comm.cluster.nodes, record.nodes);
 }
 
 }  // namespace
@@ -113,6 +128,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
   if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, &comm->cluster); !s.isOk()) return s;
   if (comm->rank == 0 && !comm->cluster.summary.empty()) logInfo("cluster: %s", comm->cluster.summary.c_str());
+  crossCheckWithTuner(*comm);
   comm->dims = groupDimsOf(comm->config);
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks);
   if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, layout.total, &comm->buffer); !s.isOk()) return s;
