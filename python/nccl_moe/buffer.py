@@ -7,17 +7,19 @@ creates a larger one; handles of the old one then raise StaleHandleError.
 
 Sizes are agreed between ranks before a communicator is created and, in blocking calls, before
 every call (one tiny all_reduce): T may differ between ranks, and only the largest T decides
-whether to grow, so all ranks take the same decision. Non-blocking calls (HybridEP with a row
-budget, the CUDA-graph path) do not synchronise with the host; they must fit the live buffer
-(size it with ``init_hybrid_ep_buffer(seq_len=...)`` or a blocking call first) and get a clear
-error otherwise.
+whether to grow, so all ranks take the same decision. The planned sizing itself (which also
+depends on per-rank hints such as ``init_hybrid_ep_buffer(seq_len=...)``) is agreed too before a
+communicator is created: the library requires the same configuration on every rank.
+Non-blocking calls (HybridEP with a row budget, the CUDA-graph path) do not synchronise with the
+host; they must fit the live buffer (size it with ``init_hybrid_ep_buffer(seq_len=...)`` or a
+blocking call first) and get a clear error otherwise.
 """
 import os
 
 from . import shapes
 from .comm import MoeComm
 from .handles import HandlePool
-from .torch_support import agree_requirements, nccl_comm_pointer, torch
+from .torch_support import agree_requirements, agree_sizing, nccl_comm_pointer, torch
 
 TOKENS_HINT_ENV = "NCCL_MOE_MAX_TOKENS_PER_RANK"
 AGREE_ENV = "NCCL_MOE_AGREE_SHAPES"  # "0": skip the per-call agreement in blocking calls too
@@ -69,6 +71,11 @@ class CommBuffer:
                 % (req, self.comm.sizing, TOKENS_HINT_ENV))
         sizing = shapes.plan_sizing(self.sizing, req, token_hint=self.token_hint,
                                     topk_hint=self.topk_hint, **self.settings)
+        # The hints (seq_len, max_topk, the environment) are per rank: without this the ranks
+        # could create communicators of different maxTokensPerRank, whose peer buffers the
+        # library lays out differently (rows land at wrong offsets, nothing reports it), and
+        # later covers() decisions (growth is collective) could differ between ranks.
+        sizing = agree_sizing(self.group, sizing)
         self._replace(sizing)
         return self.comm
 

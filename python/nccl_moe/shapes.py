@@ -9,7 +9,12 @@ decisions as plain functions over integers, so they can be tested without a GPU:
   it into one integer vector whose element-wise MAX over the ranks gives the largest T and K and
   detects ranks that disagree on values that must be equal (hidden size, experts, row type, FP8);
 * ``CommSizing.covers`` / ``plan_sizing`` say whether the live communicator serves a call and what
-  a new one must hold.
+  a new one must hold;
+* ``encode_sizing_for_max_reduce`` / ``decode_sizing_max_reduced`` make the planned sizing itself
+  identical on every rank before a communicator is created. The library lays out its peer-visible
+  buffer from ``maxTokensPerRank``, ``maxTopk``, the hidden size, row type and FP8 settings, and
+  peers write at offsets computed from their own configuration: a rank whose configuration differs
+  (e.g. sized from a per-rank ``seq_len`` hint) silently receives rows at the wrong offsets.
 """
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -120,6 +125,42 @@ def decode_max_reduced(vector):
         agreed[name] = largest
     agreed["fp8"] = bool(agreed["fp8"])
     return Requirements(**agreed)
+
+
+# Fields of CommSizing that decide the library's peer-visible buffer layout. The first two are
+# capacities (the largest over the ranks serves everyone); the others must be equal.
+_SIZING_MAX_FIELDS = ("max_tokens", "max_topk")
+_SIZING_EQUAL_FIELDS = ("experts", "hidden", "row_type", "fp8", "fp8_power_of_two")
+
+
+def encode_sizing_for_max_reduce(sizing):
+    """[v, -v] for every layout-deciding field of a planned CommSizing (see decode)."""
+    vector = []
+    for name in _SIZING_MAX_FIELDS + _SIZING_EQUAL_FIELDS:
+        value = int(getattr(sizing, name))
+        vector += [value, -value]
+    return vector
+
+
+def decode_sizing_max_reduced(sizing, vector):
+    """``sizing`` with the capacities raised to the largest any rank planned; ValueError naming
+    the field when ranks planned different fixed fields. Every rank gets the same result from the
+    same reduced vector, so all of them create the same communicator (or all raise)."""
+    vector = [int(v) for v in vector]
+    names = _SIZING_MAX_FIELDS + _SIZING_EQUAL_FIELDS
+    if len(vector) != 2 * len(names):
+        raise ValueError("sizing agreement vector has %d entries" % len(vector))
+    agreed = {}
+    for i, name in enumerate(names):
+        largest, smallest = vector[2 * i], -vector[2 * i + 1]
+        if name in _SIZING_EQUAL_FIELDS and largest != smallest:
+            raise ValueError("ranks planned MoE communicators with different %s (from %d to %d): "
+                             "every rank of the group must use the same value" % (name, smallest,
+                                                                                  largest))
+        agreed[name] = largest
+    agreed["fp8"] = bool(agreed["fp8"])
+    agreed["fp8_power_of_two"] = bool(agreed["fp8_power_of_two"])
+    return replace(sizing, **agreed)
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,17 @@ def agree_requirements(group, req, device_topk=None):
     return shapes.decode_max_reduced(vector.tolist())
 
 
+def agree_sizing(group, sizing):
+    """The communicator sizing every rank will create (one tiny all_reduce): capacities raised to
+    the largest any rank planned, ValueError (on every rank) when fixed fields differ. Ranks plan
+    from per-rank inputs (``seq_len`` hints of init_hybrid_ep_buffer, the environment), and the
+    library needs the same buffer layout on every rank."""
+    vector = torch.tensor(shapes.encode_sizing_for_max_reduce(sizing), dtype=torch.int64,
+                          device="cuda")
+    dist.all_reduce(vector, op=dist.ReduceOp.MAX, group=resolve_group(group))
+    return shapes.decode_sizing_max_reduced(sizing, vector.tolist())
+
+
 def dequantize_fp8(values, scales, hidden, dtype):
     """E4M3 rows with one scale per 128 channels back to ``dtype`` (bf16/fp32)."""
     expanded = scales.repeat_interleave(structs.FP8_BLOCK_CHANNELS, dim=1)[:, :hidden]

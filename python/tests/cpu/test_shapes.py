@@ -126,5 +126,54 @@ class Sizing(unittest.TestCase):
         self.assertEqual(config.magic, structs.NCCL_MOE_MAGIC)
 
 
+def max_reduce(vectors):
+    return [max(column) for column in zip(*vectors)]
+
+
+class SizingAgreement(unittest.TestCase):
+    """Ranks plan from per-rank hints (seq_len of init_hybrid_ep_buffer differs with T); the
+    communicators they create must still be identical (the library's peer buffer layout depends
+    on maxTokensPerRank and maxTopk)."""
+
+    req = Requirements(tokens=55, topk=4, hidden=128, experts=16, row_type=BF16)  # agreed max T
+
+    def agree(self, plans):
+        reduced = max_reduce([shapes.encode_sizing_for_max_reduce(p) for p in plans])
+        return [shapes.decode_sizing_max_reduced(p, reduced) for p in plans]
+
+    def test_per_rank_token_hints_give_one_sizing(self):
+        # hybrid/pad8_skewed_zero_rank on 2 ranks: T = 0 and 55, seq_len = T + 14 -> 64 vs 128.
+        plans = [shapes.plan_sizing(None, self.req, token_hint=hint, dispatch_sms=24)
+                 for hint in (0 + 14, 55 + 14)]
+        self.assertNotEqual(plans[0].max_tokens, plans[1].max_tokens)
+        agreed = self.agree(plans)
+        self.assertEqual(agreed[0], agreed[1])
+        self.assertEqual((agreed[0].max_tokens, agreed[0].max_topk, agreed[0].dispatch_sms),
+                         (128, 4, 24))
+        self.assertTrue(agreed[0].covers(self.req))
+
+    def test_topk_hints_take_the_largest(self):
+        plans = [shapes.plan_sizing(None, self.req, topk_hint=k) for k in (0, 8)]
+        self.assertEqual({a.max_topk for a in self.agree(plans)}, {8})
+
+    def test_local_settings_stay_local(self):
+        plans = [shapes.plan_sizing(None, self.req, dispatch_sms=s, timeout_ms=t)
+                 for s, t in ((16, None), (24, 5000))]
+        agreed = self.agree(plans)
+        self.assertEqual([(a.dispatch_sms, a.timeout_ms) for a in agreed], [(16, None), (24, 5000)])
+
+    def test_fixed_fields_must_be_equal(self):
+        base = shapes.plan_sizing(None, self.req)
+        for change in (dict(hidden=256), dict(experts=32), dict(row_type=structs.NCCL_FLOAT32),
+                       dict(fp8=True), dict(fp8_power_of_two=True)):
+            other = CommSizing(**{**base.__dict__, **change})
+            with self.assertRaisesRegex(ValueError, list(change)[0]):
+                self.agree([base, other])
+
+    def test_bad_vector(self):
+        with self.assertRaises(ValueError):
+            shapes.decode_sizing_max_reduced(shapes.plan_sizing(None, self.req), [1, 2, 3])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -60,9 +60,56 @@ def exact(ours, theirs, what):
         a, b = a.view(torch.uint8), b.view(torch.uint8)
     if not torch.equal(a, b):
         bad = (a != b).nonzero()
-        raise AssertionError("%s: %d of %d elements differ, first at %s: %s vs reference %s"
+        raise AssertionError("%s: %d of %d elements differ, first at %s: %s vs reference %s%s"
                              % (what, bad.shape[0], a.numel(), bad[0].tolist(),
-                                a[tuple(bad[0])].item(), b[tuple(bad[0])].item()))
+                                a[tuple(bad[0])].item(), b[tuple(bad[0])].item(),
+                                row_provenance(a, b) if a.dim() == 2 else ""))
+
+
+def row_provenance(a, b, limit=6):
+    """For row-wise outputs: which rows differ, and for the first few of them which reference
+    row (if any) the row we got equals. Tells misplaced rows (a permutation or offset) from
+    corrupted ones (zeros, garbage)."""
+    a_bits = a.view(torch.uint8) if a.dtype == ref.FP8 else a
+    b_bits = b.view(torch.uint8) if b.dtype == ref.FP8 else b
+    bad_rows = (a_bits != b_bits).any(dim=1).nonzero().flatten().tolist()
+    if not bad_rows:
+        return ""
+    parts = []
+    for row in bad_rows[:limit]:
+        same = (b_bits == a_bits[row]).all(dim=1).nonzero().flatten().tolist()
+        zero = not bool(a_bits[row].bool().any())
+        if same:
+            parts.append("%d=ref%s" % (row, same[:3]))
+        else:
+            parts.append("%d=%s" % (row, "zeros" if zero else "no ref row"))
+    matched = sum(bool((b_bits == a_bits[r]).all(dim=1).any()) for r in bad_rows[:256])
+    return ("\n  %d rows differ (first %d, last %d; of the first %d, %d equal some reference row);"
+            " got row -> reference rows: %s"
+            % (len(bad_rows), bad_rows[0], bad_rows[-1], min(len(bad_rows), 256), matched,
+               ", ".join(parts)))
+
+
+def sizing_vector(buffer):
+    sizing = None if buffer is None else buffer.sizing
+    if sizing is None:
+        return [-1] * 7
+    return [sizing.max_tokens, sizing.max_topk, sizing.experts, sizing.hidden, sizing.row_type,
+            int(sizing.fp8), int(sizing.fp8_power_of_two)]
+
+
+def gather_sizing(buffer):
+    """Collective: every rank's communicator sizing (the library needs the same on all ranks)."""
+    mine = torch.tensor(sizing_vector(buffer), dtype=torch.int64, device="cuda")
+    everyone = [torch.empty_like(mine) for _ in range(RANKS)]
+    dist.all_gather(everyone, mine, group=GROUP)
+    return [tuple(t.tolist()) for t in everyone]
+
+
+def check_same_sizing(sizings):
+    assert len(set(sizings)) == 1, (
+        "ranks created MoE communicators of different sizes (max_tokens, max_topk, experts, hidden, "
+        "row_type, fp8, pow2) per rank: %s" % sizings)
 
 
 def close(ours, theirs, what, notes, rtol=1.6e-2, atol=None):
@@ -208,7 +255,9 @@ def _budget(mode, rows_needed, pad):
 
 
 def hybrid_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0.0, pad=None,
-                budget_mode=None, fp8=False, pow2=False, auto_init=False):
+                budget_mode=None, fp8=False, pow2=False, auto_init=False, seq_len=None):
+    """``seq_len``: the init_hybrid_ep_buffer hint as a function of the rank (default: this
+    rank's T + 7 * ranks, which differs between ranks too)."""
     def check():
         notes = Notes()
         local = experts_per_rank
@@ -217,7 +266,8 @@ def hybrid_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0
         if auto_init:
             fa.reset_hybrid_ep_buffer()
         else:
-            fa.init_hybrid_ep_buffer(GROUP, hidden, tokens + 7 * RANKS, local, 24, 24, fp8,
+            hint = tokens + 7 * RANKS if seq_len is None else seq_len(RANK)
+            fa.init_hybrid_ep_buffer(GROUP, hidden, hint, local, 24, 24, fp8,
                                      fp8_power_of_two_scales=pow2)
         x = torch.randn((tokens, hidden), generator=gen, device="cuda").to(BF16).requires_grad_()
         idx, probs = make_topk(tokens, experts, min(topk, experts), gen, masked, skew, local)
@@ -243,6 +293,7 @@ def hybrid_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0
         tpe_host = tpe.cpu()
         overflow_host = overflow.cpu()
         torch.cuda.synchronize()
+        sizings = gather_sizing(fa._hybrid_ep_buffer)
 
         r_h, r_p, r_s, plan = ref.expert_major_dispatch(x.detach(), rmap, dense.detach(), GROUP,
                                                         pad, budget, fp8, pow2)
@@ -253,6 +304,7 @@ def hybrid_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0
         torch.cuda.synchronize()
 
         used = plan.rows_used
+        check_same_sizing(sizings)
         if budget is None:
             assert tpe.device.type == "cpu", "blocking mode must return CPU counts"
         else:
@@ -288,8 +340,8 @@ def hybrid_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0
                   atol=0.05 * max(1.0, r_ge.abs().max().item()))
         else:
             exact(ge[:used], r_ge[:used], "combine grad (cached dispatch)")
-        return "T=%d rows=%d used=%d overflow=%d %s" % (tokens, rows, used, int(plan.overflow),
-                                                       "; ".join(notes))
+        return "T=%d rows=%d used=%d overflow=%d max_tokens=%d %s" % (
+            tokens, rows, used, int(plan.overflow), sizings[RANK][0], "; ".join(notes))
     return check
 
 
@@ -316,6 +368,7 @@ def hybrid_round_trip(name, tokens, experts_per_rank, topk, hidden, masked, pad)
             gx, gp = torch.autograd.grad([y], [x, dense], [g])
             results.append((y, gx, gp, tpe))
         torch.cuda.synchronize()
+        check_same_sizing(gather_sizing(fa._hybrid_ep_buffer))
         expected = x0.float() * dense0.sum(dim=1, keepdim=True)
         for (y, gx, gp, tpe), pad_multiple in zip(results, (None, pad)):
             label = "pad=%s" % pad_multiple
@@ -560,6 +613,8 @@ def all_checks():
         ("hybrid/pad8_skewed_zero_rank", hybrid_case("hybrid/pad8_skewed_zero_rank",
                                                      tokens_for(48, zero_rank=0), 4, 4, 128, skew=3.0,
                                                      pad=8)),
+        ("hybrid/per_rank_seq_len", hybrid_case("hybrid/per_rank_seq_len", tokens_for(20), 2, 2, 128,
+                                                pad=4, seq_len=lambda rank: 8 + 100 * rank)),
         ("hybrid/budget_ample", hybrid_case("hybrid/budget_ample", tokens_for(36), 4, 3, 128, pad=4,
                                             budget_mode="ample")),
         ("hybrid/budget_overflow", hybrid_case("hybrid/budget_overflow", tokens_for(64, vary=False), 2,
