@@ -325,7 +325,9 @@ def hybrid_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0
             codes_equal = (hidden_out[:used].detach().view(torch.uint8)
                            == r_h[:used].view(torch.uint8))
             fraction = codes_equal.float().mean().item() if used else 1.0
-            assert fraction > 0.999, "only %.4f of the E4M3 codes match the reference" % fraction
+            assert fraction > 0.999, "only %.4f of the E4M3 codes match the reference%s" % (
+                fraction, row_provenance(hidden_out[:used].detach().view(torch.uint8).cpu(),
+                                         r_h[:used].view(torch.uint8).cpu()))
             if fraction < 1:
                 notes.add("E4M3 codes %.5f equal" % fraction)
         else:
