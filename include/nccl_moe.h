@@ -199,7 +199,10 @@ const char* ncclMoeGetLastError(ncclMoeComm_t comm);
 
 /* ---- Communicator -------------------------------------------------------------------------- */
 
-/* Collective over every rank of `comm`. The NCCL communicator must outlive the MoE one. */
+/* Collective over every rank of `comm`. The NCCL communicator must outlive the MoE one. Every
+ * rank must pass the same numExperts, hiddenSize, maxTokensPerRank, maxTopk, dataType and FP8
+ * settings (checked: ncclInvalidUsage names the field and ranks that differ); SM budgets and the
+ * timeout may differ. */
 ncclResult_t ncclMoeCommCreate(ncclComm_t comm, const ncclMoeConfig_t* config,
                                ncclMoeComm_t* moeComm);
 /* Collective: waits for this rank's work and for the peers to finish with its buffers, then frees

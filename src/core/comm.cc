@@ -45,6 +45,29 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   return Status::ok();
 }
 
+// Every rank must lay its buffer out the same way (peers address it with their own offsets):
+// compare the settings that determine the layout and name the first that differs.
+Status checkConfigAgrees(const ncclMoeComm& comm) {
+  const CommConfig& c = comm.config;
+  const int32_t mine[] = {c.shape.experts, c.shape.hidden, c.shape.maxTokensPerRank, c.shape.maxTopk,
+                          static_cast<int32_t>(c.rowType), c.fp8Dispatch, c.fp8PowerOfTwoScales};
+  const char* names[] = {"numExperts", "hiddenSize", "maxTokensPerRank", "maxTopk", "dataType", "fp8Dispatch",
+                         "fp8PowerOfTwoScales"};
+  constexpr int kFields = sizeof(mine) / sizeof(mine[0]);
+  std::vector<uint8_t> all;
+  if (Status s = allGatherBytes(comm.nccl, comm.ranks, mine, sizeof(mine), &all); !s.isOk()) return s;
+  for (int r = 0; r < comm.ranks; ++r) {
+    int32_t theirs[kFields];
+    std::memcpy(theirs, all.data() + r * sizeof(mine), sizeof(mine));
+    for (int f = 0; f < kFields; ++f)
+      if (theirs[f] != mine[f])
+        return Status::invalidUsage(format("ncclMoeConfig_t.%s differs between ranks: %d on rank %d, %d on rank %d; "
+                                           "every rank must pass the same configuration",
+                                           names[f], mine[f], comm.rank, theirs[f], r));
+  }
+  return Status::ok();
+}
+
 // When NCCL loaded this same library as its tuner plugin, the registry holds what NCCL told the
 // tuner about its communicators; a single one of this size is ours: cross-check the node count.
 void crossCheckWithTuner(const ncclMoeComm& comm) {
@@ -125,6 +148,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
     return Status::invalidUsage(format("the current CUDA device is %d but the NCCL communicator uses device %d",
                                        current, comm->device));
 
+  if (Status s = checkConfigAgrees(*comm); !s.isOk()) return s;
   if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
   if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, &comm->cluster); !s.isOk()) return s;
   if (comm->rank == 0 && !comm->cluster.summary.empty()) logInfo("cluster: %s", comm->cluster.summary.c_str());

@@ -49,6 +49,7 @@ struct Options {
   int timeoutMs = 60000;
   int graphReplays = 0;  // capture layout + dispatch + combine once, replay with new routing
   bool stale = false;    // a handle outliving its communicator must be refused, not used
+  bool mismatch = false; // rank 1 asks for another maxTokensPerRank: creation must fail everywhere
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -78,6 +79,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--timeout-ms") o->timeoutMs = std::atoi(next());
     else if (a == "--graph") o->graphReplays = std::atoi(next());
     else if (a == "--stale") o->stale = true;
+    else if (a == "--config-mismatch") o->mismatch = true;
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -615,6 +617,15 @@ int main(int argc, char** argv) {
   config.combineSms = o.sms;
   config.timeoutMs = o.timeoutMs;
   ncclMoeComm_t comm = nullptr;
+  if (o.mismatch) {
+    if (env.rank == 1) config.maxTokensPerRank += 64;
+    const ncclResult_t created = ncclMoeCommCreate(nccl, &config, &comm);
+    const std::string message = ncclMoeGetLastError(nullptr);
+    const bool refused = created == ncclInvalidUsage && message.find("maxTokensPerRank differs") != std::string::npos;
+    std::printf("rank %d: %s: %s\n", env.rank, refused ? "mismatched configuration refused" : "FAIL", message.c_str());
+    ncclCommDestroy(nccl);
+    return refused ? 0 : 1;
+  }
   if (ncclMoeCommCreate(nccl, &config, &comm) != ncclSuccess) {
     std::fprintf(stderr, "rank %d: ncclMoeCommCreate: %s\n", env.rank, ncclMoeGetLastError(nullptr));
     return 1;

@@ -51,6 +51,7 @@ const ClusterCase kCases[] = {
     {"r4_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 1"},
     {"r4_cuda_graph_replays_new_routing", 4,
      "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3"},
+    {"r2_config_mismatch_refused", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --config-mismatch"},
     {"r2_stale_handle_after_recreate", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --stale"},
     {"r4_silent_rank_times_out", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000"},
 };
