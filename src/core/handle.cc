@@ -136,7 +136,6 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   input.routingMap = routing.routingMap;
   input.denseProbs = routing.denseProbs;
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
-  if (Status s = cudaStatus(launchBeginCall(comm->view, stream), "launch(begin call)"); !s.isOk()) return s;
   if (Status s = cudaStatus(launchLayout(comm->view, comm->dims, input, device, comm->faultKey.get(), budget, stream),
                             "launch(layout)");
       !s.isOk())
@@ -181,7 +180,6 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   outputs.recvRoutingMap = args.recvRoutingMap;
   outputs.recvProbs = args.recvProbs;
   outputs.topk = handle->summary.topk;
-  if (Status s = cudaStatus(launchBeginCall(comm->view, stream), "launch(begin call)"); !s.isOk()) return s;
   return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs,
                                    budgetOf(comm->config.dispatchSms), stream),
                     "launch(dispatch)");
@@ -195,7 +193,6 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
   buffers.probsGrad = args.probsGrad;
   buffers.outProbsGrad = args.outProbsGrad;
   buffers.topk = handle->summary.topk;
-  if (Status s = cudaStatus(launchBeginCall(comm->view, stream), "launch(begin call)"); !s.isOk()) return s;
   return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budgetOf(comm->config.combineSms),
                                   stream),
                     "launch(combine)");

@@ -72,14 +72,19 @@ __global__ void __launch_bounds__(kThreads) stagePartialsKernel(DomainView view,
       }
     }
   }
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, view.epochs->current);
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, callEpoch(view));
 }
 
 // Each of this rank's tokens: sum its partials in destination-rank order (one warp per token).
 __global__ void __launch_bounds__(kThreads) reducePartialsKernel(DomainView view, GroupDims dims, HandleDevice handle,
                                                                  CombineBuffers out) {
-  if (handle.counts->fault) return;
-  if (!waitForPeers(view, kPhasePartialsReady, view.epochs->current)) return;
+  if (handle.counts->fault) {
+    // Nothing moves on any rank; the call still ends here.
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return;
+  }
+  const uint64_t epoch = callEpoch(view);
+  if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
   const int W = dims.metaWidth, lane = laneId();
   const size_t rowBytes = rowBytesOf(dims);
   for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid()) {
@@ -114,8 +119,9 @@ __global__ void __launch_bounds__(kThreads) reducePartialsKernel(DomainView view
     }
   }
   if (isLastBlock(view.epochs) && threadIdx.x == 0) {
-    signalPeers(view, kPhasePartialsRead, view.epochs->current);
-    view.epochs->lastPartials = view.epochs->current;
+    signalPeers(view, kPhasePartialsRead, epoch);
+    view.epochs->lastPartials = epoch;
+    view.epochs->current = epoch;
   }
 }
 

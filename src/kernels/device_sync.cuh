@@ -26,6 +26,10 @@ __device__ __forceinline__ uint64_t globalTimerNs() {
   return t;
 }
 
+// The epoch of the call in flight. Each call's last kernel advances `current` once everything of
+// the call is done, so a captured graph replays with fresh epochs and no extra launch is needed.
+__device__ __forceinline__ uint64_t callEpoch(const DomainView& view) { return view.epochs->current + 1; }
+
 __device__ __forceinline__ uint64_t* signalSlot(const DomainView& view, int owner, int phase, int peer) {
   auto* signals = reinterpret_cast<uint64_t*>(view.peerBuffers[owner] + view.layout.signals);
   return signals + static_cast<size_t>(phase) * view.ranks + peer;

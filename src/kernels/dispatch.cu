@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(kThreads) stageRowsKernel(DomainView view, Gro
     else
       warpCopyBytes(rows + t * outBytes, src, outBytes);
   }
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, view.epochs->current);
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, callEpoch(view));
 }
 
 // Writes the routing of received row j into the caller's per-row outputs.
@@ -69,8 +69,13 @@ __device__ void writeRowRouting(const GroupDims& dims, const HandleDevice& handl
 // Pull every received row (one warp per row), then tell the sources their rows were read.
 __global__ void __launch_bounds__(kThreads) pullRowsKernel(DomainView view, GroupDims dims, HandleDevice handle,
                                                            DispatchOutputs out) {
-  if (handle.counts->fault) return;
-  if (!waitForPeers(view, kPhaseRowsReady, view.epochs->current)) return;
+  if (handle.counts->fault) {
+    // Nothing moves on any rank; the call still ends here.
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return;
+  }
+  const uint64_t epoch = callEpoch(view);
+  if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
   const int64_t rows = handle.expertMajor ? handle.counts->recvRows : handle.counts->recvPairs;
   const size_t rowBytes = stagedRowBytes(dims);
   const bool routing = out.recvProbs || out.recvTopkIdx || out.recvRoutingMap;
@@ -92,8 +97,9 @@ __global__ void __launch_bounds__(kThreads) pullRowsKernel(DomainView view, Grou
     if (routing) writeRowRouting(dims, handle, out, j, entry);
   }
   if (isLastBlock(view.epochs) && threadIdx.x == 0) {
-    signalPeers(view, kPhaseRowsRead, view.epochs->current);
-    view.epochs->lastRows = view.epochs->current;
+    signalPeers(view, kPhaseRowsRead, epoch);
+    view.epochs->lastRows = epoch;
+    view.epochs->current = epoch;
   }
 }
 

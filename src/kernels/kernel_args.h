@@ -9,7 +9,7 @@
 namespace nccl_moe {
 
 // Per-communicator counters on the device, so that a captured CUDA graph replays with fresh
-// epochs: every call's first kernel advances `current`.
+// epochs: a call runs with epoch current + 1, and its last kernel stores that into `current`.
 struct DeviceEpochs {
   uint64_t current;
   uint64_t lastMeta;      // epoch of the last layout (whose meta peers read)

@@ -31,9 +31,6 @@ inline int cappedGrid(int64_t units, int64_t unitsPerBlock, LaunchBudget budget)
   return static_cast<int>(wanted < 1 ? 1 : wanted < budget.maxBlocks ? wanted : budget.maxBlocks);
 }
 
-// Every call starts here: advances the device epoch.
-cudaError_t launchBeginCall(const DomainView& view, cudaStream_t stream);
-
 // The whole layout: publish the routing, count, scan, fill the handle. faultKey: device scratch
 // of one uint64 (initialised to ~0).
 cudaError_t launchLayout(const DomainView& view, const GroupDims& dims, const LayoutInput& input,

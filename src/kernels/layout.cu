@@ -41,8 +41,6 @@ __device__ __forceinline__ bool tokenHitsRank(const MetaSelection* sel, int widt
   return false;
 }
 
-__global__ void beginCallKernel(DeviceEpochs* epochs) { epochs->current += 1; }
-
 // 1. Normalise and check this rank's routing into its own meta region (one thread per token).
 __global__ void __launch_bounds__(kThreads) publishMetaKernel(DomainView view, GroupDims dims,
                                                               LayoutInput in, uint64_t* faultKey) {
@@ -118,7 +116,7 @@ __global__ void finishMetaKernel(DomainView view, GroupDims dims, LayoutInput in
     *faultKey = ~0ull;
   }
   *reinterpret_cast<MetaHeader*>(view.peerBuffers[view.rank] + view.layout.meta) = header;
-  signalPeers(view, kPhaseMetaReady, view.epochs->current);
+  signalPeers(view, kPhaseMetaReady, callEpoch(view));
 }
 
 // True when some rank's routing is faulty; the first such rank's fault goes to the handle.
@@ -142,7 +140,7 @@ __device__ bool groupFault(const DomainView& view, const HandleDevice& handle) {
 
 // 2. Count (source, expert) selections and (source, destination) token hits over the whole group.
 __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (!waitForPeers(view, kPhaseMetaReady, view.epochs->current)) return;
+  if (!waitForPeers(view, kPhaseMetaReady, callEpoch(view))) return;
   if (groupFault(view, handle)) return;
   const int width = dims.metaWidth;
   const int L = dims.localExperts;
@@ -347,16 +345,13 @@ __global__ void __launch_bounds__(kThreads) sendPairsKernel(DomainView view, Gro
 // 5. The peers' meta has been read: they may overwrite it in their next layout.
 __global__ void finishLayoutKernel(DomainView view) {
   if (threadIdx.x != 0 || errorRaised(view)) return;
-  signalPeers(view, kPhaseMetaRead, view.epochs->current);
-  view.epochs->lastMeta = view.epochs->current;
+  const uint64_t epoch = callEpoch(view);
+  signalPeers(view, kPhaseMetaRead, epoch);
+  view.epochs->lastMeta = epoch;
+  view.epochs->current = epoch;
 }
 
 }  // namespace
-
-cudaError_t launchBeginCall(const DomainView& view, cudaStream_t stream) {
-  beginCallKernel<<<1, 1, 0, stream>>>(view.epochs);
-  return cudaGetLastError();
-}
 
 cudaError_t launchLayout(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
                          const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
