@@ -9,7 +9,8 @@
  *
  * Shapes: T tokens on this rank (may differ between ranks, 0 allowed), H hidden size, E experts
  * in the EP group, R ranks, L = E / R local experts (rank r owns experts [r*L, (r+1)*L)), K top-k.
- * All tensors are dense, row-major and contiguous, in device memory unless stated otherwise.
+ * All tensors are dense, row-major and contiguous, in device memory unless stated otherwise; a
+ * pointer may be NULL where its extent is zero (T = 0, or no rows received).
  *
  * One MoE layer:
  *   ncclMoeLayoutCreate  (collective) routing -> handle: counts, offsets, receive order
