@@ -28,6 +28,7 @@ struct Variant {
   OutputLayout layout = OutputLayout::kPerRank;
   bool budget = false;  // expert-major: a row budget below the busiest rank's need
   bool fp8 = false;
+  bool powerOfTwoScales = false;
   ElementType rowType = ElementType::kBf16;
   bool withProbs = true;
   int threads = 0;  // 0: one per rank
@@ -36,7 +37,7 @@ struct Variant {
     std::string text = format == RoutingFormat::kTopk ? "topk" : "map";
     text += layout == OutputLayout::kPerRank ? "_per_rank" : "_expert_major";
     if (budget) text += "_budget";
-    if (fp8) text += "_fp8";
+    if (fp8) text += powerOfTwoScales ? "_fp8_pow2" : "_fp8";
     if (rowType == ElementType::kFp32) text += "_fp32";
     if (!withProbs) text += "_no_probs";
     if (threads) text += "_pool" + std::to_string(threads);
@@ -84,6 +85,11 @@ std::vector<Variant> fullVariants() {
   fp32.format = RoutingFormat::kMap;
   fp32.layout = OutputLayout::kExpertMajor;
   list.push_back(fp32);
+  Variant pow2;
+  pow2.layout = OutputLayout::kExpertMajor;
+  pow2.fp8 = true;
+  pow2.powerOfTwoScales = true;
+  list.push_back(pow2);
   Variant noProbs;
   noProbs.withProbs = false;
   list.push_back(noProbs);
@@ -209,6 +215,7 @@ TEST_P(HybridEmulationTest, MatchesReferenceBitForBit) {
 
   emulation::EmulationOptions run;
   run.fp8.enabled = c.variant.fp8;
+  run.fp8.powerOfTwoScales = c.variant.powerOfTwoScales;
   run.threads = c.variant.threads;
   emulation::MeasuredTraffic measured;
 
@@ -218,6 +225,14 @@ TEST_P(HybridEmulationTest, MatchesReferenceBitForBit) {
   const Status dispatched = emulation::emulateDispatch(plan, group.x, c.variant.withProbs, run, &got, &measured);
   ASSERT_TRUE(dispatched.isOk()) << dispatched.message();
   expectDispatchBitEqual(got, want);
+  // Cached-handle dispatch (combine's backward) moves the same rows without routing.
+  std::vector<HostRows> cachedRows;
+  std::vector<std::vector<float>> cachedScales;
+  ASSERT_TRUE(referenceDispatchRows(layout, group.x, run.fp8, &cachedRows, &cachedScales).isOk());
+  for (int d = 0; d < group.shape.ranks && !HasFailure(); ++d) {
+    expectRowsBitEqual(got[d].x, cachedRows[d], "cached-handle rows", d);
+    expectBitEqual(got[d].scales, cachedScales[d], "cached-handle scales", d);
+  }
 
   // Combine and the probs gradient, from random expert outputs and gradients.
   std::vector<HostRows> expertOut;
