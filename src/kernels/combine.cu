@@ -2,6 +2,8 @@
 // (source token) pair into one partial (float32, rows in ascending order, rounded to the row type)
 // in its peer-visible buffer; every source then pulls its tokens' partials in destination-rank
 // order and sums them in float32: the canonical order of reference/reference.h.
+#include <algorithm>
+
 #include "kernels/device_sync.cuh"
 #include "kernels/launch.h"
 #include "kernels/row_ops.cuh"
@@ -17,12 +19,10 @@ __device__ __forceinline__ size_t rowBytesOf(const GroupDims& dims) {
   return static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
 }
 
-// Partials of the pairs received here (one warp per pair), then announce them.
-__global__ void __launch_bounds__(kThreads) stagePartialsKernel(DomainView view, GroupDims dims, HandleDevice handle,
-                                                                CombineBuffers in) {
-  extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
-  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
-  if (handle.counts->fault) return;
+// Partials of the pairs received here, into this rank's peer-visible buffer (one warp per pair).
+// sortedRows: shared scratch of metaWidth entries per warp.
+__device__ void stagePartials(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                              const CombineBuffers& in, int32_t* sortedRows) {
   const int W = dims.metaWidth, lane = laneId();
   const size_t rowBytes = rowBytesOf(dims);
   uint8_t* partials = view.peerBuffers[view.rank] + view.layout.combineRows;
@@ -72,19 +72,11 @@ __global__ void __launch_bounds__(kThreads) stagePartialsKernel(DomainView view,
       }
     }
   }
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, callEpoch(view));
 }
 
 // Each of this rank's tokens: sum its partials in destination-rank order (one warp per token).
-__global__ void __launch_bounds__(kThreads) reducePartialsKernel(DomainView view, GroupDims dims, HandleDevice handle,
-                                                                 CombineBuffers out) {
-  if (handle.counts->fault) {
-    // Nothing moves on any rank; the call still ends here.
-    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
-    return;
-  }
-  const uint64_t epoch = callEpoch(view);
-  if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
+__device__ void reducePartials(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                               const CombineBuffers& out) {
   const int W = dims.metaWidth, lane = laneId();
   const size_t rowBytes = rowBytesOf(dims);
   for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid()) {
@@ -118,6 +110,26 @@ __global__ void __launch_bounds__(kThreads) reducePartialsKernel(DomainView view
       }
     }
   }
+}
+
+// One kernel per combine: stage the partials, hand over through the signals, reduce. Every block
+// of every rank is resident at once (the SM budget guarantees it), so blocks may wait for one
+// another.
+__global__ void __launch_bounds__(kThreads) combineKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                          CombineBuffers buffers) {
+  extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
+  if (handle.counts->fault) {
+    // Nothing moves on any rank; the call still ends here.
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return;
+  }
+  const uint64_t epoch = callEpoch(view);
+  // Peers must be done with this rank's partials of the previous combine before they are overwritten.
+  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
+  stagePartials(view, dims, handle, buffers, sortedRows);
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
+  if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
+  reducePartials(view, dims, handle, buffers);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) {
     signalPeers(view, kPhasePartialsRead, epoch);
     view.epochs->lastPartials = epoch;
@@ -130,9 +142,9 @@ __global__ void __launch_bounds__(kThreads) reducePartialsKernel(DomainView view
 cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                           const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream) {
   const size_t sortScratch = static_cast<size_t>(kWarpsPerBlock) * dims.metaWidth * sizeof(int32_t);
-  stagePartialsKernel<<<cappedGrid(handle.pairCapacity, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
-                                                                                                 buffers);
-  reducePartialsKernel<<<cappedGrid(handle.numTokens, kWarpsPerBlock, budget), kThreads, 0, stream>>>(view, dims, handle, buffers);
+  const int64_t warps = std::max<int64_t>(handle.pairCapacity, handle.numTokens);
+  combineKernel<<<cappedGrid(warps, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
+                                                                                           buffers);
   return cudaGetLastError();
 }
 

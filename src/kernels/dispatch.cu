@@ -1,6 +1,8 @@
-// Dispatch inside an NVLink domain, pull-based: every rank stages its token rows once (quantised
-// to E4M3 when FP8 dispatch is on) in its peer-visible buffer; every destination then pulls the
-// rows it receives straight into the caller's output, in the layout's canonical order.
+// Dispatch inside an NVLink domain, pull-based, in one kernel: every rank stages its token rows
+// once (quantised to E4M3 when FP8 dispatch is on) in its peer-visible buffer; every destination
+// then pulls the rows it receives straight into the caller's output, in the canonical order.
+#include <algorithm>
+
 #include "kernels/device_sync.cuh"
 #include "kernels/fp8_row.cuh"
 #include "kernels/launch.h"
@@ -16,11 +18,8 @@ __device__ __forceinline__ size_t stagedRowBytes(const GroupDims& dims) {
   return dims.fp8 ? static_cast<size_t>(dims.hidden) : static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
 }
 
-// Stage this rank's rows (one warp per token), then announce them.
-__global__ void __launch_bounds__(kThreads) stageRowsKernel(DomainView view, GroupDims dims, HandleDevice handle,
-                                                            const void* x) {
-  if (!waitForPeers(view, kPhaseRowsRead, view.epochs->lastRows)) return;
-  if (handle.counts->fault) return;
+// This rank's rows into its staging area (one warp per token).
+__device__ void stageRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle, const void* x) {
   uint8_t* rows = view.peerBuffers[view.rank] + view.layout.dispatchRows;
   auto* scales = reinterpret_cast<float*>(view.peerBuffers[view.rank] + view.layout.dispatchScales);
   const size_t inBytes = static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
@@ -33,7 +32,6 @@ __global__ void __launch_bounds__(kThreads) stageRowsKernel(DomainView view, Gro
     else
       warpCopyBytes(rows + t * outBytes, src, outBytes);
   }
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, callEpoch(view));
 }
 
 // Writes the routing of received row j into the caller's per-row outputs.
@@ -66,16 +64,9 @@ __device__ void writeRowRouting(const GroupDims& dims, const HandleDevice& handl
   }
 }
 
-// Pull every received row (one warp per row), then tell the sources their rows were read.
-__global__ void __launch_bounds__(kThreads) pullRowsKernel(DomainView view, GroupDims dims, HandleDevice handle,
-                                                           DispatchOutputs out) {
-  if (handle.counts->fault) {
-    // Nothing moves on any rank; the call still ends here.
-    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
-    return;
-  }
-  const uint64_t epoch = callEpoch(view);
-  if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
+// Every received row from its source's staging area into the caller's output (one warp per row).
+__device__ void pullRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                         const DispatchOutputs& out) {
   const int64_t rows = handle.expertMajor ? handle.counts->recvRows : handle.counts->recvPairs;
   const size_t rowBytes = stagedRowBytes(dims);
   const bool routing = out.recvProbs || out.recvTopkIdx || out.recvRoutingMap;
@@ -96,6 +87,24 @@ __global__ void __launch_bounds__(kThreads) pullRowsKernel(DomainView view, Grou
     }
     if (routing) writeRowRouting(dims, handle, out, j, entry);
   }
+}
+
+// One kernel per dispatch: stage, hand over through the signals, pull. Every block of every rank
+// is resident at once (the SM budget guarantees it), so blocks may wait for one another.
+__global__ void __launch_bounds__(kThreads) dispatchKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                           DispatchOutputs out) {
+  if (handle.counts->fault) {
+    // Nothing moves on any rank; the call still ends here.
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return;
+  }
+  const uint64_t epoch = callEpoch(view);
+  // Peers must be done with this rank's rows of the previous dispatch before they are overwritten.
+  if (!waitForPeers(view, kPhaseRowsRead, view.epochs->lastRows)) return;
+  stageRows(view, dims, handle, out.x);
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
+  if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
+  pullRows(view, dims, handle, out);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) {
     signalPeers(view, kPhaseRowsRead, epoch);
     view.epochs->lastRows = epoch;
@@ -107,10 +116,9 @@ __global__ void __launch_bounds__(kThreads) pullRowsKernel(DomainView view, Grou
 
 cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                            const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream) {
-  stageRowsKernel<<<cappedGrid(handle.numTokens, kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle, outputs.x);
-  // The received row count lives on the device; size the grid by the capacity, capped by the budget.
-  pullRowsKernel<<<cappedGrid(handle.expertMajor ? handle.rowCapacity : handle.pairCapacity, kThreads / kWarp, budget), kThreads, 0,
-                   stream>>>(view, dims, handle, outputs);
+  // The received row count lives on the device: size the grid by the capacity, capped by the budget.
+  const int64_t warps = std::max<int64_t>(handle.numTokens, handle.expertMajor ? handle.rowCapacity : handle.pairCapacity);
+  dispatchKernel<<<cappedGrid(warps, kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle, outputs);
   return cudaGetLastError();
 }
 
