@@ -8,6 +8,7 @@
 
 #include "core/env.h"
 #include "core/log.h"
+#include "plan/plan_choice.h"
 #include "topology/assembly.h"
 #include "topology/model.h"
 #include "topology/probe.h"
@@ -67,8 +68,16 @@ Status gatherClusterView(ncclComm_t comm, int rank, int ranks, ClusterView* view
     view->fingerprint = assembled.fingerprint;
     view->nodes = static_cast<int>(assembled.cluster.nodes.size());
     view->nvlinkDomains = static_cast<int>(topo::nvlinkDomains(assembled.cluster).size());
-    view->summary = format("%d ranks on %d nodes, %d GPUs, %d NVLink domains, fingerprint %s", ranks, view->nodes,
-                           assembled.cluster.gpuCount(), view->nvlinkDomains, view->fingerprint.c_str());
+    const plan::TopologyFacts facts = plan::topologyFacts(assembled.cluster, assembled.ranks);
+    view->ranksPerDomain = facts.ranksPerDomain;
+    view->peerAccess = facts.peerAccess;
+    view->nvlinkGBps = facts.nvlinkGBps;
+    view->networkGBps = facts.networkGBps;
+    const std::string perDomain =
+        view->ranksPerDomain > 0 ? format("%d ranks each", view->ranksPerDomain) : "unequal or interleaved";
+    view->summary = format("%d ranks on %d nodes, %d GPUs, %d NVLink domains (%s), peer access %s, fingerprint %s",
+                           ranks, view->nodes, assembled.cluster.gpuCount(), view->nvlinkDomains, perDomain.c_str(),
+                           view->peerAccess ? "yes" : "no", view->fingerprint.c_str());
   } catch (const std::exception& e) {
     logWarn("rank %d: cluster assembly failed: %s", rank, e.what());
   }

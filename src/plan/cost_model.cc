@@ -192,19 +192,8 @@ void traceTraffic(const RankMap& map, const CostShape& shape, const RoutingModel
 void analyticTraffic(const RankMap& map, const CostShape& shape, int tokensPerRank, Traffic& traffic) {
   const int ranks = static_cast<int>(map.node.size());
   const int domains = static_cast<int>(map.domainRanks.size());
-  const int perDomain = ranks / domains;
-  const int local = shape.experts / ranks;
-  const double pRank = 1 - probabilityNoneOf(shape.experts, shape.topk, local);
-  const double pDomain = 1 - probabilityNoneOf(shape.experts, shape.topk, local * perDomain);
-  RoutingStats& s = traffic.sums;
-  s.expertPairs = shape.topk;
-  s.remoteExpertPairs = shape.topk * static_cast<double>(ranks - perDomain) / ranks;
-  s.ranks = ranks * pRank;
-  s.localRanks = (perDomain - 1) * pRank;
-  s.remoteRanks = (ranks - perDomain) * pRank;
-  s.remoteDomains = (domains - 1) * pDomain;
-  s.forwardedRows = static_cast<double>(domains - 1) * (perDomain - 1) * pRank;
-  s.tokens = 1;  // already per token
+  traffic.sums = uniformRoutingStats(shape.experts, shape.topk, ranks, ranks / domains);
+  const RoutingStats& s = traffic.sums;
   const double tokens = tokensPerRank;
   for (int r = 0; r < ranks; ++r) {
     for (RankRows* rows : {&traffic.flatIntra, &traffic.flatNetwork, &traffic.dedupIntra, &traffic.dedupNetwork}) {
@@ -303,6 +292,23 @@ double probabilityNoneOf(int experts, int topk, int m) {
   double p = 1;
   for (int i = 0; i < topk; ++i) p *= static_cast<double>(experts - m - i) / (experts - i);
   return p;
+}
+
+RoutingStats uniformRoutingStats(int experts, int topk, int ranks, int ranksPerDomain) {
+  const int domains = ranks / ranksPerDomain;
+  const int local = experts / ranks;
+  const double pRank = 1 - probabilityNoneOf(experts, topk, local);
+  const double pDomain = 1 - probabilityNoneOf(experts, topk, local * ranksPerDomain);
+  RoutingStats s;
+  s.expertPairs = topk;
+  s.remoteExpertPairs = topk * static_cast<double>(ranks - ranksPerDomain) / ranks;
+  s.ranks = ranks * pRank;
+  s.localRanks = (ranksPerDomain - 1) * pRank;
+  s.remoteRanks = (ranks - ranksPerDomain) * pRank;
+  s.remoteDomains = (domains - 1) * pDomain;
+  s.forwardedRows = static_cast<double>(domains - 1) * (ranksPerDomain - 1) * pRank;
+  s.tokens = 1;  // already per token
+  return s;
 }
 
 std::vector<TraceToken> parseRoutingTrace(std::istream& in, const std::string& source) {

@@ -117,4 +117,11 @@ CostReport estimateCost(const topo::Cluster& cluster, const CostShape& shape, co
 // experts) for uniform top-k over `experts`, i.e. C(experts - m, k) / C(experts, k).
 double probabilityNoneOf(int experts, int topk, int m);
 
+// Closed-form per-token expectations for uniform top-k routing on `ranks` ranks split into equal
+// NVLink domains of `ranksPerDomain` (what estimateCost uses for uniform routing on equal domains;
+// tokens = 1). The busier direction of every GPU then carries, per token: network rows
+// remoteDomains (node-dedup) or remoteRanks (flat); NVLink rows localRanks + forwardedRows
+// (node-dedup) or localRanks (flat). Requires ranks % ranksPerDomain == 0 and experts % ranks == 0.
+RoutingStats uniformRoutingStats(int experts, int topk, int ranks, int ranksPerDomain);
+
 }  // namespace nccl_moe::plan

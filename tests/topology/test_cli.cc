@@ -123,6 +123,50 @@ TEST(TopoCli, PlanTableNamesTheBottleneck) {
   EXPECT_NE(result.out.find("Bottleneck (node-dedup dispatch + combine): network"), std::string::npos);
 }
 
+TEST(TopoCli, PlanPrintsTheChosenPlan) {
+  const std::string shape = " --experts 256 --topk 8 --hidden 7168 --tokens 4096";
+  CliResult text = run("plan --preset dgx-h100 --nodes 4" + shape);
+  ASSERT_EQ(text.status, 0) << text.out;
+  EXPECT_NE(text.out.find("Chosen plan: two-hop: 4 domains x 8 ranks, chunks of 73 rows, 3 in flight, SMs 19 "
+                          "network + 5 NVLink, network staging 336.4 MiB/rank"),
+            std::string::npos)
+      << text.out;
+  CliResult json = runJson("plan --preset dgx-h100 --nodes 4" + shape + " --json");
+  ASSERT_EQ(json.status, 0) << json.out;
+  Json plan = Json::parse(json.out);
+  const Json& chosen = plan["chosen_plan"];
+  EXPECT_EQ(chosen["kind"], "two-hop");
+  EXPECT_EQ(chosen["ranks_per_domain"], 8);
+  EXPECT_EQ(chosen["domains"], 4);
+  EXPECT_EQ(chosen["chunk_rows"], 73);  // 1 MiB / 14336-byte BF16 rows
+  EXPECT_EQ(chosen["network_staging_bytes"], 3ll * 4096 * (14336 + 14336 + 8 * 4));
+  // The network bytes are the cost model's node-dedup numbers (phases 0 and 2).
+  ASSERT_EQ(plan["phases"][0]["strategy"], "node-dedup");
+  EXPECT_EQ(chosen["dispatch"]["network_bytes"], plan["phases"][0]["network"]["bytes"]);
+  EXPECT_EQ(chosen["dispatch"]["nvlink_bytes"], plan["phases"][0]["intra"]["bytes"]);
+  EXPECT_EQ(chosen["combine"]["network_bytes"], plan["phases"][2]["network"]["bytes"]);
+  for (const char* key : {"chunks_in_flight", "sms_for_network_staging", "sms_for_forwarding", "nvlink_gbytes_per_s",
+                          "network_gbytes_per_s", "dispatch_row_bytes", "combine_row_bytes", "reason", "description"}) {
+    EXPECT_TRUE(chosen.contains(key)) << key;
+  }
+
+  Json one = Json::parse(runJson("plan --preset dgx-h100" + shape + " --json").out);
+  EXPECT_EQ(one["chosen_plan"]["kind"], "direct");
+  Json rack =
+      Json::parse(runJson("plan --preset gb200-nvl72 --experts 288 --topk 8 --hidden 7168 --tokens 4096 --json").out);
+  EXPECT_EQ(rack["chosen_plan"]["kind"], "direct");
+  EXPECT_EQ(rack["chosen_plan"]["ranks_per_domain"], 72);
+  Json pcie =
+      Json::parse(runJson("plan --preset pcie-8gpu-2nic --experts 64 --topk 8 --hidden 7168 --tokens 4096 --json").out);
+  EXPECT_EQ(pcie["chosen_plan"]["kind"], "nccl-only");
+  Json split = Json::parse(runJson("plan --preset dgx-h100 --domain-size 2" + shape + " --json").out);
+  EXPECT_EQ(split["chosen_plan"]["kind"], "two-hop");
+  EXPECT_EQ(split["chosen_plan"]["domains"], 4);
+  CliResult refused = run("plan --preset dgx-h100 --domain-size 3" + shape);
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.out.find("NCCL_MOE_DOMAIN_SIZE=3 does not divide the 8 ranks"), std::string::npos) << refused.out;
+}
+
 TEST(TopoCli, ShowPresetsKeyNumbers) {
   CliResult h100 = run("show --preset dgx-h100");
   ASSERT_EQ(h100.status, 0) << h100.out;

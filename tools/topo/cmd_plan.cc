@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "output.h"
 #include "plan/cost_model.h"
+#include "plan/plan_choice.h"
 #include "plan_output.h"
 #include "topology/error.h"
 #include "topology/validate.h"
@@ -16,14 +17,17 @@ const std::string kHelp = std::string(
     "usage: nccl-moe-topo plan (FILE | --preset NAME) [--nodes N] --experts E --topk K\n"
     "                          --tokens T --hidden H [--fp8 | --dtype bf16|fp32]\n"
     "                          [--combine-dtype bf16|fp32] [--skew S | --trace FILE]\n"
-    "                          [--monte-carlo] [--samples N] [--seed N] [--json] [-o FILE]\n"
+    "                          [--monte-carlo] [--samples N] [--seed N] [--domain-size N]\n"
+    "                          [--sms N] [--json] [-o FILE]\n"
     "\n"
     "Speed-of-light cost of one MoE dispatch and combine with every GPU of the cluster in the\n"
     "expert-parallel group (rank r owns experts [r*E/R, (r+1)*E/R)): bytes per GPU on the\n"
     "intra-domain link (NVLink, or PCIe P2P without it) and on the network, per phase, for\n"
     "node-dedup (a token crosses the network once per destination NVLink domain, then fans out\n"
     "over NVLink; HybridEP) and flat (every (token, rank) row goes straight to its rank); the\n"
-    "time each link needs at its bandwidth, and the bottleneck.\n"
+    "time each link needs at its bandwidth, and the bottleneck. Then the plan the library would\n"
+    "choose for this cluster and shape (direct, two-hop or nccl-only; chunking, SM split, network\n"
+    "staging, bytes per rank for uniform routing), as a communicator of every GPU would.\n"
     "\n"
     "cluster:\n") + kClusterOptionsHelp +
     "shape:\n"
@@ -40,6 +44,9 @@ const std::string kHelp = std::string(
     "  --monte-carlo      sample uniform routing instead of the closed form\n"
     "  --samples N        sampled tokens per rank (default: --tokens), scaled to --tokens\n"
     "  --seed N           random seed (default 1)\n"
+    "plan choice:\n"
+    "  --domain-size N    ranks per NVLink domain, as NCCL_MOE_DOMAIN_SIZE overrides it\n"
+    "  --sms N            SMs per call to split between the roles (default 24)\n"
     "output:\n"
     "  --json             the report as JSON\n"
     "  -o, --output FILE  write there instead of stdout\n";
@@ -56,7 +63,8 @@ int runPlan(const Argv& argv) {
   if (printedHelp(argv, kHelp.c_str())) return 0;
   OptionSpec spec{{"--json", "--fp8", "--monte-carlo"},
                   {"--preset", "--nodes", "--experts", "--topk", "--tokens", "--hidden", "--dtype",
-                   "--combine-dtype", "--skew", "--trace", "--samples", "--seed", "--output", "-o"},
+                   "--combine-dtype", "--skew", "--trace", "--samples", "--seed", "--domain-size", "--sms",
+                   "--output", "-o"},
                   1};
   Args args("plan", argv, spec);
   for (const char* required : {"--experts", "--topk", "--hidden"}) {
@@ -104,7 +112,23 @@ int runPlan(const Argv& argv) {
     for (int count : perRank) shape.tokensPerRank = std::max(shape.tokensPerRank, count);
   }
   plan::CostReport report = plan::estimateCost(cluster, shape, routing);
-  PlanContext context{cluster, shape, routing, report, dispatchType, combineType};
+
+  // The library's choice for a communicator of every GPU (uniform routing).
+  const plan::TopologyFacts facts = plan::topologyFacts(cluster, plan::everyGpuARank(cluster));
+  plan::PlanInput input;
+  input.ranks = cluster.gpuCount();
+  input.topologyKnown = true;
+  input.topologyDomainSize = facts.ranksPerDomain;
+  input.peerAccess = facts.peerAccess;
+  input.overrideDomainSize = static_cast<int>(args.integer("--domain-size", 0, 1, 1 << 24));
+  input.shape = shape;
+  input.sms = static_cast<int>(args.integer("--sms", 24, 1, 1 << 16));
+  input.nvlinkGBps = facts.nvlinkGBps;
+  input.networkGBps = facts.networkGBps;
+  plan::ChosenPlan chosen;
+  if (Status status = plan::choosePlan(input, &chosen); !status.isOk()) fail(status.message());
+
+  PlanContext context{cluster, shape, routing, report, chosen, dispatchType, combineType};
   emit(args, args.flag("--json") ? planToJson(context).dump(2) + "\n" : planToText(context));
   return 0;
 }

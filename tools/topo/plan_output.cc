@@ -1,5 +1,6 @@
 #include "plan_output.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -25,6 +26,32 @@ Json linkJson(const plan::LinkLoad& load) {
               {"bytes", load.bytes()},
               {"gbytes_per_s", load.gbytesPerSec},
               {"seconds", load.seconds}};
+}
+
+Json linkPredictionJson(const plan::LinkPrediction& p) {
+  return Json{{"network_bytes", p.networkBytes},
+              {"nvlink_bytes", p.nvlinkBytes},
+              {"network_seconds", p.networkSeconds},
+              {"nvlink_seconds", p.nvlinkSeconds}};
+}
+
+Json chosenJson(const plan::ChosenPlan& p) {
+  return Json{{"kind", plan::toString(p.kind)},
+              {"ranks_per_domain", p.ranksPerDomain},
+              {"domains", p.domains},
+              {"chunk_rows", p.chunkRows},
+              {"chunks_in_flight", p.chunksInFlight},
+              {"sms_for_network_staging", p.smsForNetworkStaging},
+              {"sms_for_forwarding", p.smsForForwarding},
+              {"dispatch", linkPredictionJson(p.dispatch)},
+              {"combine", linkPredictionJson(p.combine)},
+              {"nvlink_gbytes_per_s", p.nvlinkGBps},
+              {"network_gbytes_per_s", p.networkGBps},
+              {"dispatch_row_bytes", p.dispatchRowBytes},
+              {"combine_row_bytes", p.combineRowBytes},
+              {"network_staging_bytes", p.networkStagingBytes},
+              {"reason", p.reason},
+              {"description", plan::describePlan(p)}};
 }
 
 std::string fixed(double value, int decimals) {
@@ -107,7 +134,8 @@ Json planToJson(const PlanContext& c) {
         {"remote_domains", t.remoteDomains},
         {"forwarded_rows", t.forwardedRows}}},
       {"phases", phases},
-      {"bottleneck", r.bottleneck}};
+      {"bottleneck", r.bottleneck},
+      {"chosen_plan", chosenJson(c.chosen)}};
 }
 
 std::string planToText(const PlanContext& c) {
@@ -143,6 +171,14 @@ std::string planToText(const PlanContext& c) {
   out << "\nBottleneck (node-dedup dispatch + combine): " << r.bottleneck << "\n";
   out << "Speed of light: MB = 1e6 bytes per GPU in its busier direction; links overlap (time = the slower\n"
          "link); no latency, kernel or memory cost.\n";
+  const plan::ChosenPlan& p = c.chosen;
+  auto predicted = [](const plan::LinkPrediction& l) {
+    return megabytes(l.networkBytes) + " MB network + " + megabytes(l.nvlinkBytes) + " MB NVLink (" +
+           micros(std::max(l.networkSeconds, l.nvlinkSeconds)) + " us)";
+  };
+  out << "\nChosen plan: " << plan::describePlan(p) << "\n";
+  out << "  per rank, uniform routing: dispatch " << predicted(p.dispatch) << ", combine " << predicted(p.combine)
+      << "\n";
   return out.str();
 }
 
