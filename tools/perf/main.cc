@@ -3,6 +3,9 @@
 // it measures the baselines: a device-to-device copy of the same bytes on every rank at once (the
 // roofline of a one-GPU virtual cluster) and the path users have today, NCCL all-to-all-v with a
 // permutation kernel (per-rank layout). Rank 0 prints the table and optionally writes JSON.
+// With several NVLink domains (`nccl-moe-run --nodes M`) it also reports, from the host's two-hop
+// plan of the same routings, the payload bytes per rank over NVLink and over the network, and the
+// bytes the network phase puts on the wire (tools/perf/two_hop_bytes.h).
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -17,10 +20,12 @@
 
 #include "core/comm.h"
 #include "nccl_moe.h"
+#include "plan/hybrid_plan.h"
 #include "plan/layout.h"
 #include "rank_env.h"
 #include "reference/random_routing.h"
 #include "tools/perf/baseline_kernels.h"
+#include "tools/perf/two_hop_bytes.h"
 
 namespace nccl_moe::perf {
 namespace {
@@ -179,7 +184,32 @@ struct Row {
   double dispatchBytes;    // all ranks, received
   double combineBytes;     // all ranks, sent back (bf16/fp32 rows)
   double bufferBytes;      // per rank
+  bool twoHop;             // several domains: `traffic` is set
+  TwoHopBytes traffic;     // per rank
 };
+
+// NCCL_MOE_NETWORK_MODE as the run sees it ("fixed" when unset).
+std::string networkModeName() {
+  const char* mode = std::getenv("NCCL_MOE_NETWORK_MODE");
+  return mode != nullptr && *mode != '\0' ? mode : "fixed";
+}
+
+// The multi-node columns: MB (1e6 bytes) per rank, "-" with one domain.
+std::string twoHopColumns(const Row& r) {
+  char text[64];
+  if (!r.twoHop) {
+    std::snprintf(text, sizeof text, " | %8s %8s %8s %8s", "-", "-", "-", "-");
+    return text;
+  }
+  const double wire = static_cast<double>(r.traffic.wireFixed);
+  const double ratio = wireOverPayload(wire, r.traffic.networkPayload);
+  char ratioText[16];
+  if (ratio > 0) std::snprintf(ratioText, sizeof ratioText, "%.2f", ratio);
+  else std::snprintf(ratioText, sizeof ratioText, "-");
+  std::snprintf(text, sizeof text, " | %8.2f %8.2f %8.2f %8s", r.traffic.nvlinkPayload / 1e6,
+                r.traffic.networkPayload / 1e6, wire / 1e6, ratioText);
+  return text;
+}
 
 int run(const Options& o, const RankEnvironment& env) {
   check(cudaSetDevice(0), "cudaSetDevice");
@@ -199,7 +229,13 @@ int run(const Options& o, const RankEnvironment& env) {
   config.combineSms = o.sms;
   ncclMoeComm_t comm;
   checkMoe(ncclMoeCommCreate(nccl, &config, &comm), "ncclMoeCommCreate");
-  const double bufferBytes = static_cast<double>(computeBufferLayout(comm->config, R).total);
+  const BufferLayout bufferLayout = computeBufferLayout(comm->config, R, comm->domainRanks, comm->domains);
+  const double bufferBytes = static_cast<double>(bufferLayout.total);
+  const int M = comm->domains, D = comm->domainRanks;
+  const bool twoHop = M > 1;
+  // Payload row sizes of the two-hop plan: the dispatch row as sent (FP8: codes + scales), bf16 back.
+  const int64_t planDispatchRowBytes = hybridDispatchRowBytes(H, ElementType::kBf16, o.fp8);
+  const int64_t planCombineRowBytes = hybridCombineRowBytes(H, ElementType::kBf16);
 
   Timer timer(nccl, stream);
   const size_t rowBytes = static_cast<size_t>(H) * 2;
@@ -217,8 +253,23 @@ int run(const Options& o, const RankEnvironment& env) {
                 "# of the same bytes (the one-GPU roofline); a2av = permute + NCCL all-to-all-v (sockets between the\n"
                 "# virtual nodes: not a network speed). Times are the slowest rank's.\n",
                 bufferBytes / 1048576.0);
-    std::printf("#%7s %9s | %9s %9s %6s | %9s %9s %6s | %9s | %9s %9s | %7s\n", "tokens", "rows/rank", "disp_us",
-                "disp_GB/s", "%copy", "comb_us", "comb_GB/s", "%copy", "copy_GB/s", "a2av_d_us", "a2av_c_us", "host_us");
+    if (twoHop) {
+      std::printf("# virtual cluster: %d domains x %d ranks; network = NCCL over sockets between processes on one GPU: "
+                  "times are not network speeds\n"
+                  "# two-hop plan: %d domains, %d ranks per domain, network mode %s (NCCL_MOE_NETWORK_MODE, default "
+                  "fixed)\n"
+                  "# Bytes per rank = group total / %d ranks, 1 MB = 1e6 B, dispatch + combine. nvl_MB, net_MB: payload\n"
+                  "# (rows the host's two-hop plan needs: %lld B dispatch, %lld B combine) over NVLink, over the network.\n"
+                  "# wire_MB: bytes a rank sends over the network per layout + dispatch + combine in the fixed mode\n"
+                  "# (whole slots): (M-1) x (meta slot %zu B + %zu slot rows x (net dispatch row %zu B + net combine\n"
+                  "# row %zu B)), the same on every rank. wire/pay = wire_MB / net_MB.\n",
+                  M, D, M, D, networkModeName().c_str(), R, (long long)planDispatchRowBytes,
+                  (long long)planCombineRowBytes, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
+                  bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
+    }
+    std::printf("#%7s %9s | %9s %9s %6s | %9s %9s %6s | %9s | %9s %9s | %7s | %8s %8s %8s %8s\n", "tokens",
+                "rows/rank", "disp_us", "disp_GB/s", "%copy", "comb_us", "comb_GB/s", "%copy", "copy_GB/s", "a2av_d_us",
+                "a2av_c_us", "host_us", "nvl_MB", "net_MB", "wire_MB", "wire/pay");
     std::fflush(stdout);
   }
   for (int T = o.minTokens; T <= o.maxTokens; T *= o.factor) {
@@ -232,11 +283,16 @@ int run(const Options& o, const RankEnvironment& env) {
     for (int r = 0; r < R; ++r) routings.push_back(randomTopkRouting(recipe, rng));
     GroupShape shape{R, o.experts, H, o.maxTokens, o.topk};
     LayoutOptions layoutOptions{o.expertMajor ? OutputLayout::kExpertMajor : OutputLayout::kPerRank, 0, -1};
-    GroupLayout group;
-    if (Status s = buildGroupLayout(shape, routings, layoutOptions, &group); !s.isOk()) {
-      std::fprintf(stderr, "nccl-moe-perf: %s\n", s.message().c_str());
+    // Several domains: the two-hop plan (its layout is buildGroupLayout's) and what it moves where.
+    HybridPlan plan;
+    GroupLayout singleLayout;
+    const Status built = twoHop ? buildHybridPlan(shape, D, routings, layoutOptions, &plan)
+                                : buildGroupLayout(shape, routings, layoutOptions, &singleLayout);
+    if (!built.isOk()) {
+      std::fprintf(stderr, "nccl-moe-perf: %s\n", built.message().c_str());
       return 1;
     }
+    const GroupLayout& group = twoHop ? plan.layout : singleLayout;
     const int64_t recvRows = group.recvRows(me);
 
     Device x(T * rowBytes), idx(T * o.topk * 8), probs(T * o.topk * 4);
@@ -276,6 +332,11 @@ int run(const Options& o, const RankEnvironment& env) {
     Row row{};
     row.tokens = T;
     row.bufferBytes = bufferBytes;
+    row.twoHop = twoHop;
+    if (twoHop) {
+      const HybridTraffic traffic = predictTraffic(plan, planDispatchRowBytes, planCombineRowBytes);
+      row.traffic = twoHopBytes(traffic, planDispatchRowBytes, planCombineRowBytes, bufferLayout, M);
+    }
     double hostSeconds = 0;
     int calls = 0;
     row.dispatchUs = timer.time(o.warmup, o.iters, [&] {
@@ -368,9 +429,10 @@ int run(const Options& o, const RankEnvironment& env) {
       const double dispGBs = r.dispatchBytes / r.dispatchUs / 1e3;
       const double combGBs = r.combineBytes / r.combineUs / 1e3;
       const double copyCombGBs = copyGBs;  // the copy's bandwidth, measured on the dispatch bytes
-      std::printf(" %7d %9.0f | %9.1f %9.1f %5.0f%% | %9.1f %9.1f %5.0f%% | %9.1f | %9.1f %9.1f | %7.2f\n", r.tokens,
+      std::printf(" %7d %9.0f | %9.1f %9.1f %5.0f%% | %9.1f %9.1f %5.0f%% | %9.1f | %9.1f %9.1f | %7.2f%s\n", r.tokens,
                   r.rowsPerRank, r.dispatchUs, dispGBs, 100.0 * dispGBs / copyGBs, r.combineUs, combGBs,
-                  100.0 * combGBs / copyCombGBs, copyGBs, r.a2avDispatchUs, r.a2avCombineUs, r.hostUs);
+                  100.0 * combGBs / copyCombGBs, copyGBs, r.a2avDispatchUs, r.a2avCombineUs, r.hostUs,
+                  twoHopColumns(r).c_str());
       std::fflush(stdout);
     }
   }
@@ -381,16 +443,31 @@ int run(const Options& o, const RankEnvironment& env) {
       FILE* f = std::fopen(o.json.c_str(), "w");
       if (f) {
         std::fprintf(f, "{\"ranks\": %d, \"device\": \"%s\", \"experts\": %d, \"topk\": %d, \"hidden\": %d, \"fp8\": %s, "
-                        "\"layout\": \"%s\", \"sms\": %d, \"buffer_bytes_per_rank\": %.0f, \"rows\": [\n",
+                        "\"layout\": \"%s\", \"sms\": %d, \"buffer_bytes_per_rank\": %.0f, ",
                      R, prop.name, o.experts, o.topk, H, o.fp8 ? "true" : "false", o.expertMajor ? "expert-major" : "per-rank",
                      o.sms, bufferBytes);
+        if (twoHop)
+          std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_mode\": \"%s\", "
+                          "\"traffic_bytes_per_rank\": \"group total / ranks\", \"meta_slot_bytes\": %zu, "
+                          "\"net_slot_rows\": %zu, \"net_dispatch_row_bytes\": %zu, \"net_combine_row_bytes\": %zu, ",
+                       M, D, networkModeName().c_str(), bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
+                       bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
+        std::fprintf(f, "\"rows\": [\n");
         for (size_t i = 0; i < table.size(); ++i) {
           const Row& r = table[i];
           std::fprintf(f, "  {\"tokens\": %d, \"rows_per_rank\": %.1f, \"dispatch_us\": %.2f, \"combine_us\": %.2f, "
                           "\"copy_us\": %.2f, \"a2av_dispatch_us\": %.2f, \"a2av_combine_us\": %.2f, \"host_us\": %.3f, "
-                          "\"dispatch_bytes\": %.0f, \"combine_bytes\": %.0f}%s\n",
+                          "\"dispatch_bytes\": %.0f, \"combine_bytes\": %.0f",
                        r.tokens, r.rowsPerRank, r.dispatchUs, r.combineUs, r.copyUs, r.a2avDispatchUs, r.a2avCombineUs,
-                       r.hostUs, r.dispatchBytes, r.combineBytes, i + 1 < table.size() ? "," : "");
+                       r.hostUs, r.dispatchBytes, r.combineBytes);
+          if (r.twoHop)
+            std::fprintf(f, ", \"nvlink_payload_bytes\": %.0f, \"network_payload_bytes\": %.0f, "
+                            "\"network_payload_bytes_max_rank\": %lld, \"wire_bytes_fixed\": %lld, "
+                            "\"wire_bytes_counted_rows\": %.0f, \"wire_over_payload\": %.4f",
+                         r.traffic.nvlinkPayload, r.traffic.networkPayload, (long long)r.traffic.networkPayloadMax,
+                         (long long)r.traffic.wireFixed, r.traffic.wireCountedRows,
+                         wireOverPayload(static_cast<double>(r.traffic.wireFixed), r.traffic.networkPayload));
+          std::fprintf(f, "}%s\n", i + 1 < table.size() ? "," : "");
         }
         std::fprintf(f, "]}\n");
         std::fclose(f);
