@@ -174,7 +174,12 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleDestroy(ncclMoeHandle_t handle) {
     return reportFailure("ncclMoeHandleDestroy",
                          Status::invalidArgument("handle is not a live ncclMoeHandle_t"));
   // Work already enqueued may still read the handle's arrays.
-  if (handle->countsReady.get()) cudaDeviceSynchronize();
+  if (handle->countsReady.get()) {
+    if (liveComms().contains(handle->comm) && handle->comm->id == handle->commId)
+      (void)quiesce(handle->comm);
+    else
+      cudaDeviceSynchronize();
+  }
   delete handle;
   return ncclSuccess;
 }

@@ -8,6 +8,8 @@
 #include "core/env.h"
 #include "core/numerics.h"
 #include "core/log.h"
+#include "core/network_jobs.h"
+#include "plan/plan_choice.h"
 #include "kernels/protocol.h"
 #include "plugin/comm_registry.h"
 
@@ -23,7 +25,8 @@ Status ncclStatus(ncclResult_t result, const char* what) {
 }
 
 // Ranks that share one GPU (the one-GPU virtual cluster) spin-wait on each other inside kernels, so
-// all of their blocks must be resident at once: split the GPU's SMs between them.
+// all of their blocks must be resident at once: split the GPU's SMs between them (leaving a few
+// to NCCL's kernels when the network phase runs beside them).
 Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   char busId[32] = {};
   if (Status s = cudaStatus(cudaDeviceGetPCIBusId(busId, sizeof(busId), comm->device), "cudaDeviceGetPCIBusId"); !s.isOk())
@@ -37,7 +40,8 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   if (Status s = cudaStatus(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, comm->device), "cudaDeviceGetAttribute");
       !s.isOk())
     return s;
-  const int share = std::max(1, sms / sharing);
+  const int reserve = comm->domains > 1 ? 2 : 0;
+  const int share = std::max(1, sms / sharing - reserve);
   if (comm->config.dispatchSms > share || comm->config.combineSms > share)
     logInfo("rank %d: %d ranks share GPU %s: SM budget capped at %d of its %d SMs", comm->rank, sharing, busId, share, sms);
   comm->config.dispatchSms = std::min(comm->config.dispatchSms, share);
@@ -65,6 +69,41 @@ Status checkConfigAgrees(const ncclMoeComm& comm) {
                                            "every rank must pass the same configuration",
                                            names[f], mine[f], comm.rank, theirs[f], r));
   }
+  return Status::ok();
+}
+
+// The NVLink domains: NCCL_MOE_DOMAIN_SIZE if set, else what the cluster view says (plan/plan_choice.h).
+// Every rank decides from the same gathered view, so all agree.
+Status choosePlanFor(ncclMoeComm* comm) {
+  plan::PlanInput input;
+  input.ranks = comm->ranks;
+  input.topologyKnown = !comm->cluster.fingerprint.empty();
+  input.topologyDomainSize = comm->cluster.ranksPerDomain;
+  input.peerAccess = comm->cluster.peerAccess;
+  input.overrideDomainSize = static_cast<int>(envInt("NCCL_MOE_DOMAIN_SIZE", 0, 1, comm->ranks));
+  input.shape.experts = comm->config.shape.experts;
+  input.shape.topk = comm->config.shape.maxTopk;
+  input.shape.tokensPerRank = comm->config.shape.maxTokensPerRank;
+  input.shape.hidden = comm->config.shape.hidden;
+  input.shape.fp8Dispatch = comm->config.fp8Dispatch;
+  input.shape.dispatchElementBytes = static_cast<int>(elementBytes(comm->config.rowType));
+  input.shape.combineElementBytes = static_cast<int>(elementBytes(comm->config.rowType));
+  input.sms = std::max(2, comm->config.dispatchSms);
+  input.nvlinkGBps = comm->cluster.nvlinkGBps;
+  input.networkGBps = comm->cluster.networkGBps;
+  plan::ChosenPlan chosen;
+  if (Status s = plan::choosePlan(input, &chosen); !s.isOk()) return Status::invalidUsage(s.message());
+  if (chosen.ranksPerDomain > kMaxDomainRanks)
+    return Status::invalidUsage(format("%d ranks in one NVLink domain: at most %d are supported", chosen.ranksPerDomain,
+                                       kMaxDomainRanks));
+  comm->domainRanks = chosen.ranksPerDomain;
+  comm->domains = chosen.domains;
+  // The chunk and SM-split figures of describePlan are the cost model's advice; the GPU path does
+  // not chunk yet, so the log states what runs.
+  if (comm->rank == 0)
+    logInfo("plan: %s, %d domain%s x %d rank%s (%s)", plan::toString(chosen.kind), chosen.domains,
+            chosen.domains == 1 ? "" : "s", chosen.ranksPerDomain, chosen.ranksPerDomain == 1 ? "" : "s",
+            chosen.reason.c_str());
   return Status::ok();
 }
 
@@ -98,7 +137,7 @@ GroupDims groupDimsOf(const CommConfig& config) {
   return dims;
 }
 
-BufferLayout computeBufferLayout(const CommConfig& config, int ranks) {
+BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains) {
   constexpr size_t kAlign = 256;
   const GroupDims dims = groupDimsOf(config);
   const size_t tokens = static_cast<size_t>(dims.maxTokens);
@@ -111,12 +150,26 @@ BufferLayout computeBufferLayout(const CommConfig& config, int ranks) {
     offset = alignUp(offset + bytes, kAlign);
     return at;
   };
-  layout.signals = region(sizeof(uint64_t) * kPhaseCount * ranks);
-  layout.meta = region(sizeof(MetaHeader) + tokens * dims.metaWidth * sizeof(MetaSelection));
+  layout.signals = region(sizeof(uint64_t) * kPhaseCount * domainRanks);
+  layout.metaSlotBytes = alignUp(sizeof(MetaHeader) + tokens * dims.metaWidth * sizeof(MetaSelection), kAlign);
+  layout.meta = region(layout.metaSlotBytes * domains);
   layout.dispatchRows = region(tokens * (dims.fp8 ? static_cast<size_t>(dims.hidden) : rowBytes));
   layout.dispatchScales = region(dims.fp8 ? tokens * dims.scaleBlocks * sizeof(float) : 0);
   layout.combineRows = region(pairs * rowBytes);
   layout.combineProbs = region(pairs * dims.metaWidth * sizeof(float));
+  if (domains > 1) {
+    const size_t staged = dims.fp8 ? static_cast<size_t>(dims.hidden) : rowBytes;
+    const size_t scales = dims.fp8 ? static_cast<size_t>(dims.scaleBlocks) * sizeof(float) : 0;
+    layout.netDispatchRowBytes = alignUp(staged, 16) + alignUp(scales, 16);
+    layout.netCombineGradOffset = alignUp(rowBytes, 16);
+    layout.netCombineRowBytes = layout.netCombineGradOffset + alignUp(dims.metaWidth * sizeof(float), 16);
+    layout.netSlotRows = tokens;
+    const size_t others = static_cast<size_t>(domains - 1);
+    layout.netDispatchSend = region(others * tokens * layout.netDispatchRowBytes);
+    layout.netDispatchRecv = region(others * tokens * layout.netDispatchRowBytes);
+    layout.netCombineSend = region(others * tokens * layout.netCombineRowBytes);
+    layout.netCombineRecv = region(static_cast<size_t>(domains) * tokens * layout.netCombineRowBytes);
+  }
   layout.total = offset;
   return layout;
 }
@@ -133,15 +186,6 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   if (Status s = ncclStatus(ncclCommUserRank(nccl, &comm->rank), "ncclCommUserRank"); !s.isOk()) return s;
   if (Status s = ncclStatus(ncclCommCuDevice(nccl, &comm->device), "ncclCommCuDevice"); !s.isOk()) return s;
   if (Status s = resolveConfig(config, comm->ranks, &comm->config); !s.isOk()) return s;
-  if (comm->ranks > kMaxDomainRanks)
-    return Status::invalidUsage(format("%d ranks in one NVLink domain: at most %d are supported", comm->ranks,
-                                       kMaxDomainRanks));
-  const int domainSize = static_cast<int>(envInt("NCCL_MOE_DOMAIN_SIZE", comm->ranks, 1, comm->ranks));
-  if (domainSize != comm->ranks)
-    return Status::invalidUsage(format(
-        "NCCL_MOE_DOMAIN_SIZE=%d splits the %d ranks into several NVLink domains: the multi-domain (HybridEP) path "
-        "is not implemented yet",
-        domainSize, comm->ranks));
   int current = -1;
   if (Status s = cudaStatus(cudaGetDevice(&current), "cudaGetDevice"); !s.isOk()) return s;
   if (current != comm->device)
@@ -149,13 +193,18 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
                                        current, comm->device));
 
   if (Status s = checkConfigAgrees(*comm); !s.isOk()) return s;
-  if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
   if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, &comm->cluster); !s.isOk()) return s;
   if (comm->rank == 0 && !comm->cluster.summary.empty()) logInfo("cluster: %s", comm->cluster.summary.c_str());
   crossCheckWithTuner(*comm);
+  if (Status s = choosePlanFor(comm.get()); !s.isOk()) return s;
+  if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
   comm->dims = groupDimsOf(comm->config);
-  const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks);
-  if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, layout.total, &comm->buffer); !s.isOk()) return s;
+  const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks, comm->domainRanks, comm->domains);
+  const int domain = comm->rank / comm->domainRanks;
+  if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, domain * comm->domainRanks, comm->domainRanks,
+                                    layout.total, &comm->buffer);
+      !s.isOk())
+    return s;
   if (Status s = allocateDevice(1, &comm->epochs, "cudaMalloc(epochs)"); !s.isOk()) return s;
   if (Status s = allocateDevice(1, &comm->errorDevice, "cudaMalloc(error record)"); !s.isOk()) return s;
   if (Status s = allocateMapped(1, &comm->errorHost, "cudaHostAlloc(error record)"); !s.isOk()) return s;
@@ -176,17 +225,35 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   DomainView& view = comm->view;
   view.rank = comm->rank;
   view.ranks = comm->ranks;
+  view.localRank = comm->rank % comm->domainRanks;
+  view.localRanks = comm->domainRanks;
+  view.domain = domain;
+  view.domains = comm->domains;
   view.peerBuffers = comm->buffer->devicePeerTable();
   view.layout = layout;
   view.error = comm->errorDevice.get();
   view.errorHost = errorHostDevice;
   view.timeoutNs = static_cast<uint64_t>(comm->config.timeoutMs) * 1000000ull;
   view.epochs = comm->epochs.get();
+  if (comm->domains > 1) {
+    if (Status s = RailExchange::create(nccl, comm->device, view, comm->config.timeoutMs, &comm->rail); !s.isOk())
+      return s;
+    // Every transfer once while all ranks are here: NCCL sets up its connections and buffers now,
+    // not in the middle of a call.
+    for (const RailJob& job : {metaJob(*comm), dispatchJob(*comm), combineJob(*comm)})
+      if (Status s = comm->rail->rehearse(job); !s.isOk()) return s;
+  }
   logInfo("rank %d/%d: MoE communicator on device %d, %d experts, hidden %d, max %d tokens, top-%d, %s rows%s, "
           "buffer %.1f MiB",
           comm->rank, comm->ranks, comm->device, comm->config.shape.experts, comm->config.shape.hidden,
           comm->config.shape.maxTokensPerRank, comm->config.shape.maxTopk, toString(comm->config.rowType),
           comm->config.fp8Dispatch ? " (FP8 dispatch)" : "", layout.total / 1048576.0);
+  if (comm->domains > 1)
+    logInfo("rank %d: network phase over NCCL point-to-point with %d rail peers, whole slots of %zu rows per "
+            "transfer (not chunked); network staging %.1f MiB of the buffer (dispatch %.1f + combine %.1f)",
+            comm->rank, comm->domains - 1, layout.netSlotRows, (layout.total - layout.netDispatchSend) / 1048576.0,
+            (layout.netCombineSend - layout.netDispatchSend) / 1048576.0,
+            (layout.total - layout.netCombineSend) / 1048576.0);
   *out = std::move(comm);
   return Status::ok();
 }
@@ -194,6 +261,11 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
 Status asyncError(const ncclMoeComm& comm) {
   const volatile ErrorRecord* record = comm.errorHost.get();
   if (record == nullptr || record->kind == kErrorNone) return Status::ok();
+  if (record->kind == kErrorNetworkTimeout)
+    return {ncclRemoteError,
+            format("rank %d timed out after %llu ms in the network phase with rail peer %d (%s): the rail "
+                   "communicator was aborted; the communicator is unusable (destroy it)",
+                   record->rank, (unsigned long long)record->expected, record->peer, phaseName(record->phase))};
   return {ncclRemoteError,
           format("rank %d timed out after %d ms waiting for peer %d (%s): its signal is %llu, expected >= %llu; the "
                  "communicator is unusable (destroy it)",
@@ -201,8 +273,14 @@ Status asyncError(const ncclMoeComm& comm) {
                  (unsigned long long)record->observed, (unsigned long long)record->expected)};
 }
 
+Status quiesce(ncclMoeComm* comm) {
+  // After a timeout a rail peer may never answer: its NCCL kernels must be aborted, not awaited.
+  if (comm->rail && !asyncError(*comm).isOk()) comm->rail->abort();
+  return cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
 Status destroyComm(ncclMoeComm* comm) {
-  Status status = cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  Status status = quiesce(comm);
   if (status.isOk() && asyncError(*comm).isOk()) {
     // Peers may still read this rank's buffer: a collective round trip guarantees they are done.
     std::vector<uint8_t> unused;

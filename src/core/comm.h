@@ -13,6 +13,7 @@
 #include "core/cuda_memory.h"
 #include "kernels/kernel_args.h"
 #include "transport/peer_buffer.h"
+#include "transport/rail_exchange.h"
 
 struct ncclMoeComm {
   ncclComm_t nccl = nullptr;
@@ -21,7 +22,10 @@ struct ncclMoeComm {
   int device = 0;
   nccl_moe::CommConfig config;
   nccl_moe::GroupDims dims;
+  int domainRanks = 0;  // D: ranks per NVLink domain (consecutive)
+  int domains = 1;      // M
   std::unique_ptr<nccl_moe::PeerBuffer> buffer;
+  std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
   nccl_moe::DeviceMemory<nccl_moe::DeviceEpochs> epochs;
   nccl_moe::DeviceMemory<nccl_moe::ErrorRecord> errorDevice;
   nccl_moe::PinnedMemory<nccl_moe::ErrorRecord> errorHost;
@@ -47,11 +51,14 @@ struct ncclMoeHandle {
 namespace nccl_moe {
 
 // Region offsets of each rank's peer-visible buffer for a configuration (pure host arithmetic).
-BufferLayout computeBufferLayout(const CommConfig& config, int ranks);
+// domains == 1: the single-domain regions only.
+BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains);
 GroupDims groupDimsOf(const CommConfig& config);
 
 // Collective: queries the NCCL communicator, maps the domain's buffers.
 Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out);
+// Waits for this rank's work on the device; after a failure it first aborts the network phase.
+Status quiesce(ncclMoeComm* comm);
 // Waits for this rank's work and (unless the communicator failed) for every peer's, then frees.
 Status destroyComm(ncclMoeComm* comm);
 // A failure recorded by a kernel (timeout), read from host-mapped memory without a sync.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/comm.h"
+#include "core/network_jobs.h"
 #include "kernels/launch.h"
 #include "plan/routing.h"
 
@@ -33,6 +34,8 @@ class Carver {
 void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, int64_t rowCapacity, bool expertMajor,
                  HandleDevice* d) {
   const size_t R = comm.ranks, W = comm.dims.metaWidth, L = comm.dims.localExperts, T = comm.dims.maxTokens;
+  const size_t M = comm.domains;
+  const bool twoHop = M > 1;
   d->counts = carver.take<HandleCounts>(1);
   d->tokensPerExpert = carver.take<int64_t>(L);
   d->groupCounts = carver.take<int32_t>(R * comm.dims.experts);
@@ -43,12 +46,18 @@ void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, 
   d->recvRows = carver.take<RecvEntry>(rowCapacity);
   d->recvRowProb = carver.take<float>(rowCapacity);
   d->pairSel = carver.take<MetaSelection>(pairCapacity * W);
-  d->sendPairs = carver.take<SendPair>(T * W);
-  d->sendPairCount = carver.take<int32_t>(T);
+  d->routePairs = carver.take<SendPair>(M * T * W);
+  d->routePairCount = carver.take<int32_t>(M * T);
+  d->sendPairs = d->routePairs + comm.view.domain * T * W;
+  d->sendPairCount = d->routePairCount + comm.view.domain * T;
+  d->routeTokens = carver.take<int32_t>(M);
+  d->netIndex = twoHop ? carver.take<int32_t>(R * T) : nullptr;
+  d->relayIndex = twoHop ? carver.take<int32_t>(M * T) : nullptr;
+  d->packIndex = twoHop ? carver.take<int32_t>(M * T) : nullptr;
+  d->routeSelPair = twoHop ? carver.take<int32_t>(M * T * W) : nullptr;
   d->ownSel = carver.take<OwnSelection>(T * W);
   d->pairBase = carver.take<int64_t>(R);
   d->rowBase = carver.take<int64_t>(R * L);
-  d->sendBase = carver.take<int64_t>(R);
   d->segmentStart = carver.take<int64_t>(L);
   d->segmentKept = carver.take<int64_t>(L);
   d->segmentPairs = carver.take<int64_t>(L);
@@ -68,18 +77,24 @@ const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
   return *reinterpret_cast<const HandleCounts*>(handle.hostCounts.get());
 }
 
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone;
+}
+
 // A routing fault the host already knows about (the layout has finished), without waiting. Not
 // while the stream is being captured into a graph: the event then belongs to the capture.
 Status knownFault(const ncclMoeHandle& handle, cudaStream_t stream) {
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone)
-    return Status::ok();
+  if (capturing(stream)) return Status::ok();
   if (cudaEventQuery(handle.countsReady.get()) != cudaSuccess) return Status::ok();
   const HandleCounts& counts = hostCountsOf(handle);
   return counts.fault ? routingFaultStatus(*handle.comm, counts) : Status::ok();
 }
 
 LaunchBudget budgetOf(int sms) { return LaunchBudget{sms}; }
+
+
+
 
 }  // namespace
 
@@ -136,8 +151,14 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   input.routingMap = routing.routingMap;
   input.denseProbs = routing.denseProbs;
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
-  if (Status s = cudaStatus(launchLayout(comm->view, comm->dims, input, device, comm->faultKey.get(), budget, stream),
+  if (Status s = cudaStatus(launchLayoutPublish(comm->view, comm->dims, input, device, comm->faultKey.get(), budget,
+                                                stream),
                             "launch(layout)");
+      !s.isOk())
+    return s;
+  if (comm->rail)
+    if (Status s = comm->rail->issue(metaJob(*comm), stream); !s.isOk()) return s;
+  if (Status s = cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream), "launch(layout)");
       !s.isOk())
     return s;
   uint8_t* host = handle->hostCounts.get();
@@ -180,9 +201,16 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   outputs.recvRoutingMap = args.recvRoutingMap;
   outputs.recvProbs = args.recvProbs;
   outputs.topk = handle->summary.topk;
-  return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs,
-                                   budgetOf(comm->config.dispatchSms), stream),
-                    "launch(dispatch)");
+  const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
+  if (!comm->rail)
+    return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream), "launch(dispatch)");
+  if (Status s = cudaStatus(launchHybridDispatchStage(comm->view, comm->dims, handle->device, outputs, budget, stream),
+                            "launch(dispatch stage)");
+      !s.isOk())
+    return s;
+  if (Status s = comm->rail->issue(dispatchJob(*comm), stream); !s.isOk()) return s;
+  return cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, budget, stream),
+                    "launch(dispatch pull)");
 }
 
 Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
@@ -193,9 +221,16 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
   buffers.probsGrad = args.probsGrad;
   buffers.outProbsGrad = args.outProbsGrad;
   buffers.topk = handle->summary.topk;
-  return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budgetOf(comm->config.combineSms),
-                                  stream),
-                    "launch(combine)");
+  const LaunchBudget budget = budgetOf(comm->config.combineSms);
+  if (!comm->rail)
+    return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream), "launch(combine)");
+  if (Status s = cudaStatus(launchHybridCombineCollect(comm->view, comm->dims, handle->device, buffers, budget, stream),
+                            "launch(combine collect)");
+      !s.isOk())
+    return s;
+  if (Status s = comm->rail->issue(combineJob(*comm), stream); !s.isOk()) return s;
+  return cudaStatus(launchHybridCombineReduce(comm->view, comm->dims, handle->device, buffers, budget, stream),
+                    "launch(combine reduce)");
 }
 
 }  // namespace nccl_moe

@@ -2,6 +2,10 @@
 // (source token) pair into one partial (float32, rows in ascending order, rounded to the row type)
 // in its peer-visible buffer; every source then pulls its tokens' partials in destination-rank
 // order and sums them in float32: the canonical order of reference/reference.h.
+// With several domains (two-hop) the rank partials of a token are first summed per domain: by the
+// source's rail peer for another domain (its domain partial crosses the network once, with the
+// probs gradients of the selections there), by the source itself for its own domain; the source
+// then sums its domain partials in domain order (CombineOrder{D} of the reference).
 #include <algorithm>
 
 #include "kernels/device_sync.cuh"
@@ -25,8 +29,8 @@ __device__ void stagePartials(const DomainView& view, const GroupDims& dims, con
                               const CombineBuffers& in, int32_t* sortedRows) {
   const int W = dims.metaWidth, lane = laneId();
   const size_t rowBytes = rowBytesOf(dims);
-  uint8_t* partials = view.peerBuffers[view.rank] + view.layout.combineRows;
-  auto* partialProbs = reinterpret_cast<float*>(view.peerBuffers[view.rank] + view.layout.combineProbs);
+  uint8_t* partials = view.peerBuffers[view.localRank] + view.layout.combineRows;
+  auto* partialProbs = reinterpret_cast<float*>(view.peerBuffers[view.localRank] + view.layout.combineProbs);
   int32_t* order = sortedRows + warpInBlock() * W;
   const int64_t pairs = handle.counts->recvPairs;
   for (int64_t j = globalWarp(); j < pairs; j += warpsInGrid()) {
@@ -74,6 +78,28 @@ __device__ void stagePartials(const DomainView& view, const GroupDims& dims, con
   }
 }
 
+// Dispatch's probs gradient of token t in the routing's format: selection k's value is gradOf(k)
+// for a selection that has one (hasGrad(k)); unselected slots are 0.
+template <class HasGrad, class GradOf>
+__device__ void writeTokenProbsGrad(const GroupDims& dims, const HandleDevice& handle, const CombineBuffers& out,
+                                    int64_t t, HasGrad hasGrad, GradOf gradOf) {
+  const int W = dims.metaWidth, lane = laneId();
+  const OwnSelection* own = handle.ownSel + t * W;
+  const bool topk = handle.routingFormat == static_cast<int>(RoutingFormat::kTopk);
+  float* grads = out.outProbsGrad + t * (topk ? out.topk : dims.experts);
+  if (!topk)
+    for (int e = lane; e < dims.experts; e += kWarp) grads[e] = 0.0f;
+  __syncwarp();
+  for (int k = lane; k < (topk ? out.topk : W); k += kWarp) {
+    const bool has = hasGrad(k);
+    const float grad = has ? gradOf(k) : 0.0f;
+    if (topk)
+      grads[k] = grad;
+    else if (has)
+      grads[own[k].slot] = grad;
+  }
+}
+
 // Each of this rank's tokens: sum its partials in destination-rank order (one warp per token).
 __device__ void reducePartials(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                const CombineBuffers& out) {
@@ -91,23 +117,13 @@ __device__ void reducePartials(const DomainView& view, const GroupDims& dims, co
         dims.hidden, dims.rowType, dst);
     if (out.outProbsGrad) {
       const OwnSelection* own = handle.ownSel + t * W;
-      const bool topk = handle.routingFormat == static_cast<int>(RoutingFormat::kTopk);
-      float* grads = out.outProbsGrad + t * (topk ? out.topk : dims.experts);
-      if (!topk)
-        for (int e = lane; e < dims.experts; e += kWarp) grads[e] = 0.0f;
-      __syncwarp();
-      for (int k = lane; k < (topk ? out.topk : W); k += kWarp) {
-        float grad = 0.0f;
-        if (own[k].pairIndex >= 0) {
-          const SendPair pair = pairs[own[k].pairIndex];
-          const auto* probs = reinterpret_cast<const float*>(view.peerBuffers[pair.dstRank] + view.layout.combineProbs);
-          grad = probs[static_cast<size_t>(pair.slot) * W + k];
-        }
-        if (topk)
-          grads[k] = grad;
-        else if (own[k].pairIndex >= 0)
-          grads[own[k].slot] = grad;
-      }
+      writeTokenProbsGrad(
+          dims, handle, out, t, [&](int k) { return own[k].pairIndex >= 0; },
+          [&](int k) {
+            const SendPair pair = pairs[own[k].pairIndex];
+            const auto* probs = reinterpret_cast<const float*>(view.peerBuffers[pair.dstRank] + view.layout.combineProbs);
+            return probs[static_cast<size_t>(pair.slot) * W + k];
+          });
     }
   }
 }
@@ -137,6 +153,122 @@ __global__ void __launch_bounds__(kThreads) combineKernel(DomainView view, Group
   }
 }
 
+// Rank partial (and its probs gradients) of pair `pair` in this domain.
+__device__ __forceinline__ const uint8_t* rankPartial(const DomainView& view, const SendPair& pair, size_t rowBytes) {
+  return view.peerBuffers[pair.dstRank] + view.layout.combineRows + static_cast<size_t>(pair.slot) * rowBytes;
+}
+
+__device__ __forceinline__ float rankPartialGrad(const DomainView& view, const SendPair& pair, int width, int k) {
+  const auto* probs = reinterpret_cast<const float*>(view.peerBuffers[pair.dstRank] + view.layout.combineProbs);
+  return probs[static_cast<size_t>(pair.slot) * width + k];
+}
+
+__device__ __forceinline__ size_t otherDomainSlot(const DomainView& view, int n) {
+  return static_cast<size_t>(n < view.domain ? n : n - 1);
+}
+
+// One routed token's domain partial: its rank partials in this domain summed in rank order, then
+// per selection the gradient of the pair that carries it (pairOf(k) < 0: none here).
+template <class PairOf>
+__device__ void writeDomainPartial(const DomainView& view, const GroupDims& dims, const SendPair* pairs, int count,
+                                   PairOf pairOf, uint8_t* dst) {
+  const size_t rowBytes = rowBytesOf(dims);
+  warpSumRows(count, [&](int i) { return rankPartial(view, pairs[i], rowBytes); }, dims.hidden, dims.rowType, dst);
+  auto* grads = reinterpret_cast<float*>(dst + view.layout.netCombineGradOffset);
+  for (int k = laneId(); k < dims.metaWidth; k += kWarp) {
+    const int p = pairOf(k);
+    grads[k] = p >= 0 ? rankPartialGrad(view, pairs[p], dims.metaWidth, k) : 0.0f;
+  }
+}
+
+// Two-hop, first kernel: rank partials, then domain partials of the routes this rank collects.
+// The epoch stays open (the reduce kernel closes it) so that the network job's prologue reads it.
+__global__ void __launch_bounds__(kThreads) hybridCollectKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                                CombineBuffers buffers) {
+  extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
+  if (handle.counts->fault) return;
+  const uint64_t epoch = callEpoch(view);
+  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
+  stagePartials(view, dims, handle, buffers, sortedRows);
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
+  if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
+  const int W = dims.metaWidth, T = dims.maxTokens;
+  const size_t netRow = view.layout.netCombineRowBytes;
+  uint8_t* own = view.peerBuffers[view.localRank];
+  // One warp per (origin domain, token): the rail peers' tokens go to the network send slots, this
+  // rank's own tokens to its own domain's slot of the receive region.
+  const int64_t items = static_cast<int64_t>(view.domains) * T;
+  for (int64_t item = globalWarp(); item < items; item += warpsInGrid()) {
+    const int origin = static_cast<int>(item / T), t = static_cast<int>(item % T);
+    if (t >= handle.routeTokens[origin]) continue;
+    const size_t route = static_cast<size_t>(origin) * T + t;
+    const int count = handle.routePairCount[route];
+    const SendPair* pairs = handle.routePairs + route * W;
+    if (origin == view.domain) {
+      if (count == 0) continue;
+      const OwnSelection* sel = handle.ownSel + static_cast<size_t>(t) * W;
+      uint8_t* dst = own + view.layout.netCombineRecv + (static_cast<size_t>(origin) * view.layout.netSlotRows + t) * netRow;
+      writeDomainPartial(view, dims, pairs, count, [&](int k) { return sel[k].pairIndex; }, dst);
+    } else {
+      const int32_t row = handle.relayIndex[route];
+      if (row < 0) continue;
+      const int32_t* selPair = handle.routeSelPair + route * W;
+      uint8_t* dst = own + view.layout.netCombineSend + (otherDomainSlot(view, origin) * view.layout.netSlotRows + row) * netRow;
+      writeDomainPartial(view, dims, pairs, count, [&](int k) { return selPair[k]; }, dst);
+    }
+  }
+  // The domain's rank partials are read: peers may overwrite theirs in the next combine.
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsRead, epoch);
+}
+
+// Two-hop, second kernel (after the network job): every token of this rank sums its domain
+// partials in domain order; the probs gradient of a selection comes from its domain's partial.
+__global__ void __launch_bounds__(kThreads) hybridReduceKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                               CombineBuffers out) {
+  extern __shared__ int32_t domainRows[];  // [kWarpsPerBlock][domains]: row of each summed domain partial
+  if (handle.counts->fault) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return;
+  }
+  const uint64_t epoch = callEpoch(view);
+  if (!waitForPeers(view, kPhaseNetPartialsReady, epoch, /*selfOnly=*/true)) return;
+  const int W = dims.metaWidth, T = dims.maxTokens, M = view.domains, lane = laneId();
+  const size_t netRow = view.layout.netCombineRowBytes;
+  const uint8_t* received = view.peerBuffers[view.localRank] + view.layout.netCombineRecv;
+  int32_t* rows = domainRows + warpInBlock() * M;
+  for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid()) {
+    // Row of domain n's partial inside slot n of the receive region, -1 if the token skips n.
+    auto rowOf = [&](int n) -> int32_t {
+      if (n == view.domain) return handle.sendPairCount[t] > 0 ? static_cast<int32_t>(t) : -1;
+      return handle.packIndex[static_cast<size_t>(n) * T + t];
+    };
+    int count = 0;
+    if (lane == 0)
+      for (int n = 0; n < M; ++n) {
+        const int32_t row = rowOf(n);
+        if (row >= 0) rows[count++] = n * static_cast<int32_t>(view.layout.netSlotRows) + row;
+      }
+    count = __shfl_sync(0xFFFFFFFFu, count, 0);
+    __syncwarp();
+    warpSumRows(count, [&](int i) { return received + static_cast<size_t>(rows[i]) * netRow; }, dims.hidden,
+                dims.rowType, static_cast<uint8_t*>(out.out) + t * rowBytesOf(dims));
+    __syncwarp();
+    if (out.outProbsGrad) {
+      const OwnSelection* own = handle.ownSel + t * W;
+      writeTokenProbsGrad(
+          dims, handle, out, t, [&](int k) { return own[k].domain >= 0; },
+          [&](int k) {
+            const size_t row = static_cast<size_t>(own[k].domain) * view.layout.netSlotRows + rowOf(own[k].domain);
+            return reinterpret_cast<const float*>(received + row * netRow + view.layout.netCombineGradOffset)[k];
+          });
+    }
+  }
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) {
+    view.epochs->lastPartials = epoch;
+    view.epochs->current = epoch;
+  }
+}
+
 }  // namespace
 
 cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
@@ -145,6 +277,27 @@ cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const H
   const int64_t warps = std::max<int64_t>(handle.pairCapacity, handle.numTokens);
   combineKernel<<<cappedGrid(warps, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
                                                                                            buffers);
+  return cudaGetLastError();
+}
+
+}  // namespace nccl_moe
+
+namespace nccl_moe {
+
+cudaError_t launchHybridCombineCollect(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                       const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream) {
+  const size_t sortScratch = static_cast<size_t>(kWarpsPerBlock) * dims.metaWidth * sizeof(int32_t);
+  const int64_t warps = std::max<int64_t>(handle.pairCapacity, static_cast<int64_t>(view.domains) * dims.maxTokens);
+  hybridCollectKernel<<<cappedGrid(warps, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
+                                                                                                  buffers);
+  return cudaGetLastError();
+}
+
+cudaError_t launchHybridCombineReduce(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                      const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream) {
+  const size_t rowScratch = static_cast<size_t>(kWarpsPerBlock) * view.domains * sizeof(int32_t);
+  hybridReduceKernel<<<cappedGrid(handle.numTokens, kWarpsPerBlock, budget), kThreads, rowScratch, stream>>>(
+      view, dims, handle, buffers);
   return cudaGetLastError();
 }
 

@@ -32,7 +32,7 @@ __device__ __forceinline__ uint64_t callEpoch(const DomainView& view) { return v
 
 __device__ __forceinline__ uint64_t* signalSlot(const DomainView& view, int owner, int phase, int peer) {
   auto* signals = reinterpret_cast<uint64_t*>(view.peerBuffers[owner] + view.layout.signals);
-  return signals + static_cast<size_t>(phase) * view.ranks + peer;
+  return signals + static_cast<size_t>(phase) * view.localRanks + peer;
 }
 
 __device__ __forceinline__ bool errorRaised(const DomainView& view) {
@@ -42,6 +42,7 @@ __device__ __forceinline__ bool errorRaised(const DomainView& view) {
 // Copies a record to the host-mapped mirror; `kind` last, so the host never sees half a record.
 __device__ inline void publishError(const DomainView& view, const ErrorRecord& record) {
   volatile ErrorRecord* host = view.errorHost;
+  if (host->kind != kErrorNone) return;  // the network watchdog reported first (host side only)
   host->rank = record.rank;
   host->peer = record.peer;
   host->phase = record.phase;
@@ -62,24 +63,27 @@ __device__ inline void raiseTimeout(const DomainView& view, int peer, int phase,
     ErrorRecord record{};
     record.kind = kErrorTimeout;
     record.rank = view.rank;
-    record.peer = peer;
+    record.peer = view.domain * view.localRanks + peer;  // global rank
     record.phase = phase;
     record.expected = expected;
     record.observed = observed;
     publishError(view, record);
     printf("nccl-moe: rank %d timed out waiting for peer %d in phase %d: signal %llu, expected >= %llu\n",
-           view.rank, peer, phase, (unsigned long long)observed, (unsigned long long)expected);
+           view.rank, record.peer, phase, (unsigned long long)observed, (unsigned long long)expected);
   }
 }
 
-// Every peer p has stored an epoch >= `target` into this rank's slot signals[phase][p]. Called by
-// a whole block; returns false (in every thread) after a timeout or another failure.
-__device__ inline bool waitForPeers(const DomainView& view, int phase, uint64_t target) {
+// Every peer p of the domain (or only this rank, with `selfOnly`) has stored an epoch >= `target`
+// into this rank's slot signals[phase][p]. Called by a whole block; returns false (in every
+// thread) after a timeout or another failure.
+__device__ inline bool waitForPeers(const DomainView& view, int phase, uint64_t target, bool selfOnly = false) {
   __shared__ int failed;
   if (threadIdx.x == 0) failed = 0;
   __syncthreads();
-  for (int peer = threadIdx.x; peer < view.ranks; peer += blockDim.x) {
-    const uint64_t* slot = signalSlot(view, view.rank, phase, peer);
+  const int first = selfOnly ? view.localRank : 0;
+  const int end = selfOnly ? view.localRank + 1 : view.localRanks;
+  for (int peer = first + threadIdx.x; peer < end; peer += blockDim.x) {
+    const uint64_t* slot = signalSlot(view, view.localRank, phase, peer);
     const uint64_t start = globalTimerNs();
     uint64_t seen = loadAcquireSys(slot);
     for (uint32_t spins = 0; seen < target; ++spins) {
@@ -103,11 +107,17 @@ __device__ inline bool waitForPeers(const DomainView& view, int phase, uint64_t 
   return failed == 0;
 }
 
-// Publishes `epoch` for `phase` into every peer's slot of this rank (called by one thread after
-// the data it announces is globally visible).
+// Publishes `epoch` for `phase` into every domain peer's slot of this rank (called by one thread
+// after the data it announces is globally visible).
 __device__ inline void signalPeers(const DomainView& view, int phase, uint64_t epoch) {
   __threadfence_system();
-  for (int peer = 0; peer < view.ranks; ++peer) storeReleaseSys(signalSlot(view, peer, phase, view.rank), epoch);
+  for (int peer = 0; peer < view.localRanks; ++peer)
+    storeReleaseSys(signalSlot(view, peer, phase, view.localRank), epoch);
+}
+
+__device__ inline void signalSelf(const DomainView& view, int phase, uint64_t epoch) {
+  __threadfence_system();
+  storeReleaseSys(signalSlot(view, view.localRank, phase, view.localRank), epoch);
 }
 
 // True in the last block of the grid to get here (all others' writes are visible to it).

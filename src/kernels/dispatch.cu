@@ -1,6 +1,9 @@
-// Dispatch inside an NVLink domain, pull-based, in one kernel: every rank stages its token rows
+// Dispatch, pull-based. Inside one NVLink domain it is one kernel: every rank stages its token rows
 // once (quantised to E4M3 when FP8 dispatch is on) in its peer-visible buffer; every destination
 // then pulls the rows it receives straight into the caller's output, in the canonical order.
+// With several domains (two-hop) the stage also packs the rows each other domain needs, in token
+// order, for the network job (transport/rail_exchange), and the pull reads a row from another
+// domain out of the network receive slot of the source's rail peer in this domain.
 #include <algorithm>
 
 #include "kernels/device_sync.cuh"
@@ -18,20 +21,62 @@ __device__ __forceinline__ size_t stagedRowBytes(const GroupDims& dims) {
   return dims.fp8 ? static_cast<size_t>(dims.hidden) : static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
 }
 
-// This rank's rows into its staging area (one warp per token).
+// Slot of another domain n in a rank's network regions (which hold no slot for its own domain).
+__device__ __forceinline__ size_t otherDomainSlot(const DomainView& view, int n) {
+  return static_cast<size_t>(n < view.domain ? n : n - 1);
+}
+
+// This rank's rows into its staging area (one warp per token); with several domains, also into
+// the network send slot of every other domain the token goes to.
 __device__ void stageRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle, const void* x) {
-  uint8_t* rows = view.peerBuffers[view.rank] + view.layout.dispatchRows;
-  auto* scales = reinterpret_cast<float*>(view.peerBuffers[view.rank] + view.layout.dispatchScales);
+  uint8_t* own = view.peerBuffers[view.localRank];
+  uint8_t* rows = own + view.layout.dispatchRows;
+  auto* scales = reinterpret_cast<float*>(own + view.layout.dispatchScales);
   const size_t inBytes = static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
   const size_t outBytes = stagedRowBytes(dims);
+  const size_t scaleBytes = dims.fp8 ? static_cast<size_t>(dims.scaleBlocks) * sizeof(float) : 0;
+  const size_t netRow = view.layout.netDispatchRowBytes;
+  const size_t netScaleOffset = (outBytes + 15) / 16 * 16;
   for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid()) {
     const uint8_t* src = static_cast<const uint8_t*>(x) + t * inBytes;
+    uint8_t* staged = rows + t * outBytes;
+    float* stagedScales = scales + t * dims.scaleBlocks;
     if (dims.fp8)
-      warpQuantizeRowE4m3(src, dims.rowType, dims.hidden, dims.fp8PowerOfTwo, rows + t * outBytes,
-                          scales + t * dims.scaleBlocks);
+      warpQuantizeRowE4m3(src, dims.rowType, dims.hidden, dims.fp8PowerOfTwo, staged, stagedScales);
     else
-      warpCopyBytes(rows + t * outBytes, src, outBytes);
+      warpCopyBytes(staged, src, outBytes);
+    if (view.domains == 1) continue;
+    __syncwarp();  // the lanes read back what the whole warp staged
+    for (int n = 0; n < view.domains; ++n) {
+      if (n == view.domain) continue;
+      const int32_t packed = handle.packIndex[static_cast<size_t>(n) * dims.maxTokens + t];
+      if (packed < 0) continue;
+      uint8_t* dst = own + view.layout.netDispatchSend + (otherDomainSlot(view, n) * view.layout.netSlotRows + packed) * netRow;
+      warpCopyBytes(dst, staged, outBytes);
+      if (scaleBytes) warpCopyBytes(dst + netScaleOffset, reinterpret_cast<const uint8_t*>(stagedScales), scaleBytes);
+    }
   }
+}
+
+struct RowSource {
+  const uint8_t* row;
+  const uint8_t* scales;  // FP8 only
+};
+
+// Where received row `entry` is read from: the source's staging area in this domain, or the
+// network receive slot of the source's rail peer here.
+__device__ __forceinline__ RowSource locateRow(const DomainView& view, const GroupDims& dims, const RecvEntry& entry) {
+  const uint8_t* peer = view.peerBuffers[entry.srcRank % view.localRanks];
+  if (entry.netRow < 0) {
+    const size_t token = static_cast<size_t>(entry.srcToken);
+    return {peer + view.layout.dispatchRows + token * stagedRowBytes(dims),
+            peer + view.layout.dispatchScales + token * dims.scaleBlocks * sizeof(float)};
+  }
+  const int srcDomain = entry.srcRank / view.localRanks;
+  const uint8_t* row = peer + view.layout.netDispatchRecv +
+                       (otherDomainSlot(view, srcDomain) * view.layout.netSlotRows + entry.netRow) *
+                           view.layout.netDispatchRowBytes;
+  return {row, row + (stagedRowBytes(dims) + 15) / 16 * 16};
 }
 
 // Writes the routing of received row j into the caller's per-row outputs.
@@ -64,26 +109,26 @@ __device__ void writeRowRouting(const GroupDims& dims, const HandleDevice& handl
   }
 }
 
-// Every received row from its source's staging area into the caller's output (one warp per row).
+enum class PullSet { kAll, kDirect, kNetwork };  // padding rows go with the direct ones
+
+// Received rows into the caller's output (one warp per row).
 __device__ void pullRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                         const DispatchOutputs& out) {
+                         const DispatchOutputs& out, PullSet set) {
   const int64_t rows = handle.expertMajor ? handle.counts->recvRows : handle.counts->recvPairs;
   const size_t rowBytes = stagedRowBytes(dims);
   const bool routing = out.recvProbs || out.recvTopkIdx || out.recvRoutingMap;
   for (int64_t j = globalWarp(); j < rows; j += warpsInGrid()) {
     const RecvEntry entry = handle.expertMajor ? handle.recvRows[j] : handle.recvPairs[j];
+    if (set != PullSet::kAll && (entry.netRow >= 0) != (set == PullSet::kNetwork)) continue;
     uint8_t* dst = static_cast<uint8_t*>(out.recvX) + j * rowBytes;
     float* dstScales = out.recvScales ? out.recvScales + j * dims.scaleBlocks : nullptr;
     if (entry.srcRank < 0) {
       warpZeroBytes(dst, rowBytes);
       if (dstScales) warpZeroBytes(dstScales, dims.scaleBlocks * sizeof(float));
     } else {
-      const uint8_t* peer = view.peerBuffers[entry.srcRank];
-      warpCopyBytes(dst, peer + view.layout.dispatchRows + entry.srcToken * rowBytes, rowBytes);
-      if (dstScales)
-        warpCopyBytes(dstScales,
-                      peer + view.layout.dispatchScales + static_cast<size_t>(entry.srcToken) * dims.scaleBlocks * sizeof(float),
-                      dims.scaleBlocks * sizeof(float));
+      const RowSource source = locateRow(view, dims, entry);
+      warpCopyBytes(dst, source.row, rowBytes);
+      if (dstScales) warpCopyBytes(dstScales, source.scales, dims.scaleBlocks * sizeof(float));
     }
     if (routing) writeRowRouting(dims, handle, out, j, entry);
   }
@@ -104,7 +149,7 @@ __global__ void __launch_bounds__(kThreads) dispatchKernel(DomainView view, Grou
   stageRows(view, dims, handle, out.x);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
   if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
-  pullRows(view, dims, handle, out);
+  pullRows(view, dims, handle, out, PullSet::kAll);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) {
     signalPeers(view, kPhaseRowsRead, epoch);
     view.epochs->lastRows = epoch;
@@ -112,13 +157,61 @@ __global__ void __launch_bounds__(kThreads) dispatchKernel(DomainView view, Grou
   }
 }
 
+// Two-hop, first kernel: stage and pack, announce the direct rows. The call's epoch stays open
+// (the pull kernel closes it), so the network job's prologue after this kernel reads it.
+__global__ void __launch_bounds__(kThreads) hybridStageKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                              DispatchOutputs out) {
+  if (handle.counts->fault) return;
+  const uint64_t epoch = callEpoch(view);
+  if (!waitForPeers(view, kPhaseRowsRead, view.epochs->lastRows)) return;
+  stageRows(view, dims, handle, out.x);
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
+}
+
+// Two-hop, second kernel: the direct rows while the network phase runs, then the network rows.
+__global__ void __launch_bounds__(kThreads) hybridPullKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                             DispatchOutputs out) {
+  if (handle.counts->fault) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return;
+  }
+  const uint64_t epoch = callEpoch(view);
+  if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
+  pullRows(view, dims, handle, out, PullSet::kDirect);
+  if (!waitForPeers(view, kPhaseNetRowsReady, epoch)) return;
+  pullRows(view, dims, handle, out, PullSet::kNetwork);
+  if (isLastBlock(view.epochs) && threadIdx.x == 0) {
+    signalPeers(view, kPhaseRowsRead, epoch);
+    view.epochs->lastRows = epoch;
+    view.epochs->current = epoch;
+  }
+}
+
+int64_t pullWarps(const HandleDevice& handle) {
+  return std::max<int64_t>(handle.numTokens, handle.expertMajor ? handle.rowCapacity : handle.pairCapacity);
+}
+
 }  // namespace
 
 cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                            const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream) {
   // The received row count lives on the device: size the grid by the capacity, capped by the budget.
-  const int64_t warps = std::max<int64_t>(handle.numTokens, handle.expertMajor ? handle.rowCapacity : handle.pairCapacity);
-  dispatchKernel<<<cappedGrid(warps, kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle, outputs);
+  dispatchKernel<<<cappedGrid(pullWarps(handle), kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle,
+                                                                                                 outputs);
+  return cudaGetLastError();
+}
+
+cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                      const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream) {
+  hybridStageKernel<<<cappedGrid(handle.numTokens, kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle,
+                                                                                                   outputs);
+  return cudaGetLastError();
+}
+
+cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                     const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream) {
+  hybridPullKernel<<<cappedGrid(pullWarps(handle), kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle,
+                                                                                                   outputs);
   return cudaGetLastError();
 }
 

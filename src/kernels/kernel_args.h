@@ -19,10 +19,16 @@ struct DeviceEpochs {
   uint32_t pad;
 };
 
+// What a kernel sees of the EP group: its global rank, and the NVLink domain of D consecutive
+// ranks it shares memory with (one domain: localRank == rank, localRanks == ranks).
 struct DomainView {
-  int rank = 0;
-  int ranks = 0;
-  uint8_t* const* peerBuffers = nullptr;  // [ranks] device pointers to every rank's buffer
+  int rank = 0;        // global
+  int ranks = 0;       // global
+  int localRank = 0;   // index inside the domain
+  int localRanks = 0;  // D
+  int domain = 0;
+  int domains = 1;
+  uint8_t* const* peerBuffers = nullptr;  // [localRanks] device pointers to the domain's buffers
   BufferLayout layout;
   ErrorRecord* error = nullptr;      // device memory: the first failure of this rank
   ErrorRecord* errorHost = nullptr;  // host-mapped mirror the host reads without a sync
@@ -42,24 +48,28 @@ struct GroupDims {
   int scaleBlocks = 0;
 };
 
-// One packed received row: source rank, source token, local expert (-1: per-rank row / padding).
+// One packed received row: source rank, source token, local expert (-1: per-rank row / padding),
+// and, for a source in another domain, the row's index in the rail peer's network receive slot.
 struct RecvEntry {
   int32_t srcRank;  // -1: padding row
   int32_t srcToken;
   int32_t localExpert;
+  int32_t netRow;   // -1: the source is in this domain (pull from its staging area)
 };
 
-// A (destination rank, pair slot there) of one of this rank's tokens.
+// A (destination rank inside this domain, pair slot there) of a token this rank routes.
 struct SendPair {
-  int32_t dstRank;
+  int32_t dstRank;  // local index in the domain
   int32_t slot;
 };
 
-// One selection of this rank's own tokens: which of the token's pairs carries it (-1: masked), and
-// its slot in the routing (k, or the expert id of a routing map).
+// One selection of this rank's own tokens: the domain of its expert (-1: masked), which of the
+// token's pairs in this domain carries it (-1: masked or another domain), and its slot in the
+// routing (k, or the expert id of a routing map).
 struct OwnSelection {
   int32_t pairIndex;
   int32_t slot;
+  int32_t domain;
 };
 
 // Counts of one handle, also copied to pinned host memory for ncclMoeHandleGetCounts.
@@ -88,12 +98,24 @@ struct HandleDevice {
   RecvEntry* recvRows;        // [rowCapacity]: expert-major rows
   float* recvRowProb;         // [rowCapacity]
   MetaSelection* pairSel;     // [pairCapacity][metaWidth]: the pair's routing, local ids / -1
-  SendPair* sendPairs;        // [maxTokens][metaWidth]: this rank's tokens, by destination rank
-  int32_t* sendPairCount;     // [maxTokens]
+  // Routes: for origin o = this domain, this rank's own tokens; for another domain o, the tokens
+  // of rail peer (o, my local index) that it sends here. Pairs by ascending destination.
+  SendPair* routePairs;       // [domains][maxTokens][metaWidth]
+  int32_t* routePairCount;    // [domains][maxTokens]
+  SendPair* sendPairs;        // = routePairs of this rank's own domain
+  int32_t* sendPairCount;     // = routePairCount of this rank's own domain
+  // Two-hop only (null with one domain):
+  int32_t* netIndex;          // [ranks][maxTokens]: scratch of the receive scan
+  int32_t* relayIndex;        // [domains][maxTokens]: o != mine: row of (o, g)'s token t in my
+                              // network receive slot o, -1 if it does not come here
+  int32_t* packIndex;         // [domains][maxTokens]: o != mine: row of my token t in my network
+                              // send slot o, -1 if it does not go there
+  int32_t* routeSelPair;      // [domains][maxTokens][metaWidth]: o != mine: the route pair that
+                              // carries selection k of rail peer (o, g)'s token t, -1
+  int32_t* routeTokens;       // [domains]: tokens of each origin's source rank
   OwnSelection* ownSel;       // [maxTokens][metaWidth]: this rank's selections, by pair
   int64_t* pairBase;          // [ranks]: first pair slot here of each source rank
   int64_t* rowBase;           // [ranks][L]: expert-major first row here of (source, expert)
-  int64_t* sendBase;          // [ranks]: first pair slot of this rank's tokens at each rank
   int64_t* segmentStart;      // [L]
   int64_t* segmentKept;       // [L]: rows kept per segment (padding included)
   int64_t* segmentPairs;      // [L]: (token, expert) pairs per segment

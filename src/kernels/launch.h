@@ -31,11 +31,25 @@ inline int cappedGrid(int64_t units, int64_t unitsPerBlock, LaunchBudget budget)
   return static_cast<int>(wanted < 1 ? 1 : wanted < budget.maxBlocks ? wanted : budget.maxBlocks);
 }
 
-// The whole layout: publish the routing, count, scan, fill the handle. faultKey: device scratch
-// of one uint64 (initialised to ~0).
-cudaError_t launchLayout(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
-                         const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
-                         cudaStream_t stream);
+// The layout in two parts: publish this rank's routing (checked, normalised) into its meta slot;
+// then count, scan and fill the handle. With several domains the meta exchange over the network
+// goes between the two. faultKey: device scratch of one uint64 (initialised to ~0).
+cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
+                                const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
+                                cudaStream_t stream);
+cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                             LaunchBudget budget, cudaStream_t stream);
+
+// The network phase's hooks (kernels/network_sync.cu), around each NCCL group. Prologue: the
+// call's epoch into *epochOut. Signal: store *epoch into `phase` of the domain peers (or this rank
+// only), unless this rank has failed.
+cudaError_t launchNetworkPrologue(const DomainView& view, uint64_t* epochOut, cudaStream_t stream);
+cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, const uint64_t* epoch,
+                                cudaStream_t stream);
+
+// With lazy module loading (CUDA's default) the first launch of a kernel loads it, and a load may
+// wait for the kernels running on the device: load them when the communicator is created.
+cudaError_t preloadNetworkKernels();
 
 struct DispatchOutputs {
   const void* x = nullptr;
@@ -50,6 +64,13 @@ struct DispatchOutputs {
 cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                            const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
 
+// Two-hop dispatch: stage (own rows + network packs, then the direct rows are announced), and,
+// after the network job, pull (direct rows first, then the rows that came over the network).
+cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                      const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
+cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                     const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
+
 struct CombineBuffers {
   const void* x = nullptr;         // [rows, H] expert outputs
   void* out = nullptr;             // [T, H]
@@ -60,5 +81,13 @@ struct CombineBuffers {
 
 cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                           const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream);
+
+// Two-hop combine: rank partials staged and collected into domain partials (the rail peers'
+// tokens into the network send slots, this rank's own tokens into its own domain's slot); after
+// the network job, every token sums its domain partials in domain order.
+cudaError_t launchHybridCombineCollect(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                       const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream);
+cudaError_t launchHybridCombineReduce(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                      const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream);
 
 }  // namespace nccl_moe

@@ -1,10 +1,13 @@
-// Layout of one call inside an NVLink domain, entirely on the device (no host round trip):
-//   1. publish   every rank checks its routing and writes it, normalised, to its meta region;
-//   2. count     every rank reads all ranks' meta and counts tokens per (source, expert) and per
-//                (source, destination rank);
+// Layout of one call, entirely on the device (no host round trip):
+//   1. publish   every rank checks its routing and writes it, normalised, to its meta slot; with
+//                several domains the slot then travels to the rail peers (transport/rail_exchange)
+//                and the arrival is signalled from the network stream;
+//   2. count     every rank reads all ranks' meta (its domain peers hold the other domains' copies)
+//                and counts tokens per (source, expert) and (source, destination rank);
 //   3. offsets   segment starts, padding, budget, the counts the API reports;
 //   4. scans     pair slots and expert-major rows received here (canonical order of
-//                plan/layout.h), and the pair slots of this rank's tokens at every destination;
+//                plan/layout.h), the routes this rank serves (its own tokens inside its domain,
+//                and its rail peers' tokens for this domain) and the network pack orders;
 //   5. finish    tell the peers their meta was read.
 // Every rank derives the same numbers from the same meta, so no counts need to be exchanged.
 #include <cub/block/block_scan.cuh>
@@ -22,12 +25,40 @@ namespace {
 constexpr int kThreads = 256;
 using BlockScan = cub::BlockScan<int, kThreads>;
 
+// Rank s = (n, g)'s meta lives in slot n of the buffer of local peer g.
+__device__ __forceinline__ uint8_t* metaSlot(const DomainView& view, int rank) {
+  return view.peerBuffers[rank % view.localRanks] + view.layout.meta +
+         static_cast<size_t>(rank / view.localRanks) * view.layout.metaSlotBytes;
+}
+
 __device__ __forceinline__ const MetaHeader* metaHeader(const DomainView& view, int rank) {
-  return reinterpret_cast<const MetaHeader*>(view.peerBuffers[rank] + view.layout.meta);
+  return reinterpret_cast<const MetaHeader*>(metaSlot(view, rank));
 }
 
 __device__ __forceinline__ MetaSelection* metaSelections(const DomainView& view, int rank) {
-  return reinterpret_cast<MetaSelection*>(view.peerBuffers[rank] + view.layout.meta + sizeof(MetaHeader));
+  return reinterpret_cast<MetaSelection*>(metaSlot(view, rank) + sizeof(MetaHeader));
+}
+
+// Selection k is the first of the token's selections owned by its group (a rank: groupSize = L
+// experts; a domain: D * L experts).
+__device__ __forceinline__ bool firstOfGroup(const MetaSelection* sel, int k, int groupSize) {
+  if (sel[k].expert < 0) return false;
+  const int group = sel[k].expert / groupSize;
+  for (int j = 0; j < k; ++j)
+    if (sel[j].expert >= 0 && sel[j].expert / groupSize == group) return false;
+  return true;
+}
+
+// Distinct groups in [low, group) among the token's selections: the index of `group` among the
+// token's groups of at least `low`, in ascending order.
+__device__ __forceinline__ int groupsBetween(const MetaSelection* sel, int width, int groupSize, int low, int group) {
+  int below = 0;
+  for (int k = 0; k < width; ++k) {
+    if (!firstOfGroup(sel, k, groupSize)) continue;
+    const int other = sel[k].expert / groupSize;
+    below += other >= low && other < group;
+  }
+  return below;
 }
 
 __device__ __forceinline__ uint64_t faultKeyOf(int token, int slot, RoutingFault fault) {
@@ -35,9 +66,10 @@ __device__ __forceinline__ uint64_t faultKeyOf(int token, int slot, RoutingFault
          static_cast<uint64_t>(fault);
 }
 
-__device__ __forceinline__ bool tokenHitsRank(const MetaSelection* sel, int width, int localExperts, int rank) {
+// The token selects an expert of `group` (rank: groupSize = L; domain: D * L).
+__device__ __forceinline__ bool tokenHitsGroup(const MetaSelection* sel, int width, int groupSize, int group) {
   for (int k = 0; k < width; ++k)
-    if (sel[k].expert >= 0 && sel[k].expert / localExperts == rank) return true;
+    if (sel[k].expert >= 0 && sel[k].expert / groupSize == group) return true;
   return false;
 }
 
@@ -115,8 +147,9 @@ __global__ void finishMetaKernel(DomainView view, GroupDims dims, LayoutInput in
     }
     *faultKey = ~0ull;
   }
-  *reinterpret_cast<MetaHeader*>(view.peerBuffers[view.rank] + view.layout.meta) = header;
-  signalPeers(view, kPhaseMetaReady, callEpoch(view));
+  *reinterpret_cast<MetaHeader*>(metaSlot(view, view.rank)) = header;
+  // With several domains the meta first crosses the network; the network stream signals.
+  if (view.domains == 1) signalPeers(view, kPhaseMetaReady, callEpoch(view));
 }
 
 // True when some rank's routing is faulty; the first such rank's fault goes to the handle.
@@ -138,7 +171,8 @@ __device__ bool groupFault(const DomainView& view, const HandleDevice& handle) {
   return false;
 }
 
-// 2. Count (source, expert) selections and (source, destination) token hits over the whole group.
+// 2. Count (source, expert) selections and (source, destination rank) token hits over the whole
+// group.
 __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDims dims, HandleDevice handle) {
   if (!waitForPeers(view, kPhaseMetaReady, callEpoch(view))) return;
   if (groupFault(view, handle)) return;
@@ -153,10 +187,7 @@ __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDi
         const int e = sel[k].expert;
         if (e < 0) continue;
         atomicAdd(&handle.groupCounts[static_cast<size_t>(s) * dims.experts + e], 1);
-        bool firstOfOwner = true;
-        for (int j = 0; j < k; ++j)
-          if (sel[j].expert >= 0 && sel[j].expert / L == e / L) firstOfOwner = false;
-        if (firstOfOwner) atomicAdd(&handle.groupHits[static_cast<size_t>(s) * view.ranks + e / L], 1);
+        if (firstOfGroup(sel, k, L)) atomicAdd(&handle.groupHits[static_cast<size_t>(s) * view.ranks + e / L], 1);
       }
     }
   }
@@ -170,11 +201,6 @@ __global__ void offsetsKernel(DomainView view, GroupDims dims, HandleDevice hand
   for (int s = 0; s < R; ++s) {
     handle.pairBase[s] = pairs;
     pairs += handle.groupHits[static_cast<size_t>(s) * R + me];
-  }
-  for (int d = 0; d < R; ++d) {
-    int64_t before = 0;
-    for (int s = 0; s < me; ++s) before += handle.groupHits[static_cast<size_t>(s) * R + d];
-    handle.sendBase[d] = before;
   }
   int64_t start = 0, kept = 0;
   for (int l = 0; l < L; ++l) {
@@ -219,22 +245,31 @@ __device__ void scanTokens(int tokens, int64_t base, Flag flag, Visit visit) {
   }
 }
 
-// 4a. Pair slots received here: one block per source rank.
+// 4a. Pair slots received here: one block per source rank. A source in another domain sends its
+// rows to its rail peer here, packed in token order: netRow is the row's index in that pack.
 __global__ void __launch_bounds__(kThreads) recvPairsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
   if (errorRaised(view) || handle.counts->fault) return;
   const int width = dims.metaWidth, L = dims.localExperts, me = view.rank;
+  const int domainExperts = L * view.localRanks;
   for (int s = blockIdx.x; s < view.ranks; s += gridDim.x) {
     const int tokens = metaHeader(view, s)->numTokens;
     const MetaSelection* meta = metaSelections(view, s);
     int32_t* slots = handle.tokenSlot + static_cast<size_t>(s) * dims.maxTokens;
+    const bool remote = s / view.localRanks != view.domain;
+    int32_t* netIndex = remote ? handle.netIndex + static_cast<size_t>(s) * dims.maxTokens : nullptr;
     for (int t = threadIdx.x; t < tokens; t += blockDim.x) slots[t] = -1;
     __syncthreads();
+    if (remote)
+      scanTokens(
+          tokens, 0,
+          [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, domainExperts, view.domain); },
+          [&](int t, int64_t row) { netIndex[t] = static_cast<int32_t>(row); });
     scanTokens(
         tokens, handle.pairBase[s],
-        [&](int t) { return tokenHitsRank(meta + static_cast<size_t>(t) * width, width, L, me); },
+        [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, L, me); },
         [&](int t, int64_t slot) {
           slots[t] = static_cast<int32_t>(slot);
-          handle.recvPairs[slot] = RecvEntry{s, t, -1};
+          handle.recvPairs[slot] = RecvEntry{s, t, -1, remote ? netIndex[t] : -1};
           const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
           MetaSelection* local = handle.pairSel + slot * width;
           for (int k = 0; k < width; ++k) {
@@ -270,7 +305,7 @@ __global__ void __launch_bounds__(kThreads) recvRowsKernel(DomainView view, Grou
           const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
           for (int k = 0; k < width; ++k) {
             if (sel[k].expert != e) continue;
-            handle.recvRows[row] = RecvEntry{s, t, l};
+            handle.recvRows[row] = RecvEntry{s, t, l, handle.recvPairs[slots[t]].netRow};
             handle.recvRowProb[row] = sel[k].prob;
             handle.pairRows[static_cast<int64_t>(slots[t]) * width + k] = static_cast<int32_t>(row);
           }
@@ -279,66 +314,88 @@ __global__ void __launch_bounds__(kThreads) recvRowsKernel(DomainView view, Grou
       const int64_t first = handle.segmentStart[l] + handle.segmentPairs[l];
       const int64_t end = min(handle.segmentStart[l] + handle.segmentKept[l], limit);
       for (int64_t row = first + threadIdx.x; row < end; row += blockDim.x) {
-        handle.recvRows[row] = RecvEntry{-1, -1, -1};
+        handle.recvRows[row] = RecvEntry{-1, -1, -1, -1};
         handle.recvRowProb[row] = 0.0f;
       }
     }
   }
 }
 
-// 4c. Pair slots of this rank's tokens at every destination: one block per destination rank. A
-// token's pairs are stored in destination order (the order combine sums in).
-__global__ void __launch_bounds__(kThreads) sendPairsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+// The source rank of origin o's routes: this rank for its own domain, else its rail peer (o, g).
+__device__ __forceinline__ int routeSource(const DomainView& view, int origin) {
+  return origin == view.domain ? view.rank : origin * view.localRanks + view.localRank;
+}
+
+// 4c. Pair slots at every destination of this domain of the tokens this rank routes: one block per
+// (origin, destination). A token's pairs are stored in destination order (the order combine sums in).
+__global__ void __launch_bounds__(kThreads) routePairsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
   if (errorRaised(view) || handle.counts->fault) return;
-  const int width = dims.metaWidth, L = dims.localExperts;
-  const MetaSelection* meta = metaSelections(view, view.rank);
-  const int tokens = handle.numTokens;
-  for (int d = blockIdx.x; d < view.ranks; d += gridDim.x) {
+  const int width = dims.metaWidth, L = dims.localExperts, D = view.localRanks;
+  for (int item = blockIdx.x; item < view.domains * D; item += gridDim.x) {
+    const int origin = item / D, j = item % D;
+    const int s = routeSource(view, origin), d = view.domain * D + j;
+    const MetaSelection* meta = metaSelections(view, s);
+    int64_t base = 0;  // pairs of lower source ranks at d
+    for (int below = 0; below < s; ++below) base += handle.groupHits[static_cast<size_t>(below) * view.ranks + d];
+    SendPair* pairs = handle.routePairs + static_cast<size_t>(origin) * dims.maxTokens * width;
     scanTokens(
-        tokens, handle.sendBase[d],
-        [&](int t) { return tokenHitsRank(meta + static_cast<size_t>(t) * width, width, L, d); },
+        metaHeader(view, s)->numTokens, base,
+        [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, L, d); },
         [&](int t, int64_t slot) {
-          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
-          // Index of d among the token's distinct destinations, in ascending order.
-          int below = 0;
-          for (int k = 0; k < width; ++k) {
-            const int owner = sel[k].expert >= 0 ? sel[k].expert / L : -1;
-            if (owner < 0 || owner >= d) continue;
-            bool first = true;
-            for (int j = 0; j < k; ++j)
-              if (sel[j].expert >= 0 && sel[j].expert / L == owner) first = false;
-            below += first;
-          }
-          handle.sendPairs[static_cast<size_t>(t) * width + below] = SendPair{d, static_cast<int32_t>(slot)};
+          const int index = groupsBetween(meta + static_cast<size_t>(t) * width, width, L, view.domain * D, d);
+          pairs[static_cast<size_t>(t) * width + index] = SendPair{j, static_cast<int32_t>(slot)};
         });
   }
-  // The handle keeps this rank's selections by pair: the meta is overwritten by the next layout,
-  // but combine's probs gradient may come much later (the backward pass).
-  if (blockIdx.x == 0) {
+}
+
+// 4d. Per origin (one block each): pairs per routed token, which pair carries each selection, and
+// the network pack orders. The handle keeps all of it: the meta is overwritten by the next layout,
+// but combine (and its probs gradient) may come much later (the backward pass).
+__global__ void __launch_bounds__(kThreads) routeInfoKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (errorRaised(view) || handle.counts->fault) return;
+  const int width = dims.metaWidth, L = dims.localExperts, D = view.localRanks, domainExperts = L * D;
+  const int low = view.domain * D;  // first rank of this domain
+  for (int origin = blockIdx.x; origin < view.domains; origin += gridDim.x) {
+    const int s = routeSource(view, origin);
+    const bool own = origin == view.domain;
+    const int tokens = metaHeader(view, s)->numTokens;
+    const MetaSelection* meta = metaSelections(view, s);
+    const size_t first = static_cast<size_t>(origin) * dims.maxTokens;
+    if (threadIdx.x == 0 && handle.routeTokens) handle.routeTokens[origin] = tokens;
     for (int t = threadIdx.x; t < tokens; t += blockDim.x) {
       const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
-      OwnSelection* own = handle.ownSel + static_cast<size_t>(t) * width;
-      int distinct = 0;
+      int inDomain = 0;
       for (int k = 0; k < width; ++k) {
-        own[k] = OwnSelection{-1, sel[k].slot};
-        if (sel[k].expert < 0) continue;
-        const int owner = sel[k].expert / L;
-        int below = 0;
-        bool first = true;
-        for (int j = 0; j < width; ++j) {
-          if (sel[j].expert < 0) continue;
-          const int other = sel[j].expert / L;
-          bool firstOfOther = true;
-          for (int i = 0; i < j; ++i)
-            if (sel[i].expert >= 0 && sel[i].expert / L == other) firstOfOther = false;
-          if (firstOfOther && other < owner) ++below;
-          if (j < k && other == owner) first = false;
-        }
-        own[k].pairIndex = below;
-        distinct += first;
+        const int owner = sel[k].expert >= 0 ? sel[k].expert / L : -1;
+        const bool here = owner >= low && owner < low + D;
+        const int pairIndex = here ? groupsBetween(sel, width, L, low, owner) : -1;
+        inDomain += here && firstOfGroup(sel, k, L);
+        if (own)
+          handle.ownSel[static_cast<size_t>(t) * width + k] =
+              OwnSelection{pairIndex, sel[k].slot, owner >= 0 ? owner / D : -1};
+        else
+          handle.routeSelPair[(first + t) * width + k] = pairIndex;
       }
-      handle.sendPairCount[t] = distinct;
+      handle.routePairCount[first + t] = inDomain;
     }
+    if (view.domains == 1) continue;
+    if (own) continue;
+    // The rail peer's tokens for this domain arrive packed in token order; this rank's tokens for
+    // domain `origin` leave packed in token order.
+    for (int t = threadIdx.x; t < dims.maxTokens; t += blockDim.x) {
+      handle.relayIndex[first + t] = -1;
+      handle.packIndex[first + t] = -1;
+    }
+    __syncthreads();
+    scanTokens(
+        tokens, 0,
+        [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, domainExperts, view.domain); },
+        [&](int t, int64_t row) { handle.relayIndex[first + t] = static_cast<int32_t>(row); });
+    const MetaSelection* mine = metaSelections(view, view.rank);
+    scanTokens(
+        handle.numTokens, 0,
+        [&](int t) { return tokenHitsGroup(mine + static_cast<size_t>(t) * width, width, domainExperts, origin); },
+        [&](int t, int64_t row) { handle.packIndex[first + t] = static_cast<int32_t>(row); });
   }
 }
 
@@ -353,9 +410,9 @@ __global__ void finishLayoutKernel(DomainView view) {
 
 }  // namespace
 
-cudaError_t launchLayout(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
-                         const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
-                         cudaStream_t stream) {
+cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
+                                const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
+                                cudaStream_t stream) {
   const size_t R = view.ranks;
   cudaError_t err = cudaMemsetAsync(handle.groupCounts, 0, R * dims.experts * sizeof(int32_t), stream);
   if (err == cudaSuccess) err = cudaMemsetAsync(handle.groupHits, 0, R * R * sizeof(int32_t), stream);
@@ -366,12 +423,19 @@ cudaError_t launchLayout(const DomainView& view, const GroupDims& dims, const La
 
   publishMetaKernel<<<cappedGrid(input.numTokens, kThreads, budget), kThreads, 0, stream>>>(view, dims, input, faultKey);
   finishMetaKernel<<<1, 32, 0, stream>>>(view, dims, input, faultKey);
+  return cudaGetLastError();
+}
+
+cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                             LaunchBudget budget, cudaStream_t stream) {
   countKernel<<<cappedGrid(static_cast<int64_t>(dims.maxTokens) * view.ranks, kThreads, budget), kThreads, 0, stream>>>(view, dims, handle);
   offsetsKernel<<<1, 32, 0, stream>>>(view, dims, handle);
   recvPairsKernel<<<cappedGrid(view.ranks, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
   if (handle.expertMajor)
     recvRowsKernel<<<cappedGrid(static_cast<int64_t>(view.ranks) * dims.localExperts, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
-  sendPairsKernel<<<cappedGrid(view.ranks, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
+  routePairsKernel<<<cappedGrid(static_cast<int64_t>(view.domains) * view.localRanks, 1, budget), kThreads, 0, stream>>>(
+      view, dims, handle);
+  routeInfoKernel<<<cappedGrid(view.domains, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
   finishLayoutKernel<<<1, 32, 0, stream>>>(view);
   return cudaGetLastError();
 }

@@ -10,6 +10,8 @@ const char* phaseName(int phase) {
     case kPhaseRowsRead: return "dispatch: waiting for peers to finish pulling this rank's rows";
     case kPhasePartialsReady: return "combine: waiting for peers' partial rows";
     case kPhasePartialsRead: return "combine: waiting for peers to finish pulling this rank's partials";
+    case kPhaseNetRowsReady: return "dispatch: waiting for the network phase (rows from rail peers)";
+    case kPhaseNetPartialsReady: return "combine: waiting for the network phase (domain partials from rail peers)";
     default: return "unknown phase";
   }
 }

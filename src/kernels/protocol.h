@@ -1,15 +1,27 @@
 // Plain data shared by the host code and the kernels of the single-domain protocol: the layout of
 // each rank's peer-visible buffer, the signal phases, and the error record.
 //
-// Every rank owns one buffer that all peers of its NVLink domain map (transport/peer_buffer.h):
-//   [signals]   uint64 signals[kPhaseCount][ranks]: peer p stores the epoch of the call in which it
-//               passed phase `phase` into signals[phase][p] of this rank's buffer.
-//   [meta]      this rank's routing, normalised to (expert, prob, slot) per selection, read by every
-//               peer during the layout: MetaHeader, then Selection[maxTokens][maxTopk].
+// Every rank owns one buffer that all peers of its NVLink domain map (transport/peer_buffer.h).
+// Ranks are grouped into domains of D consecutive ranks (D = all ranks on one node); "local"
+// indices count inside the domain.
+//   [signals]   uint64 signals[kPhaseCount][D]: local peer p stores the epoch of the call in which
+//               it passed phase `phase` into signals[phase][p] of this rank's buffer.
+//   [meta]      one slot per domain n: the routing of rank (n, my local index), normalised to
+//               (expert, prob, slot) per selection: MetaHeader, then Selection[maxTokens][maxTopk].
+//               The slot of this rank's own domain holds its own routing; the others arrive over
+//               the network from its rail peers. So every global rank's routing is readable in
+//               every domain, at the peer with the same local index.
 //   [dispatch]  this rank's token rows as dispatch sends them (bf16/fp32, or e4m3 + fp32 scales),
 //               maxTokens rows, pulled by the destination ranks.
 //   [combine]   partial rows for combine, one per (source token, this rank) pair, plus maxTopk fp32
-//               probs-gradient values per pair, pulled by the source ranks.
+//               probs-gradient values per pair, pulled by the source ranks (or their rail peer).
+// Several domains add the two-hop regions (one slot per other domain, maxTokens rows each):
+//   [netDispatchSend]  this rank's rows for domain n, packed in token order (FP8: codes + scales).
+//   [netDispatchRecv]  rows of rail peer (n, my local index) for this domain, as it packed them;
+//                      the ranks of this domain pull them from here.
+//   [netCombineSend]   domain partials of those rows (combine row + maxTopk fp32 probs gradients).
+//   [netCombineRecv]   one slot per domain: the domain partials of this rank's tokens (the slot of
+//                      its own domain is filled locally), summed in domain order at the end.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +39,8 @@ enum SignalPhase : int {
   kPhaseRowsRead,        // I finished pulling every peer's dispatch rows of epoch e
   kPhasePartialsReady,   // my combine partials are published for epoch e
   kPhasePartialsRead,    // I finished pulling every peer's partials of epoch e
+  kPhaseNetRowsReady,    // my network receive of dispatch rows of epoch e has landed
+  kPhaseNetPartialsReady,// my network receive of combine domain partials of epoch e has landed
   kPhaseCount
 };
 
@@ -62,16 +76,28 @@ struct ErrorRecord {
   int64_t value;
 };
 
-enum ErrorKind : int32_t { kErrorNone = 0, kErrorTimeout = 1, kErrorRoutingFault = 2 };
+// kErrorNetworkTimeout: a network group did not complete in time (peer = the rail peer's global
+// rank, phase = the phase its arrival would have signalled, expected = the timeout in ms).
+enum ErrorKind : int32_t { kErrorNone = 0, kErrorTimeout = 1, kErrorRoutingFault = 2, kErrorNetworkTimeout = 3 };
 
 // Byte offsets of the regions of one rank's buffer (the same on every rank).
 struct BufferLayout {
   size_t signals = 0;
   size_t meta = 0;
+  size_t metaSlotBytes = 0;   // one domain's slot of the meta region
   size_t dispatchRows = 0;
   size_t dispatchScales = 0;
   size_t combineRows = 0;
   size_t combineProbs = 0;
+  // Two-hop regions (zero bytes with one domain). Slots of maxTokens rows of the given stride.
+  size_t netDispatchSend = 0;
+  size_t netDispatchRecv = 0;
+  size_t netCombineSend = 0;
+  size_t netCombineRecv = 0;
+  size_t netDispatchRowBytes = 0;  // staged row (FP8: codes, then fp32 scales), 16-byte multiple
+  size_t netCombineRowBytes = 0;   // combine row, 16-byte padded, then maxTopk fp32 gradients
+  size_t netCombineGradOffset = 0; // where the gradients start inside a combine net row
+  size_t netSlotRows = 0;          // rows per slot (maxTokens)
   size_t total = 0;
 };
 

@@ -43,7 +43,8 @@ Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes
   return Status::ok();
 }
 
-Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, size_t bytes, std::unique_ptr<PeerBuffer>* out) {
+Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, int firstRank, int domainRanks, size_t bytes,
+                          std::unique_ptr<PeerBuffer>* out) {
   std::unique_ptr<PeerBuffer> buffer(new PeerBuffer());
   buffer->bytes_ = bytes;
   buffer->rank_ = rank;
@@ -57,11 +58,12 @@ Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, size_t bytes, st
   std::vector<uint8_t> handles;
   if (Status s = allGatherBytes(comm, ranks, &mine, sizeof(mine), &handles); !s.isOk()) return s;
 
-  buffer->mapped_.assign(ranks, nullptr);
-  std::vector<uint8_t*> table(ranks, nullptr);
-  for (int peer = 0; peer < ranks; ++peer) {
+  buffer->mapped_.assign(domainRanks, nullptr);
+  std::vector<uint8_t*> table(domainRanks, nullptr);
+  for (int local = 0; local < domainRanks; ++local) {
+    const int peer = firstRank + local;
     if (peer == rank) {
-      table[peer] = buffer->local_.get();
+      table[local] = buffer->local_.get();
       continue;
     }
     cudaIpcMemHandle_t handle;
@@ -73,11 +75,11 @@ Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, size_t bytes, st
               format("rank %d cannot map the buffer of peer %d with CUDA IPC: %s (the ranks of one NVLink domain need "
                      "peer access; set NCCL_MOE_DOMAIN_SIZE to split the domain)",
                      rank, peer, cudaGetErrorString(err))};
-    buffer->mapped_[peer] = static_cast<uint8_t*>(mapped);
-    table[peer] = static_cast<uint8_t*>(mapped);
+    buffer->mapped_[local] = static_cast<uint8_t*>(mapped);
+    table[local] = static_cast<uint8_t*>(mapped);
   }
-  if (Status s = allocateDevice(ranks, &buffer->peerTable_, "cudaMalloc(peer table)"); !s.isOk()) return s;
-  if (Status s = cudaStatus(cudaMemcpy(buffer->peerTable_.get(), table.data(), ranks * sizeof(uint8_t*),
+  if (Status s = allocateDevice(domainRanks, &buffer->peerTable_, "cudaMalloc(peer table)"); !s.isOk()) return s;
+  if (Status s = cudaStatus(cudaMemcpy(buffer->peerTable_.get(), table.data(), domainRanks * sizeof(uint8_t*),
                                        cudaMemcpyHostToDevice),
                             "cudaMemcpy(peer table)");
       !s.isOk())

@@ -16,16 +16,17 @@ namespace nccl_moe {
 
 class PeerBuffer {
  public:
-  // Collective over `comm` (all ranks form one domain). The buffer is zeroed before any peer can
-  // see it.
-  static Status create(ncclComm_t comm, int rank, int ranks, size_t bytes, std::unique_ptr<PeerBuffer>* out);
+  // Collective over `comm`: every rank publishes its handle; each maps the buffers of its domain,
+  // the `domainRanks` ranks from `firstRank`. The buffer is zeroed before any peer can see it.
+  static Status create(ncclComm_t comm, int rank, int ranks, int firstRank, int domainRanks, size_t bytes,
+                       std::unique_ptr<PeerBuffer>* out);
   ~PeerBuffer();
   PeerBuffer(const PeerBuffer&) = delete;
   PeerBuffer& operator=(const PeerBuffer&) = delete;
 
   uint8_t* local() const { return local_.get(); }
   size_t bytes() const { return bytes_; }
-  // Device array [ranks] of every rank's buffer as mapped here (this rank's own included).
+  // Device array [domainRanks] of the domain's buffers as mapped here (this rank's own included).
   uint8_t* const* devicePeerTable() const { return peerTable_.get(); }
 
  private:

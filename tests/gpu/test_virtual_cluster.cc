@@ -17,11 +17,14 @@ struct ClusterCase {
   const char* name;
   int ranks;
   const char* args;
+  int nodes = 1;  // virtual nodes = NVLink domains; several run the two-hop path over NCCL sockets
+  int limitS = 240;  // the launcher's limit for the whole job
 };
 
 int runCluster(const ClusterCase& c) {
-  const std::string command = std::string(kNcclMoeRunPath) + " -np " + std::to_string(c.ranks) +
-                              " --mps --timeout 240 --fail-grace 20 " + kRankCheckPath + " " + c.args;
+  const std::string command = std::string(kNcclMoeRunPath) + " -np " + std::to_string(c.ranks) + " --nodes " +
+                               std::to_string(c.nodes) + " --mps --timeout " + std::to_string(c.limitS) + " --fail-grace 20 " + kRankCheckPath + " " +
+                              c.args;
   std::printf("%s\n", command.c_str());
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -54,6 +57,22 @@ const ClusterCase kCases[] = {
     {"r2_config_mismatch_refused", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --config-mismatch"},
     {"r2_stale_handle_after_recreate", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --stale"},
     {"r4_silent_rank_times_out", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000"},
+    // Two-hop (HybridEP): virtual nodes x ranks per node.
+    {"n2x2_topk_per_rank", 4, "--experts 16 --topk 4 --tokens 48 --hidden 128 --iters 3", 2},
+    {"n2x2_map_expert_major_pad_uneven", 4,
+     "--experts 16 --topk 3 --tokens 40 --hidden 96 --map --expert-major --pad 4 --uneven --zero-rank 1", 2},
+    {"n2x4_fp8_hidden7168", 8, "--experts 64 --topk 8 --tokens 64 --hidden 7168 --fp8", 2},
+    {"n2x4_skewed_masked_fp32_odd", 8, "--experts 32 --topk 6 --tokens 50 --hidden 129 --skew 2 --masked 0.3 --fp32", 2},
+    {"n4x2_expert_major_budget", 8,
+     "--experts 32 --topk 8 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 304 --uneven", 4},
+    {"n4x2_fp8_pow2_map_all_to_one", 8, "--experts 16 --topk 1 --tokens 64 --hidden 384 --fp8 --pow2 --map --skew 60",
+     4},
+    {"n4x1_nccl_only", 4, "--experts 16 --topk 4 --tokens 40 --hidden 200 --zero-rank 3", 4},
+    {"n2x2_cuda_graph_replays_new_routing", 4,
+     "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3", 2},
+    {"n2x2_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 2", 2},
+    {"n2x2_silent_rank_times_out", 4,
+     "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000", 2, 60},
 };
 
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),

@@ -21,7 +21,7 @@ TEST(BufferLayout, RegionsAreAlignedDisjointAndSizedForTheProtocol) {
     for (int ranks : {1, 2, 8, 72}) {
       const int hidden = 7169, tokens = 300, topk = 8;
       const CommConfig config = configOf(ranks * 4, hidden, tokens, topk, fp8, ElementType::kBf16);
-      const BufferLayout layout = computeBufferLayout(config, ranks);
+      const BufferLayout layout = computeBufferLayout(config, ranks, ranks, 1);
       const size_t offsets[] = {layout.signals, layout.meta, layout.dispatchRows, layout.dispatchScales,
                                 layout.combineRows, layout.combineProbs, layout.total};
       for (size_t i = 0; i + 1 < std::size(offsets); ++i) {
@@ -44,6 +44,40 @@ TEST(BufferLayout, RegionsAreAlignedDisjointAndSizedForTheProtocol) {
                             pairs * topk * sizeof(float);
       EXPECT_LE(layout.total, needed + 6 * 256);
     }
+  }
+}
+
+TEST(BufferLayout, TwoHopRegionsHoldOneSlotPerOtherDomain) {
+  for (bool fp8 : {false, true}) {
+    const int hidden = 333, tokens = 50, topk = 6, D = 4, M = 3;
+    const CommConfig config = configOf(D * M * 2, hidden, tokens, topk, fp8, ElementType::kBf16);
+    const BufferLayout one = computeBufferLayout(config, D * M, D * M, 1);
+    const BufferLayout two = computeBufferLayout(config, D * M, D, M);
+    EXPECT_EQ(one.netDispatchRowBytes, 0u);
+    EXPECT_EQ(one.netDispatchSend, 0u);  // no two-hop regions with one domain
+    // Signals per domain peer, meta one slot per domain.
+    EXPECT_GE(two.meta - two.signals, sizeof(uint64_t) * kPhaseCount * D);
+    EXPECT_GE(two.metaSlotBytes, sizeof(MetaHeader) + size_t{tokens} * topk * sizeof(MetaSelection));
+    EXPECT_EQ(two.metaSlotBytes % 256, 0u);
+    EXPECT_GE(two.dispatchRows - two.meta, M * two.metaSlotBytes);
+    // A network dispatch row holds the staged row and, with FP8, its scales after a 16-byte pad.
+    const size_t staged = fp8 ? hidden : size_t{hidden} * 2;
+    const size_t scales = fp8 ? fp8BlockCount(hidden) * sizeof(float) : 0;
+    EXPECT_EQ(two.netDispatchRowBytes, (staged + 15) / 16 * 16 + (scales + 15) / 16 * 16);
+    EXPECT_EQ(two.netCombineGradOffset, (size_t{hidden} * 2 + 15) / 16 * 16);
+    EXPECT_EQ(two.netCombineRowBytes, two.netCombineGradOffset + (topk * sizeof(float) + 15) / 16 * 16);
+    EXPECT_EQ(two.netSlotRows, size_t{tokens});
+    const size_t regions[] = {two.combineProbs, two.netDispatchSend, two.netDispatchRecv, two.netCombineSend,
+                              two.netCombineRecv, two.total};
+    for (size_t i = 0; i + 1 < std::size(regions); ++i) {
+      EXPECT_EQ(regions[i] % 256, 0u) << "region " << i;
+      EXPECT_LT(regions[i], regions[i + 1]) << "region " << i;
+    }
+    EXPECT_GE(two.netDispatchRecv - two.netDispatchSend, (M - 1) * size_t{tokens} * two.netDispatchRowBytes);
+    EXPECT_GE(two.netCombineSend - two.netDispatchRecv, (M - 1) * size_t{tokens} * two.netDispatchRowBytes);
+    EXPECT_GE(two.netCombineRecv - two.netCombineSend, (M - 1) * size_t{tokens} * two.netCombineRowBytes);
+    EXPECT_GE(two.total - two.netCombineRecv, M * size_t{tokens} * two.netCombineRowBytes);
+    EXPECT_LE(two.total - two.netCombineRecv, M * size_t{tokens} * two.netCombineRowBytes + 256);
   }
 }
 

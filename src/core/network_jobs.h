@@ -1,0 +1,19 @@
+// The network jobs of the two-hop path (transport/rail_exchange.h): which slots of this rank's
+// buffer travel to and from each rail peer in the layout, in dispatch and in combine.
+#pragma once
+
+#include "core/comm.h"
+#include "transport/rail_exchange.h"
+
+namespace nccl_moe {
+
+// Layout: this rank's meta slot to every rail peer, theirs into its slots (fixed size: a receiver
+// does not know the sender's token count yet).
+RailJob metaJob(const ncclMoeComm& comm);
+// Dispatch: this rank's packed rows for domain n to its rail peer there, that peer's rows for this
+// domain back. Every slot travels whole (maxTokensPerRank rows): see transport/rail_exchange.h.
+RailJob dispatchJob(const ncclMoeComm& comm);
+// Combine: the domain partials of the rail peer's rows back to it; this rank's from domain n.
+RailJob combineJob(const ncclMoeComm& comm);
+
+}  // namespace nccl_moe

@@ -1,0 +1,47 @@
+// The two small kernels around each network group (NCCL point-to-point on the rail communicator,
+// transport/rail_exchange.h) that tie it to the kernels of a call.
+#include "kernels/device_sync.cuh"
+#include "kernels/launch.h"
+
+namespace nccl_moe {
+
+namespace {
+
+// Before the NCCL group: the call's epoch into the job's slot (the group may be captured into a
+// graph, so the epoch is read on the device at run time).
+__global__ void networkPrologueKernel(DomainView view, uint64_t* epochOut) {
+  if (threadIdx.x == 0) *epochOut = callEpoch(view);
+}
+
+// After the NCCL group: its transfers have landed. Not after a failure: an aborted group landed
+// nothing (the watchdog records its timeout in the host-mapped record only).
+__global__ void networkSignalKernel(DomainView view, int phase, int selfOnly, const uint64_t* epoch) {
+  if (threadIdx.x != 0 || errorRaised(view)) return;
+  if (*reinterpret_cast<volatile int32_t*>(&view.errorHost->kind) != kErrorNone) return;
+  if (selfOnly)
+    signalSelf(view, phase, *epoch);
+  else
+    signalPeers(view, phase, *epoch);
+}
+
+}  // namespace
+
+cudaError_t preloadNetworkKernels() {
+  cudaFuncAttributes attributes;
+  cudaError_t err = cudaFuncGetAttributes(&attributes, networkPrologueKernel);
+  if (err == cudaSuccess) err = cudaFuncGetAttributes(&attributes, networkSignalKernel);
+  return err;
+}
+
+cudaError_t launchNetworkPrologue(const DomainView& view, uint64_t* epochOut, cudaStream_t stream) {
+  networkPrologueKernel<<<1, 32, 0, stream>>>(view, epochOut);
+  return cudaGetLastError();
+}
+
+cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, const uint64_t* epoch,
+                                cudaStream_t stream) {
+  networkSignalKernel<<<1, 32, 0, stream>>>(view, phase, selfOnly ? 1 : 0, epoch);
+  return cudaGetLastError();
+}
+
+}  // namespace nccl_moe

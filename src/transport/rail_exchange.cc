@@ -1,0 +1,189 @@
+#include "transport/rail_exchange.h"
+
+#include <atomic>
+
+#include "core/log.h"
+#include "kernels/launch.h"
+
+namespace nccl_moe {
+
+namespace {
+
+Status ncclStatus(ncclResult_t result, const char* what) {
+  if (result == ncclSuccess) return Status::ok();
+  return {result, format("%s failed: %s (%s)", what, ncclGetErrorString(result), ncclGetLastError(nullptr))};
+}
+
+Status issueGroup(ncclComm_t rail, const RailJob& job, cudaStream_t stream) {
+  if (Status s = ncclStatus(ncclGroupStart(), "ncclGroupStart"); !s.isOk()) return s;
+  Status status;
+  for (const RailLeg& leg : job.legs) {
+    const size_t bytes = static_cast<size_t>(leg.rows) * leg.rowBytes;
+    if (bytes == 0) continue;
+    if (status.isOk()) status = ncclStatus(ncclSend(leg.send, bytes, ncclUint8, leg.peer, rail, stream), "ncclSend");
+    if (status.isOk()) status = ncclStatus(ncclRecv(leg.recv, bytes, ncclUint8, leg.peer, rail, stream), "ncclRecv");
+  }
+  const Status ended = ncclStatus(ncclGroupEnd(), "ncclGroupEnd");
+  return status.isOk() ? ended : status;
+}
+
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(stream, &capture) == cudaSuccess && capture != cudaStreamCaptureStatusNone;
+}
+
+}  // namespace
+
+Status RailExchange::create(ncclComm_t parent, int device, const DomainView& view, int timeoutMs,
+                            std::unique_ptr<RailExchange>* out) {
+  std::unique_ptr<RailExchange> exchange(new RailExchange());
+  exchange->device_ = device;
+  exchange->view_ = view;
+  exchange->timeout_ = std::chrono::milliseconds(timeoutMs);
+  if (Status s = ncclStatus(ncclCommSplit(parent, view.localRank, view.domain, &exchange->rail_, nullptr),
+                            "ncclCommSplit(rail)");
+      !s.isOk())
+    return s;
+  if (Status s = exchange->stream_.create(); !s.isOk()) return s;
+  if (Status s = cudaStatus(preloadNetworkKernels(), "cudaFuncGetAttributes(network kernels)"); !s.isOk()) return s;
+  for (Watch& slot : exchange->slots_) {
+    if (Status s = slot.started.create(); !s.isOk()) return s;
+    if (Status s = slot.finished.create(); !s.isOk()) return s;
+    if (Status s = allocateDevice(1, &slot.epoch, "cudaMalloc(job epoch)"); !s.isOk()) return s;
+  }
+  RailExchange* raw = exchange.get();
+  exchange->watchdog_ = std::thread([raw] { raw->watch(); });
+  *out = std::move(exchange);
+  return Status::ok();
+}
+
+RailExchange::~RailExchange() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+  if (rail_ == nullptr) return;
+  cudaStreamSynchronize(stream_.get());
+  ncclCommFinalize(rail_);
+  ncclCommDestroy(rail_);
+}
+
+void RailExchange::abortLocked() {
+  if (!aborted_ && rail_ != nullptr) ncclCommAbort(rail_);
+  rail_ = nullptr;
+  aborted_ = true;
+  stopping_ = true;
+}
+
+void RailExchange::abort() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    abortLocked();
+  }
+  changed_.notify_all();
+}
+
+Status RailExchange::rehearse(const RailJob& job) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (Status s = issueGroup(rail_, job, stream_.get()); !s.isOk()) return s;
+  return cudaStatus(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize(network rehearsal)");
+}
+
+Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const int index = nextSlot_;
+  // A slot is free once the watchdog saw its group finish (or gave up on it).
+  changed_.wait(lock, [&] { return !slots_[index].busy || aborted_; });
+  if (aborted_)
+    return {ncclRemoteError, "the network phase of this communicator was aborted after a failure; destroy it"};
+  nextSlot_ = (index + 1) % kWatchSlots;
+  Watch& slot = slots_[index];
+  if (Status s = cudaStatus(launchNetworkPrologue(view_, slot.epoch.get(), stream), "launch(network prologue)"); !s.isOk())
+    return s;
+  if (Status s = cudaStatus(cudaEventRecord(slot.started.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
+  if (Status s = issueGroup(rail_, job, stream); !s.isOk()) return s;
+  logMessage(LogLevel::kTrace, "rank %d: network group '%s' enqueued", view_.rank, job.what);
+  if (Status s = cudaStatus(cudaEventRecord(slot.finished.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
+  if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, slot.epoch.get(), stream),
+                            "launch(network signal)");
+      !s.isOk())
+    return s;
+  // Inside a graph capture the events are nodes of the graph: replays are not watched.
+  slot.busy = !capturing(stream);
+  slot.startSeen = false;
+  slot.what = job.what;
+  slot.phase = job.phase;
+  slot.firstPeer = job.legs.empty() ? -1 : job.legs.front().peer * view_.localRanks + view_.localRank;
+  lock.unlock();
+  changed_.notify_all();
+  return Status::ok();
+}
+
+void RailExchange::reportTimeout(const Watch& slot) {
+  ErrorRecord record{};
+  record.kind = kErrorNetworkTimeout;
+  record.rank = view_.rank;
+  record.peer = slot.firstPeer;
+  record.phase = slot.phase;
+  record.expected = static_cast<uint64_t>(timeout_.count());
+  logWarn("rank %d: the network phase (%s) with rail peer %d did not complete within %lld ms: aborting it", view_.rank,
+          slot.what, slot.firstPeer, static_cast<long long>(timeout_.count()));
+  // The host mirror keeps the first failure of this rank (a kernel's may be there already).
+  volatile ErrorRecord* host = view_.errorHost;
+  if (host->kind == kErrorNone) {
+    host->rank = record.rank;
+    host->peer = record.peer;
+    host->phase = record.phase;
+    host->expected = record.expected;
+    host->observed = 0;
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    host->kind = record.kind;
+  }
+  // No CUDA call here: on an H100 a copy enqueued now did not run while the group hung. The signal
+  // kernel behind the aborted group reads this host record and signals nothing; the kernels
+  // waiting for that signal then time out on their own.
+}
+
+void RailExchange::watch() {
+  cudaSetDevice(device_);
+  // This thread only queries events it owns: a CUDA graph capture on the caller's thread must not
+  // forbid (or be invalidated by) them.
+  cudaStreamCaptureMode relaxed = cudaStreamCaptureModeRelaxed;
+  cudaThreadExchangeStreamCaptureMode(&relaxed);
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    bool watching = false;
+    for (Watch& slot : slots_) {
+      if (!slot.busy) continue;
+      watching = true;
+      const auto now = std::chrono::steady_clock::now();
+      if (!slot.startSeen) {
+        if (cudaEventQuery(slot.started.get()) == cudaErrorNotReady) continue;
+        slot.startSeen = true;
+        slot.startedAt = now;
+      }
+      if (cudaEventQuery(slot.finished.get()) != cudaErrorNotReady) {
+        slot.busy = false;
+        changed_.notify_all();
+      } else if (now - slot.startedAt > timeout_) {
+        reportTimeout(slot);
+        logMessage(LogLevel::kTrace, "rank %d: aborting the rail communicator", view_.rank);
+        abortLocked();
+        logMessage(LogLevel::kTrace, "rank %d: rail communicator aborted", view_.rank);
+        changed_.notify_all();
+        return;
+      }
+    }
+    if (watching) {
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      lock.lock();
+    } else {
+      changed_.wait(lock);
+    }
+  }
+}
+
+}  // namespace nccl_moe
