@@ -208,8 +208,15 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
                             "launch(dispatch stage)");
       !s.isOk())
     return s;
-  if (Status s = comm->rail->issue(dispatchJob(*comm), stream); !s.isOk()) return s;
-  return cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, budget, stream),
+  // The network group runs on the exchange's stream beside the pull of this domain's rows.
+  if (Status s = comm->rail->issueBeside(dispatchJob(*comm), stream); !s.isOk()) return s;
+  if (Status s = cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, false, budget,
+                                                     stream),
+                            "launch(dispatch pull)");
+      !s.isOk())
+    return s;
+  if (Status s = comm->rail->joinInto(stream); !s.isOk()) return s;
+  return cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, true, budget, stream),
                     "launch(dispatch pull)");
 }
 

@@ -168,16 +168,21 @@ __global__ void __launch_bounds__(kThreads) hybridStageKernel(DomainView view, G
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
 }
 
-// Two-hop, second kernel: the direct rows while the network phase runs, then the network rows.
+// Two-hop, after the stage: the rows of this domain's ranks (launched while the network group runs
+// beside it), then, once the group has landed, the rows of the other domains. The second part
+// closes the call.
 __global__ void __launch_bounds__(kThreads) hybridPullKernel(DomainView view, GroupDims dims, HandleDevice handle,
-                                                             DispatchOutputs out) {
+                                                             DispatchOutputs out, int networkRows) {
   if (handle.counts->fault) {
-    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    if (networkRows && blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
     return;
   }
   const uint64_t epoch = callEpoch(view);
-  if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
-  pullRows(view, dims, handle, out, PullSet::kDirect);
+  if (!networkRows) {
+    if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
+    pullRows(view, dims, handle, out, PullSet::kDirect);
+    return;
+  }
   if (!waitForPeers(view, kPhaseNetRowsReady, epoch)) return;
   pullRows(view, dims, handle, out, PullSet::kNetwork);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) {
@@ -209,9 +214,10 @@ cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& d
 }
 
 cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                                     const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream) {
-  hybridPullKernel<<<cappedGrid(pullWarps(handle), kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle,
-                                                                                                   outputs);
+                                     const DispatchOutputs& outputs, bool networkRows, LaunchBudget budget,
+                                     cudaStream_t stream) {
+  hybridPullKernel<<<cappedGrid(pullWarps(handle), kThreads / kWarp, budget), kThreads, 0, stream>>>(
+      view, dims, handle, outputs, networkRows ? 1 : 0);
   return cudaGetLastError();
 }
 

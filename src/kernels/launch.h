@@ -64,12 +64,14 @@ struct DispatchOutputs {
 cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                            const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
 
-// Two-hop dispatch: stage (own rows + network packs, then the direct rows are announced), and,
-// after the network job, pull (direct rows first, then the rows that came over the network).
+// Two-hop dispatch: stage (own rows + network packs, then the direct rows are announced); pull the
+// rows of this domain's ranks (networkRows = false, beside the network group) or, after the group,
+// the rows that came over the network (networkRows = true; this one closes the call).
 cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                       const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
 cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                                     const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
+                                     const DispatchOutputs& outputs, bool networkRows, LaunchBudget budget,
+                                     cudaStream_t stream);
 
 struct CombineBuffers {
   const void* x = nullptr;         // [rows, H] expert outputs

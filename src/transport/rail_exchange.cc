@@ -46,6 +46,8 @@ Status RailExchange::create(ncclComm_t parent, int device, const DomainView& vie
     return s;
   if (Status s = exchange->stream_.create(); !s.isOk()) return s;
   if (Status s = cudaStatus(preloadNetworkKernels(), "cudaFuncGetAttributes(network kernels)"); !s.isOk()) return s;
+  if (Status s = exchange->fork_.create(); !s.isOk()) return s;
+  if (Status s = exchange->join_.create(); !s.isOk()) return s;
   for (Watch& slot : exchange->slots_) {
     if (Status s = slot.started.create(); !s.isOk()) return s;
     if (Status s = slot.finished.create(); !s.isOk()) return s;
@@ -119,6 +121,18 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
   lock.unlock();
   changed_.notify_all();
   return Status::ok();
+}
+
+Status RailExchange::issueBeside(const RailJob& job, cudaStream_t stream) {
+  if (Status s = cudaStatus(cudaEventRecord(fork_.get(), stream), "cudaEventRecord(fork)"); !s.isOk()) return s;
+  if (Status s = cudaStatus(cudaStreamWaitEvent(stream_.get(), fork_.get(), 0), "cudaStreamWaitEvent(fork)"); !s.isOk())
+    return s;
+  if (Status s = issue(job, stream_.get()); !s.isOk()) return s;
+  return cudaStatus(cudaEventRecord(join_.get(), stream_.get()), "cudaEventRecord(join)");
+}
+
+Status RailExchange::joinInto(cudaStream_t stream) {
+  return cudaStatus(cudaStreamWaitEvent(stream, join_.get(), 0), "cudaStreamWaitEvent(join)");
 }
 
 void RailExchange::reportTimeout(const Watch& slot) {

@@ -13,9 +13,11 @@
 // communicator, whose kernels then return. The signal kernel behind them sees the record and
 // signals nothing, so the kernels waiting for it time out too and the call ends with the error.
 //
-// Measured on an H100 (NCCL 2.28.3, with and without MPS): NCCL's kernels on a second stream do not
-// make progress while a spin-waiting kernel of the same process runs, so a design that issues the
-// transfers from a helper thread while the caller's kernels wait hangs; stream order avoids it.
+// Measured on an H100 (NCCL 2.28.3, with and without MPS): NCCL's kernels on a second stream did not
+// make progress while a kernel of the same process spun waiting for them, so a design that issues
+// the transfers from a helper thread while the caller's kernels wait for them hung. Here nothing
+// waits for a group except work ordered after it; the dispatch's pull of the rows inside the domain
+// runs beside its group (issueBeside) but waits only for the domain peers' staging.
 #pragma once
 
 #include <nccl.h>
@@ -65,6 +67,11 @@ class RailExchange {
   Status rehearse(const RailJob& job);
   // Enqueues `job` on `stream` (prologue, NCCL group, signal) and hands it to the watchdog.
   Status issue(const RailJob& job, cudaStream_t stream);
+  // The same on the exchange's own stream, ordered after the work enqueued on `stream` so far, so
+  // that `stream` can run other work beside it; joinInto(stream) orders `stream` after it again.
+  // The work beside the group must not wait for anything the group delivers.
+  Status issueBeside(const RailJob& job, cudaStream_t stream);
+  Status joinInto(cudaStream_t stream);
   // After a failure elsewhere: abort the rail communicator (its kernels may wait for a rank that
   // will never answer) and stop the watchdog. Idempotent.
   void abort();
@@ -94,6 +101,8 @@ class RailExchange {
   DomainView view_;
   std::chrono::milliseconds timeout_{0};
   CudaStream stream_;
+  CudaEvent fork_;  // issueBeside / joinInto (recorded and waited in call order by one thread)
+  CudaEvent join_;
   std::array<Watch, kWatchSlots> slots_;
   int nextSlot_ = 0;
 
