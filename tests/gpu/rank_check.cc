@@ -46,6 +46,7 @@ struct Options {
   uint64_t seed = 1;
   int badRank = -1;   // this rank's routing gets an out-of-range expert: every rank must see the error
   int deadRank = -1;  // this rank stops answering after set-up: the others must time out
+  bool deadInDispatch = false;  // ... after the layout instead: the others time out in dispatch
   int timeoutMs = 60000;
   int graphReplays = 0;  // capture layout + dispatch + combine once, replay with new routing
   bool stale = false;    // a handle outliving its communicator must be refused, not used
@@ -76,6 +77,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--seed") o->seed = std::strtoull(next(), nullptr, 0);
     else if (a == "--bad-rank") o->badRank = std::atoi(next());
     else if (a == "--dead-rank") o->deadRank = std::atoi(next());
+    else if (a == "--dead-in-dispatch") o->deadInDispatch = true;
     else if (a == "--timeout-ms") o->timeoutMs = std::atoi(next());
     else if (a == "--graph") o->graphReplays = std::atoi(next());
     else if (a == "--stale") o->stale = true;
@@ -551,14 +553,16 @@ void runStale(const Options& o, const RankEnvironment& env, ncclComm_t nccl, con
   if (gFailures == 0) std::printf("rank %d: stale handle refused: %s\n", env.rank, message.c_str());
 }
 
-// The dead-rank scenario: the others must fail with a timeout naming the silent peer.
+// The dead-rank scenario: the others must fail with a timeout naming the silent peer, in the
+// layout or (deadInDispatch) in the dispatch after a layout every rank completed.
 int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream) {
-  if (env.rank == o.deadRank) {
+  auto staySilent = [&] {
     std::printf("rank %d: staying silent\n", env.rank);
     std::fflush(stdout);
     usleep(static_cast<useconds_t>(o.timeoutMs) * 3000u);
     return 0;
-  }
+  };
+  if (env.rank == o.deadRank && !o.deadInDispatch) return staySilent();
   std::mt19937_64 rng(o.seed);
   Group g = makeGroup(o, env.nranks, rng);
   const RankRouting& mine = g.routings[env.rank];
@@ -575,8 +579,31 @@ int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm
     return 1;
   }
   int64_t rows = 0;
-  const ncclResult_t result = ncclMoeHandleGetCounts(handle, &rows, nullptr, nullptr);
-  const std::string message = ncclMoeGetLastError(comm);
+  ncclResult_t result = ncclMoeHandleGetCounts(handle, &rows, nullptr, nullptr);
+  std::string message = ncclMoeGetLastError(comm);
+  if (o.deadInDispatch) {
+    if (result != ncclSuccess) {
+      fail("the layout must complete before the rank dies: %s", message.c_str());
+      return 1;
+    }
+    if (env.rank == o.deadRank) return staySilent();
+    DeviceBytes x(g.x[env.rank].bytes().size()), recv(static_cast<size_t>(rows) * o.hidden * 2);
+    x.upload(g.x[env.rank].bytes().data(), g.x[env.rank].bytes().size());
+    ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+    d.x = x.get();
+    d.recvRows = rows;
+    d.recvX = recv.get();
+    if (ncclMoeDispatch(comm, handle, &d, stream) != ncclSuccess) {
+      fail("ncclMoeDispatch: %s", ncclMoeGetLastError(comm));
+      return 1;
+    }
+    CUDA_OK(cudaStreamSynchronize(stream));  // returns once the waits have timed out
+    if (ncclMoeCommGetAsyncError(comm, &result) != ncclSuccess) {
+      fail("ncclMoeCommGetAsyncError: %s", ncclMoeGetLastError(comm));
+      return 1;
+    }
+    message = ncclMoeGetLastError(comm);
+  }
   const std::string peer = "peer " + std::to_string(o.deadRank);
   // Inside the silent rank's domain the wait names it; elsewhere a rank waits for a domain peer
   // whose network phase with the silent rank never completes.

@@ -73,6 +73,8 @@ const ClusterCase kCases[] = {
     {"n2x2_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 2", 2},
     {"n2x2_silent_rank_times_out", 4,
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000", 2, 60},
+    {"n2x2_rank_dies_mid_dispatch_times_out", 4,
+     "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --dead-in-dispatch --timeout-ms 3000", 2, 60},
 };
 
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),
