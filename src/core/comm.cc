@@ -240,7 +240,8 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
       return s;
     // Every transfer once while all ranks are here: NCCL sets up its connections and buffers now,
     // not in the middle of a call.
-    for (const RailJob& job : {metaJob(*comm), dispatchJob(*comm), combineJob(*comm)})
+    for (const RailJob& job : {metaJob(comm->buffer->local(), view), dispatchJob(comm->buffer->local(), view),
+                               combineJob(comm->buffer->local(), view)})
       if (Status s = comm->rail->rehearse(job); !s.isOk()) return s;
   }
   logInfo("rank %d/%d: MoE communicator on device %d, %d experts, hidden %d, max %d tokens, top-%d, %s rows%s, "

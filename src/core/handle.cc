@@ -157,7 +157,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
       !s.isOk())
     return s;
   if (comm->rail)
-    if (Status s = comm->rail->issue(metaJob(*comm), stream); !s.isOk()) return s;
+    if (Status s = comm->rail->issue(metaJob(comm->buffer->local(), comm->view), stream); !s.isOk()) return s;
   if (Status s = cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream), "launch(layout)");
       !s.isOk())
     return s;
@@ -209,7 +209,7 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
       !s.isOk())
     return s;
   // The network group runs on the exchange's stream beside the pull of this domain's rows.
-  if (Status s = comm->rail->issueBeside(dispatchJob(*comm), stream); !s.isOk()) return s;
+  if (Status s = comm->rail->issueBeside(dispatchJob(comm->buffer->local(), comm->view), stream); !s.isOk()) return s;
   if (Status s = cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, false, budget,
                                                      stream),
                             "launch(dispatch pull)");
@@ -235,7 +235,7 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
                             "launch(combine collect)");
       !s.isOk())
     return s;
-  if (Status s = comm->rail->issue(combineJob(*comm), stream); !s.isOk()) return s;
+  if (Status s = comm->rail->issue(combineJob(comm->buffer->local(), comm->view), stream); !s.isOk()) return s;
   return cudaStatus(launchHybridCombineReduce(comm->view, comm->dims, handle->device, buffers, budget, stream),
                     "launch(combine reduce)");
 }

@@ -4,33 +4,47 @@ namespace nccl_moe {
 
 namespace {
 
-// Offset index of another domain's slot in a rank's network regions (they hold none for its own).
-size_t otherSlot(const ncclMoeComm& comm, int n) { return static_cast<size_t>(n < comm.view.domain ? n : n - 1); }
-
-uint8_t* ownBuffer(const ncclMoeComm& comm) { return comm.buffer->local(); }
+// Index of another domain's slot in a rank's network regions (they hold none for its own).
+size_t otherSlot(const DomainView& view, int n) { return static_cast<size_t>(n < view.domain ? n : n - 1); }
 
 // The legs of one network job: one per other domain n, whose rail peer is rank n of the rail
 // communicator.
 template <class LegOf>
-RailJob railJob(const ncclMoeComm& comm, const char* what, int phase, bool selfOnly, LegOf legOf) {
+RailJob railJob(const DomainView& view, const char* what, int phase, bool selfOnly, LegOf legOf) {
   RailJob job;
   job.what = what;
   job.phase = phase;
   job.selfOnly = selfOnly;
-  for (int n = 0; n < comm.domains; ++n)
-    if (n != comm.view.domain) job.legs.push_back(legOf(n));
+  for (int n = 0; n < view.domains; ++n)
+    if (n != view.domain) job.legs.push_back(legOf(n));
   return job;
+}
+
+// Row slots of maxTokens rows, one per other domain; the combine receive region also holds a slot
+// for this rank's own domain (filled locally), so its slot index is the domain itself.
+RailJob slotJob(uint8_t* buffer, const DomainView& view, const char* what, int phase, bool selfOnly, size_t sendRegion,
+                size_t recvRegion, size_t rowBytes, bool recvHasOwnSlot) {
+  const size_t rows = view.layout.netSlotRows, slotBytes = rows * rowBytes;
+  return railJob(view, what, phase, selfOnly, [&](int n) {
+    RailLeg leg;
+    leg.peer = n;
+    leg.send = buffer + sendRegion + otherSlot(view, n) * slotBytes;
+    leg.recv = buffer + recvRegion + (recvHasOwnSlot ? static_cast<size_t>(n) : otherSlot(view, n)) * slotBytes;
+    leg.rows = static_cast<int64_t>(rows);
+    leg.rowBytes = rowBytes;
+    return leg;
+  });
 }
 
 }  // namespace
 
-RailJob metaJob(const ncclMoeComm& comm) {
-  const BufferLayout& layout = comm.view.layout;
-  uint8_t* meta = ownBuffer(comm) + layout.meta;
-  return railJob(comm, "layout meta", kPhaseMetaReady, false, [&](int n) {
+RailJob metaJob(uint8_t* buffer, const DomainView& view) {
+  const BufferLayout& layout = view.layout;
+  uint8_t* meta = buffer + layout.meta;
+  return railJob(view, "layout meta", kPhaseMetaReady, false, [&](int n) {
     RailLeg leg;
     leg.peer = n;
-    leg.send = meta + comm.view.domain * layout.metaSlotBytes;
+    leg.send = meta + view.domain * layout.metaSlotBytes;
     leg.recv = meta + n * layout.metaSlotBytes;
     leg.rows = 1;
     leg.rowBytes = layout.metaSlotBytes;
@@ -38,32 +52,16 @@ RailJob metaJob(const ncclMoeComm& comm) {
   });
 }
 
-// Row slots of maxTokens rows, one per other domain; the combine receive region also holds a slot
-// for this rank's own domain (filled locally), so its slot index is the domain itself.
-static RailJob slotJob(const ncclMoeComm& comm, const char* what, int phase, bool selfOnly, size_t sendRegion,
-                size_t recvRegion, size_t rowBytes, bool recvHasOwnSlot) {
-  const size_t rows = comm.view.layout.netSlotRows, slotBytes = rows * rowBytes;
-  return railJob(comm, what, phase, selfOnly, [&](int n) {
-    RailLeg leg;
-    leg.peer = n;
-    leg.send = ownBuffer(comm) + sendRegion + otherSlot(comm, n) * slotBytes;
-    leg.recv = ownBuffer(comm) + recvRegion + (recvHasOwnSlot ? static_cast<size_t>(n) : otherSlot(comm, n)) * slotBytes;
-    leg.rows = static_cast<int64_t>(rows);
-    leg.rowBytes = rowBytes;
-    return leg;
-  });
+RailJob dispatchJob(uint8_t* buffer, const DomainView& view) {
+  const BufferLayout& layout = view.layout;
+  return slotJob(buffer, view, "dispatch rows", kPhaseNetRowsReady, false, layout.netDispatchSend,
+                 layout.netDispatchRecv, layout.netDispatchRowBytes, false);
 }
 
-RailJob dispatchJob(const ncclMoeComm& comm) {
-  const BufferLayout& layout = comm.view.layout;
-  return slotJob(comm, "dispatch rows", kPhaseNetRowsReady, false, layout.netDispatchSend, layout.netDispatchRecv,
-                 layout.netDispatchRowBytes, false);
-}
-
-RailJob combineJob(const ncclMoeComm& comm) {
-  const BufferLayout& layout = comm.view.layout;
-  return slotJob(comm, "combine partials", kPhaseNetPartialsReady, true, layout.netCombineSend, layout.netCombineRecv,
-                 layout.netCombineRowBytes, true);
+RailJob combineJob(uint8_t* buffer, const DomainView& view) {
+  const BufferLayout& layout = view.layout;
+  return slotJob(buffer, view, "combine partials", kPhaseNetPartialsReady, true, layout.netCombineSend,
+                 layout.netCombineRecv, layout.netCombineRowBytes, true);
 }
 
 }  // namespace nccl_moe

@@ -1,19 +1,22 @@
 // The network jobs of the two-hop path (transport/rail_exchange.h): which slots of this rank's
-// buffer travel to and from each rail peer in the layout, in dispatch and in combine.
+// buffer (`buffer`, laid out as view.layout) travel to and from each rail peer in the layout, in
+// dispatch and in combine. Pure host arithmetic.
 #pragma once
 
-#include "core/comm.h"
+#include <cstdint>
+
+#include "kernels/kernel_args.h"
 #include "transport/rail_exchange.h"
 
 namespace nccl_moe {
 
 // Layout: this rank's meta slot to every rail peer, theirs into its slots (fixed size: a receiver
 // does not know the sender's token count yet).
-RailJob metaJob(const ncclMoeComm& comm);
+RailJob metaJob(uint8_t* buffer, const DomainView& view);
 // Dispatch: this rank's packed rows for domain n to its rail peer there, that peer's rows for this
 // domain back. Every slot travels whole (maxTokensPerRank rows): see transport/rail_exchange.h.
-RailJob dispatchJob(const ncclMoeComm& comm);
+RailJob dispatchJob(uint8_t* buffer, const DomainView& view);
 // Combine: the domain partials of the rail peer's rows back to it; this rank's from domain n.
-RailJob combineJob(const ncclMoeComm& comm);
+RailJob combineJob(uint8_t* buffer, const DomainView& view);
 
 }  // namespace nccl_moe

@@ -1,0 +1,151 @@
+// The network jobs of the two-hop path: which slots of a rank's buffer go to and come from each
+// rail peer. Checked against the buffer layout for every domain a rank can sit in.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/comm.h"
+#include "core/network_jobs.h"
+
+namespace nccl_moe {
+namespace {
+
+CommConfig twoHopConfig(int ranks, int hidden, int tokens, int topk, bool fp8) {
+  CommConfig config;
+  config.shape = GroupShape{ranks, ranks * 2, hidden, tokens, topk};
+  config.fp8Dispatch = fp8;
+  config.rowType = ElementType::kBf16;
+  return config;
+}
+
+DomainView viewOf(const BufferLayout& layout, int domain, int domains, int ranksPerDomain) {
+  DomainView view;
+  view.domain = domain;
+  view.domains = domains;
+  view.localRanks = ranksPerDomain;
+  view.ranks = domains * ranksPerDomain;
+  view.rank = domain * ranksPerDomain + 1;
+  view.localRank = 1;
+  view.layout = layout;
+  return view;
+}
+
+// [offset, offset + bytes) of a pointer into `base`.
+std::pair<size_t, size_t> span(const uint8_t* base, const void* p, size_t bytes) {
+  const size_t offset = static_cast<size_t>(static_cast<const uint8_t*>(p) - base);
+  return {offset, offset + bytes};
+}
+
+void expectDisjointInside(std::vector<std::pair<size_t, size_t>> spans, size_t begin, size_t end) {
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 0; i < spans.size(); ++i) {
+    EXPECT_GE(spans[i].first, begin);
+    EXPECT_LE(spans[i].second, end);
+    if (i > 0) {
+      EXPECT_LE(spans[i - 1].second, spans[i].first) << "slots overlap";
+    }
+  }
+}
+
+TEST(NetworkJobs, EveryOtherDomainGetsItsOwnSlotsInsideTheRegions) {
+  const int D = 4, M = 3, tokens = 50, topk = 6;
+  for (bool fp8 : {false, true}) {
+    const BufferLayout layout = computeBufferLayout(twoHopConfig(D * M, 333, tokens, topk, fp8), D * M, D, M);
+    std::vector<uint8_t> buffer(layout.total);
+    uint8_t* base = buffer.data();
+    for (int m = 0; m < M; ++m) {
+      const DomainView view = viewOf(layout, m, M, D);
+      const RailJob meta = metaJob(base, view), dispatch = dispatchJob(base, view), combine = combineJob(base, view);
+      for (const RailJob* job : {&meta, &dispatch, &combine}) {
+        ASSERT_EQ(job->legs.size(), static_cast<size_t>(M - 1));
+        int expectedPeer = 0;
+        for (const RailLeg& leg : job->legs) {
+          if (expectedPeer == m) ++expectedPeer;
+          EXPECT_EQ(leg.peer, expectedPeer++) << "legs go to the other domains in order";
+        }
+      }
+      EXPECT_EQ(meta.phase, kPhaseMetaReady);
+      EXPECT_EQ(dispatch.phase, kPhaseNetRowsReady);
+      EXPECT_EQ(combine.phase, kPhaseNetPartialsReady);
+      EXPECT_FALSE(meta.selfOnly);
+      EXPECT_FALSE(dispatch.selfOnly);
+      EXPECT_TRUE(combine.selfOnly);  // only the source reads its domain partials
+
+      // Meta: this rank's own slot out, the peer's domain slot in.
+      std::vector<std::pair<size_t, size_t>> metaIn;
+      for (const RailLeg& leg : meta.legs) {
+        EXPECT_EQ(leg.rows, 1);
+        EXPECT_EQ(leg.rowBytes, layout.metaSlotBytes);
+        EXPECT_EQ(span(base, leg.send, 0).first, layout.meta + m * layout.metaSlotBytes);
+        EXPECT_EQ(span(base, leg.recv, 0).first, layout.meta + leg.peer * layout.metaSlotBytes);
+        metaIn.push_back(span(base, leg.recv, layout.metaSlotBytes));
+      }
+      metaIn.push_back({layout.meta + m * layout.metaSlotBytes, layout.meta + (m + 1) * layout.metaSlotBytes});
+      expectDisjointInside(metaIn, layout.meta, layout.dispatchRows);
+
+      // Dispatch and combine: whole slots of maxTokens rows, disjoint, inside their regions.
+      std::vector<std::pair<size_t, size_t>> dispatchOut, dispatchIn, combineOut, combineIn;
+      for (const RailLeg& leg : dispatch.legs) {
+        EXPECT_EQ(leg.rows, tokens);
+        EXPECT_EQ(leg.rowBytes, layout.netDispatchRowBytes);
+        dispatchOut.push_back(span(base, leg.send, leg.rows * leg.rowBytes));
+        dispatchIn.push_back(span(base, leg.recv, leg.rows * leg.rowBytes));
+      }
+      for (const RailLeg& leg : combine.legs) {
+        EXPECT_EQ(leg.rows, tokens);
+        EXPECT_EQ(leg.rowBytes, layout.netCombineRowBytes);
+        combineOut.push_back(span(base, leg.send, leg.rows * leg.rowBytes));
+        combineIn.push_back(span(base, leg.recv, leg.rows * leg.rowBytes));
+        // Domain n's partials land in slot n: the kernels address them by domain.
+        EXPECT_EQ(combineIn.back().first, layout.netCombineRecv + leg.peer * size_t{tokens} * layout.netCombineRowBytes);
+      }
+      // The own domain's slot of the receive region is filled locally, never by the network.
+      combineIn.push_back({layout.netCombineRecv + m * size_t{tokens} * layout.netCombineRowBytes,
+                           layout.netCombineRecv + (m + 1) * size_t{tokens} * layout.netCombineRowBytes});
+      expectDisjointInside(dispatchOut, layout.netDispatchSend, layout.netDispatchRecv);
+      expectDisjointInside(dispatchIn, layout.netDispatchRecv, layout.netCombineSend);
+      expectDisjointInside(combineOut, layout.netCombineSend, layout.netCombineRecv);
+      expectDisjointInside(combineIn, layout.netCombineRecv, layout.total);
+    }
+  }
+}
+
+// What rank (m, g) sends to domain n is what rank (n, g) receives from domain m: same bytes, and
+// the sender's slot for n is the slot the kernels pack (index n, skipping the own domain).
+TEST(NetworkJobs, SendAndReceiveSizesPairUpBetweenRailPeers) {
+  const int D = 2, M = 4;
+  const BufferLayout layout = computeBufferLayout(twoHopConfig(D * M, 256, 40, 8, true), D * M, D, M);
+  std::vector<uint8_t> buffer(layout.total);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < M; ++n) {
+      if (m == n) continue;
+      const DomainView sender = viewOf(layout, m, M, D), receiver = viewOf(layout, n, M, D);
+      for (auto job : {&dispatchJob, &combineJob, &metaJob}) {
+        const RailJob out = job(buffer.data(), sender), in = job(buffer.data(), receiver);
+        const RailLeg& toN = out.legs[n < m ? n : n - 1];
+        const RailLeg& fromM = in.legs[m < n ? m : m - 1];
+        ASSERT_EQ(toN.peer, n);
+        ASSERT_EQ(fromM.peer, m);
+        EXPECT_EQ(toN.rows * toN.rowBytes, fromM.rows * fromM.rowBytes);
+      }
+      const RailJob out = dispatchJob(buffer.data(), sender);
+      const size_t slot = static_cast<size_t>(n < m ? n : n - 1);
+      EXPECT_EQ(static_cast<const uint8_t*>(out.legs[slot].send) - buffer.data(),
+                static_cast<ptrdiff_t>(layout.netDispatchSend + slot * layout.netSlotRows * layout.netDispatchRowBytes));
+    }
+}
+
+TEST(NetworkJobs, OneDomainHasNoNetworkLegs) {
+  const BufferLayout layout = computeBufferLayout(twoHopConfig(8, 128, 16, 4, false), 8, 8, 1);
+  std::vector<uint8_t> buffer(layout.total);
+  const DomainView view = viewOf(layout, 0, 1, 8);
+  EXPECT_TRUE(metaJob(buffer.data(), view).legs.empty());
+  EXPECT_TRUE(dispatchJob(buffer.data(), view).legs.empty());
+  EXPECT_TRUE(combineJob(buffer.data(), view).legs.empty());
+}
+
+}  // namespace
+}  // namespace nccl_moe
