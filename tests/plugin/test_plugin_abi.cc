@@ -3,6 +3,7 @@
 // arguments NCCL 2.28 passes. Nothing here links nccl-moe.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -24,7 +25,10 @@ using testing_support::CostTable;
 using testing_support::LogCapture;
 using testing_support::ScopedEnv;
 
-std::string debugFilePath() { return ::testing::TempDir() + "nccl_moe_plugin_abi_debug.log"; }
+// Per process: ctest -j runs the cases of this suite as concurrent processes.
+std::string debugFilePath() {
+  return ::testing::TempDir() + "nccl_moe_plugin_abi_debug." + std::to_string(getpid()) + ".log";
+}
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path);
