@@ -98,6 +98,19 @@ Status choosePlanFor(ncclMoeComm* comm) {
                                        kMaxDomainRanks));
   comm->domainRanks = chosen.ranksPerDomain;
   comm->domains = chosen.domains;
+  // The view is the same everywhere, but NCCL_MOE_DOMAIN_SIZE is per process: a rank with another
+  // value would lay out its buffer and its rail communicator differently.
+  std::vector<uint8_t> all;
+  const int32_t mine = comm->domainRanks;
+  if (Status s = allGatherBytes(comm->nccl, comm->ranks, &mine, sizeof(mine), &all); !s.isOk()) return s;
+  for (int r = 0; r < comm->ranks; ++r) {
+    int32_t theirs = 0;
+    std::memcpy(&theirs, all.data() + r * sizeof(theirs), sizeof(theirs));
+    if (theirs != mine)
+      return Status::invalidUsage(format("rank %d uses NVLink domains of %d ranks but rank %d uses %d (check "
+                                         "NCCL_MOE_DOMAIN_SIZE): every rank must see the same domains",
+                                         comm->rank, mine, r, theirs));
+  }
   // The chunk and SM-split figures of describePlan are the cost model's advice; the GPU path does
   // not chunk yet, so the log states what runs.
   if (comm->rank == 0)
