@@ -91,6 +91,21 @@ const char* toString(PlanKind kind) {
   return "?";
 }
 
+int64_t twoHopStagingBytes(const CostShape& shape, int domains) {
+  if (domains <= 1) return 0;
+  auto align16 = [](int64_t bytes) { return (bytes + 15) / 16 * 16; };
+  const int64_t codes = shape.fp8Dispatch ? shape.hidden : static_cast<int64_t>(shape.hidden) * shape.dispatchElementBytes;
+  const int64_t scales = shape.fp8Dispatch ? (shape.hidden + 127) / 128 * 4 : 0;
+  const int64_t dispatchRow = align16(codes) + align16(scales);
+  const int64_t combineRow = align16(static_cast<int64_t>(shape.hidden) * shape.combineElementBytes) + align16(4 * shape.topk);
+  // The routing meta of one rank: a 32-byte header and (expert, slot, prob) per selection, in
+  // 256-byte aligned slots.
+  const int64_t metaSlot = (32 + static_cast<int64_t>(shape.tokensPerRank) * shape.topk * 12 + 255) / 256 * 256;
+  const int64_t others = domains - 1, tokens = shape.tokensPerRank;
+  return others * metaSlot + 2 * others * tokens * dispatchRow + others * tokens * combineRow +
+         domains * tokens * combineRow;
+}
+
 Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
   *plan = ChosenPlan{};
   if (Status s = checkInput(input); !s.isOk()) return s;
@@ -125,9 +140,7 @@ Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
   const double networkTime = chosen.dispatch.networkSeconds + chosen.combine.networkSeconds;
   const double nvlinkTime = chosen.dispatch.nvlinkSeconds + chosen.combine.nvlinkSeconds;
 
-  chosen.networkStagingBytes =
-      static_cast<int64_t>(chosen.domains - 1) * shape.tokensPerRank *
-      (chosen.dispatchRowBytes + chosen.combineRowBytes + 4 * static_cast<int64_t>(shape.topk));
+  chosen.networkStagingBytes = twoHopStagingBytes(shape, chosen.domains);
 
   if (chosen.kind != PlanKind::kDirect) {
     // Chunk rows: a chunk is the unit one NCCL send carries and the forwarder waits for. About
@@ -183,7 +196,7 @@ std::string describePlan(const ChosenPlan& plan) {
   const std::string staging =
       ", network staging " + number(static_cast<double>(plan.networkStagingBytes) / (1 << 20), 1) + " MiB/rank";
   const std::string chunks =
-      ", chunks of " + std::to_string(plan.chunkRows) + " rows, " + std::to_string(plan.chunksInFlight) + " in flight";
+      ", advised chunks of " + std::to_string(plan.chunkRows) + " rows, " + std::to_string(plan.chunksInFlight) + " in flight";
   switch (plan.kind) {
     case PlanKind::kDirect:
       text += "1 domain x " + ranks + " ranks, no network phase, " + std::to_string(plan.smsForForwarding) +

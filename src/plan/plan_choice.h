@@ -83,13 +83,18 @@ struct ChosenPlan {
   double networkGBps = 0;
   int64_t dispatchRowBytes = 0;
   int64_t combineRowBytes = 0;
-  // Network staging of the two-hop path, per rank: a slot per (other domain, token) for one
-  // dispatch row, one combine row and the token's top-k routing entries (4 bytes each):
-  //   (domains - 1) * maxTokensPerRank * (dispatchRowBytes + combineRowBytes + maxTopk * 4)
-  // 0 for direct; nccl-only uses it with domains = ranks.
+  // Network staging of the two-hop path, per rank: what the library's buffer adds for it
+  // (twoHopStagingBytes). 0 for direct; nccl-only uses it with domains = ranks.
   int64_t networkStagingBytes = 0;
   std::string reason;  // why this plan, in words
 };
+
+// Bytes the two-hop regions add to a rank's buffer (core/comm.cc computeBufferLayout, checked by a
+// unit test): per other domain a routing meta slot and a send and a receive slot of maxTokens
+// dispatch rows (FP8: codes and scales, each 16-byte padded), a send slot of combine rows (row
+// 16-byte padded + top-k fp32 gradients), and per domain a receive slot of combine rows:
+//   (M-1) meta + 2 (M-1) T dispatchRow + (M-1) T combineRow + M T combineRow.
+int64_t twoHopStagingBytes(const CostShape& shape, int domains);
 
 // Fails (ncclInvalidArgument) on an unusable input: ranks < 1, an override that does not divide
 // the rank count, experts not a positive multiple of the rank count, top-k outside [1, experts],

@@ -127,8 +127,8 @@ TEST(TopoCli, PlanPrintsTheChosenPlan) {
   const std::string shape = " --experts 256 --topk 8 --hidden 7168 --tokens 4096";
   CliResult text = run("plan --preset dgx-h100 --nodes 4" + shape);
   ASSERT_EQ(text.status, 0) << text.out;
-  EXPECT_NE(text.out.find("Chosen plan: two-hop: 4 domains x 8 ranks, chunks of 73 rows, 3 in flight, SMs 19 "
-                          "network + 5 NVLink, network staging 336.4 MiB/rank"),
+  EXPECT_NE(text.out.find("Chosen plan: two-hop: 4 domains x 8 ranks, advised chunks of 73 rows, 3 in flight, SMs "
+                          "19 network + 5 NVLink, network staging 730.0 MiB/rank"),
             std::string::npos)
       << text.out;
   CliResult json = runJson("plan --preset dgx-h100 --nodes 4" + shape + " --json");
@@ -139,7 +139,9 @@ TEST(TopoCli, PlanPrintsTheChosenPlan) {
   EXPECT_EQ(chosen["ranks_per_domain"], 8);
   EXPECT_EQ(chosen["domains"], 4);
   EXPECT_EQ(chosen["chunk_rows"], 73);  // 1 MiB / 14336-byte BF16 rows
-  EXPECT_EQ(chosen["network_staging_bytes"], 3ll * 4096 * (14336 + 14336 + 8 * 4));
+  // The library's two-hop regions: meta slots, dispatch send + receive, combine send + receive.
+  EXPECT_EQ(chosen["network_staging_bytes"],
+            3ll * 393472 + 2ll * 3 * 4096 * 14336 + 3ll * 4096 * 14368 + 4ll * 4096 * 14368);
   // The network bytes are the cost model's node-dedup numbers (phases 0 and 2).
   ASSERT_EQ(plan["phases"][0]["strategy"], "node-dedup");
   EXPECT_EQ(chosen["dispatch"]["network_bytes"], plan["phases"][0]["network"]["bytes"]);

@@ -4,6 +4,7 @@
 
 #include "core/comm.h"
 #include "core/numerics.h"
+#include "plan/plan_choice.h"
 
 namespace nccl_moe {
 namespace {
@@ -79,6 +80,29 @@ TEST(BufferLayout, TwoHopRegionsHoldOneSlotPerOtherDomain) {
     EXPECT_GE(two.total - two.netCombineRecv, M * size_t{tokens} * two.netCombineRowBytes);
     EXPECT_LE(two.total - two.netCombineRecv, M * size_t{tokens} * two.netCombineRowBytes + 256);
   }
+}
+
+// The plan's staging figure (what nccl-moe-topo plan prints) is what the buffer really adds: the
+// two-hop layout minus the one-domain layout of the same group, up to the signal slots (fewer per
+// domain) and the 256-byte alignment of each region.
+TEST(BufferLayout, PlanStagingIsWhatTheTwoHopRegionsAdd) {
+  for (bool fp8 : {false, true})
+    for (int hidden : {7168, 333}) {
+      const int D = 4, M = 3, tokens = 300, topk = 8;
+      const CommConfig config = configOf(D * M * 2, hidden, tokens, topk, fp8, ElementType::kBf16);
+      const BufferLayout one = computeBufferLayout(config, D * M, D * M, 1);
+      const BufferLayout two = computeBufferLayout(config, D * M, D, M);
+      plan::CostShape shape;
+      shape.experts = D * M * 2;
+      shape.topk = topk;
+      shape.tokensPerRank = tokens;
+      shape.hidden = hidden;
+      shape.fp8Dispatch = fp8;
+      const int64_t staging = plan::twoHopStagingBytes(shape, M);
+      const int64_t added = static_cast<int64_t>(two.total) - static_cast<int64_t>(one.total);
+      EXPECT_NEAR(static_cast<double>(added), static_cast<double>(staging), 10 * 256.0) << "fp8 " << fp8 << " hidden " << hidden;
+      EXPECT_EQ(plan::twoHopStagingBytes(shape, 1), 0);
+    }
 }
 
 TEST(BufferLayout, GroupDimsFollowTheConfiguration) {
