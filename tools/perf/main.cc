@@ -188,12 +188,6 @@ struct Row {
   TwoHopBytes traffic;     // per rank
 };
 
-// NCCL_MOE_NETWORK_MODE as the run sees it ("fixed" when unset).
-std::string networkModeName() {
-  const char* mode = std::getenv("NCCL_MOE_NETWORK_MODE");
-  return mode != nullptr && *mode != '\0' ? mode : "fixed";
-}
-
 // The multi-node columns: MB (1e6 bytes) per rank, "-" with one domain.
 std::string twoHopColumns(const Row& r) {
   char text[64];
@@ -256,14 +250,13 @@ int run(const Options& o, const RankEnvironment& env) {
     if (twoHop) {
       std::printf("# virtual cluster: %d domains x %d ranks; network = NCCL over sockets between processes on one GPU: "
                   "times are not network speeds\n"
-                  "# two-hop plan: %d domains, %d ranks per domain, network mode %s (NCCL_MOE_NETWORK_MODE, default "
-                  "fixed)\n"
+                  "# two-hop plan: %d domains, %d ranks per domain; network transfers carry whole slots\n"
                   "# Bytes per rank = group total / %d ranks, 1 MB = 1e6 B, dispatch + combine. nvl_MB, net_MB: payload\n"
                   "# (rows the host's two-hop plan needs: %lld B dispatch, %lld B combine) over NVLink, over the network.\n"
-                  "# wire_MB: bytes a rank sends over the network per layout + dispatch + combine in the fixed mode\n"
-                  "# (whole slots): (M-1) x (meta slot %zu B + %zu slot rows x (net dispatch row %zu B + net combine\n"
+                  "# wire_MB: bytes a rank sends over the network per layout + dispatch + combine (whole slots):\n"
+                  "# (M-1) x (meta slot %zu B + %zu slot rows x (net dispatch row %zu B + net combine\n"
                   "# row %zu B)), the same on every rank. wire/pay = wire_MB / net_MB.\n",
-                  M, D, M, D, networkModeName().c_str(), R, (long long)planDispatchRowBytes,
+                  M, D, M, D, R, (long long)planDispatchRowBytes,
                   (long long)planCombineRowBytes, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
                   bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
     }
@@ -447,10 +440,10 @@ int run(const Options& o, const RankEnvironment& env) {
                      R, prop.name, o.experts, o.topk, H, o.fp8 ? "true" : "false", o.expertMajor ? "expert-major" : "per-rank",
                      o.sms, bufferBytes);
         if (twoHop)
-          std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_mode\": \"%s\", "
+          std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_transfers\": \"whole slots\", "
                           "\"traffic_bytes_per_rank\": \"group total / ranks\", \"meta_slot_bytes\": %zu, "
                           "\"net_slot_rows\": %zu, \"net_dispatch_row_bytes\": %zu, \"net_combine_row_bytes\": %zu, ",
-                       M, D, networkModeName().c_str(), bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
+                       M, D, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
                        bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
         std::fprintf(f, "\"rows\": [\n");
         for (size_t i = 0; i < table.size(); ++i) {

@@ -30,7 +30,7 @@ struct TwoHopBytes {
   double wireCountedRows = 0;  // counted rows: mean over ranks
 };
 
-// Bytes one rank sends over the network per call in the fixed mode (0 with one domain).
+// Bytes one rank sends over the network per call: whole slots (0 with one domain).
 int64_t fixedWireBytesPerRank(const BufferLayout& layout, int domains);
 
 // The whole split. dispatchRowBytes / combineRowBytes are the payload row sizes given to
