@@ -8,7 +8,6 @@
 #include "core/env.h"
 #include "core/numerics.h"
 #include "core/log.h"
-#include "core/network_jobs.h"
 #include "plan/plan_choice.h"
 #include "kernels/protocol.h"
 #include "plugin/comm_registry.h"
@@ -49,6 +48,28 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   return Status::ok();
 }
 
+// Collective: every rank's `count` values; *rank = the first rank whose values differ from this
+// rank's (-1 if none), *field = the first differing index there, *theirs = that rank's value.
+Status firstDisagreement(const ncclMoeComm& comm, const int32_t* mine, int count, int* rank, int* field,
+                         int32_t* theirs) {
+  const size_t bytes = count * sizeof(int32_t);
+  std::vector<uint8_t> all;
+  if (Status s = allGatherBytes(comm.nccl, comm.ranks, mine, bytes, &all); !s.isOk()) return s;
+  *rank = -1;
+  for (int r = 0; r < comm.ranks && *rank < 0; ++r)
+    for (int f = 0; f < count; ++f) {
+      int32_t value = 0;
+      std::memcpy(&value, all.data() + r * bytes + f * sizeof(int32_t), sizeof(value));
+      if (value != mine[f]) {
+        *rank = r;
+        *field = f;
+        *theirs = value;
+        break;
+      }
+    }
+  return Status::ok();
+}
+
 // Every rank must lay its buffer out the same way (peers address it with their own offsets):
 // compare the settings that determine the layout and name the first that differs.
 Status checkConfigAgrees(const ncclMoeComm& comm) {
@@ -57,19 +78,14 @@ Status checkConfigAgrees(const ncclMoeComm& comm) {
                           static_cast<int32_t>(c.rowType), c.fp8Dispatch, c.fp8PowerOfTwoScales};
   const char* names[] = {"numExperts", "hiddenSize", "maxTokensPerRank", "maxTopk", "dataType", "fp8Dispatch",
                          "fp8PowerOfTwoScales"};
-  constexpr int kFields = sizeof(mine) / sizeof(mine[0]);
-  std::vector<uint8_t> all;
-  if (Status s = allGatherBytes(comm.nccl, comm.ranks, mine, sizeof(mine), &all); !s.isOk()) return s;
-  for (int r = 0; r < comm.ranks; ++r) {
-    int32_t theirs[kFields];
-    std::memcpy(theirs, all.data() + r * sizeof(mine), sizeof(mine));
-    for (int f = 0; f < kFields; ++f)
-      if (theirs[f] != mine[f])
-        return Status::invalidUsage(format("ncclMoeConfig_t.%s differs between ranks: %d on rank %d, %d on rank %d; "
-                                           "every rank must pass the same configuration",
-                                           names[f], mine[f], comm.rank, theirs[f], r));
-  }
-  return Status::ok();
+  int rank = -1, field = 0;
+  int32_t theirs = 0;
+  if (Status s = firstDisagreement(comm, mine, sizeof(mine) / sizeof(mine[0]), &rank, &field, &theirs); !s.isOk())
+    return s;
+  if (rank < 0) return Status::ok();
+  return Status::invalidUsage(format("ncclMoeConfig_t.%s differs between ranks: %d on rank %d, %d on rank %d; "
+                                     "every rank must pass the same configuration",
+                                     names[field], mine[field], comm.rank, theirs, rank));
 }
 
 // The NVLink domains: NCCL_MOE_DOMAIN_SIZE if set, else what the cluster view says (plan/plan_choice.h).
@@ -92,25 +108,26 @@ Status choosePlanFor(ncclMoeComm* comm) {
   input.nvlinkGBps = comm->cluster.nvlinkGBps;
   input.networkGBps = comm->cluster.networkGBps;
   plan::ChosenPlan chosen;
-  if (Status s = plan::choosePlan(input, &chosen); !s.isOk()) return Status::invalidUsage(s.message());
-  if (chosen.ranksPerDomain > kMaxDomainRanks)
-    return Status::invalidUsage(format("%d ranks in one NVLink domain: at most %d are supported", chosen.ranksPerDomain,
-                                       kMaxDomainRanks));
+  Status planned = plan::choosePlan(input, &chosen);
+  if (planned.isOk() && chosen.ranksPerDomain > kMaxDomainRanks)
+    planned = Status::invalidUsage(format("%d ranks in one NVLink domain: at most %d are supported",
+                                          chosen.ranksPerDomain, kMaxDomainRanks));
+  // The view is the same everywhere, but NCCL_MOE_DOMAIN_SIZE is per process: a rank with another
+  // value would lay out its buffer and its rail communicator differently. Compared before any
+  // failure returns, so that no rank waits for one that gave up (0: no plan).
+  const int32_t mine = planned.isOk() ? chosen.ranksPerDomain : 0;
+  int rank = -1, field = 0;
+  int32_t theirs = 0;
+  if (Status s = firstDisagreement(*comm, &mine, 1, &rank, &field, &theirs); !s.isOk()) return s;
+  if (!planned.isOk()) return Status::invalidUsage(planned.message());
+  if (rank >= 0 && theirs == 0)
+    return Status::invalidUsage(format("rank %d could not choose its NVLink domains (see its error)", rank));
+  if (rank >= 0)
+    return Status::invalidUsage(format("rank %d uses NVLink domains of %d ranks but rank %d uses %d (check "
+                                       "NCCL_MOE_DOMAIN_SIZE): every rank must see the same domains",
+                                       comm->rank, mine, rank, theirs));
   comm->domainRanks = chosen.ranksPerDomain;
   comm->domains = chosen.domains;
-  // The view is the same everywhere, but NCCL_MOE_DOMAIN_SIZE is per process: a rank with another
-  // value would lay out its buffer and its rail communicator differently.
-  std::vector<uint8_t> all;
-  const int32_t mine = comm->domainRanks;
-  if (Status s = allGatherBytes(comm->nccl, comm->ranks, &mine, sizeof(mine), &all); !s.isOk()) return s;
-  for (int r = 0; r < comm->ranks; ++r) {
-    int32_t theirs = 0;
-    std::memcpy(&theirs, all.data() + r * sizeof(theirs), sizeof(theirs));
-    if (theirs != mine)
-      return Status::invalidUsage(format("rank %d uses NVLink domains of %d ranks but rank %d uses %d (check "
-                                         "NCCL_MOE_DOMAIN_SIZE): every rank must see the same domains",
-                                         comm->rank, mine, r, theirs));
-  }
   // The chunk and SM-split figures of describePlan are the cost model's advice; the GPU path does
   // not chunk yet, so the log states what runs.
   if (comm->rank == 0)
@@ -173,7 +190,8 @@ BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domain
   if (domains > 1) {
     const size_t staged = dims.fp8 ? static_cast<size_t>(dims.hidden) : rowBytes;
     const size_t scales = dims.fp8 ? static_cast<size_t>(dims.scaleBlocks) * sizeof(float) : 0;
-    layout.netDispatchRowBytes = alignUp(staged, 16) + alignUp(scales, 16);
+    layout.netDispatchScaleOffset = alignUp(staged, 16);
+    layout.netDispatchRowBytes = layout.netDispatchScaleOffset + alignUp(scales, 16);
     layout.netCombineGradOffset = alignUp(rowBytes, 16);
     layout.netCombineRowBytes = layout.netCombineGradOffset + alignUp(dims.metaWidth * sizeof(float), 16);
     layout.netSlotRows = tokens;
@@ -253,9 +271,9 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
       return s;
     // Every transfer once while all ranks are here: NCCL sets up its connections and buffers now,
     // not in the middle of a call.
-    for (const RailJob& job : {metaJob(comm->buffer->local(), view), dispatchJob(comm->buffer->local(), view),
-                               combineJob(comm->buffer->local(), view)})
-      if (Status s = comm->rail->rehearse(job); !s.isOk()) return s;
+    comm->networkJobs = networkJobs(comm->buffer->local(), view);
+    for (const RailJob* job : {&comm->networkJobs.meta, &comm->networkJobs.dispatch, &comm->networkJobs.combine})
+      if (Status s = comm->rail->rehearse(*job); !s.isOk()) return s;
   }
   logInfo("rank %d/%d: MoE communicator on device %d, %d experts, hidden %d, max %d tokens, top-%d, %s rows%s, "
           "buffer %.1f MiB",

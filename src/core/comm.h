@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/cuda_memory.h"
 #include "kernels/kernel_args.h"
+#include "core/network_jobs.h"
 #include "transport/peer_buffer.h"
 #include "transport/rail_exchange.h"
 
@@ -26,6 +27,7 @@ struct ncclMoeComm {
   int domains = 1;      // M
   std::unique_ptr<nccl_moe::PeerBuffer> buffer;
   std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
+  nccl_moe::NetworkJobs networkJobs;              // two-hop only: what each network group moves
   nccl_moe::DeviceMemory<nccl_moe::DeviceEpochs> epochs;
   nccl_moe::DeviceMemory<nccl_moe::ErrorRecord> errorDevice;
   nccl_moe::PinnedMemory<nccl_moe::ErrorRecord> errorHost;

@@ -15,6 +15,13 @@ inline Status cudaStatus(cudaError_t err, const char* what) {
   return {ncclUnhandledCudaError, format("%s failed: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err))};
 }
 
+// `stream` is being captured into a CUDA graph (or its state cannot be read: treated as captured,
+// so that nothing capture-unsafe is done to it).
+inline bool streamIsCapturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone;
+}
+
 // Owns a pointer released by `Release` (cudaFree, cudaFreeHost, ...).
 template <class T, cudaError_t (*Release)(void*)>
 class CudaPointer {

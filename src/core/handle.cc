@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/comm.h"
-#include "core/network_jobs.h"
 #include "kernels/launch.h"
 #include "plan/routing.h"
 
@@ -77,15 +76,10 @@ const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
   return *reinterpret_cast<const HandleCounts*>(handle.hostCounts.get());
 }
 
-bool capturing(cudaStream_t stream) {
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  return cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone;
-}
-
 // A routing fault the host already knows about (the layout has finished), without waiting. Not
 // while the stream is being captured into a graph: the event then belongs to the capture.
 Status knownFault(const ncclMoeHandle& handle, cudaStream_t stream) {
-  if (capturing(stream)) return Status::ok();
+  if (streamIsCapturing(stream)) return Status::ok();
   if (cudaEventQuery(handle.countsReady.get()) != cudaSuccess) return Status::ok();
   const HandleCounts& counts = hostCountsOf(handle);
   return counts.fault ? routingFaultStatus(*handle.comm, counts) : Status::ok();
@@ -157,7 +151,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
       !s.isOk())
     return s;
   if (comm->rail)
-    if (Status s = comm->rail->issue(metaJob(comm->buffer->local(), comm->view), stream); !s.isOk()) return s;
+    if (Status s = comm->rail->issue(comm->networkJobs.meta, stream); !s.isOk()) return s;
   if (Status s = cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream), "launch(layout)");
       !s.isOk())
     return s;
@@ -209,7 +203,7 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
       !s.isOk())
     return s;
   // The network group runs on the exchange's stream beside the pull of this domain's rows.
-  if (Status s = comm->rail->issueBeside(dispatchJob(comm->buffer->local(), comm->view), stream); !s.isOk()) return s;
+  if (Status s = comm->rail->issueBeside(comm->networkJobs.dispatch, stream); !s.isOk()) return s;
   if (Status s = cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, false, budget,
                                                      stream),
                             "launch(dispatch pull)");
@@ -235,7 +229,7 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
                             "launch(combine collect)");
       !s.isOk())
     return s;
-  if (Status s = comm->rail->issue(combineJob(comm->buffer->local(), comm->view), stream); !s.isOk()) return s;
+  if (Status s = comm->rail->issue(comm->networkJobs.combine, stream); !s.isOk()) return s;
   return cudaStatus(launchHybridCombineReduce(comm->view, comm->dims, handle->device, buffers, budget, stream),
                     "launch(combine reduce)");
 }

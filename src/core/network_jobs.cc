@@ -4,9 +4,6 @@ namespace nccl_moe {
 
 namespace {
 
-// Index of another domain's slot in a rank's network regions (they hold none for its own).
-size_t otherSlot(const DomainView& view, int n) { return static_cast<size_t>(n < view.domain ? n : n - 1); }
-
 // The legs of one network job: one per other domain n, whose rail peer is rank n of the rail
 // communicator.
 template <class LegOf>
@@ -28,8 +25,8 @@ RailJob slotJob(uint8_t* buffer, const DomainView& view, const char* what, int p
   return railJob(view, what, phase, selfOnly, [&](int n) {
     RailLeg leg;
     leg.peer = n;
-    leg.send = buffer + sendRegion + otherSlot(view, n) * slotBytes;
-    leg.recv = buffer + recvRegion + (recvHasOwnSlot ? static_cast<size_t>(n) : otherSlot(view, n)) * slotBytes;
+    leg.send = buffer + sendRegion + view.otherDomainSlot(n) * slotBytes;
+    leg.recv = buffer + recvRegion + (recvHasOwnSlot ? static_cast<size_t>(n) : view.otherDomainSlot(n)) * slotBytes;
     leg.rows = static_cast<int64_t>(rows);
     leg.rowBytes = rowBytes;
     return leg;
@@ -56,6 +53,10 @@ RailJob dispatchJob(uint8_t* buffer, const DomainView& view) {
   const BufferLayout& layout = view.layout;
   return slotJob(buffer, view, "dispatch rows", kPhaseNetRowsReady, false, layout.netDispatchSend,
                  layout.netDispatchRecv, layout.netDispatchRowBytes, false);
+}
+
+NetworkJobs networkJobs(uint8_t* buffer, const DomainView& view) {
+  return {metaJob(buffer, view), dispatchJob(buffer, view), combineJob(buffer, view)};
 }
 
 RailJob combineJob(uint8_t* buffer, const DomainView& view) {

@@ -19,4 +19,12 @@ RailJob dispatchJob(uint8_t* buffer, const DomainView& view);
 // Combine: the domain partials of the rail peer's rows back to it; this rank's from domain n.
 RailJob combineJob(uint8_t* buffer, const DomainView& view);
 
+// The three, built once per communicator (they depend on its buffer and domains only).
+struct NetworkJobs {
+  RailJob meta;
+  RailJob dispatch;
+  RailJob combine;
+};
+NetworkJobs networkJobs(uint8_t* buffer, const DomainView& view);
+
 }  // namespace nccl_moe

@@ -163,10 +163,6 @@ __device__ __forceinline__ float rankPartialGrad(const DomainView& view, const S
   return probs[static_cast<size_t>(pair.slot) * width + k];
 }
 
-__device__ __forceinline__ size_t otherDomainSlot(const DomainView& view, int n) {
-  return static_cast<size_t>(n < view.domain ? n : n - 1);
-}
-
 // One routed token's domain partial: its rank partials in this domain summed in rank order, then
 // per selection the gradient of the pair that carries it (pairOf(k) < 0: none here).
 template <class PairOf>
@@ -213,7 +209,7 @@ __global__ void __launch_bounds__(kThreads) hybridCollectKernel(DomainView view,
       const int32_t row = handle.relayIndex[route];
       if (row < 0) continue;
       const int32_t* selPair = handle.routeSelPair + route * W;
-      uint8_t* dst = own + view.layout.netCombineSend + (otherDomainSlot(view, origin) * view.layout.netSlotRows + row) * netRow;
+      uint8_t* dst = own + view.layout.netCombineSend + (view.otherDomainSlot(origin) * view.layout.netSlotRows + row) * netRow;
       writeDomainPartial(view, dims, pairs, count, [&](int k) { return selPair[k]; }, dst);
     }
   }

@@ -21,11 +21,6 @@ __device__ __forceinline__ size_t stagedRowBytes(const GroupDims& dims) {
   return dims.fp8 ? static_cast<size_t>(dims.hidden) : static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
 }
 
-// Slot of another domain n in a rank's network regions (which hold no slot for its own domain).
-__device__ __forceinline__ size_t otherDomainSlot(const DomainView& view, int n) {
-  return static_cast<size_t>(n < view.domain ? n : n - 1);
-}
-
 // This rank's rows into its staging area (one warp per token); with several domains, also into
 // the network send slot of every other domain the token goes to.
 __device__ void stageRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle, const void* x) {
@@ -36,7 +31,6 @@ __device__ void stageRows(const DomainView& view, const GroupDims& dims, const H
   const size_t outBytes = stagedRowBytes(dims);
   const size_t scaleBytes = dims.fp8 ? static_cast<size_t>(dims.scaleBlocks) * sizeof(float) : 0;
   const size_t netRow = view.layout.netDispatchRowBytes;
-  const size_t netScaleOffset = (outBytes + 15) / 16 * 16;
   for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid()) {
     const uint8_t* src = static_cast<const uint8_t*>(x) + t * inBytes;
     uint8_t* staged = rows + t * outBytes;
@@ -51,9 +45,9 @@ __device__ void stageRows(const DomainView& view, const GroupDims& dims, const H
       if (n == view.domain) continue;
       const int32_t packed = handle.packIndex[static_cast<size_t>(n) * dims.maxTokens + t];
       if (packed < 0) continue;
-      uint8_t* dst = own + view.layout.netDispatchSend + (otherDomainSlot(view, n) * view.layout.netSlotRows + packed) * netRow;
+      uint8_t* dst = own + view.layout.netDispatchSend + (view.otherDomainSlot(n) * view.layout.netSlotRows + packed) * netRow;
       warpCopyBytes(dst, staged, outBytes);
-      if (scaleBytes) warpCopyBytes(dst + netScaleOffset, reinterpret_cast<const uint8_t*>(stagedScales), scaleBytes);
+      if (scaleBytes) warpCopyBytes(dst + view.layout.netDispatchScaleOffset, reinterpret_cast<const uint8_t*>(stagedScales), scaleBytes);
     }
   }
 }
@@ -74,9 +68,9 @@ __device__ __forceinline__ RowSource locateRow(const DomainView& view, const Gro
   }
   const int srcDomain = entry.srcRank / view.localRanks;
   const uint8_t* row = peer + view.layout.netDispatchRecv +
-                       (otherDomainSlot(view, srcDomain) * view.layout.netSlotRows + entry.netRow) *
+                       (view.otherDomainSlot(srcDomain) * view.layout.netSlotRows + entry.netRow) *
                            view.layout.netDispatchRowBytes;
-  return {row, row + (stagedRowBytes(dims) + 15) / 16 * 16};
+  return {row, row + view.layout.netDispatchScaleOffset};
 }
 
 // Writes the routing of received row j into the caller's per-row outputs.

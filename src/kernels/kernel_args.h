@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "core/numerics.h"
 #include "kernels/protocol.h"
 
 namespace nccl_moe {
@@ -34,6 +35,9 @@ struct DomainView {
   ErrorRecord* errorHost = nullptr;  // host-mapped mirror the host reads without a sync
   uint64_t timeoutNs = 0;
   DeviceEpochs* epochs = nullptr;
+
+  // Slot of another domain n in this rank's network regions, which hold none for its own domain.
+  NCCL_MOE_HD size_t otherDomainSlot(int n) const { return static_cast<size_t>(n < domain ? n : n - 1); }
 };
 
 struct GroupDims {

@@ -378,8 +378,7 @@ __global__ void __launch_bounds__(kThreads) routeInfoKernel(DomainView view, Gro
       }
       handle.routePairCount[first + t] = inDomain;
     }
-    if (view.domains == 1) continue;
-    if (own) continue;
+    if (own) continue;  // (always, with one domain)
     // The rail peer's tokens for this domain arrive packed in token order; this rank's tokens for
     // domain `origin` leave packed in token order.
     for (int t = threadIdx.x; t < dims.maxTokens; t += blockDim.x) {

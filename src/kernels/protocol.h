@@ -95,6 +95,7 @@ struct BufferLayout {
   size_t netCombineSend = 0;
   size_t netCombineRecv = 0;
   size_t netDispatchRowBytes = 0;  // staged row (FP8: codes, then fp32 scales), 16-byte multiple
+  size_t netDispatchScaleOffset = 0;  // where the FP8 scales start inside a dispatch net row
   size_t netCombineRowBytes = 0;   // combine row, 16-byte padded, then maxTopk fp32 gradients
   size_t netCombineGradOffset = 0; // where the gradients start inside a combine net row
   size_t netSlotRows = 0;          // rows per slot (maxTokens)

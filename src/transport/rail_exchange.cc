@@ -27,11 +27,6 @@ Status issueGroup(ncclComm_t rail, const RailJob& job, cudaStream_t stream) {
   return status.isOk() ? ended : status;
 }
 
-bool capturing(cudaStream_t stream) {
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  return cudaStreamIsCapturing(stream, &capture) == cudaSuccess && capture != cudaStreamCaptureStatusNone;
-}
-
 }  // namespace
 
 Status RailExchange::create(ncclComm_t parent, int device, const DomainView& view, int timeoutMs,
@@ -113,7 +108,7 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
       !s.isOk())
     return s;
   // Inside a graph capture the events are nodes of the graph: replays are not watched.
-  slot.busy = !capturing(stream);
+  slot.busy = !streamIsCapturing(stream);
   slot.startSeen = false;
   slot.what = job.what;
   slot.phase = job.phase;

@@ -88,7 +88,6 @@ class RailExchange {
     const char* what = "";
     int phase = 0;
     int firstPeer = -1;  // global rank of the job's first rail peer
-    bool captured = false;  // recorded into a CUDA graph: nothing to watch now
   };
 
   RailExchange() = default;
