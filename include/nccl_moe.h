@@ -257,6 +257,51 @@ ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
 ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                             const ncclMoeCombineArgs_t* args, cudaStream_t stream);
 
+/* ---- Phase timing (profiling) ------------------------------------------------------------- */
+
+/* The phases of the three collectives. One NVLink domain runs Layout{Publish,Scan}, DispatchNvlink
+ * and CombineNvlink (one kernel each); the two-hop path runs all of them: the layout's routing
+ * meta over the network, dispatch's stage, network chunks, pull of this domain's rows (Nvlink)
+ * and of the rows that came over the network (Forward), combine's collection of partials
+ * (Nvlink), network chunks and final sum (Reduce). */
+typedef enum {
+  ncclMoePhaseLayoutPublish = 0,
+  ncclMoePhaseLayoutNetwork = 1,
+  ncclMoePhaseLayoutScan = 2,
+  ncclMoePhaseDispatchStage = 3,
+  ncclMoePhaseDispatchNetwork = 4,
+  ncclMoePhaseDispatchNvlink = 5,
+  ncclMoePhaseDispatchForward = 6,
+  ncclMoePhaseCombineNvlink = 7,
+  ncclMoePhaseCombineNetwork = 8,
+  ncclMoePhaseCombineReduce = 9,
+  ncclMoeNumPhases = 10
+} ncclMoePhase_t;
+
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  /* Of the last timed call of each collective: when each of its phases started and ended on the
+   * GPU, in microseconds from the start of that call on its stream. Phases overlap (the network
+   * chunks run beside NVLink work). startUs < 0: the phase did not run in that call. */
+  float startUs[ncclMoeNumPhases];
+  float endUs[ncclMoeNumPhases];
+} ncclMoePhaseTimes_t;
+
+#define NCCL_MOE_PHASE_TIMES_INITIALIZER \
+  { sizeof(ncclMoePhaseTimes_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, {0}, {0} }
+
+/* Not collective. enable != 0: from the next call on, layouts, dispatches and combines record CUDA
+ * events at their phase boundaries (a few microseconds of host time per call; calls enqueued
+ * while a stream is captured into a graph are not timed). 0 stops it. */
+ncclResult_t ncclMoeCommSetPhaseTiming(ncclMoeComm_t comm, int enable);
+/* Waits for the last timed call of each collective and returns its phases (a collective never
+ * timed has startUs = -1 for all its phases). ncclInvalidUsage if timing was never enabled. */
+ncclResult_t ncclMoeCommGetPhaseTimes(ncclMoeComm_t comm, ncclMoePhaseTimes_t* times);
+/* "dispatch.network" etc.; NULL for a value outside the enum. */
+const char* ncclMoePhaseName(ncclMoePhase_t phase);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -111,6 +111,45 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclRe
   return ncclSuccess;
 }
 
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommSetPhaseTiming(ncclMoeComm_t comm, int enable) {
+  constexpr const char* kCall = "ncclMoeCommSetPhaseTiming";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (Status s = comm->clock.enable(enable != 0); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  return ncclSuccess;
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetPhaseTimes(ncclMoeComm_t comm, ncclMoePhaseTimes_t* times) {
+  constexpr const char* kCall = "ncclMoeCommGetPhaseTimes";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (times == nullptr) return reportFailure(kCall, Status::invalidArgument("times is NULL"));
+  if (Status s = checkStructHeader("ncclMoePhaseTimes_t", times->size, times->magic, times->version,
+                                   sizeof(ncclMoePhaseTimes_t));
+      !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  if (!comm->clock.everEnabled())
+    return reportFailure(kCall, Status::invalidUsage("phase timing was never enabled (ncclMoeCommSetPhaseTiming)"),
+                         &comm->lastError);
+  if (Status s = comm->clock.read(times); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  return ncclSuccess;
+}
+
+NCCL_MOE_EXPORT const char* ncclMoePhaseName(ncclMoePhase_t phase) {
+  switch (phase) {
+    case ncclMoePhaseLayoutPublish: return "layout.publish";
+    case ncclMoePhaseLayoutNetwork: return "layout.network";
+    case ncclMoePhaseLayoutScan: return "layout.scan";
+    case ncclMoePhaseDispatchStage: return "dispatch.stage";
+    case ncclMoePhaseDispatchNetwork: return "dispatch.network";
+    case ncclMoePhaseDispatchNvlink: return "dispatch.nvlink";
+    case ncclMoePhaseDispatchForward: return "dispatch.forward";
+    case ncclMoePhaseCombineNvlink: return "combine.nvlink";
+    case ncclMoePhaseCombineNetwork: return "combine.network";
+    case ncclMoePhaseCombineReduce: return "combine.reduce";
+    case ncclMoeNumPhases: break;
+  }
+  return nullptr;
+}
+
 NCCL_MOE_EXPORT ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclMoeRouting_t* routing,
                                                  const ncclMoeLayoutOptions_t* options, ncclMoeHandle_t* handle,
                                                  cudaStream_t stream) {

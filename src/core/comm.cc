@@ -1,6 +1,7 @@
 #include "core/comm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +47,21 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   comm->config.dispatchSms = std::min(comm->config.dispatchSms, share);
   comm->config.combineSms = std::min(comm->config.combineSms, share);
   return Status::ok();
+}
+
+// The plan's split of the SM budget (after any cap) while the network phase runs: NCCL's share
+// for the rail communicator, the rest for the kernels beside it; at least one SM each.
+void splitSmsForNetwork(ncclMoeComm* comm) {
+  if (comm->domains <= 1) return;
+  const int budget = std::max(2, std::min(comm->config.dispatchSms, comm->config.combineSms));
+  comm->networkCtas = std::clamp(static_cast<int>(std::lround(comm->networkSmShare * budget)), 1, budget - 1);
+  comm->dispatchSmsBeside = std::max(1, comm->config.dispatchSms - comm->networkCtas);
+  comm->combineSmsBeside = std::max(1, comm->config.combineSms - comm->networkCtas);
+  if (comm->rank == 0)
+    logInfo("SM split while the network phase runs: NCCL (rail communicator) at most %d CTAs, dispatch %d and "
+            "combine %d SMs beside it (budgets %d and %d)",
+            comm->networkCtas, comm->dispatchSmsBeside, comm->combineSmsBeside, comm->config.dispatchSms,
+            comm->config.combineSms);
 }
 
 // Collective: every rank's `count` values; *rank = the first rank whose values differ from this
@@ -112,24 +128,35 @@ Status choosePlanFor(ncclMoeComm* comm) {
   if (planned.isOk() && chosen.ranksPerDomain > kMaxDomainRanks)
     planned = Status::invalidUsage(format("%d ranks in one NVLink domain: at most %d are supported",
                                           chosen.ranksPerDomain, kMaxDomainRanks));
-  // The view is the same everywhere, but NCCL_MOE_DOMAIN_SIZE is per process: a rank with another
-  // value would lay out its buffer and its rail communicator differently. Compared before any
-  // failure returns, so that no rank waits for one that gave up (0: no plan).
-  const int32_t mine = planned.isOk() ? chosen.ranksPerDomain : 0;
+  // Network chunks per dispatch / combine: about the plan's chunk of rows each, at most
+  // kDefaultNetworkChunks (each costs a prologue, an NCCL group, two events, a signal and a pull
+  // launch of host time); NCCL_MOE_NET_CHUNKS overrides it.
+  const int64_t slotRows = comm->config.shape.maxTokensPerRank;
+  const int64_t planChunks = chosen.chunkRows > 0 ? (slotRows + chosen.chunkRows - 1) / chosen.chunkRows : 1;
+  const int requestedChunks = static_cast<int>(
+      envInt("NCCL_MOE_NET_CHUNKS", std::min<int64_t>(planChunks, kDefaultNetworkChunks), 1, kMaxNetworkChunks));
+  const NetworkChunking chunking = chunkSlots(slotRows, requestedChunks);
+  // The view is the same everywhere, but NCCL_MOE_DOMAIN_SIZE and NCCL_MOE_NET_CHUNKS are per
+  // process: a rank with another value would lay out its buffer, its rail communicator or its
+  // transfers differently. Compared before any failure returns, so that no rank waits for one that
+  // gave up (0: no plan).
+  const int32_t mine[] = {planned.isOk() ? chosen.ranksPerDomain : 0, chunking.chunks};
+  const char* names[] = {"NVLink domains of", "network chunks of"};
   int rank = -1, field = 0;
   int32_t theirs = 0;
-  if (Status s = firstDisagreement(*comm, &mine, 1, &rank, &field, &theirs); !s.isOk()) return s;
+  if (Status s = firstDisagreement(*comm, mine, 2, &rank, &field, &theirs); !s.isOk()) return s;
   if (!planned.isOk()) return Status::invalidUsage(planned.message());
-  if (rank >= 0 && theirs == 0)
+  if (rank >= 0 && field == 0 && theirs == 0)
     return Status::invalidUsage(format("rank %d could not choose its NVLink domains (see its error)", rank));
   if (rank >= 0)
-    return Status::invalidUsage(format("rank %d uses NVLink domains of %d ranks but rank %d uses %d (check "
-                                       "NCCL_MOE_DOMAIN_SIZE): every rank must see the same domains",
-                                       comm->rank, mine, rank, theirs));
+    return Status::invalidUsage(format("rank %d uses %s %d but rank %d uses %d (check NCCL_MOE_DOMAIN_SIZE and "
+                                       "NCCL_MOE_NET_CHUNKS): every rank must run the same plan",
+                                       comm->rank, names[field], mine[field], rank, theirs));
   comm->domainRanks = chosen.ranksPerDomain;
   comm->domains = chosen.domains;
-  // The chunk and SM-split figures of describePlan are the cost model's advice; the GPU path does
-  // not chunk yet, so the log states what runs.
+  comm->netChunking = chunking;
+  const int splitSms = chosen.smsForNetworkStaging + chosen.smsForForwarding;
+  comm->networkSmShare = splitSms > 0 ? static_cast<double>(chosen.smsForNetworkStaging) / splitSms : 0;
   if (comm->rank == 0)
     logInfo("plan: %s, %d domain%s x %d rank%s (%s)", plan::toString(chosen.kind), chosen.domains,
             chosen.domains == 1 ? "" : "s", chosen.ranksPerDomain, chosen.ranksPerDomain == 1 ? "" : "s",
@@ -229,6 +256,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   crossCheckWithTuner(*comm);
   if (Status s = choosePlanFor(comm.get()); !s.isOk()) return s;
   if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
+  splitSmsForNetwork(comm.get());
   comm->dims = groupDimsOf(comm->config);
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks, comm->domainRanks, comm->domains);
   const int domain = comm->rank / comm->domainRanks;
@@ -266,13 +294,18 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   view.errorHost = errorHostDevice;
   view.timeoutNs = static_cast<uint64_t>(comm->config.timeoutMs) * 1000000ull;
   view.epochs = comm->epochs.get();
+  view.netChunks = comm->netChunking.chunks;
+  view.netChunkRows = comm->netChunking.rowsPerChunk;
   if (comm->domains > 1) {
-    if (Status s = RailExchange::create(nccl, comm->device, view, comm->config.timeoutMs, &comm->rail); !s.isOk())
+    if (Status s = RailExchange::create(nccl, comm->device, view, comm->config.timeoutMs, comm->networkCtas,
+                                        &comm->rail);
+        !s.isOk())
       return s;
     // Every transfer once while all ranks are here: NCCL sets up its connections and buffers now,
     // not in the middle of a call.
     comm->networkJobs = networkJobs(comm->buffer->local(), view);
-    for (const RailJob* job : {&comm->networkJobs.meta, &comm->networkJobs.dispatch, &comm->networkJobs.combine})
+    for (const RailJob* job : {&comm->networkJobs.meta, &comm->networkJobs.dispatch.front(),
+                               &comm->networkJobs.combine.front()})
       if (Status s = comm->rail->rehearse(*job); !s.isOk()) return s;
   }
   logInfo("rank %d/%d: MoE communicator on device %d, %d experts, hidden %d, max %d tokens, top-%d, %s rows%s, "
@@ -281,9 +314,11 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
           comm->config.shape.maxTokensPerRank, comm->config.shape.maxTopk, toString(comm->config.rowType),
           comm->config.fp8Dispatch ? " (FP8 dispatch)" : "", layout.total / 1048576.0);
   if (comm->domains > 1)
-    logInfo("rank %d: network phase over NCCL point-to-point with %d rail peers, whole slots of %zu rows per "
-            "transfer (not chunked); network staging %.1f MiB of the buffer (dispatch %.1f + combine %.1f)",
-            comm->rank, comm->domains - 1, layout.netSlotRows, (layout.total - layout.netDispatchSend) / 1048576.0,
+    logInfo("rank %d: network phase over NCCL point-to-point with %d rail peers, slots of %zu rows in %d chunk%s of "
+            "%d rows per dispatch and combine (NCCL_MOE_NET_CHUNKS); network staging %.1f MiB of the buffer "
+            "(dispatch %.1f + combine %.1f)",
+            comm->rank, comm->domains - 1, layout.netSlotRows, view.netChunks, view.netChunks == 1 ? "" : "s",
+            view.netChunkRows, (layout.total - layout.netDispatchSend) / 1048576.0,
             (layout.netCombineSend - layout.netDispatchSend) / 1048576.0,
             (layout.total - layout.netCombineSend) / 1048576.0);
   *out = std::move(comm);
@@ -293,11 +328,23 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
 Status asyncError(const ncclMoeComm& comm) {
   const volatile ErrorRecord* record = comm.errorHost.get();
   if (record == nullptr || record->kind == kErrorNone) return Status::ok();
-  if (record->kind == kErrorNetworkTimeout)
+  if (record->kind == kErrorNetworkTimeout) {
+    const int64_t chunk = record->slot;  // -1: an unchunked job (the layout's meta)
+    const std::string which = chunk < 0 ? "" : format(", chunk %lld of %d", static_cast<long long>(chunk) + 1,
+                                                      comm.view.netChunks);
     return {ncclRemoteError,
-            format("rank %d timed out after %llu ms in the network phase with rail peer %d (%s): the rail "
+            format("rank %d timed out after %llu ms in the network phase with rail peer %d (%s%s): the rail "
                    "communicator was aborted; the communicator is unusable (destroy it)",
-                   record->rank, (unsigned long long)record->expected, record->peer, phaseName(record->phase))};
+                   record->rank, (unsigned long long)record->expected, record->peer, phaseName(record->phase),
+                   which.c_str())};
+  }
+  if (record->phase == kPhaseNetRowsReady || record->phase == kPhaseNetPartialsReady)
+    return {ncclRemoteError,
+            format("rank %d timed out after %d ms waiting for peer %d (%s, chunk %d of %d): its signal is %llu, "
+                   "expected >= %llu; the communicator is unusable (destroy it)",
+                   record->rank, comm.config.timeoutMs, record->peer, phaseName(record->phase),
+                   chunkOfSignal(record->expected) + 1, comm.view.netChunks, (unsigned long long)record->observed,
+                   (unsigned long long)record->expected)};
   return {ncclRemoteError,
           format("rank %d timed out after %d ms waiting for peer %d (%s): its signal is %llu, expected >= %llu; the "
                  "communicator is unusable (destroy it)",

@@ -13,6 +13,7 @@
 #include "core/cuda_memory.h"
 #include "kernels/kernel_args.h"
 #include "core/network_jobs.h"
+#include "core/phase_clock.h"
 #include "transport/peer_buffer.h"
 #include "transport/rail_exchange.h"
 
@@ -28,12 +29,21 @@ struct ncclMoeComm {
   std::unique_ptr<nccl_moe::PeerBuffer> buffer;
   std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
   nccl_moe::NetworkJobs networkJobs;              // two-hop only: what each network group moves
+  nccl_moe::NetworkChunking netChunking;          // two-hop only: network chunks per call
+  // Two-hop only: the plan's SM split while the network phase runs. NCCL's kernels of the rail
+  // communicator get at most networkCtas CTAs; the kernels that run beside them use the rest of
+  // the op's budget (nvlinkSmsBeside); kernels that run alone use the whole budget.
+  double networkSmShare = 0;
+  int networkCtas = 0;
+  int dispatchSmsBeside = 0;
+  int combineSmsBeside = 0;
   nccl_moe::DeviceMemory<nccl_moe::DeviceEpochs> epochs;
   nccl_moe::DeviceMemory<nccl_moe::ErrorRecord> errorDevice;
   nccl_moe::PinnedMemory<nccl_moe::ErrorRecord> errorHost;
   nccl_moe::DeviceMemory<uint64_t> faultKey;
   nccl_moe::DomainView view;
   nccl_moe::ClusterView cluster;
+  nccl_moe::PhaseClock clock;  // ncclMoeCommSetPhaseTiming
   uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
   std::string lastError;
 };

@@ -87,6 +87,8 @@ class CudaEvent {
   CudaEvent(const CudaEvent&) = delete;
   CudaEvent& operator=(const CudaEvent&) = delete;
   Status create() { return cudaStatus(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate"); }
+  // An event cudaEventElapsedTime can measure between.
+  Status createTimed() { return cudaStatus(cudaEventCreate(&event_), "cudaEventCreate(timed)"); }
   cudaEvent_t get() const { return event_; }
 
  private:

@@ -87,8 +87,13 @@ Status knownFault(const ncclMoeHandle& handle, cudaStream_t stream) {
 
 LaunchBudget budgetOf(int sms) { return LaunchBudget{sms}; }
 
-
-
+// `enqueue` (returning Status) between the begin and end events of `phase` on `stream`.
+template <class Enqueue>
+Status inPhase(PhaseClock& clock, ncclMoePhase_t phase, cudaStream_t stream, Enqueue enqueue) {
+  if (Status s = clock.begin(phase, stream); !s.isOk()) return s;
+  if (Status s = enqueue(); !s.isOk()) return s;
+  return clock.end(phase, stream);
+}
 
 }  // namespace
 
@@ -145,14 +150,26 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   input.routingMap = routing.routingMap;
   input.denseProbs = routing.denseProbs;
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
-  if (Status s = cudaStatus(launchLayoutPublish(comm->view, comm->dims, input, device, comm->faultKey.get(), budget,
-                                                stream),
-                            "launch(layout)");
+  PhaseClock& clock = comm->clock;
+  if (Status s = clock.startCall(TimedOp::kLayout, stream); !s.isOk()) return s;
+  if (Status s = inPhase(clock, ncclMoePhaseLayoutPublish, stream,
+                         [&] {
+                           return cudaStatus(launchLayoutPublish(comm->view, comm->dims, input, device,
+                                                                 comm->faultKey.get(), budget, stream),
+                                             "launch(layout)");
+                         });
       !s.isOk())
     return s;
   if (comm->rail)
-    if (Status s = comm->rail->issue(comm->networkJobs.meta, stream); !s.isOk()) return s;
-  if (Status s = cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream), "launch(layout)");
+    if (Status s = inPhase(clock, ncclMoePhaseLayoutNetwork, stream,
+                           [&] { return comm->rail->issue(comm->networkJobs.meta, stream); });
+        !s.isOk())
+      return s;
+  if (Status s = inPhase(clock, ncclMoePhaseLayoutScan, stream,
+                         [&] {
+                           return cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream),
+                                             "launch(layout)");
+                         });
       !s.isOk())
     return s;
   uint8_t* host = handle->hostCounts.get();
@@ -196,22 +213,56 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   outputs.recvProbs = args.recvProbs;
   outputs.topk = handle->summary.topk;
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
+  PhaseClock& clock = comm->clock;
+  if (Status s = clock.startCall(TimedOp::kDispatch, stream); !s.isOk()) return s;
   if (!comm->rail)
-    return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream), "launch(dispatch)");
-  if (Status s = cudaStatus(launchHybridDispatchStage(comm->view, comm->dims, handle->device, outputs, budget, stream),
-                            "launch(dispatch stage)");
+    return inPhase(clock, ncclMoePhaseDispatchNvlink, stream, [&] {
+      return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream),
+                        "launch(dispatch)");
+    });
+  if (Status s = inPhase(clock, ncclMoePhaseDispatchStage, stream,
+                         [&] {
+                           return cudaStatus(launchHybridDispatchStage(comm->view, comm->dims, handle->device,
+                                                                       outputs, budget, stream),
+                                             "launch(dispatch stage)");
+                         });
       !s.isOk())
     return s;
-  // The network group runs on the exchange's stream beside the pull of this domain's rows.
-  if (Status s = comm->rail->issueBeside(comm->networkJobs.dispatch, stream); !s.isOk()) return s;
-  if (Status s = cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, false, budget,
-                                                     stream),
-                            "launch(dispatch pull)");
+  // The network chunks run on the exchange's stream beside the pull of this domain's rows; the rows
+  // of chunk c are pulled once it has landed, beside the transfer of the chunks after it.
+  RailExchange& rail = *comm->rail;
+  if (Status s = rail.forkFrom(stream); !s.isOk()) return s;
+  if (Status s = inPhase(clock, ncclMoePhaseDispatchNetwork, rail.stream(),
+                         [&] {
+                           for (const RailJob& chunk : comm->networkJobs.dispatch)
+                             if (Status issued = rail.issueForked(chunk); !issued.isOk()) return issued;
+                           return Status::ok();
+                         });
       !s.isOk())
     return s;
-  if (Status s = comm->rail->joinInto(stream); !s.isOk()) return s;
-  return cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, true, budget, stream),
-                    "launch(dispatch pull)");
+  // Kernels beside the network chunks get the plan's NVLink share of the budget (the last chunk's
+  // pull runs alone).
+  const LaunchBudget beside = budgetOf(comm->dispatchSmsBeside);
+  if (Status s = inPhase(clock, ncclMoePhaseDispatchNvlink, stream,
+                         [&] {
+                           return cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs,
+                                                                      kDirectRows, beside, stream),
+                                             "launch(dispatch pull)");
+                         });
+      !s.isOk())
+    return s;
+  for (int c = 0; c < comm->view.netChunks; ++c) {
+    if (Status s = rail.joinInto(stream, c); !s.isOk()) return s;
+    const bool first = c == 0, last = c == comm->view.netChunks - 1;
+    if (first)
+      if (Status s = clock.begin(ncclMoePhaseDispatchForward, stream); !s.isOk()) return s;
+    if (Status s = cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, c,
+                                                       last ? budget : beside, stream),
+                              "launch(dispatch pull)");
+        !s.isOk())
+      return s;
+  }
+  return clock.end(ncclMoePhaseDispatchForward, stream);
 }
 
 Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
@@ -223,15 +274,37 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
   buffers.outProbsGrad = args.outProbsGrad;
   buffers.topk = handle->summary.topk;
   const LaunchBudget budget = budgetOf(comm->config.combineSms);
+  PhaseClock& clock = comm->clock;
+  if (Status s = clock.startCall(TimedOp::kCombine, stream); !s.isOk()) return s;
   if (!comm->rail)
-    return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream), "launch(combine)");
-  if (Status s = cudaStatus(launchHybridCombineCollect(comm->view, comm->dims, handle->device, buffers, budget, stream),
-                            "launch(combine collect)");
-      !s.isOk())
-    return s;
-  if (Status s = comm->rail->issue(comm->networkJobs.combine, stream); !s.isOk()) return s;
-  return cudaStatus(launchHybridCombineReduce(comm->view, comm->dims, handle->device, buffers, budget, stream),
-                    "launch(combine reduce)");
+    return inPhase(clock, ncclMoePhaseCombineNvlink, stream, [&] {
+      return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream),
+                        "launch(combine)");
+    });
+  // Chunk c's domain partials go out while chunk c + 1's are summed (with the plan's NVLink share
+  // of the budget; the first chunk, which also stages the rank partials, runs alone).
+  RailExchange& rail = *comm->rail;
+  const LaunchBudget beside = budgetOf(comm->combineSmsBeside);
+  const int chunks = comm->view.netChunks;
+  if (Status s = clock.begin(ncclMoePhaseCombineNvlink, stream); !s.isOk()) return s;
+  for (int c = 0; c < chunks; ++c) {
+    if (Status s = cudaStatus(launchHybridCombineCollect(comm->view, comm->dims, handle->device, buffers, c,
+                                                         c == 0 ? budget : beside, stream),
+                              "launch(combine collect)");
+        !s.isOk())
+      return s;
+    if (Status s = rail.forkFrom(stream); !s.isOk()) return s;
+    if (c == 0)
+      if (Status s = clock.begin(ncclMoePhaseCombineNetwork, rail.stream()); !s.isOk()) return s;
+    if (Status s = rail.issueForked(comm->networkJobs.combine[c]); !s.isOk()) return s;
+  }
+  if (Status s = clock.end(ncclMoePhaseCombineNvlink, stream); !s.isOk()) return s;
+  if (Status s = clock.end(ncclMoePhaseCombineNetwork, rail.stream()); !s.isOk()) return s;
+  if (Status s = rail.joinInto(stream, chunks - 1); !s.isOk()) return s;
+  return inPhase(clock, ncclMoePhaseCombineReduce, stream, [&] {
+    return cudaStatus(launchHybridCombineReduce(comm->view, comm->dims, handle->device, buffers, budget, stream),
+                      "launch(combine reduce)");
+  });
 }
 
 }  // namespace nccl_moe

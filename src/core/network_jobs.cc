@@ -1,5 +1,7 @@
 #include "core/network_jobs.h"
 
+#include <algorithm>
+
 namespace nccl_moe {
 
 namespace {
@@ -55,8 +57,41 @@ RailJob dispatchJob(uint8_t* buffer, const DomainView& view) {
                  layout.netDispatchRecv, layout.netDispatchRowBytes, false);
 }
 
+NetworkChunking chunkSlots(int64_t slotRows, int requested) {
+  NetworkChunking chunking;
+  if (slotRows <= 0) return chunking;
+  const int64_t wanted = std::max<int64_t>(1, std::min<int64_t>(requested, slotRows));
+  chunking.rowsPerChunk = static_cast<int>((slotRows + wanted - 1) / wanted);
+  // Equal chunks of ceil(rows / wanted) may need fewer than `wanted` to cover the slot.
+  chunking.chunks = static_cast<int>((slotRows + chunking.rowsPerChunk - 1) / chunking.rowsPerChunk);
+  return chunking;
+}
+
+RailJob chunkOf(const RailJob& whole, const NetworkChunking& chunking, int chunk) {
+  RailJob job = whole;
+  job.chunk = chunk;
+  job.chunks = chunking.chunks;
+  const int64_t first = static_cast<int64_t>(chunk) * chunking.rowsPerChunk;
+  for (RailLeg& leg : job.legs) {
+    const int64_t rows = std::max<int64_t>(0, std::min<int64_t>(chunking.rowsPerChunk, leg.rows - first));
+    const size_t offset = static_cast<size_t>(std::min(first, leg.rows)) * leg.rowBytes;
+    leg.send = static_cast<const uint8_t*>(leg.send) + offset;
+    leg.recv = static_cast<uint8_t*>(leg.recv) + offset;
+    leg.rows = rows;
+  }
+  return job;
+}
+
 NetworkJobs networkJobs(uint8_t* buffer, const DomainView& view) {
-  return {metaJob(buffer, view), dispatchJob(buffer, view), combineJob(buffer, view)};
+  NetworkJobs jobs;
+  jobs.meta = metaJob(buffer, view);
+  const NetworkChunking chunking{view.netChunks, view.netChunkRows};
+  const RailJob dispatch = dispatchJob(buffer, view), combine = combineJob(buffer, view);
+  for (int c = 0; c < chunking.chunks; ++c) {
+    jobs.dispatch.push_back(chunkOf(dispatch, chunking, c));
+    jobs.combine.push_back(chunkOf(combine, chunking, c));
+  }
+  return jobs;
 }
 
 RailJob combineJob(uint8_t* buffer, const DomainView& view) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/kernel_args.h"
 #include "transport/rail_exchange.h"
@@ -14,16 +15,30 @@ namespace nccl_moe {
 // does not know the sender's token count yet).
 RailJob metaJob(uint8_t* buffer, const DomainView& view);
 // Dispatch: this rank's packed rows for domain n to its rail peer there, that peer's rows for this
-// domain back. Every slot travels whole (maxTokensPerRank rows): see transport/rail_exchange.h.
+// domain back. Every slot travels whole (maxTokensPerRank rows, in chunks: chunkOf below): see
+// transport/rail_exchange.h.
 RailJob dispatchJob(uint8_t* buffer, const DomainView& view);
 // Combine: the domain partials of the rail peer's rows back to it; this rank's from domain n.
 RailJob combineJob(uint8_t* buffer, const DomainView& view);
 
-// The three, built once per communicator (they depend on its buffer and domains only).
+// How the slots of `slotRows` rows split into network chunks: at most `requested` (>= 1) chunks of
+// rowsPerChunk rows, the last one possibly shorter, none empty.
+struct NetworkChunking {
+  int chunks = 1;
+  int rowsPerChunk = 0;
+};
+NetworkChunking chunkSlots(int64_t slotRows, int requested);
+
+// Chunk `chunk` of a whole-slot job: rows [chunk * rowsPerChunk, (chunk + 1) * rowsPerChunk) of
+// every leg, which signals chunkSignal(epoch, chunk) when it has landed.
+RailJob chunkOf(const RailJob& whole, const NetworkChunking& chunking, int chunk);
+
+// The jobs of a communicator, built once (they depend on its buffer and domains only): the meta
+// whole, dispatch and combine as view.netChunks chunks each.
 struct NetworkJobs {
   RailJob meta;
-  RailJob dispatch;
-  RailJob combine;
+  std::vector<RailJob> dispatch;
+  std::vector<RailJob> combine;
 };
 NetworkJobs networkJobs(uint8_t* buffer, const DomainView& view);
 

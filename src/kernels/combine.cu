@@ -5,7 +5,9 @@
 // With several domains (two-hop) the rank partials of a token are first summed per domain: by the
 // source's rail peer for another domain (its domain partial crosses the network once, with the
 // probs gradients of the selections there), by the source itself for its own domain; the source
-// then sums its domain partials in domain order (CombineOrder{D} of the reference).
+// then sums its domain partials in domain order (CombineOrder{D} of the reference). The domain
+// partials that cross the network are written one chunk per launch, so that each network chunk
+// leaves while the next is summed.
 #include <algorithm>
 
 #include "kernels/device_sync.cuh"
@@ -177,22 +179,27 @@ __device__ void writeDomainPartial(const DomainView& view, const GroupDims& dims
   }
 }
 
-// Two-hop, first kernel: rank partials, then domain partials of the routes this rank collects.
-// The epoch stays open (the reduce kernel closes it) so that the network job's prologue reads it.
+// Two-hop, one launch per network chunk: chunk 0 stages the rank partials; every chunk then writes
+// the domain partials of the rows its network transfer carries (rail peers' tokens whose row in
+// the send slot lies in the chunk), the last chunk also this rank's own tokens (into its own
+// domain's slot of the receive region) and releases the domain's rank partials. The epoch stays
+// open (the reduce kernel closes it) so that the network jobs' prologues read it.
 __global__ void __launch_bounds__(kThreads) hybridCollectKernel(DomainView view, GroupDims dims, HandleDevice handle,
-                                                                CombineBuffers buffers) {
+                                                                CombineBuffers buffers, int chunk) {
   extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
   if (handle.counts->fault) return;
   const uint64_t epoch = callEpoch(view);
-  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
-  stagePartials(view, dims, handle, buffers, sortedRows);
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
+  const bool lastChunk = chunk == view.netChunks - 1;
+  if (chunk == 0) {
+    if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
+    stagePartials(view, dims, handle, buffers, sortedRows);
+    if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
+  }
   if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
   const int W = dims.metaWidth, T = dims.maxTokens;
   const size_t netRow = view.layout.netCombineRowBytes;
   uint8_t* own = view.peerBuffers[view.localRank];
-  // One warp per (origin domain, token): the rail peers' tokens go to the network send slots, this
-  // rank's own tokens to its own domain's slot of the receive region.
+  // One warp per (origin domain, token).
   const int64_t items = static_cast<int64_t>(view.domains) * T;
   for (int64_t item = globalWarp(); item < items; item += warpsInGrid()) {
     const int origin = static_cast<int>(item / T), t = static_cast<int>(item % T);
@@ -201,20 +208,20 @@ __global__ void __launch_bounds__(kThreads) hybridCollectKernel(DomainView view,
     const int count = handle.routePairCount[route];
     const SendPair* pairs = handle.routePairs + route * W;
     if (origin == view.domain) {
-      if (count == 0) continue;
+      if (!lastChunk || count == 0) continue;
       const OwnSelection* sel = handle.ownSel + static_cast<size_t>(t) * W;
       uint8_t* dst = own + view.layout.netCombineRecv + (static_cast<size_t>(origin) * view.layout.netSlotRows + t) * netRow;
       writeDomainPartial(view, dims, pairs, count, [&](int k) { return sel[k].pairIndex; }, dst);
     } else {
       const int32_t row = handle.relayIndex[route];
-      if (row < 0) continue;
+      if (row < 0 || row / view.netChunkRows != chunk) continue;
       const int32_t* selPair = handle.routeSelPair + route * W;
       uint8_t* dst = own + view.layout.netCombineSend + (view.otherDomainSlot(origin) * view.layout.netSlotRows + row) * netRow;
       writeDomainPartial(view, dims, pairs, count, [&](int k) { return selPair[k]; }, dst);
     }
   }
   // The domain's rank partials are read: peers may overwrite theirs in the next combine.
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsRead, epoch);
+  if (lastChunk && isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsRead, epoch);
 }
 
 // Two-hop, second kernel (after the network job): every token of this rank sums its domain
@@ -227,7 +234,8 @@ __global__ void __launch_bounds__(kThreads) hybridReduceKernel(DomainView view, 
     return;
   }
   const uint64_t epoch = callEpoch(view);
-  if (!waitForPeers(view, kPhaseNetPartialsReady, epoch, /*selfOnly=*/true)) return;
+  // Chunks land in order on one stream: the last one's signal covers them all.
+  if (!waitForPeers(view, kPhaseNetPartialsReady, chunkSignal(epoch, view.netChunks - 1), /*selfOnly=*/true)) return;
   const int W = dims.metaWidth, T = dims.maxTokens, M = view.domains, lane = laneId();
   const size_t netRow = view.layout.netCombineRowBytes;
   const uint8_t* received = view.peerBuffers[view.localRank] + view.layout.netCombineRecv;
@@ -281,11 +289,12 @@ cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const H
 namespace nccl_moe {
 
 cudaError_t launchHybridCombineCollect(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                                       const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream) {
+                                       const CombineBuffers& buffers, int chunk, LaunchBudget budget,
+                                       cudaStream_t stream) {
   const size_t sortScratch = static_cast<size_t>(kWarpsPerBlock) * dims.metaWidth * sizeof(int32_t);
   const int64_t warps = std::max<int64_t>(handle.pairCapacity, static_cast<int64_t>(view.domains) * dims.maxTokens);
   hybridCollectKernel<<<cappedGrid(warps, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
-                                                                                                  buffers);
+                                                                                                  buffers, chunk);
   return cudaGetLastError();
 }
 

@@ -2,8 +2,9 @@
 // once (quantised to E4M3 when FP8 dispatch is on) in its peer-visible buffer; every destination
 // then pulls the rows it receives straight into the caller's output, in the canonical order.
 // With several domains (two-hop) the stage also packs the rows each other domain needs, in token
-// order, for the network job (transport/rail_exchange), and the pull reads a row from another
-// domain out of the network receive slot of the source's rail peer in this domain.
+// order, for the network jobs (transport/rail_exchange), and the pull reads a row from another
+// domain out of the network receive slot of the source's rail peer in this domain, one launch per
+// network chunk as the chunks land.
 #include <algorithm>
 
 #include "kernels/device_sync.cuh"
@@ -103,7 +104,18 @@ __device__ void writeRowRouting(const GroupDims& dims, const HandleDevice& handl
   }
 }
 
-enum class PullSet { kAll, kDirect, kNetwork };  // padding rows go with the direct ones
+// Which received rows one pull moves: all of them, those of this domain's ranks (with the padding
+// rows), or those that came over the network in one chunk.
+struct PullSet {
+  enum Kind { kAll, kDirect, kNetworkChunk } kind = kAll;
+  int chunk = 0;  // kNetworkChunk: rows [chunk * netChunkRows, (chunk + 1) * netChunkRows) of a slot
+
+  __device__ bool contains(const DomainView& view, const RecvEntry& entry) const {
+    if (kind == kAll) return true;
+    if (kind == kDirect) return entry.netRow < 0;
+    return entry.netRow >= 0 && entry.netRow / view.netChunkRows == chunk;
+  }
+};
 
 // Received rows into the caller's output (one warp per row).
 __device__ void pullRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
@@ -113,7 +125,7 @@ __device__ void pullRows(const DomainView& view, const GroupDims& dims, const Ha
   const bool routing = out.recvProbs || out.recvTopkIdx || out.recvRoutingMap;
   for (int64_t j = globalWarp(); j < rows; j += warpsInGrid()) {
     const RecvEntry entry = handle.expertMajor ? handle.recvRows[j] : handle.recvPairs[j];
-    if (set != PullSet::kAll && (entry.netRow >= 0) != (set == PullSet::kNetwork)) continue;
+    if (!set.contains(view, entry)) continue;
     uint8_t* dst = static_cast<uint8_t*>(out.recvX) + j * rowBytes;
     float* dstScales = out.recvScales ? out.recvScales + j * dims.scaleBlocks : nullptr;
     if (entry.srcRank < 0) {
@@ -143,7 +155,7 @@ __global__ void __launch_bounds__(kThreads) dispatchKernel(DomainView view, Grou
   stageRows(view, dims, handle, out.x);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
   if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
-  pullRows(view, dims, handle, out, PullSet::kAll);
+  pullRows(view, dims, handle, out, PullSet{});
   if (isLastBlock(view.epochs) && threadIdx.x == 0) {
     signalPeers(view, kPhaseRowsRead, epoch);
     view.epochs->lastRows = epoch;
@@ -162,24 +174,26 @@ __global__ void __launch_bounds__(kThreads) hybridStageKernel(DomainView view, G
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
 }
 
-// Two-hop, after the stage: the rows of this domain's ranks (launched while the network group runs
-// beside it), then, once the group has landed, the rows of the other domains. The second part
-// closes the call.
+// Two-hop, after the stage: the rows of this domain's ranks (networkChunk = kDirectRows, launched
+// while the network groups run beside it), or the rows of network chunk c once every domain peer
+// has received it (each launched after this rank's chunk c has landed). The last chunk closes the
+// call.
 __global__ void __launch_bounds__(kThreads) hybridPullKernel(DomainView view, GroupDims dims, HandleDevice handle,
-                                                             DispatchOutputs out, int networkRows) {
+                                                             DispatchOutputs out, int networkChunk) {
+  const bool closesCall = networkChunk == view.netChunks - 1;
   if (handle.counts->fault) {
-    if (networkRows && blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    if (closesCall && blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
     return;
   }
   const uint64_t epoch = callEpoch(view);
-  if (!networkRows) {
+  if (networkChunk == kDirectRows) {
     if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
-    pullRows(view, dims, handle, out, PullSet::kDirect);
+    pullRows(view, dims, handle, out, PullSet{PullSet::kDirect});
     return;
   }
-  if (!waitForPeers(view, kPhaseNetRowsReady, epoch)) return;
-  pullRows(view, dims, handle, out, PullSet::kNetwork);
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) {
+  if (!waitForPeers(view, kPhaseNetRowsReady, chunkSignal(epoch, networkChunk))) return;
+  pullRows(view, dims, handle, out, PullSet{PullSet::kNetworkChunk, networkChunk});
+  if (closesCall && isLastBlock(view.epochs) && threadIdx.x == 0) {
     signalPeers(view, kPhaseRowsRead, epoch);
     view.epochs->lastRows = epoch;
     view.epochs->current = epoch;
@@ -208,10 +222,10 @@ cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& d
 }
 
 cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                                     const DispatchOutputs& outputs, bool networkRows, LaunchBudget budget,
+                                     const DispatchOutputs& outputs, int networkChunk, LaunchBudget budget,
                                      cudaStream_t stream) {
   hybridPullKernel<<<cappedGrid(pullWarps(handle), kThreads / kWarp, budget), kThreads, 0, stream>>>(
-      view, dims, handle, outputs, networkRows ? 1 : 0);
+      view, dims, handle, outputs, networkChunk);
   return cudaGetLastError();
 }
 

@@ -35,10 +35,24 @@ struct DomainView {
   ErrorRecord* errorHost = nullptr;  // host-mapped mirror the host reads without a sync
   uint64_t timeoutNs = 0;
   DeviceEpochs* epochs = nullptr;
+  // Two-hop: each dispatch and combine moves its network slots in netChunks transfers of
+  // netChunkRows rows (the last may hold fewer), so that NVLink work overlaps the network.
+  int netChunks = 1;
+  int netChunkRows = 0;
 
   // Slot of another domain n in this rank's network regions, which hold none for its own domain.
   NCCL_MOE_HD size_t otherDomainSlot(int n) const { return static_cast<size_t>(n < domain ? n : n - 1); }
 };
+
+// The value a chunked network phase signals for chunk `chunk` of the call with `epoch`.
+NCCL_MOE_HD uint64_t chunkSignal(uint64_t epoch, int chunk) {
+  return epoch * static_cast<uint64_t>(kMaxNetworkChunks) + static_cast<uint64_t>(chunk) + 1;
+}
+
+// Which chunk a value of chunkSignal names (for messages).
+NCCL_MOE_HD int chunkOfSignal(uint64_t value) {
+  return value == 0 ? -1 : static_cast<int>((value - 1) % static_cast<uint64_t>(kMaxNetworkChunks));
+}
 
 struct GroupDims {
   int experts = 0;

@@ -41,10 +41,10 @@ cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, cons
                              LaunchBudget budget, cudaStream_t stream);
 
 // The network phase's hooks (kernels/network_sync.cu), around each NCCL group. Prologue: the
-// call's epoch into *epochOut. Signal: store *epoch into `phase` of the domain peers (or this rank
-// only), unless this rank has failed.
+// call's epoch into *epochOut. Signal: store *epoch (chunk < 0) or chunkSignal(*epoch, chunk) into
+// `phase` of the domain peers (or this rank only), unless this rank has failed.
 cudaError_t launchNetworkPrologue(const DomainView& view, uint64_t* epochOut, cudaStream_t stream);
-cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, const uint64_t* epoch,
+cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, int chunk, const uint64_t* epoch,
                                 cudaStream_t stream);
 
 // With lazy module loading (CUDA's default) the first launch of a kernel loads it, and a load may
@@ -65,12 +65,14 @@ cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const 
                            const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
 
 // Two-hop dispatch: stage (own rows + network packs, then the direct rows are announced); pull the
-// rows of this domain's ranks (networkRows = false, beside the network group) or, after the group,
-// the rows that came over the network (networkRows = true; this one closes the call).
+// rows of this domain's ranks (networkChunk = kDirectRows, beside the network groups) or, after
+// network chunk c has landed, the rows that came in it (networkChunk = c; the last chunk, c =
+// view.netChunks - 1, closes the call).
+constexpr int kDirectRows = -1;
 cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                       const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream);
 cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                                     const DispatchOutputs& outputs, bool networkRows, LaunchBudget budget,
+                                     const DispatchOutputs& outputs, int networkChunk, LaunchBudget budget,
                                      cudaStream_t stream);
 
 struct CombineBuffers {
@@ -84,11 +86,13 @@ struct CombineBuffers {
 cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                           const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream);
 
-// Two-hop combine: rank partials staged and collected into domain partials (the rail peers'
-// tokens into the network send slots, this rank's own tokens into its own domain's slot); after
-// the network job, every token sums its domain partials in domain order.
+// Two-hop combine: rank partials staged (chunk 0) and collected into domain partials, one launch
+// per network chunk: chunk c writes the rows of the network send slots that chunk c carries (the
+// rail peers' tokens), the last chunk also this rank's own tokens into its own domain's slot;
+// after the last network chunk, every token sums its domain partials in domain order.
 cudaError_t launchHybridCombineCollect(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                                       const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream);
+                                       const CombineBuffers& buffers, int chunk, LaunchBudget budget,
+                                       cudaStream_t stream);
 cudaError_t launchHybridCombineReduce(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                       const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream);
 

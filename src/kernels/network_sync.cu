@@ -13,15 +13,17 @@ __global__ void networkPrologueKernel(DomainView view, uint64_t* epochOut) {
   if (threadIdx.x == 0) *epochOut = callEpoch(view);
 }
 
-// After the NCCL group: its transfers have landed. Not after a failure: an aborted group landed
-// nothing (the watchdog records its timeout in the host-mapped record only).
-__global__ void networkSignalKernel(DomainView view, int phase, int selfOnly, const uint64_t* epoch) {
+// After the NCCL group: its transfers have landed (chunk >= 0: chunk `chunk` of a chunked phase).
+// Not after a failure: an aborted group landed nothing (the watchdog records its timeout in the
+// host-mapped record only).
+__global__ void networkSignalKernel(DomainView view, int phase, int selfOnly, int chunk, const uint64_t* epoch) {
   if (threadIdx.x != 0 || errorRaised(view)) return;
   if (*reinterpret_cast<volatile int32_t*>(&view.errorHost->kind) != kErrorNone) return;
+  const uint64_t value = chunk < 0 ? *epoch : chunkSignal(*epoch, chunk);
   if (selfOnly)
-    signalSelf(view, phase, *epoch);
+    signalSelf(view, phase, value);
   else
-    signalPeers(view, phase, *epoch);
+    signalPeers(view, phase, value);
 }
 
 }  // namespace
@@ -38,9 +40,9 @@ cudaError_t launchNetworkPrologue(const DomainView& view, uint64_t* epochOut, cu
   return cudaGetLastError();
 }
 
-cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, const uint64_t* epoch,
+cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, int chunk, const uint64_t* epoch,
                                 cudaStream_t stream) {
-  networkSignalKernel<<<1, 32, 0, stream>>>(view, phase, selfOnly ? 1 : 0, epoch);
+  networkSignalKernel<<<1, 32, 0, stream>>>(view, phase, selfOnly ? 1 : 0, chunk, epoch);
   return cudaGetLastError();
 }
 

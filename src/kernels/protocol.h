@@ -32,6 +32,11 @@ namespace nccl_moe {
 // Ranks of one NVLink domain that the protocol supports (signal slots, per-token rank masks).
 constexpr int kMaxDomainRanks = 128;
 
+// Network transfers (chunks) one dispatch or combine may split its slots into. The signal of a
+// chunked phase is epoch * kMaxNetworkChunks + chunk + 1 (kernel_args.h: chunkSignal), so it
+// grows over the chunks of a call and over calls.
+constexpr int kMaxNetworkChunks = 64;
+
 enum SignalPhase : int {
   kPhaseMetaReady = 0,   // my routing meta is published for epoch e
   kPhaseMetaRead,        // I finished reading every peer's meta of epoch e
@@ -39,8 +44,8 @@ enum SignalPhase : int {
   kPhaseRowsRead,        // I finished pulling every peer's dispatch rows of epoch e
   kPhasePartialsReady,   // my combine partials are published for epoch e
   kPhasePartialsRead,    // I finished pulling every peer's partials of epoch e
-  kPhaseNetRowsReady,    // my network receive of dispatch rows of epoch e has landed
-  kPhaseNetPartialsReady,// my network receive of combine domain partials of epoch e has landed
+  kPhaseNetRowsReady,    // chunk c of my network receive of dispatch rows of epoch e has landed
+  kPhaseNetPartialsReady,// chunk c of my network receive of combine domain partials has landed
   kPhaseCount
 };
 

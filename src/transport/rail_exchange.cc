@@ -1,5 +1,6 @@
 #include "transport/rail_exchange.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "core/log.h"
@@ -29,20 +30,24 @@ Status issueGroup(ncclComm_t rail, const RailJob& job, cudaStream_t stream) {
 
 }  // namespace
 
-Status RailExchange::create(ncclComm_t parent, int device, const DomainView& view, int timeoutMs,
+Status RailExchange::create(ncclComm_t parent, int device, const DomainView& view, int timeoutMs, int maxCtas,
                             std::unique_ptr<RailExchange>* out) {
   std::unique_ptr<RailExchange> exchange(new RailExchange());
   exchange->device_ = device;
   exchange->view_ = view;
   exchange->timeout_ = std::chrono::milliseconds(timeoutMs);
-  if (Status s = ncclStatus(ncclCommSplit(parent, view.localRank, view.domain, &exchange->rail_, nullptr),
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.minCTAs = 1;
+  config.maxCTAs = std::max(1, maxCtas);
+  if (Status s = ncclStatus(ncclCommSplit(parent, view.localRank, view.domain, &exchange->rail_, &config),
                             "ncclCommSplit(rail)");
       !s.isOk())
     return s;
   if (Status s = exchange->stream_.create(); !s.isOk()) return s;
   if (Status s = cudaStatus(preloadNetworkKernels(), "cudaFuncGetAttributes(network kernels)"); !s.isOk()) return s;
   if (Status s = exchange->fork_.create(); !s.isOk()) return s;
-  if (Status s = exchange->join_.create(); !s.isOk()) return s;
+  for (CudaEvent& landed : exchange->landed_)
+    if (Status s = landed.create(); !s.isOk()) return s;
   for (Watch& slot : exchange->slots_) {
     if (Status s = slot.started.create(); !s.isOk()) return s;
     if (Status s = slot.finished.create(); !s.isOk()) return s;
@@ -103,7 +108,7 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
   if (Status s = issueGroup(rail_, job, stream); !s.isOk()) return s;
   logMessage(LogLevel::kTrace, "rank %d: network group '%s' enqueued", view_.rank, job.what);
   if (Status s = cudaStatus(cudaEventRecord(slot.finished.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
-  if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, slot.epoch.get(), stream),
+  if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, job.chunk, slot.epoch.get(), stream),
                             "launch(network signal)");
       !s.isOk())
     return s;
@@ -112,22 +117,26 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
   slot.startSeen = false;
   slot.what = job.what;
   slot.phase = job.phase;
+  slot.chunk = job.chunk;
+  slot.chunks = job.chunks;
   slot.firstPeer = job.legs.empty() ? -1 : job.legs.front().peer * view_.localRanks + view_.localRank;
   lock.unlock();
   changed_.notify_all();
   return Status::ok();
 }
 
-Status RailExchange::issueBeside(const RailJob& job, cudaStream_t stream) {
+Status RailExchange::forkFrom(cudaStream_t stream) {
   if (Status s = cudaStatus(cudaEventRecord(fork_.get(), stream), "cudaEventRecord(fork)"); !s.isOk()) return s;
-  if (Status s = cudaStatus(cudaStreamWaitEvent(stream_.get(), fork_.get(), 0), "cudaStreamWaitEvent(fork)"); !s.isOk())
-    return s;
-  if (Status s = issue(job, stream_.get()); !s.isOk()) return s;
-  return cudaStatus(cudaEventRecord(join_.get(), stream_.get()), "cudaEventRecord(join)");
+  return cudaStatus(cudaStreamWaitEvent(stream_.get(), fork_.get(), 0), "cudaStreamWaitEvent(fork)");
 }
 
-Status RailExchange::joinInto(cudaStream_t stream) {
-  return cudaStatus(cudaStreamWaitEvent(stream, join_.get(), 0), "cudaStreamWaitEvent(join)");
+Status RailExchange::issueForked(const RailJob& job) {
+  if (Status s = issue(job, stream_.get()); !s.isOk()) return s;
+  return cudaStatus(cudaEventRecord(landed_[std::max(job.chunk, 0)].get(), stream_.get()), "cudaEventRecord(landed)");
+}
+
+Status RailExchange::joinInto(cudaStream_t stream, int chunk) {
+  return cudaStatus(cudaStreamWaitEvent(stream, landed_[std::max(chunk, 0)].get(), 0), "cudaStreamWaitEvent(landed)");
 }
 
 void RailExchange::reportTimeout(const Watch& slot) {
@@ -137,8 +146,10 @@ void RailExchange::reportTimeout(const Watch& slot) {
   record.peer = slot.firstPeer;
   record.phase = slot.phase;
   record.expected = static_cast<uint64_t>(timeout_.count());
-  logWarn("rank %d: the network phase (%s) with rail peer %d did not complete within %lld ms: aborting it", view_.rank,
-          slot.what, slot.firstPeer, static_cast<long long>(timeout_.count()));
+  record.slot = slot.chunk;
+  const std::string which = slot.chunk < 0 ? "" : format(", chunk %d of %d", slot.chunk + 1, slot.chunks);
+  logWarn("rank %d: the network phase (%s%s) with rail peer %d did not complete within %lld ms: aborting it",
+          view_.rank, slot.what, which.c_str(), slot.firstPeer, static_cast<long long>(timeout_.count()));
   // The host mirror keeps the first failure of this rank (a kernel's may be there already).
   volatile ErrorRecord* host = view_.errorHost;
   if (host->kind == kErrorNone) {
@@ -147,6 +158,7 @@ void RailExchange::reportTimeout(const Watch& slot) {
     host->phase = record.phase;
     host->expected = record.expected;
     host->observed = 0;
+    host->slot = record.slot;
     std::atomic_thread_fence(std::memory_order_seq_cst);
     host->kind = record.kind;
   }

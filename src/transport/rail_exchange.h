@@ -1,23 +1,27 @@
 // The network phase of the two-hop (HybridEP) path: NCCL point-to-point between rail peers (the
 // ranks with the same local index in every domain), on a communicator split from the EP one.
 //
-// Progress design. A job (the routing meta in the layout, the packed rows in dispatch, the domain
-// partials in combine) is enqueued on the caller's stream by the calling thread, between the
-// kernels that produce and consume it: a prologue kernel stores the call's epoch, one NCCL group
-// moves every slot at its full size (maxTokensPerRank rows: the host never needs the device's row
-// counts, so there is no host synchronisation and CUDA graphs capture the whole call), and a signal
-// kernel stores the epoch into the domain peers' signal slots that the consumer kernels wait on.
+// Progress design. A job (the routing meta in the layout, one chunk of the packed rows in dispatch
+// or of the domain partials in combine) is enqueued by the calling thread between the kernels that
+// produce and consume it: a prologue kernel stores the call's epoch, one NCCL group moves the job's
+// rows at their full size (slots of maxTokensPerRank rows, split into chunks of fixed rows: the
+// host never needs the device's row counts, so there is no host synchronisation and CUDA graphs
+// capture the whole call), and a signal kernel stores the epoch (or chunkSignal(epoch, chunk))
+// into the signal slots that the consumer kernels wait on. Chunks run on the exchange's own stream
+// (forkFrom / issueForked / joinInto) so that the caller's stream runs NVLink work beside them.
 // NCCL waits have no timeout of their own, so a watchdog thread follows every group through two
 // events: a group still running `timeout` after it started (a rail peer died) records a timeout
-// error naming the phase and the rail peer in the host-mapped error record, and aborts the rail
-// communicator, whose kernels then return. The signal kernel behind them sees the record and
-// signals nothing, so the kernels waiting for it time out too and the call ends with the error.
+// error naming the phase, the chunk and the rail peer in the host-mapped error record, and aborts
+// the rail communicator, whose kernels then return. The signal kernel behind them sees the record
+// and signals nothing, so the kernels waiting for it time out too and the call ends with the error.
 //
 // Measured on an H100 (NCCL 2.28.3, with and without MPS): NCCL's kernels on a second stream did not
 // make progress while a kernel of the same process spun waiting for them, so a design that issues
-// the transfers from a helper thread while the caller's kernels wait for them hung. Here nothing
-// waits for a group except work ordered after it; the dispatch's pull of the rows inside the domain
-// runs beside its group (issueBeside) but waits only for the domain peers' staging.
+// the transfers from a helper thread while the caller's kernels wait for them hung. Here no kernel
+// of this process waits for a group of this process unless it is stream-ordered after it: every
+// chunk of a call is enqueued before the kernels beside it, those kernels wait only for domain
+// peers (their staging, or chunks that already landed at the peers), and a chunk never waits for
+// any of them.
 #pragma once
 
 #include <nccl.h>
@@ -50,14 +54,17 @@ struct RailJob {
   const char* what = "";  // for messages: "layout meta", "dispatch rows", "combine partials"
   int phase = 0;          // signalled when the transfers have landed
   bool selfOnly = false;  // signal this rank only (else every domain peer)
+  int chunk = -1;         // chunk of a chunked phase (signals chunkSignal(epoch, chunk)); -1: whole
+  int chunks = 0;         // chunks of the phase (messages)
   std::vector<RailLeg> legs;
 };
 
 class RailExchange {
  public:
-  // Collective over `parent`: splits the rail communicator (color = local index, key = domain).
+  // Collective over `parent`: splits the rail communicator (color = local index, key = domain),
+  // whose kernels use at most maxCtas CTAs (the network's share of the SM budget).
   // `view.errorHost` receives the watchdog's timeout record.
-  static Status create(ncclComm_t parent, int device, const DomainView& view, int timeoutMs,
+  static Status create(ncclComm_t parent, int device, const DomainView& view, int timeoutMs, int maxCtas,
                        std::unique_ptr<RailExchange>* out);
   ~RailExchange();
   RailExchange(const RailExchange&) = delete;
@@ -67,17 +74,23 @@ class RailExchange {
   Status rehearse(const RailJob& job);
   // Enqueues `job` on `stream` (prologue, NCCL group, signal) and hands it to the watchdog.
   Status issue(const RailJob& job, cudaStream_t stream);
-  // The same on the exchange's own stream, ordered after the work enqueued on `stream` so far, so
-  // that `stream` can run other work beside it; joinInto(stream) orders `stream` after it again.
-  // The work beside the group must not wait for anything the group delivers.
-  Status issueBeside(const RailJob& job, cudaStream_t stream);
-  Status joinInto(cudaStream_t stream);
+  // Chunked phases run on the exchange's own stream so that `stream` can run NVLink work beside
+  // them: forkFrom orders that stream after the work enqueued on `stream` so far, issueForked
+  // enqueues a job there (its end is recorded as "landed" for the job's chunk), joinInto orders
+  // `stream` after chunk `chunk` has landed. The work beside the jobs must not wait for anything
+  // they deliver except through joinInto.
+  Status forkFrom(cudaStream_t stream);
+  Status issueForked(const RailJob& job);
+  Status joinInto(cudaStream_t stream, int chunk);
+  // The exchange's own stream (for events that time the network phase).
+  cudaStream_t stream() const { return stream_.get(); }
   // After a failure elsewhere: abort the rail communicator (its kernels may wait for a rank that
   // will never answer) and stop the watchdog. Idempotent.
   void abort();
 
  private:
-  static constexpr int kWatchSlots = 16;
+  // Enough for the layout and every chunk of a dispatch and a combine in flight at once.
+  static constexpr int kWatchSlots = 2 * kMaxNetworkChunks + 4;
   struct Watch {
     CudaEvent started;
     CudaEvent finished;
@@ -87,6 +100,8 @@ class RailExchange {
     std::chrono::steady_clock::time_point startedAt;
     const char* what = "";
     int phase = 0;
+    int chunk = -1;
+    int chunks = 0;
     int firstPeer = -1;  // global rank of the job's first rail peer
   };
 
@@ -100,8 +115,8 @@ class RailExchange {
   DomainView view_;
   std::chrono::milliseconds timeout_{0};
   CudaStream stream_;
-  CudaEvent fork_;  // issueBeside / joinInto (recorded and waited in call order by one thread)
-  CudaEvent join_;
+  CudaEvent fork_;  // forkFrom / joinInto (recorded and waited in call order by one thread)
+  std::array<CudaEvent, kMaxNetworkChunks> landed_;
   std::array<Watch, kWatchSlots> slots_;
   int nextSlot_ = 0;
 

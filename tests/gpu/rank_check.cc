@@ -51,6 +51,7 @@ struct Options {
   int graphReplays = 0;  // capture layout + dispatch + combine once, replay with new routing
   bool stale = false;    // a handle outliving its communicator must be refused, not used
   bool mismatch = false; // rank 1 asks for another maxTokensPerRank: creation must fail everywhere
+  bool phaseTimes = false;  // time the phases of every call and check their order afterwards
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -82,6 +83,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--graph") o->graphReplays = std::atoi(next());
     else if (a == "--stale") o->stale = true;
     else if (a == "--config-mismatch") o->mismatch = true;
+    else if (a == "--phase-times") o->phaseTimes = true;
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -555,6 +557,64 @@ void runStale(const Options& o, const RankEnvironment& env, ncclComm_t nccl, con
 
 // The dead-rank scenario: the others must fail with a timeout naming the silent peer, in the
 // layout or (deadInDispatch) in the dispatch after a layout every rank completed.
+// The phases of the last timed calls (ncclMoeCommGetPhaseTimes): which ran, and in which order.
+// Phases on different streams are compared with a slack of kEventSlackUs: the end of the network
+// phase is an event recorded on the exchange's stream right after the event the next kernel waits
+// for, so it may carry a timestamp a little after that kernel started.
+void checkPhaseTimes(const RankEnvironment& env, ncclMoeComm_t comm) {
+  constexpr float kEventSlackUs = 5.0f;
+  ncclMoePhaseTimes_t t = NCCL_MOE_PHASE_TIMES_INITIALIZER;
+  if (ncclMoeCommGetPhaseTimes(comm, &t) != ncclSuccess) {
+    fail("ncclMoeCommGetPhaseTimes: %s", ncclMoeGetLastError(comm));
+    return;
+  }
+  const bool twoHop = env.domainSize < env.nranks;
+  auto ran = [&](ncclMoePhase_t p) { return t.startUs[p] >= 0.0f; };
+  for (int p = 0; p < ncclMoeNumPhases; ++p) {
+    const auto phase = static_cast<ncclMoePhase_t>(p);
+    const bool expected = twoHop || phase == ncclMoePhaseLayoutPublish || phase == ncclMoePhaseLayoutScan ||
+                          phase == ncclMoePhaseDispatchNvlink || phase == ncclMoePhaseCombineNvlink;
+    if (ran(phase) != expected)
+      fail("phase %s %s", ncclMoePhaseName(phase), expected ? "was not timed" : "ran on the single-domain path");
+    if (ran(phase) && t.endUs[p] < t.startUs[p])
+      fail("phase %s ends (%.1f us) before it starts (%.1f us)", ncclMoePhaseName(phase), t.endUs[p], t.startUs[p]);
+    if (env.rank == 0 && ran(phase))
+      std::printf("rank 0: phase %-17s %9.1f .. %9.1f us\n", ncclMoePhaseName(phase), t.startUs[p], t.endUs[p]);
+  }
+  // (later phase, its start or end) never before (earlier phase, its start or end).
+  struct Order {
+    ncclMoePhase_t later;
+    bool laterEnd;
+    ncclMoePhase_t earlier;
+    bool earlierEnd;
+    bool twoHopOnly;
+  };
+  const Order orders[] = {
+      {ncclMoePhaseLayoutScan, false, ncclMoePhaseLayoutPublish, true, false},
+      {ncclMoePhaseLayoutNetwork, false, ncclMoePhaseLayoutPublish, true, true},
+      {ncclMoePhaseLayoutScan, false, ncclMoePhaseLayoutNetwork, true, true},
+      // Dispatch: stage, then the network chunks beside the direct pull; the forwarded rows end
+      // after the last chunk has landed.
+      {ncclMoePhaseDispatchNetwork, false, ncclMoePhaseDispatchStage, true, true},
+      {ncclMoePhaseDispatchNvlink, false, ncclMoePhaseDispatchStage, true, true},
+      {ncclMoePhaseDispatchForward, false, ncclMoePhaseDispatchNvlink, true, true},
+      {ncclMoePhaseDispatchForward, true, ncclMoePhaseDispatchNetwork, true, true},
+      // Combine: the network starts after the first collection, the sum after the last chunk.
+      {ncclMoePhaseCombineNetwork, false, ncclMoePhaseCombineNvlink, false, true},
+      {ncclMoePhaseCombineReduce, false, ncclMoePhaseCombineNetwork, true, true},
+      {ncclMoePhaseCombineReduce, false, ncclMoePhaseCombineNvlink, true, true},
+  };
+  for (const Order& order : orders) {
+    if (order.twoHopOnly && !twoHop) continue;
+    const float later = order.laterEnd ? t.endUs[order.later] : t.startUs[order.later];
+    const float earlier = order.earlierEnd ? t.endUs[order.earlier] : t.startUs[order.earlier];
+    if (later + kEventSlackUs < earlier)
+      fail("phase %s (%s %.1f us) precedes phase %s (%s %.1f us)", ncclMoePhaseName(order.later),
+           order.laterEnd ? "end" : "start", later, ncclMoePhaseName(order.earlier),
+           order.earlierEnd ? "end" : "start", earlier);
+  }
+}
+
 int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream) {
   auto staySilent = [&] {
     std::printf("rank %d: staying silent\n", env.rank);
@@ -662,6 +722,8 @@ int main(int argc, char** argv) {
   }
   cudaStream_t stream;
   CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  if (o.phaseTimes && ncclMoeCommSetPhaseTiming(comm, 1) != ncclSuccess)
+    fail("ncclMoeCommSetPhaseTiming: %s", ncclMoeGetLastError(comm));
 
   int rc = 0;
   if (o.deadRank >= 0) {
@@ -684,6 +746,7 @@ int main(int argc, char** argv) {
     runGraph(o, env, comm, stream, &handle);
   else
     for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
+  if (o.phaseTimes && gFailures == 0) checkPhaseTimes(env, comm);
   if (handle) ncclMoeHandleDestroy(handle);
   if (ncclMoeCommDestroy(comm) != ncclSuccess) fail("ncclMoeCommDestroy: %s", ncclMoeGetLastError(nullptr));
   ncclCommDestroy(nccl);

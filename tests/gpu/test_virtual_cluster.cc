@@ -19,10 +19,11 @@ struct ClusterCase {
   const char* args;
   int nodes = 1;  // virtual nodes = NVLink domains; several run the two-hop path over NCCL sockets
   int limitS = 240;  // the launcher's limit for the whole job
+  const char* env = "";  // assignments for the job's environment, e.g. "NCCL_MOE_NET_CHUNKS=3"
 };
 
 int runCluster(const ClusterCase& c) {
-  const std::string command = std::string(kNcclMoeRunPath) + " -np " + std::to_string(c.ranks) + " --nodes " +
+  const std::string command = std::string(c.env) + " " + kNcclMoeRunPath + " -np " + std::to_string(c.ranks) + " --nodes " +
                                std::to_string(c.nodes) + " --mps --timeout " + std::to_string(c.limitS) + " --fail-grace 20 " + kRankCheckPath + " " +
                               c.args;
   std::printf("%s\n", command.c_str());
@@ -47,7 +48,7 @@ const ClusterCase kCases[] = {
     {"r4_hidden7168_fp8_pow2_expert_major", 4,
      "--experts 32 --topk 8 --tokens 64 --hidden 7168 --fp8 --pow2 --expert-major --pad 16"},
     {"r4_all_to_one_expert", 4, "--experts 8 --topk 1 --tokens 64 --hidden 64 --skew 60 --expert-major"},
-    {"r8_topk_per_rank", 8, "--experts 64 --topk 8 --tokens 128 --hidden 512 --iters 3"},
+    {"r8_topk_per_rank_phase_times", 8, "--experts 64 --topk 8 --tokens 128 --hidden 512 --iters 3 --phase-times"},
     {"r8_expert_major_budget", 8,
      "--experts 64 --topk 8 --tokens 96 --hidden 256 --expert-major --pad 8 --budget 512 --uneven"},
     {"r8_fp8_map_odd_hidden", 8, "--experts 32 --topk 4 --tokens 40 --hidden 333 --map --fp8"},
@@ -75,6 +76,23 @@ const ClusterCase kCases[] = {
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000", 2, 60},
     {"n2x2_rank_dies_mid_dispatch_times_out", 4,
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --dead-in-dispatch --timeout-ms 3000", 2, 60},
+    // Chunked network phase (the defaults give these small shapes one chunk): chunks that divide the
+    // slot, one short last chunk, one row per chunk, and the failure paths with chunks in flight.
+    {"n2x2_chunks3_topk_per_rank_phase_times", 4,
+     "--experts 16 --topk 4 --tokens 48 --hidden 128 --iters 3 --phase-times", 2, 240, "NCCL_MOE_NET_CHUNKS=3"},
+    {"n2x4_chunks4_fp8_hidden7168_uneven", 8, "--experts 64 --topk 8 --tokens 64 --hidden 7168 --fp8 --uneven", 2,
+     240, "NCCL_MOE_NET_CHUNKS=4"},
+    {"n4x2_chunks5_expert_major_budget", 8,
+     "--experts 32 --topk 8 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 304 --uneven --map", 4, 240,
+     "NCCL_MOE_NET_CHUNKS=5"},
+    {"n4x1_chunks_of_one_row_nccl_only", 4, "--experts 16 --topk 4 --tokens 40 --hidden 200 --zero-rank 3", 4, 240,
+     "NCCL_MOE_NET_CHUNKS=64"},
+    {"n2x2_chunks2_cuda_graph_replays_new_routing", 4,
+     "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3", 2, 240,
+     "NCCL_MOE_NET_CHUNKS=2"},
+    {"n2x2_chunks4_rank_dies_mid_dispatch_times_out", 4,
+     "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --dead-in-dispatch --timeout-ms 3000", 2, 60,
+     "NCCL_MOE_NET_CHUNKS=4"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),

@@ -63,6 +63,24 @@ TEST(Api, CallsOnUnknownObjectsFailWithoutDereferencing) {
   EXPECT_EQ(ncclMoeHandleDestroy(bogusHandle), ncclInvalidArgument);
   EXPECT_EQ(ncclMoeCommDestroy(bogusComm), ncclInvalidArgument);
   EXPECT_EQ(ncclMoeHandleDestroy(nullptr), ncclInvalidArgument);
+  ncclMoePhaseTimes_t times = NCCL_MOE_PHASE_TIMES_INITIALIZER;
+  EXPECT_EQ(ncclMoeCommSetPhaseTiming(bogusComm, 1), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeCommGetPhaseTimes(bogusComm, &times), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeCommGetPhaseTimes(nullptr, &times), ncclInvalidArgument);
+}
+
+TEST(Api, EveryPhaseHasItsOwnName) {
+  std::set<std::string> names;
+  for (int p = 0; p < ncclMoeNumPhases; ++p) {
+    const char* name = ncclMoePhaseName(static_cast<ncclMoePhase_t>(p));
+    ASSERT_NE(name, nullptr) << "phase " << p;
+    EXPECT_TRUE(names.insert(name).second) << name;
+  }
+  EXPECT_EQ(ncclMoePhaseName(ncclMoeNumPhases), nullptr);
+  EXPECT_EQ(ncclMoePhaseName(static_cast<ncclMoePhase_t>(-1)), nullptr);
+  const ncclMoePhaseTimes_t times = NCCL_MOE_PHASE_TIMES_INITIALIZER;
+  EXPECT_EQ(times.size, sizeof(ncclMoePhaseTimes_t));
+  EXPECT_EQ(times.magic, NCCL_MOE_MAGIC);
 }
 
 class Library {
@@ -85,7 +103,8 @@ TEST(Api, SharedLibraryExportsOnlyThePublicApi) {
   for (const char* symbol :
        {"ncclMoeGetVersion", "ncclMoeGetErrorString", "ncclMoeGetLastError", "ncclMoeCommCreate",
         "ncclMoeCommDestroy", "ncclMoeCommGetAsyncError", "ncclMoeLayoutCreate", "ncclMoeHandleGetCounts",
-        "ncclMoeHandleGetDeviceCounts", "ncclMoeHandleDestroy", "ncclMoeDispatch", "ncclMoeCombine"})
+        "ncclMoeHandleGetDeviceCounts", "ncclMoeHandleDestroy", "ncclMoeDispatch", "ncclMoeCombine",
+        "ncclMoeCommSetPhaseTiming", "ncclMoeCommGetPhaseTimes", "ncclMoePhaseName"})
     EXPECT_NE(dlsym(library.get(), symbol), nullptr) << symbol << " is not exported";
   // Internals stay hidden (C++ symbols of the reference and the kernels' launchers).
   EXPECT_EQ(dlsym(library.get(), "_ZN8nccl_moe18buildGroupLayoutERKNS_10GroupShapeERKSt6vectorINS_11RankRoutingESaIS4_EERKNS_13LayoutOptionsEPNS_11GroupLayoutE"), nullptr);

@@ -138,6 +138,84 @@ TEST(NetworkJobs, SendAndReceiveSizesPairUpBetweenRailPeers) {
     }
 }
 
+TEST(NetworkJobs, ChunkingCoversTheSlotWithNoEmptyChunk) {
+  for (int64_t rows : {1, 2, 7, 16, 40, 64, 4096})
+    for (int requested : {1, 2, 3, 4, 5, 8, 64}) {
+      const NetworkChunking chunking = chunkSlots(rows, requested);
+      SCOPED_TRACE(testing::Message() << rows << " rows, " << requested << " chunks asked");
+      EXPECT_GE(chunking.chunks, 1);
+      EXPECT_LE(chunking.chunks, requested);
+      EXPECT_LE(chunking.chunks, rows);
+      // The chunks cover the slot and the last one is not empty.
+      EXPECT_GE(static_cast<int64_t>(chunking.chunks) * chunking.rowsPerChunk, rows);
+      EXPECT_LT(static_cast<int64_t>(chunking.chunks - 1) * chunking.rowsPerChunk, rows);
+    }
+  EXPECT_EQ(chunkSlots(64, 4).rowsPerChunk, 16);
+  EXPECT_EQ(chunkSlots(64, 5).chunks, 5);  // 13 rows each, the last one 12
+  EXPECT_EQ(chunkSlots(7, 4).chunks, 4);   // 2, 2, 2, 1
+  EXPECT_EQ(chunkSlots(6, 4).chunks, 3);   // 2 rows each: a fourth chunk would be empty
+  EXPECT_EQ(chunkSlots(40, 64).rowsPerChunk, 1);
+}
+
+// The chunks of a job, in order, carry exactly the whole job's bytes of every leg, back to back, and
+// signal their own chunk; the kernels find row r of a slot in chunk r / rowsPerChunk.
+TEST(NetworkJobs, ChunksSplitEveryLegInOrder) {
+  const int D = 2, M = 3, tokens = 37;
+  const BufferLayout layout = computeBufferLayout(twoHopConfig(D * M, 200, tokens, 4, true), D * M, D, M);
+  std::vector<uint8_t> buffer(layout.total);
+  const DomainView view = viewOf(layout, 1, M, D);
+  for (int requested : {1, 3, 4, 37}) {
+    const NetworkChunking chunking = chunkSlots(tokens, requested);
+    for (auto make : {&dispatchJob, &combineJob}) {
+      const RailJob whole = make(buffer.data(), view);
+      for (size_t l = 0; l < whole.legs.size(); ++l) {
+        const RailLeg& all = whole.legs[l];
+        const auto* nextSend = static_cast<const uint8_t*>(all.send);
+        const auto* nextRecv = static_cast<const uint8_t*>(all.recv);
+        int64_t rows = 0;
+        for (int c = 0; c < chunking.chunks; ++c) {
+          const RailJob chunk = chunkOf(whole, chunking, c);
+          EXPECT_EQ(chunk.chunk, c);
+          EXPECT_EQ(chunk.chunks, chunking.chunks);
+          EXPECT_EQ(chunk.phase, whole.phase);
+          ASSERT_EQ(chunk.legs.size(), whole.legs.size());
+          const RailLeg& part = chunk.legs[l];
+          EXPECT_EQ(part.peer, all.peer);
+          EXPECT_EQ(part.rowBytes, all.rowBytes);
+          EXPECT_GT(part.rows, 0);
+          EXPECT_EQ(part.send, nextSend) << "chunk " << c << " starts where chunk " << c - 1 << " ended";
+          EXPECT_EQ(part.recv, nextRecv);
+          EXPECT_EQ(static_cast<const uint8_t*>(part.send) - static_cast<const uint8_t*>(all.send),
+                    static_cast<ptrdiff_t>(static_cast<size_t>(c) * chunking.rowsPerChunk * all.rowBytes));
+          nextSend += part.rows * part.rowBytes;
+          nextRecv += part.rows * part.rowBytes;
+          rows += part.rows;
+        }
+        EXPECT_EQ(rows, all.rows);
+      }
+    }
+  }
+}
+
+TEST(NetworkJobs, CommunicatorJobsAreTheViewsChunks) {
+  const int D = 2, M = 2, tokens = 50;
+  const BufferLayout layout = computeBufferLayout(twoHopConfig(D * M, 64, tokens, 2, false), D * M, D, M);
+  std::vector<uint8_t> buffer(layout.total);
+  DomainView view = viewOf(layout, 0, M, D);
+  const NetworkChunking chunking = chunkSlots(tokens, 4);
+  view.netChunks = chunking.chunks;
+  view.netChunkRows = chunking.rowsPerChunk;
+  const NetworkJobs jobs = networkJobs(buffer.data(), view);
+  ASSERT_EQ(jobs.dispatch.size(), 4u);
+  ASSERT_EQ(jobs.combine.size(), 4u);
+  EXPECT_EQ(jobs.meta.chunk, -1);  // the layout's meta travels whole
+  for (int c = 0; c < 4; ++c) {
+    EXPECT_EQ(jobs.dispatch[c].chunk, c);
+    EXPECT_EQ(jobs.combine[c].chunk, c);
+    EXPECT_EQ(jobs.dispatch[c].legs[0].rows, c < 3 ? 13 : 11);
+  }
+}
+
 TEST(NetworkJobs, OneDomainHasNoNetworkLegs) {
   const BufferLayout layout = computeBufferLayout(twoHopConfig(8, 128, 16, 4, false), 8, 8, 1);
   std::vector<uint8_t> buffer(layout.total);

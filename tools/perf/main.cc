@@ -10,6 +10,7 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@
 #include "rank_env.h"
 #include "reference/random_routing.h"
 #include "tools/perf/baseline_kernels.h"
+#include "tools/perf/phase_report.h"
 #include "tools/perf/two_hop_bytes.h"
 
 namespace nccl_moe::perf {
@@ -186,6 +188,9 @@ struct Row {
   double bufferBytes;      // per rank
   bool twoHop;             // several domains: `traffic` is set
   TwoHopBytes traffic;     // per rank
+  // Phase spans (µs from the call's start) of layout, dispatch and combine: mean over the timed
+  // calls of a separate pass with phase timing on, the slowest rank's start and end.
+  std::array<double, ncclMoeNumPhases> phaseStartUs{}, phaseEndUs{};
 };
 
 // The multi-node columns: MB (1e6 bytes) per rank, "-" with one domain.
@@ -250,13 +255,13 @@ int run(const Options& o, const RankEnvironment& env) {
     if (twoHop) {
       std::printf("# virtual cluster: %d domains x %d ranks; network = NCCL over sockets between processes on one GPU: "
                   "times are not network speeds\n"
-                  "# two-hop plan: %d domains, %d ranks per domain; network transfers carry whole slots\n"
+                  "# two-hop plan: %d domains, %d ranks per domain; network transfers carry whole slots in %d chunk(s) of %d rows\n"
                   "# Bytes per rank = group total / %d ranks, 1 MB = 1e6 B, dispatch + combine. nvl_MB, net_MB: payload\n"
                   "# (rows the host's two-hop plan needs: %lld B dispatch, %lld B combine) over NVLink, over the network.\n"
                   "# wire_MB: bytes a rank sends over the network per layout + dispatch + combine (whole slots):\n"
                   "# (M-1) x (meta slot %zu B + %zu slot rows x (net dispatch row %zu B + net combine\n"
                   "# row %zu B)), the same on every rank. wire/pay = wire_MB / net_MB.\n",
-                  M, D, M, D, R, (long long)planDispatchRowBytes,
+                  M, D, M, D, comm->view.netChunks, comm->view.netChunkRows, R, (long long)planDispatchRowBytes,
                   (long long)planCombineRowBytes, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
                   bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
     }
@@ -340,8 +345,27 @@ int run(const Options& o, const RankEnvironment& env) {
     });
     row.hostUs = timer.maxOverRanks(static_cast<float>(hostSeconds * 1e6 / o.iters));
     row.combineUs = timer.time(o.warmup, o.iters, [&] { checkMoe(ncclMoeCombine(comm, handle, &c, stream), "ncclMoeCombine"); });
+    // Phases: a pass of its own with phase timing on (events add host work to every call).
+    {
+      checkMoe(ncclMoeCommSetPhaseTiming(comm, 1), "ncclMoeCommSetPhaseTiming");
+      PhaseAverage phases;
+      timer.barrier();
+      for (int i = 0; i < o.warmup + o.iters; ++i) {
+        checkMoe(ncclMoeLayoutCreate(comm, &routing, &options, &handle, stream), "ncclMoeLayoutCreate");
+        checkMoe(ncclMoeDispatch(comm, handle, &d, stream), "ncclMoeDispatch");
+        checkMoe(ncclMoeCombine(comm, handle, &c, stream), "ncclMoeCombine");
+        ncclMoePhaseTimes_t times = NCCL_MOE_PHASE_TIMES_INITIALIZER;
+        checkMoe(ncclMoeCommGetPhaseTimes(comm, &times), "ncclMoeCommGetPhaseTimes");
+        if (i >= o.warmup) phases.add(times);
+      }
+      checkMoe(ncclMoeCommSetPhaseTiming(comm, 0), "ncclMoeCommSetPhaseTiming");
+      for (int p = 0; p < ncclMoeNumPhases; ++p) {
+        row.phaseStartUs[p] = timer.maxOverRanks(static_cast<float>(phases.startUs(p)));
+        row.phaseEndUs[p] = timer.maxOverRanks(static_cast<float>(phases.endUs(p)));
+      }
+    }
     // Roofline: one device-to-device copy of every rank's received bytes, by rank 0 alone while the
-    // others wait (concurrent copies from several processes share the copy engines badly).
+    // others wait (what one GPU's memory can copy; the virtual ranks share that GPU).
     const double groupRows = timer.sumOverRanks(static_cast<double>(rows));
     timer.barrier();
     float copyUs = 0.0f;
@@ -426,6 +450,9 @@ int run(const Options& o, const RankEnvironment& env) {
                   r.rowsPerRank, r.dispatchUs, dispGBs, 100.0 * dispGBs / copyGBs, r.combineUs, combGBs,
                   100.0 * combGBs / copyCombGBs, copyGBs, r.a2avDispatchUs, r.a2avCombineUs, r.hostUs,
                   twoHopColumns(r).c_str());
+      std::printf("#   phases, us from the call's start (mean of %d calls, slowest rank): %s\n", o.iters,
+                  describePhases([&](int p) { return r.phaseStartUs[p]; }, [&](int p) { return r.phaseEndUs[p]; })
+                      .c_str());
       std::fflush(stdout);
     }
   }
@@ -441,9 +468,10 @@ int run(const Options& o, const RankEnvironment& env) {
                      o.sms, bufferBytes);
         if (twoHop)
           std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_transfers\": \"whole slots\", "
+                          "\"network_chunks\": %d, \"network_chunk_rows\": %d, "
                           "\"traffic_bytes_per_rank\": \"group total / ranks\", \"meta_slot_bytes\": %zu, "
                           "\"net_slot_rows\": %zu, \"net_dispatch_row_bytes\": %zu, \"net_combine_row_bytes\": %zu, ",
-                       M, D, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
+                       M, D, comm->view.netChunks, comm->view.netChunkRows, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
                        bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
         std::fprintf(f, "\"rows\": [\n");
         for (size_t i = 0; i < table.size(); ++i) {
@@ -460,7 +488,15 @@ int run(const Options& o, const RankEnvironment& env) {
                          r.traffic.nvlinkPayload, r.traffic.networkPayload, (long long)r.traffic.networkPayloadMax,
                          (long long)r.traffic.wireFixed, r.traffic.wireCountedRows,
                          wireOverPayload(static_cast<double>(r.traffic.wireFixed), r.traffic.networkPayload));
-          std::fprintf(f, "}%s\n", i + 1 < table.size() ? "," : "");
+          std::fprintf(f, ", \"phases_us\": {");
+          bool firstPhase = true;
+          for (int p = 0; p < ncclMoeNumPhases; ++p) {
+            if (r.phaseStartUs[p] < 0) continue;
+            std::fprintf(f, "%s\"%s\": [%.2f, %.2f]", firstPhase ? "" : ", ",
+                         ncclMoePhaseName(static_cast<ncclMoePhase_t>(p)), r.phaseStartUs[p], r.phaseEndUs[p]);
+            firstPhase = false;
+          }
+          std::fprintf(f, "}}%s\n", i + 1 < table.size() ? "," : "");
         }
         std::fprintf(f, "]}\n");
         std::fclose(f);
