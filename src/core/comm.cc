@@ -128,13 +128,12 @@ Status choosePlanFor(ncclMoeComm* comm) {
   if (planned.isOk() && chosen.ranksPerDomain > kMaxDomainRanks)
     planned = Status::invalidUsage(format("%d ranks in one NVLink domain: at most %d are supported",
                                           chosen.ranksPerDomain, kMaxDomainRanks));
-  // Network chunks per dispatch / combine: about the plan's chunk of rows each, at most
-  // kDefaultNetworkChunks (each costs a prologue, an NCCL group, two events, a signal and a pull
-  // launch of host time); NCCL_MOE_NET_CHUNKS overrides it.
+  // Network chunks per dispatch / combine: the plan's (about its chunk of rows each, at most
+  // kDefaultChunksPerCall: each costs a prologue, an NCCL group, two events, a signal and a pull
+  // launch of host time); NCCL_MOE_NET_CHUNKS overrides the count.
   const int64_t slotRows = comm->config.shape.maxTokensPerRank;
-  const int64_t planChunks = chosen.chunkRows > 0 ? (slotRows + chosen.chunkRows - 1) / chosen.chunkRows : 1;
   const int requestedChunks = static_cast<int>(
-      envInt("NCCL_MOE_NET_CHUNKS", std::min<int64_t>(planChunks, kDefaultNetworkChunks), 1, kMaxNetworkChunks));
+      envInt("NCCL_MOE_NET_CHUNKS", std::max(1, chosen.chunksPerCall.chunks), 1, kMaxNetworkChunks));
   const NetworkChunking chunking = chunkSlots(slotRows, requestedChunks);
   // The view is the same everywhere, but NCCL_MOE_DOMAIN_SIZE and NCCL_MOE_NET_CHUNKS are per
   // process: a rank with another value would lay out its buffer, its rail communicator or its

@@ -12,9 +12,6 @@ struct EnvDefaults {
   static constexpr int kMaxTopk = 8;
 };
 
-// Network chunks per two-hop dispatch / combine unless NCCL_MOE_NET_CHUNKS says otherwise.
-constexpr int kDefaultNetworkChunks = 4;
-
 // Integer variable: `fallback` when unset; a warning and `fallback` when it does not parse or lies
 // outside [lo, hi].
 int64_t envInt(const char* name, int64_t fallback, int64_t lo, int64_t hi);

@@ -57,16 +57,6 @@ RailJob dispatchJob(uint8_t* buffer, const DomainView& view) {
                  layout.netDispatchRecv, layout.netDispatchRowBytes, false);
 }
 
-NetworkChunking chunkSlots(int64_t slotRows, int requested) {
-  NetworkChunking chunking;
-  if (slotRows <= 0) return chunking;
-  const int64_t wanted = std::max<int64_t>(1, std::min<int64_t>(requested, slotRows));
-  chunking.rowsPerChunk = static_cast<int>((slotRows + wanted - 1) / wanted);
-  // Equal chunks of ceil(rows / wanted) may need fewer than `wanted` to cover the slot.
-  chunking.chunks = static_cast<int>((slotRows + chunking.rowsPerChunk - 1) / chunking.rowsPerChunk);
-  return chunking;
-}
-
 RailJob chunkOf(const RailJob& whole, const NetworkChunking& chunking, int chunk) {
   RailJob job = whole;
   job.chunk = chunk;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/kernel_args.h"
+#include "plan/plan_choice.h"
 #include "transport/rail_exchange.h"
 
 namespace nccl_moe {
@@ -21,13 +22,8 @@ RailJob dispatchJob(uint8_t* buffer, const DomainView& view);
 // Combine: the domain partials of the rail peer's rows back to it; this rank's from domain n.
 RailJob combineJob(uint8_t* buffer, const DomainView& view);
 
-// How the slots of `slotRows` rows split into network chunks: at most `requested` (>= 1) chunks of
-// rowsPerChunk rows, the last one possibly shorter, none empty.
-struct NetworkChunking {
-  int chunks = 1;
-  int rowsPerChunk = 0;
-};
-NetworkChunking chunkSlots(int64_t slotRows, int requested);
+using plan::chunkSlots;
+using plan::NetworkChunking;
 
 // Chunk `chunk` of a whole-slot job: rows [chunk * rowsPerChunk, (chunk + 1) * rowsPerChunk) of
 // every leg, which signals chunkSignal(epoch, chunk) when it has landed.

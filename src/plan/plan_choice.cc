@@ -149,6 +149,9 @@ Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
     // of the first chunk starts early; never more rows than a rank can send, never fewer than 1.
     const int64_t rows = kChunkTargetBytes / chosen.dispatchRowBytes;
     chosen.chunkRows = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(rows, shape.tokensPerRank)));
+    const int64_t advisedChunks = (shape.tokensPerRank + chosen.chunkRows - 1) / chosen.chunkRows;
+    chosen.chunksPerCall =
+        chunkSlots(shape.tokensPerRank, static_cast<int>(std::min<int64_t>(advisedChunks, kDefaultChunksPerCall)));
     // Chunks in flight: the network transfer of chunk i overlaps the NVLink fan-out of chunk
     // i - 1, so two (double buffering) keep both links busy while NVLink is at least as slow as
     // the network. When the network is the slower link the forwarder waits on it and each
@@ -189,14 +192,27 @@ Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
   return Status::ok();
 }
 
+NetworkChunking chunkSlots(int64_t slotRows, int requested) {
+  NetworkChunking chunking;
+  if (slotRows <= 0) return chunking;
+  const int64_t wanted = std::max<int64_t>(1, std::min<int64_t>(requested, slotRows));
+  chunking.rowsPerChunk = static_cast<int>((slotRows + wanted - 1) / wanted);
+  // Equal chunks of ceil(rows / wanted) may need fewer than `wanted` to cover the slot.
+  chunking.chunks = static_cast<int>((slotRows + chunking.rowsPerChunk - 1) / chunking.rowsPerChunk);
+  return chunking;
+}
+
 std::string describePlan(const ChosenPlan& plan) {
   const std::string ranks = std::to_string(plan.ranksPerDomain * plan.domains);
   std::string text = toString(plan.kind);
   text += ": ";
   const std::string staging =
       ", network staging " + number(static_cast<double>(plan.networkStagingBytes) / (1 << 20), 1) + " MiB/rank";
-  const std::string chunks =
-      ", advised chunks of " + std::to_string(plan.chunkRows) + " rows, " + std::to_string(plan.chunksInFlight) + " in flight";
+  const std::string chunks = ", network in " + std::to_string(plan.chunksPerCall.chunks) + " chunk" +
+                             (plan.chunksPerCall.chunks == 1 ? "" : "s") + " of " +
+                             std::to_string(plan.chunksPerCall.rowsPerChunk) + " rows per call (advised " +
+                             std::to_string(plan.chunkRows) + " rows, " + std::to_string(plan.chunksInFlight) +
+                             " in flight)";
   switch (plan.kind) {
     case PlanKind::kDirect:
       text += "1 domain x " + ranks + " ranks, no network phase, " + std::to_string(plan.smsForForwarding) +

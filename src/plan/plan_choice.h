@@ -42,6 +42,17 @@ inline constexpr double kAssumedNetworkGBps = 50;
 
 // A network chunk carries about this many bytes of dispatch rows.
 inline constexpr int64_t kChunkTargetBytes = 1 << 20;
+// The library runs at most this many network chunks per dispatch / combine unless told otherwise
+// (NCCL_MOE_NET_CHUNKS): each costs a few microseconds of host time per call.
+inline constexpr int kDefaultChunksPerCall = 4;
+
+// How the slots of `slotRows` rows split into network chunks: at most `requested` (>= 1) chunks of
+// rowsPerChunk rows, the last one possibly shorter, none empty.
+struct NetworkChunking {
+  int chunks = 1;
+  int rowsPerChunk = 0;
+};
+NetworkChunking chunkSlots(int64_t slotRows, int requested);
 
 struct PlanInput {
   int ranks = 0;
@@ -71,8 +82,11 @@ struct ChosenPlan {
   PlanKind kind = PlanKind::kDirect;
   int ranksPerDomain = 0;
   int domains = 0;
-  int chunkRows = 0;       // rows per network chunk; 0 without a network phase
-  int chunksInFlight = 0;  // network chunks outstanding per peer; 0 without a network phase
+  int chunkRows = 0;       // advised rows per network chunk; 0 without a network phase
+  int chunksInFlight = 0;  // advised network chunks outstanding per peer; 0 without a network phase
+  // What the library runs per dispatch / combine: chunkSlots(tokensPerRank, chunks of chunkRows,
+  // at most kDefaultChunksPerCall); chunks = 0 without a network phase.
+  NetworkChunking chunksPerCall{0, 0};
   // The SM budget split between the roles: staging rows for the network (and receiving them)
   // and moving rows over NVLink (direct rows and forwarding of rows that came over the network).
   int smsForNetworkStaging = 0;

@@ -127,7 +127,8 @@ TEST(TopoCli, PlanPrintsTheChosenPlan) {
   const std::string shape = " --experts 256 --topk 8 --hidden 7168 --tokens 4096";
   CliResult text = run("plan --preset dgx-h100 --nodes 4" + shape);
   ASSERT_EQ(text.status, 0) << text.out;
-  EXPECT_NE(text.out.find("Chosen plan: two-hop: 4 domains x 8 ranks, advised chunks of 73 rows, 3 in flight, SMs "
+  EXPECT_NE(text.out.find("Chosen plan: two-hop: 4 domains x 8 ranks, network in 4 chunks of 1024 rows per call "
+                          "(advised 73 rows, 3 in flight), SMs "
                           "19 network + 5 NVLink, network staging 730.0 MiB/rank"),
             std::string::npos)
       << text.out;
@@ -147,7 +148,7 @@ TEST(TopoCli, PlanPrintsTheChosenPlan) {
   EXPECT_EQ(chosen["dispatch"]["network_bytes"], plan["phases"][0]["network"]["bytes"]);
   EXPECT_EQ(chosen["dispatch"]["nvlink_bytes"], plan["phases"][0]["intra"]["bytes"]);
   EXPECT_EQ(chosen["combine"]["network_bytes"], plan["phases"][2]["network"]["bytes"]);
-  for (const char* key : {"chunks_in_flight", "sms_for_network_staging", "sms_for_forwarding", "nvlink_gbytes_per_s",
+  for (const char* key : {"chunks_in_flight", "chunks_per_call", "rows_per_call_chunk", "sms_for_network_staging", "sms_for_forwarding", "nvlink_gbytes_per_s",
                           "network_gbytes_per_s", "dispatch_row_bytes", "combine_row_bytes", "reason", "description"}) {
     EXPECT_TRUE(chosen.contains(key)) << key;
   }

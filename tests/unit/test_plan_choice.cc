@@ -80,6 +80,9 @@ TEST(PlanChoice, FourDgxH100AreTwoHopOverEightRankDomains) {
   EXPECT_EQ(plan.domains, 4);
   // 1 MiB / 14336-byte rows = 73.1 -> 73 rows.
   EXPECT_EQ(plan.chunkRows, 73);
+  // 4096 / 73 = 57 advised chunks; the library runs at most kDefaultChunksPerCall = 4 per call.
+  EXPECT_EQ(plan.chunksPerCall.chunks, 4);
+  EXPECT_EQ(plan.chunksPerCall.rowsPerChunk, 1024);
   // Per token: 3 other domains, each needed unless all 8 experts avoid its 64; NVLink carries the
   // 7 own-domain ranks plus 3 x 7 forwarded rows, each rank (8 experts) hit with pRank.
   const double pDomain = 1 - binomialRatio(192, 256, 8);
@@ -102,7 +105,8 @@ TEST(PlanChoice, FourDgxH100AreTwoHopOverEightRankDomains) {
   // received per other domain; combine rows 14336 + 32 B sent per other domain, received per domain.
   EXPECT_EQ(plan.networkStagingBytes, 3ll * 393472 + 2ll * 3 * 4096 * 14336 + 3ll * 4096 * 14368 + 4ll * 4096 * 14368);
   EXPECT_EQ(describePlan(plan),
-            "two-hop: 4 domains x 8 ranks, advised chunks of 73 rows, 3 in flight, SMs 19 network + 5 NVLink, "
+            "two-hop: 4 domains x 8 ranks, network in 4 chunks of 1024 rows per call (advised 73 rows, 3 in "
+            "flight), SMs 19 network + 5 NVLink, "
             "network staging 730.0 MiB/rank (topology: 4 NVLink domains of 8 consecutive ranks)");
 }
 
@@ -222,8 +226,13 @@ TEST(PlanChoice, ChunkRowsByHand) {
   EXPECT_EQ(chosen(input).chunkRows, 73);  // 1048576 / 14336 = 73.1
   input.shape.fp8Dispatch = true;          // 7168 + 56 x 4 = 7392 bytes: 1048576 / 7392 = 141.9
   EXPECT_EQ(chosen(input).chunkRows, 141);
+  EXPECT_EQ(chosen(input).chunksPerCall.chunks, 4);  // 4096 / 141 = 30 advised, at most 4 run
+  input.shape.tokensPerRank = 300;                    // 300 / 141: 3 chunks advised, of 100 rows
+  EXPECT_EQ(chosen(input).chunksPerCall.chunks, 3);
+  EXPECT_EQ(chosen(input).chunksPerCall.rowsPerChunk, 100);
   input.shape.tokensPerRank = 100;  // never more than a rank sends
   EXPECT_EQ(chosen(input).chunkRows, 100);
+  EXPECT_EQ(chosen(input).chunksPerCall.chunks, 1);
   input.shape.tokensPerRank = 0;  // never fewer than one
   EXPECT_EQ(chosen(input).chunkRows, 1);
   input.shape = bf16Shape();

@@ -154,25 +154,24 @@ class Timer {
     check(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
     return maxOverRanks(ms * 1000.0f / iters);
   }
-  float maxOverRanks(float value) {
-    check(cudaMemcpy(scratch_, &value, sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
-    check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclMax, comm_, stream_), "ncclAllReduce");
-    check(cudaMemcpy(&value, scratch_, sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
-    return value;
-  }
-  double sumOverRanks(double value) {
-    float v = static_cast<float>(value);
-    check(cudaMemcpy(scratch_, &v, sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
-    check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
-    check(cudaMemcpy(&v, scratch_, sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
-    return v;
-  }
+  float maxOverRanks(float value) { return reduce(value, ncclMax); }
+  double sumOverRanks(double value) { return reduce(static_cast<float>(value), ncclSum); }
   void barrier() {
     check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
  private:
+  // Every copy on the timer's stream: the all-reduce runs there (a non-blocking stream), and a
+  // cudaMemcpy on the legacy stream would not wait for it (it read the rank's own or a stale value).
+  float reduce(float value, ncclRedOp_t op) {
+    check(cudaMemcpyAsync(scratch_, &value, sizeof(float), cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+    check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, op, comm_, stream_), "ncclAllReduce");
+    check(cudaMemcpyAsync(&value, scratch_, sizeof(float), cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    return value;
+  }
+
   ncclComm_t comm_;
   cudaStream_t stream_;
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
@@ -352,6 +351,8 @@ int run(const Options& o, const RankEnvironment& env) {
       timer.barrier();
       for (int i = 0; i < o.warmup + o.iters; ++i) {
         checkMoe(ncclMoeLayoutCreate(comm, &routing, &options, &handle, stream), "ncclMoeLayoutCreate");
+        int64_t again = 0;  // a blocking-mode handle: its counts are read before a dispatch
+        checkMoe(ncclMoeHandleGetCounts(handle, &again, nullptr, nullptr), "ncclMoeHandleGetCounts");
         checkMoe(ncclMoeDispatch(comm, handle, &d, stream), "ncclMoeDispatch");
         checkMoe(ncclMoeCombine(comm, handle, &c, stream), "ncclMoeCombine");
         ncclMoePhaseTimes_t times = NCCL_MOE_PHASE_TIMES_INITIALIZER;

@@ -41,6 +41,8 @@ Json chosenJson(const plan::ChosenPlan& p) {
               {"domains", p.domains},
               {"chunk_rows", p.chunkRows},
               {"chunks_in_flight", p.chunksInFlight},
+              {"chunks_per_call", p.chunksPerCall.chunks},
+              {"rows_per_call_chunk", p.chunksPerCall.rowsPerChunk},
               {"sms_for_network_staging", p.smsForNetworkStaging},
               {"sms_for_forwarding", p.smsForForwarding},
               {"dispatch", linkPredictionJson(p.dispatch)},
