@@ -257,6 +257,35 @@ ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
 ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                             const ncclMoeCombineArgs_t* args, cudaStream_t stream);
 
+/* ---- Zero-copy inputs ------------------------------------------------------------------------ */
+
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  /* maxTokensPerRank rows of hiddenSize elements of dataType; NULL with fp8Dispatch (the area then
+   * holds the quantised rows, which the dispatch kernel writes). */
+  void* dispatchX;
+  size_t dispatchXBytes;
+  /* ranks x maxTokensPerRank rows of hiddenSize elements of dataType: a per-rank handle's rows. */
+  void* combineX;
+  size_t combineXBytes;
+} ncclMoeInputBuffers_t;
+
+#define NCCL_MOE_INPUT_BUFFERS_INITIALIZER \
+  { sizeof(ncclMoeInputBuffers_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, NULL, 0, NULL, 0 }
+
+/* Not collective. This rank's areas of the communicator's peer-visible buffer, which dispatch and
+ * combine read their input rows from. Writing the rows there (stream-ordered before the call) and
+ * passing dispatchX as ncclMoeDispatchArgs_t.x, or combineX as ncclMoeCombineArgs_t.x with a
+ * per-rank handle, saves the copy of the rows into the buffer: the data moves once instead of
+ * twice. From the first call of this function on, every dispatch and combine of this rank ends
+ * only when the ranks of its NVLink domain have read its areas, so that new rows may be written
+ * there as soon as the call has completed on its stream. combineX with an expert-major handle is
+ * refused (ncclInvalidUsage: its rows are summed per token and rank first); a pointer inside an
+ * area other than its start is refused (ncclInvalidArgument). */
+ncclResult_t ncclMoeCommGetInputBuffers(ncclMoeComm_t comm, ncclMoeInputBuffers_t* buffers);
+
 /* ---- Phase timing (profiling) ------------------------------------------------------------- */
 
 /* The phases of the three collectives. One NVLink domain runs Layout{Publish,Scan}, DispatchNvlink

@@ -111,6 +111,23 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclRe
   return ncclSuccess;
 }
 
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetInputBuffers(ncclMoeComm_t comm, ncclMoeInputBuffers_t* buffers) {
+  constexpr const char* kCall = "ncclMoeCommGetInputBuffers";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (buffers == nullptr) return reportFailure(kCall, Status::invalidArgument("buffers is NULL"));
+  if (Status s = checkStructHeader("ncclMoeInputBuffers_t", buffers->size, buffers->magic, buffers->version,
+                                   sizeof(ncclMoeInputBuffers_t));
+      !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  const InputAreas areas = inputAreas(*comm);
+  buffers->dispatchX = areas.dispatch.begin;
+  buffers->dispatchXBytes = areas.dispatch.bytes;
+  buffers->combineX = areas.combine.begin;
+  buffers->combineXBytes = areas.combine.bytes;
+  comm->inputsExposed = true;
+  return ncclSuccess;
+}
+
 NCCL_MOE_EXPORT ncclResult_t ncclMoeCommSetPhaseTiming(ncclMoeComm_t comm, int enable) {
   constexpr const char* kCall = "ncclMoeCommSetPhaseTiming";
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);

@@ -231,6 +231,17 @@ BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domain
   return layout;
 }
 
+InputAreas inputAreas(const ncclMoeComm& comm) {
+  const BufferLayout& layout = comm.view.layout;
+  uint8_t* buffer = comm.buffer->local();
+  const size_t rowBytes = static_cast<size_t>(comm.dims.hidden) * elementBytes(comm.config.rowType);
+  const size_t tokens = static_cast<size_t>(comm.dims.maxTokens);
+  InputAreas areas;
+  if (!comm.config.fp8Dispatch) areas.dispatch = {buffer + layout.dispatchRows, tokens * rowBytes};
+  areas.combine = {buffer + layout.combineRows, static_cast<size_t>(comm.ranks) * tokens * rowBytes};
+  return areas;
+}
+
 Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out) {
   // The configuration is checked before the NCCL communicator is touched.
   CommConfig unranked;
@@ -303,6 +314,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
     // Every transfer once while all ranks are here: NCCL sets up its connections and buffers now,
     // not in the middle of a call.
     comm->networkJobs = networkJobs(comm->buffer->local(), view);
+    comm->fittedJobs = comm->networkJobs;
     for (const RailJob* job : {&comm->networkJobs.meta, &comm->networkJobs.dispatch.front(),
                                &comm->networkJobs.combine.front()})
       if (Status s = comm->rail->rehearse(*job); !s.isOk()) return s;

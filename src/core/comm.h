@@ -29,6 +29,7 @@ struct ncclMoeComm {
   std::unique_ptr<nccl_moe::PeerBuffer> buffer;
   std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
   nccl_moe::NetworkJobs networkJobs;              // two-hop only: what each network group moves
+  nccl_moe::NetworkJobs fittedJobs;               // two-hop only: per-call copies fitted to row counts
   nccl_moe::NetworkChunking netChunking;          // two-hop only: network chunks per call
   // Two-hop only: the plan's SM split while the network phase runs. NCCL's kernels of the rail
   // communicator get at most networkCtas CTAs; the kernels that run beside them use the rest of
@@ -44,6 +45,7 @@ struct ncclMoeComm {
   nccl_moe::DomainView view;
   nccl_moe::ClusterView cluster;
   nccl_moe::PhaseClock clock;  // ncclMoeCommSetPhaseTiming
+  bool inputsExposed = false;  // ncclMoeCommGetInputBuffers was called: calls end once peers read them
   uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
   std::string lastError;
 };
@@ -66,6 +68,23 @@ namespace nccl_moe {
 // domains == 1: the single-domain regions only.
 BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains);
 GroupDims groupDimsOf(const CommConfig& config);
+
+// This rank's input areas of its peer-visible buffer (ncclMoeCommGetInputBuffers): the dispatch
+// staging area (none with FP8 dispatch: it holds quantised rows) and the combine partials.
+struct InputArea {
+  void* begin = nullptr;
+  size_t bytes = 0;
+  bool contains(const void* p) const {
+    const auto* at = static_cast<const uint8_t*>(p);
+    const auto* first = static_cast<const uint8_t*>(begin);
+    return begin != nullptr && at >= first && at < first + bytes;
+  }
+};
+struct InputAreas {
+  InputArea dispatch;
+  InputArea combine;
+};
+InputAreas inputAreas(const ncclMoeComm& comm);
 
 // Collective: queries the NCCL communicator, maps the domain's buffers.
 Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out);

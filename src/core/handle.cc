@@ -54,6 +54,7 @@ void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, 
   d->relayIndex = twoHop ? carver.take<int32_t>(M * T) : nullptr;
   d->packIndex = twoHop ? carver.take<int32_t>(M * T) : nullptr;
   d->routeSelPair = twoHop ? carver.take<int32_t>(M * T * W) : nullptr;
+  d->netRows = twoHop ? carver.take<int32_t>(2 * M) : nullptr;
   d->ownSel = carver.take<OwnSelection>(T * W);
   d->pairBase = carver.take<int64_t>(R);
   d->rowBase = carver.take<int64_t>(R * L);
@@ -76,6 +77,32 @@ const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
   return *reinterpret_cast<const HandleCounts*>(handle.hostCounts.get());
 }
 
+// Pinned host copy of a handle's counts: HandleCounts, tokensPerExpert [L], then (two-hop) the
+// network rows [2][domains] (HandleDevice::netRows).
+size_t hostCountsBytes(const ncclMoeComm& comm) {
+  const size_t net = comm.domains > 1 ? 2 * static_cast<size_t>(comm.domains) * sizeof(int32_t) : 0;
+  return sizeof(HandleCounts) + comm.dims.localExperts * sizeof(int64_t) + net;
+}
+
+int32_t* hostNetRows(const ncclMoeHandle& handle) {
+  return reinterpret_cast<int32_t*>(handle.hostCounts.get() + sizeof(HandleCounts) +
+                                    handle.comm->dims.localExperts * sizeof(int64_t));
+}
+
+// Whether the network transfers of a call on `handle` can carry exactly the rows its slots hold:
+// every rank of the group made the layout in blocking mode, so every rank has read the counts
+// before any dispatch or combine on it (the API enforces that), and all of them decide alike.
+// Such a call cannot be captured into a graph: its sizes are this layout's.
+Status exactNetworkRows(const ncclMoeHandle& handle, cudaStream_t stream, bool* exact) {
+  *exact = handle.summary.knownRecvRows >= 0 && hostCountsOf(handle).groupBlocking != 0;
+  if (*exact && streamIsCapturing(stream))
+    return Status::invalidUsage(
+        "a two-hop dispatch or combine of a layout made in blocking mode on every rank moves the rows that layout "
+        "counted and cannot be captured into a CUDA graph; capture calls of a layout with a row budget "
+        "(non-blocking mode) instead");
+  return Status::ok();
+}
+
 // A routing fault the host already knows about (the layout has finished), without waiting. Not
 // while the stream is being captured into a graph: the event then belongs to the capture.
 Status knownFault(const ncclMoeHandle& handle, cudaStream_t stream) {
@@ -86,6 +113,37 @@ Status knownFault(const ncclMoeHandle& handle, cudaStream_t stream) {
 }
 
 LaunchBudget budgetOf(int sms) { return LaunchBudget{sms}; }
+
+// A zero-copy input is the whole area (its start), never a pointer inside it.
+Status checkInputArea(const InputArea& area, const void* x, const char* which, const char* argument) {
+  if (!area.contains(x) || x == area.begin) return Status::ok();
+  return Status::invalidArgument(format("%s points inside the communicator's %s input area at offset %zu: pass the "
+                                        "area's start (ncclMoeCommGetInputBuffers) or memory of your own",
+                                        argument, which,
+                                        static_cast<size_t>(static_cast<const uint8_t*>(x) -
+                                                            static_cast<const uint8_t*>(area.begin))));
+}
+
+// FP8 dispatch: the staging area holds the quantised rows the kernel writes (no input area).
+bool pointsIntoStaging(const ncclMoeComm& comm, const void* x) {
+  const auto* at = static_cast<const uint8_t*>(x);
+  const uint8_t* staging = comm.buffer->local() + comm.view.layout.dispatchRows;
+  return at >= staging && at < comm.buffer->local() + comm.view.layout.combineRows;
+}
+
+// The chunk jobs of a call: whole slots, or (exact) fitted to the rows the layout counted. The
+// fitted copies are the communicator's scratch, rewritten per call (NCCL copies what it needs
+// when the group is enqueued).
+const std::vector<RailJob>& callChunks(ncclMoeComm* comm, const ncclMoeHandle& handle, bool exact, bool dispatch) {
+  if (!exact) return dispatch ? comm->networkJobs.dispatch : comm->networkJobs.combine;
+  const int32_t* packed = hostNetRows(handle);          // rows my send slot for n holds
+  const int32_t* relayed = packed + comm->domains;      // rows my receive slot from n holds
+  std::vector<RailJob>& jobs = dispatch ? comm->fittedJobs.dispatch : comm->fittedJobs.combine;
+  for (size_t c = 0; c < jobs.size(); ++c)
+    fitToCounts(&jobs[c], static_cast<int64_t>(c) * comm->view.netChunkRows, dispatch ? packed : relayed,
+                dispatch ? relayed : packed);
+  return jobs;
+}
 
 // `enqueue` (returning Status) between the begin and end events of `phase` on `stream`.
 template <class Enqueue>
@@ -119,8 +177,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
     if (Status s = allocateDevice(sizing.used(), &handle->memory, "cudaMalloc(layout handle)"); !s.isOk()) return s;
     handle->pairCapacity = pairCapacity;
     handle->rowCapacity = rowCapacity;
-    if (Status s = allocateMapped(sizeof(HandleCounts) + comm->dims.localExperts * sizeof(int64_t), &handle->hostCounts,
-                                  "cudaHostAlloc(counts)");
+    if (Status s = allocateMapped(hostCountsBytes(*comm), &handle->hostCounts, "cudaHostAlloc(counts)");
         !s.isOk())
       return s;
     if (handle->countsReady.get() == nullptr)
@@ -149,6 +206,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   input.topkProbs = routing.topkProbs;
   input.routingMap = routing.routingMap;
   input.denseProbs = routing.denseProbs;
+  input.blocking = summary.options.budgeted() ? 0 : 1;
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kLayout, stream); !s.isOk()) return s;
@@ -182,6 +240,12 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
                             "cudaMemcpyAsync(tokensPerExpert)");
       !s.isOk())
     return s;
+  if (device.netRows)
+    if (Status s = cudaStatus(cudaMemcpyAsync(hostNetRows(*handle), device.netRows, 2 * comm->domains * sizeof(int32_t),
+                                              cudaMemcpyDeviceToHost, stream),
+                              "cudaMemcpyAsync(network rows)");
+        !s.isOk())
+      return s;
   return cudaStatus(cudaEventRecord(handle->countsReady.get(), stream), "cudaEventRecord");
 }
 
@@ -204,6 +268,9 @@ Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerEx
 
 Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispatchArgs_t& args, cudaStream_t stream) {
   if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
+  bool exact = false;
+  if (comm->rail)
+    if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
   DispatchOutputs outputs;
   outputs.x = args.x;
   outputs.recvX = args.recvX;
@@ -212,6 +279,13 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   outputs.recvRoutingMap = args.recvRoutingMap;
   outputs.recvProbs = args.recvProbs;
   outputs.topk = handle->summary.topk;
+  const InputAreas areas = inputAreas(*comm);
+  if (Status s = checkInputArea(areas.dispatch, args.x, "dispatch", "ncclMoeDispatchArgs_t.x"); !s.isOk()) return s;
+  if (comm->config.fp8Dispatch && pointsIntoStaging(*comm, args.x))
+    return Status::invalidArgument(
+        "ncclMoeDispatchArgs_t.x points into the communicator's FP8 staging area, which the dispatch overwrites");
+  outputs.xInBuffer = args.x != nullptr && args.x == areas.dispatch.begin;
+  outputs.releaseInputs = comm->inputsExposed;
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kDispatch, stream); !s.isOk()) return s;
@@ -231,10 +305,11 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   // The network chunks run on the exchange's stream beside the pull of this domain's rows; the rows
   // of chunk c are pulled once it has landed, beside the transfer of the chunks after it.
   RailExchange& rail = *comm->rail;
+  const std::vector<RailJob>& chunks = callChunks(comm, *handle, exact, /*dispatch=*/true);
   if (Status s = rail.forkFrom(stream); !s.isOk()) return s;
   if (Status s = inPhase(clock, ncclMoePhaseDispatchNetwork, rail.stream(),
                          [&] {
-                           for (const RailJob& chunk : comm->networkJobs.dispatch)
+                           for (const RailJob& chunk : chunks)
                              if (Status issued = rail.issueForked(chunk); !issued.isOk()) return issued;
                            return Status::ok();
                          });
@@ -267,12 +342,23 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
 
 Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
   if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
+  bool exact = false;
+  if (comm->rail)
+    if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
   CombineBuffers buffers;
   buffers.x = args.x;
   buffers.out = args.out;
   buffers.probsGrad = args.probsGrad;
   buffers.outProbsGrad = args.outProbsGrad;
   buffers.topk = handle->summary.topk;
+  const InputArea area = inputAreas(*comm).combine;
+  if (Status s = checkInputArea(area, args.x, "combine", "ncclMoeCombineArgs_t.x"); !s.isOk()) return s;
+  buffers.xInBuffer = args.x != nullptr && args.x == area.begin;
+  if (buffers.xInBuffer && handle->summary.options.layout == OutputLayout::kExpertMajor)
+    return Status::invalidUsage(
+        "ncclMoeCombineArgs_t.x is the combine input area, which needs a per-rank handle: an expert-major "
+        "handle's rows are summed per token and rank into that area first");
+  buffers.releaseInputs = comm->inputsExposed;
   const LaunchBudget budget = budgetOf(comm->config.combineSms);
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kCombine, stream); !s.isOk()) return s;
@@ -284,6 +370,7 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
   // Chunk c's domain partials go out while chunk c + 1's are summed (with the plan's NVLink share
   // of the budget; the first chunk, which also stages the rank partials, runs alone).
   RailExchange& rail = *comm->rail;
+  const std::vector<RailJob>& jobs = callChunks(comm, *handle, exact, /*dispatch=*/false);
   const LaunchBudget beside = budgetOf(comm->combineSmsBeside);
   const int chunks = comm->view.netChunks;
   if (Status s = clock.begin(ncclMoePhaseCombineNvlink, stream); !s.isOk()) return s;
@@ -296,7 +383,7 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
     if (Status s = rail.forkFrom(stream); !s.isOk()) return s;
     if (c == 0)
       if (Status s = clock.begin(ncclMoePhaseCombineNetwork, rail.stream()); !s.isOk()) return s;
-    if (Status s = rail.issueForked(comm->networkJobs.combine[c]); !s.isOk()) return s;
+    if (Status s = rail.issueForked(jobs[c]); !s.isOk()) return s;
   }
   if (Status s = clock.end(ncclMoePhaseCombineNvlink, stream); !s.isOk()) return s;
   if (Status s = clock.end(ncclMoePhaseCombineNetwork, rail.stream()); !s.isOk()) return s;

@@ -29,7 +29,7 @@ RailJob slotJob(uint8_t* buffer, const DomainView& view, const char* what, int p
     leg.peer = n;
     leg.send = buffer + sendRegion + view.otherDomainSlot(n) * slotBytes;
     leg.recv = buffer + recvRegion + (recvHasOwnSlot ? static_cast<size_t>(n) : view.otherDomainSlot(n)) * slotBytes;
-    leg.rows = static_cast<int64_t>(rows);
+    leg.rows = leg.sendRows = leg.recvRows = static_cast<int64_t>(rows);
     leg.rowBytes = rowBytes;
     return leg;
   });
@@ -45,7 +45,7 @@ RailJob metaJob(uint8_t* buffer, const DomainView& view) {
     leg.peer = n;
     leg.send = meta + view.domain * layout.metaSlotBytes;
     leg.recv = meta + n * layout.metaSlotBytes;
-    leg.rows = 1;
+    leg.rows = leg.sendRows = leg.recvRows = 1;
     leg.rowBytes = layout.metaSlotBytes;
     return leg;
   });
@@ -67,9 +67,17 @@ RailJob chunkOf(const RailJob& whole, const NetworkChunking& chunking, int chunk
     const size_t offset = static_cast<size_t>(std::min(first, leg.rows)) * leg.rowBytes;
     leg.send = static_cast<const uint8_t*>(leg.send) + offset;
     leg.recv = static_cast<uint8_t*>(leg.recv) + offset;
-    leg.rows = rows;
+    leg.rows = leg.sendRows = leg.recvRows = rows;
   }
   return job;
+}
+
+void fitToCounts(RailJob* chunk, int64_t firstRow, const int32_t* sendRows, const int32_t* recvRows) {
+  for (RailLeg& leg : chunk->legs) {
+    auto inChunk = [&](int64_t total) { return std::clamp<int64_t>(total - firstRow, 0, leg.rows); };
+    leg.sendRows = inChunk(sendRows[leg.peer]);
+    leg.recvRows = inChunk(recvRows[leg.peer]);
+  }
 }
 
 NetworkJobs networkJobs(uint8_t* buffer, const DomainView& view) {

@@ -16,8 +16,8 @@ namespace nccl_moe {
 // does not know the sender's token count yet).
 RailJob metaJob(uint8_t* buffer, const DomainView& view);
 // Dispatch: this rank's packed rows for domain n to its rail peer there, that peer's rows for this
-// domain back. Every slot travels whole (maxTokensPerRank rows, in chunks: chunkOf below): see
-// transport/rail_exchange.h.
+// domain back, whole slots (maxTokensPerRank rows) in chunks (chunkOf below), fitted to the row
+// counts when the host knows them (fitToCounts): see transport/rail_exchange.h.
 RailJob dispatchJob(uint8_t* buffer, const DomainView& view);
 // Combine: the domain partials of the rail peer's rows back to it; this rank's from domain n.
 RailJob combineJob(uint8_t* buffer, const DomainView& view);
@@ -28,6 +28,13 @@ using plan::NetworkChunking;
 // Chunk `chunk` of a whole-slot job: rows [chunk * rowsPerChunk, (chunk + 1) * rowsPerChunk) of
 // every leg, which signals chunkSignal(epoch, chunk) when it has landed.
 RailJob chunkOf(const RailJob& whole, const NetworkChunking& chunking, int chunk);
+
+// With the row counts known on the host (a blocking-mode layout whose counts were read): chunk
+// `chunk` of a slot job, starting at row firstRow of every slot, moves only the rows the slots
+// hold: sendRows[n] rows of the slot for domain n go out, recvRows[n] of the slot from domain n
+// come in (each clipped to the chunk). Rail peers derive their counts from the same layout, so
+// every send matches the receive at the other end.
+void fitToCounts(RailJob* chunk, int64_t firstRow, const int32_t* sendRows, const int32_t* recvRows);
 
 // The jobs of a communicator, built once (they depend on its buffer and domains only): the meta
 // whole, dispatch and combine as view.netChunks chunks each.

@@ -38,7 +38,7 @@ __device__ void stagePartials(const DomainView& view, const GroupDims& dims, con
   for (int64_t j = globalWarp(); j < pairs; j += warpsInGrid()) {
     uint8_t* dst = partials + j * rowBytes;
     if (!handle.expertMajor) {
-      warpCopyBytes(dst, static_cast<const uint8_t*>(in.x) + j * rowBytes, rowBytes);
+      if (!in.xInBuffer) warpCopyBytes(dst, static_cast<const uint8_t*>(in.x) + j * rowBytes, rowBytes);
     } else {
       // The pair's rows in ascending order (= local expert order), by repeated minimum.
       int count = 0;
@@ -130,6 +130,13 @@ __device__ void reducePartials(const DomainView& view, const GroupDims& dims, co
   }
 }
 
+// With releaseInputs the grid's last block waits, at the end of the call, until every domain peer
+// has read this rank's partials, which the caller may then overwrite (zero-copy inputs).
+__device__ void releaseInputs(const DomainView& view, const CombineBuffers& buffers, bool lastBlock,
+                              uint64_t epoch) {
+  if (lastBlock && buffers.releaseInputs) waitForPeers(view, kPhasePartialsRead, epoch);
+}
+
 // One kernel per combine: stage the partials, hand over through the signals, reduce. Every block
 // of every rank is resident at once (the SM budget guarantees it), so blocks may wait for one
 // another.
@@ -148,11 +155,13 @@ __global__ void __launch_bounds__(kThreads) combineKernel(DomainView view, Group
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
   if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
   reducePartials(view, dims, handle, buffers);
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) {
+  const bool last = isLastBlock(view.epochs);
+  if (last && threadIdx.x == 0) {
     signalPeers(view, kPhasePartialsRead, epoch);
     view.epochs->lastPartials = epoch;
     view.epochs->current = epoch;
   }
+  releaseInputs(view, buffers, last, epoch);
 }
 
 // Rank partial (and its probs gradients) of pair `pair` in this domain.
@@ -267,10 +276,12 @@ __global__ void __launch_bounds__(kThreads) hybridReduceKernel(DomainView view, 
           });
     }
   }
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) {
+  const bool last = isLastBlock(view.epochs);
+  if (last && threadIdx.x == 0) {
     view.epochs->lastPartials = epoch;
     view.epochs->current = epoch;
   }
+  releaseInputs(view, out, last, epoch);
 }
 
 }  // namespace

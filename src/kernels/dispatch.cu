@@ -22,9 +22,10 @@ __device__ __forceinline__ size_t stagedRowBytes(const GroupDims& dims) {
   return dims.fp8 ? static_cast<size_t>(dims.hidden) : static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
 }
 
-// This rank's rows into its staging area (one warp per token); with several domains, also into
-// the network send slot of every other domain the token goes to.
-__device__ void stageRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle, const void* x) {
+// This rank's rows into its staging area (one warp per token; not when x is that area already);
+// with several domains, also into the network send slot of every other domain the token goes to.
+__device__ void stageRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle, const void* x,
+                          bool xInBuffer) {
   uint8_t* own = view.peerBuffers[view.localRank];
   uint8_t* rows = own + view.layout.dispatchRows;
   auto* scales = reinterpret_cast<float*>(own + view.layout.dispatchScales);
@@ -38,7 +39,7 @@ __device__ void stageRows(const DomainView& view, const GroupDims& dims, const H
     float* stagedScales = scales + t * dims.scaleBlocks;
     if (dims.fp8)
       warpQuantizeRowE4m3(src, dims.rowType, dims.hidden, dims.fp8PowerOfTwo, staged, stagedScales);
-    else
+    else if (!xInBuffer)
       warpCopyBytes(staged, src, outBytes);
     if (view.domains == 1) continue;
     __syncwarp();  // the lanes read back what the whole warp staged
@@ -140,6 +141,19 @@ __device__ void pullRows(const DomainView& view, const GroupDims& dims, const Ha
   }
 }
 
+// The call's end, in the grid's last block: this rank has read its peers' rows, and the epoch
+// advances. With releaseInputs the block also waits until every domain peer has read this rank's
+// staging area, which the caller may then overwrite (zero-copy inputs).
+__device__ void closeDispatch(const DomainView& view, const DispatchOutputs& out, uint64_t epoch) {
+  const bool last = isLastBlock(view.epochs);
+  if (last && threadIdx.x == 0) {
+    signalPeers(view, kPhaseRowsRead, epoch);
+    view.epochs->lastRows = epoch;
+    view.epochs->current = epoch;
+  }
+  if (last && out.releaseInputs) waitForPeers(view, kPhaseRowsRead, epoch);
+}
+
 // One kernel per dispatch: stage, hand over through the signals, pull. Every block of every rank
 // is resident at once (the SM budget guarantees it), so blocks may wait for one another.
 __global__ void __launch_bounds__(kThreads) dispatchKernel(DomainView view, GroupDims dims, HandleDevice handle,
@@ -152,15 +166,11 @@ __global__ void __launch_bounds__(kThreads) dispatchKernel(DomainView view, Grou
   const uint64_t epoch = callEpoch(view);
   // Peers must be done with this rank's rows of the previous dispatch before they are overwritten.
   if (!waitForPeers(view, kPhaseRowsRead, view.epochs->lastRows)) return;
-  stageRows(view, dims, handle, out.x);
+  stageRows(view, dims, handle, out.x, out.xInBuffer != 0);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
   if (!waitForPeers(view, kPhaseRowsReady, epoch)) return;
   pullRows(view, dims, handle, out, PullSet{});
-  if (isLastBlock(view.epochs) && threadIdx.x == 0) {
-    signalPeers(view, kPhaseRowsRead, epoch);
-    view.epochs->lastRows = epoch;
-    view.epochs->current = epoch;
-  }
+  closeDispatch(view, out, epoch);
 }
 
 // Two-hop, first kernel: stage and pack, announce the direct rows. The call's epoch stays open
@@ -170,7 +180,7 @@ __global__ void __launch_bounds__(kThreads) hybridStageKernel(DomainView view, G
   if (handle.counts->fault) return;
   const uint64_t epoch = callEpoch(view);
   if (!waitForPeers(view, kPhaseRowsRead, view.epochs->lastRows)) return;
-  stageRows(view, dims, handle, out.x);
+  stageRows(view, dims, handle, out.x, out.xInBuffer != 0);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhaseRowsReady, epoch);
 }
 
@@ -193,11 +203,7 @@ __global__ void __launch_bounds__(kThreads) hybridPullKernel(DomainView view, Gr
   }
   if (!waitForPeers(view, kPhaseNetRowsReady, chunkSignal(epoch, networkChunk))) return;
   pullRows(view, dims, handle, out, PullSet{PullSet::kNetworkChunk, networkChunk});
-  if (closesCall && isLastBlock(view.epochs) && threadIdx.x == 0) {
-    signalPeers(view, kPhaseRowsRead, epoch);
-    view.epochs->lastRows = epoch;
-    view.epochs->current = epoch;
-  }
+  if (closesCall) closeDispatch(view, out, epoch);
 }
 
 int64_t pullWarps(const HandleDevice& handle) {

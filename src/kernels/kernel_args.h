@@ -102,6 +102,8 @@ struct HandleCounts {
   int32_t faultToken;
   int32_t faultSlot;
   int64_t faultValue;
+  int32_t groupBlocking;  // every rank of the group made this layout in blocking mode
+  int32_t reserved;
 };
 
 // Device arrays of one handle (carved from one allocation).
@@ -131,6 +133,9 @@ struct HandleDevice {
   int32_t* routeSelPair;      // [domains][maxTokens][metaWidth]: o != mine: the route pair that
                               // carries selection k of rail peer (o, g)'s token t, -1
   int32_t* routeTokens;       // [domains]: tokens of each origin's source rank
+  int32_t* netRows;           // two-hop: [2][domains]: rows of my network send slot for domain n
+                              // (my tokens packed for n), then rows of my receive slot from
+                              // domain n (its rail peer's tokens relayed here); 0 for my domain
   OwnSelection* ownSel;       // [maxTokens][metaWidth]: this rank's selections, by pair
   int64_t* pairBase;          // [ranks]: first pair slot here of each source rank
   int64_t* rowBase;           // [ranks][L]: expert-major first row here of (source, expert)

@@ -19,6 +19,7 @@ struct LayoutInput {
   const float* topkProbs = nullptr;
   const uint8_t* routingMap = nullptr;
   const float* denseProbs = nullptr;
+  int blocking = 1;  // no row budget: the host reads the counts before dispatch and combine
 };
 
 struct LaunchBudget {
@@ -59,6 +60,8 @@ struct DispatchOutputs {
   uint8_t* recvRoutingMap = nullptr;
   float* recvProbs = nullptr;
   int topk = 0;  // K of the per-rank recvTopkIdx/recvProbs rows
+  int xInBuffer = 0;      // x is this rank's staging area (zero-copy): nothing to stage
+  int releaseInputs = 0;  // end only when the domain peers have read this rank's staging area
 };
 
 cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
@@ -81,6 +84,8 @@ struct CombineBuffers {
   const float* probsGrad = nullptr;
   float* outProbsGrad = nullptr;
   int topk = 0;                    // K of the routing (top-k format)
+  int xInBuffer = 0;       // x is this rank's partials area (zero-copy, per-rank layout): no copy
+  int releaseInputs = 0;   // end only when the domain peers have read this rank's partials
 };
 
 cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,

@@ -126,6 +126,7 @@ __global__ void finishMetaKernel(DomainView view, GroupDims dims, LayoutInput in
   MetaHeader header{};
   header.numTokens = in.numTokens;
   header.topk = dims.metaWidth;
+  header.blocking = in.blocking;
   const uint64_t key = *faultKey;
   if (key != ~0ull) {
     const int token = static_cast<int>(key >> 32);
@@ -197,6 +198,9 @@ __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDi
 __global__ void offsetsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
   if (threadIdx.x != 0 || errorRaised(view) || handle.counts->fault) return;
   const int R = view.ranks, L = dims.localExperts, me = view.rank;
+  int32_t allBlocking = 1;
+  for (int s = 0; s < R; ++s) allBlocking &= metaHeader(view, s)->blocking != 0 ? 1 : 0;
+  handle.counts->groupBlocking = allBlocking;
   int64_t pairs = 0;
   for (int s = 0; s < R; ++s) {
     handle.pairBase[s] = pairs;
@@ -227,11 +231,13 @@ __global__ void offsetsKernel(DomainView view, GroupDims dims, HandleDevice hand
 }
 
 // Runs `visit(t, position)` for every token t < tokens of which `flag(t)` holds, in token order,
-// with position = its rank among those tokens plus `base` (a block-wide scan over chunks).
+// with position = its rank among those tokens plus `base` (a block-wide scan over chunks). Returns
+// the number of such tokens (in every thread).
 template <class Flag, class Visit>
-__device__ void scanTokens(int tokens, int64_t base, Flag flag, Visit visit) {
+__device__ int64_t scanTokens(int tokens, int64_t base, Flag flag, Visit visit) {
   __shared__ typename BlockScan::TempStorage scratch;
   __shared__ int chunkTotal;
+  const int64_t start = base;
   for (int first = 0; first < tokens; first += kThreads) {
     const int t = first + threadIdx.x;
     const int hit = t < tokens && flag(t) ? 1 : 0;
@@ -243,6 +249,7 @@ __device__ void scanTokens(int tokens, int64_t base, Flag flag, Visit visit) {
     base += chunkTotal;
     __syncthreads();
   }
+  return base - start;
 }
 
 // 4a. Pair slots received here: one block per source rank. A source in another domain sends its
@@ -378,7 +385,10 @@ __global__ void __launch_bounds__(kThreads) routeInfoKernel(DomainView view, Gro
       }
       handle.routePairCount[first + t] = inDomain;
     }
-    if (own) continue;  // (always, with one domain)
+    if (own) {  // (always, with one domain)
+      if (threadIdx.x == 0 && handle.netRows) handle.netRows[origin] = handle.netRows[view.domains + origin] = 0;
+      continue;
+    }
     // The rail peer's tokens for this domain arrive packed in token order; this rank's tokens for
     // domain `origin` leave packed in token order.
     for (int t = threadIdx.x; t < dims.maxTokens; t += blockDim.x) {
@@ -386,15 +396,19 @@ __global__ void __launch_bounds__(kThreads) routeInfoKernel(DomainView view, Gro
       handle.packIndex[first + t] = -1;
     }
     __syncthreads();
-    scanTokens(
+    const int64_t relayed = scanTokens(
         tokens, 0,
         [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, domainExperts, view.domain); },
         [&](int t, int64_t row) { handle.relayIndex[first + t] = static_cast<int32_t>(row); });
     const MetaSelection* mine = metaSelections(view, view.rank);
-    scanTokens(
+    const int64_t packed = scanTokens(
         handle.numTokens, 0,
         [&](int t) { return tokenHitsGroup(mine + static_cast<size_t>(t) * width, width, domainExperts, origin); },
         [&](int t, int64_t row) { handle.packIndex[first + t] = static_cast<int32_t>(row); });
+    if (threadIdx.x == 0) {
+      handle.netRows[origin] = static_cast<int32_t>(packed);
+      handle.netRows[view.domains + origin] = static_cast<int32_t>(relayed);
+    }
   }
 }
 

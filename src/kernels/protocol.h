@@ -64,7 +64,7 @@ struct MetaHeader {
   int32_t faultKind;    // RoutingFault of the first fault in token order, 0 if none
   int32_t faultToken;
   int32_t faultSlot;
-  int32_t pad;
+  int32_t blocking;     // 1: this rank's layout is in blocking mode (no row budget)
   int64_t faultValue;
 };
 

@@ -16,13 +16,20 @@ Status ncclStatus(ncclResult_t result, const char* what) {
 }
 
 Status issueGroup(ncclComm_t rail, const RailJob& job, cudaStream_t stream) {
+  // A chunk fitted to counts may carry nothing either way (every transfer of this rank empty; its
+  // rail peers then have nothing for it either): no NCCL call at all.
+  bool empty = true;
+  for (const RailLeg& leg : job.legs) empty = empty && leg.sendRows == 0 && leg.recvRows == 0;
+  if (empty) return Status::ok();
   if (Status s = ncclStatus(ncclGroupStart(), "ncclGroupStart"); !s.isOk()) return s;
   Status status;
   for (const RailLeg& leg : job.legs) {
-    const size_t bytes = static_cast<size_t>(leg.rows) * leg.rowBytes;
-    if (bytes == 0) continue;
-    if (status.isOk()) status = ncclStatus(ncclSend(leg.send, bytes, ncclUint8, leg.peer, rail, stream), "ncclSend");
-    if (status.isOk()) status = ncclStatus(ncclRecv(leg.recv, bytes, ncclUint8, leg.peer, rail, stream), "ncclRecv");
+    const size_t sendBytes = static_cast<size_t>(leg.sendRows) * leg.rowBytes;
+    const size_t recvBytes = static_cast<size_t>(leg.recvRows) * leg.rowBytes;
+    if (status.isOk() && sendBytes > 0)
+      status = ncclStatus(ncclSend(leg.send, sendBytes, ncclUint8, leg.peer, rail, stream), "ncclSend");
+    if (status.isOk() && recvBytes > 0)
+      status = ncclStatus(ncclRecv(leg.recv, recvBytes, ncclUint8, leg.peer, rail, stream), "ncclRecv");
   }
   const Status ended = ncclStatus(ncclGroupEnd(), "ncclGroupEnd");
   return status.isOk() ? ended : status;

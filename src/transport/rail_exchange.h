@@ -4,9 +4,10 @@
 // Progress design. A job (the routing meta in the layout, one chunk of the packed rows in dispatch
 // or of the domain partials in combine) is enqueued by the calling thread between the kernels that
 // produce and consume it: a prologue kernel stores the call's epoch, one NCCL group moves the job's
-// rows at their full size (slots of maxTokensPerRank rows, split into chunks of fixed rows: the
-// host never needs the device's row counts, so there is no host synchronisation and CUDA graphs
-// capture the whole call), and a signal kernel stores the epoch (or chunkSignal(epoch, chunk))
+// rows (slots of maxTokensPerRank rows split into chunks of fixed rows, at full size unless the
+// host knows the layout's row counts: core/network_jobs.h fitToCounts; without them there is no
+// host synchronisation and CUDA graphs capture the whole call), and a signal kernel stores the
+// epoch (or chunkSignal(epoch, chunk))
 // into the signal slots that the consumer kernels wait on. Chunks run on the exchange's own stream
 // (forkFrom / issueForked / joinInto) so that the caller's stream runs NVLink work beside them.
 // NCCL waits have no timeout of their own, so a watchdog thread follows every group through two
@@ -41,12 +42,16 @@
 
 namespace nccl_moe {
 
-// One rail peer's part of a job: `rows` rows of rowBytes each way.
+// One rail peer's part of a job: `rows` rows of rowBytes each way (the whole slot, or chunk of
+// it), of which sendRows go out and recvRows come in (fewer when the host knows the row counts:
+// fitToCounts in core/network_jobs.h).
 struct RailLeg {
   int peer = 0;  // rank in the rail communicator (= domain index)
   const void* send = nullptr;
   void* recv = nullptr;
   int64_t rows = 0;
+  int64_t sendRows = 0;
+  int64_t recvRows = 0;
   size_t rowBytes = 0;
 };
 

@@ -52,6 +52,8 @@ struct Options {
   bool stale = false;    // a handle outliving its communicator must be refused, not used
   bool mismatch = false; // rank 1 asks for another maxTokensPerRank: creation must fail everywhere
   bool phaseTimes = false;  // time the phases of every call and check their order afterwards
+  bool zeroCopy = false;    // inputs written into the communicator's input areas (no staging copy)
+  int budgetRank = -1;      // only this rank's layout has the row budget (the others: blocking mode)
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -84,6 +86,8 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--stale") o->stale = true;
     else if (a == "--config-mismatch") o->mismatch = true;
     else if (a == "--phase-times") o->phaseTimes = true;
+    else if (a == "--zero-copy") o->zeroCopy = true;
+    else if (a == "--budget-rank") o->budgetRank = std::atoi(next());
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -192,7 +196,11 @@ Group makeGroup(const Options& o, int ranks, std::mt19937_64& rng) {
 class Check {
  public:
   Check(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream)
-      : o_(o), env_(env), comm_(comm), stream_(stream) {}
+      : o_(o), env_(env), comm_(comm), stream_(stream) {
+    if (o.zeroCopy && ncclMoeCommGetInputBuffers(comm, &areas_) != ncclSuccess)
+      fail("ncclMoeCommGetInputBuffers: %s", ncclMoeGetLastError(comm));
+    if (o.zeroCopy && (areas_.dispatchX == nullptr) != o.fp8) fail("the dispatch input area must exist exactly when FP8 dispatch is off");
+  }
 
   // One iteration: layout, counts, dispatch, combine with probs gradient, cached dispatch.
   void run(int iteration, ncclMoeHandle_t* handle) {
@@ -230,7 +238,9 @@ class Check {
     ncclMoeLayoutOptions_t layoutOptions = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
     layoutOptions.layout = o_.expertMajor ? NCCL_MOE_LAYOUT_EXPERT_MAJOR : NCCL_MOE_LAYOUT_PER_RANK;
     layoutOptions.padMultiple = o_.pad;
-    layoutOptions.rowBudget = o_.budget;
+    // A budget no layout reaches gives the same rows as none, so one reference serves both modes.
+    const bool budgeted = o_.budget >= 0 && (o_.budgetRank < 0 || o_.budgetRank == me);
+    layoutOptions.rowBudget = budgeted ? o_.budget : -1;
     if (ncclMoeLayoutCreate(comm_, &routing, &layoutOptions, handle, stream_) != ncclSuccess) {
       fail("ncclMoeLayoutCreate: %s", ncclMoeGetLastError(comm_));
       return;
@@ -268,7 +278,7 @@ class Check {
     if (overflow != (want[me].overflow ? 1 : 0)) fail("overflow %d, reference %d", overflow, want[me].overflow);
 
     // Dispatch into poisoned outputs of the full capacity.
-    const int64_t capacity = o_.budget >= 0 ? o_.budget : rows;
+    const int64_t capacity = budgeted ? o_.budget : rows;
     const ElementType rowType = o_.fp32 ? ElementType::kFp32 : ElementType::kBf16;
     const size_t recvRowBytes = o_.fp8 ? H : static_cast<size_t>(H) * elementBytes(rowType);
     const int blocks = fp8BlockCount(H);
@@ -281,8 +291,20 @@ class Check {
     recvIdx.poison(0xAB);
     recvMap.poison(0xAB);
     recvProbs.poison(0xAB);
+    if (iteration == 0 && env_.domainSize < env_.nranks && o_.budget < 0)
+      expectCaptureRefused(*handle, capacity, recvX.get(), o_.fp8 ? recvScales.get<float>() : nullptr);
     ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
     d.x = x.get();
+    const bool zeroCopyDispatch = o_.zeroCopy && areas_.dispatchX != nullptr;
+    if (zeroCopyDispatch) {
+      d.x = static_cast<uint8_t*>(areas_.dispatchX) + 16;
+      d.recvRows = capacity;
+      d.recvX = recvX.get();
+      if (ncclMoeDispatch(comm_, *handle, &d, stream_) != ncclInvalidArgument)
+        fail("a dispatch input inside the input area (not its start) must be refused");
+      CUDA_OK(cudaMemcpyAsync(areas_.dispatchX, x.get(), g.x[me].bytes().size(), cudaMemcpyDeviceToDevice, stream_));
+      d.x = areas_.dispatchX;
+    }
     d.recvRows = capacity;
     d.recvX = recvX.get();
     d.recvScales = o_.fp8 ? recvScales.get<float>() : nullptr;
@@ -292,6 +314,20 @@ class Check {
     if (ncclMoeDispatch(comm_, *handle, &d, stream_) != ncclSuccess) {
       fail("ncclMoeDispatch: %s", ncclMoeGetLastError(comm_));
       return;
+    }
+    // Zero-copy: the next rows go into the input area as soon as the dispatch has completed on
+    // the stream, with no host wait; the peers must have read the previous rows by then.
+    std::vector<HostRows> w = cachedDispatchRows(iteration, g);
+    DeviceBytes wIn(w[me].bytes().size()), recvW(zeroCopyDispatch ? capacity * recvRowBytes : 0);
+    wIn.upload(w[me].bytes().data(), w[me].bytes().size());
+    recvW.poison(0x5A);
+    if (zeroCopyDispatch) {
+      CUDA_OK(cudaMemcpyAsync(areas_.dispatchX, wIn.get(), w[me].bytes().size(), cudaMemcpyDeviceToDevice, stream_));
+      ncclMoeDispatchArgs_t next = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+      next.x = areas_.dispatchX;
+      next.recvRows = capacity;
+      next.recvX = recvW.get();
+      if (ncclMoeDispatch(comm_, *handle, &next, stream_) != ncclSuccess) fail("back-to-back zero-copy ncclMoeDispatch: %s", ncclMoeGetLastError(comm_));
     }
     CUDA_OK(cudaStreamSynchronize(stream_));
     checkAsync("dispatch");
@@ -338,11 +374,24 @@ class Check {
         outGrad(static_cast<size_t>(T) * slots * 4);
     yIn.upload(y[me].bytes().data(), y[me].bytes().size());
     gradIn.upload(gradProbs[me].data(), gradProbs[me].size() * 4);
+    const bool zeroCopyCombine = o_.zeroCopy && !o_.expertMajor;
+    if (o_.zeroCopy && o_.expertMajor) {
+      ncclMoeCombineArgs_t refused = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+      refused.x = areas_.combineX;
+      refused.rows = rows;
+      refused.out = out.get();
+      if (ncclMoeCombine(comm_, *handle, &refused, stream_) != ncclInvalidUsage)
+        fail("a zero-copy combine with an expert-major handle must be refused");
+    }
     for (int repeat = 0; repeat < 2; ++repeat) {
       out.poison(0xCD);
       outGrad.poison(0xCD);
       ncclMoeCombineArgs_t c = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
       c.x = yIn.get();
+      if (zeroCopyCombine) {
+        CUDA_OK(cudaMemcpyAsync(areas_.combineX, yIn.get(), y[me].bytes().size(), cudaMemcpyDeviceToDevice, stream_));
+        c.x = areas_.combineX;
+      }
       c.rows = rows;
       c.out = out.get();
       c.probsGrad = gradIn.get<float>();
@@ -351,6 +400,8 @@ class Check {
         fail("ncclMoeCombine: %s", ncclMoeGetLastError(comm_));
         return;
       }
+      // Zero-copy: overwrite the area right away; the peers must have read it already.
+      if (zeroCopyCombine) CUDA_OK(cudaMemsetAsync(areas_.combineX, 0x77, y[me].bytes().size(), stream_));
       CUDA_OK(cudaStreamSynchronize(stream_));
       checkAsync("combine");
       const std::vector<uint8_t> gotOut = out.download();
@@ -361,17 +412,14 @@ class Check {
     }
 
     // Cached-handle dispatch (combine's backward): rows only.
-    std::vector<HostRows> w;
-    for (int r = 0; r < env_.nranks; ++r) {
-      std::mt19937_64 wRng(o_.seed * 104729ull + iteration * 17ull + r);
-      w.push_back(randomRows(rowType, g.routings[r].numTokens, H, 1.0f, wRng));
-    }
     std::vector<HostRows> wantRows;
     std::vector<std::vector<float>> wantScales;
     if (Status s = referenceDispatchRows(layout, w, {o_.fp8, o_.pow2}, &wantRows, &wantScales); !s.isOk())
       fail("reference cached dispatch: %s", s.message().c_str());
-    DeviceBytes wIn(w[me].bytes().size());
-    wIn.upload(w[me].bytes().data(), w[me].bytes().size());
+    if (zeroCopyDispatch) {
+      const std::vector<uint8_t> got = recvW.download();
+      compareBytes("back-to-back zero-copy dispatch rows", got.data(), wantRows[me].bytes().data(), rows, recvRowBytes);
+    }
     recvX.poison(0xEF);
     ncclMoeDispatchArgs_t cached = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
     cached.x = wIn.get();
@@ -390,6 +438,39 @@ class Check {
   }
 
  private:
+  // Two-hop, every rank's layout in blocking mode: the calls move the rows this layout counted, so
+  // capturing one into a graph is refused before anything is enqueued.
+  void expectCaptureRefused(ncclMoeHandle_t handle, int64_t capacity, void* recvX, float* recvScales) {
+    cudaStream_t side;
+    CUDA_OK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
+    CUDA_OK(cudaStreamBeginCapture(side, cudaStreamCaptureModeThreadLocal));
+    ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+    d.x = recvX;  // never read: the call is refused
+    d.recvRows = capacity;
+    d.recvX = recvX;
+    d.recvScales = recvScales;
+    const ncclResult_t result = ncclMoeDispatch(comm_, handle, &d, side);
+    const std::string message = ncclMoeGetLastError(comm_);
+    cudaGraph_t graph = nullptr;
+    CUDA_OK(cudaStreamEndCapture(side, &graph));
+    if (graph) CUDA_OK(cudaGraphDestroy(graph));
+    CUDA_OK(cudaStreamDestroy(side));
+    if (result != ncclInvalidUsage || message.find("cannot be captured") == std::string::npos)
+      fail("capturing a two-hop dispatch of a blocking-mode layout must be refused; got %d: %s", result,
+           message.c_str());
+  }
+
+  // Rows of the cached-handle dispatch, every rank's (generated identically everywhere).
+  std::vector<HostRows> cachedDispatchRows(int iteration, const Group& g) const {
+    std::vector<HostRows> w;
+    for (int r = 0; r < env_.nranks; ++r) {
+      std::mt19937_64 wRng(o_.seed * 104729ull + iteration * 17ull + r);
+      w.push_back(randomRows(o_.fp32 ? ElementType::kFp32 : ElementType::kBf16, g.routings[r].numTokens, o_.hidden,
+                             1.0f, wRng));
+    }
+    return w;
+  }
+
   void checkAsync(const char* where) {
     ncclResult_t async = ncclSuccess;
     if (ncclMoeCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess)
@@ -400,6 +481,7 @@ class Check {
   const RankEnvironment& env_;
   ncclMoeComm_t comm_;
   cudaStream_t stream_;
+  ncclMoeInputBuffers_t areas_ = NCCL_MOE_INPUT_BUFFERS_INITIALIZER;
 };
 
 // The non-blocking path in a CUDA graph: layout (reusing the handle), dispatch and combine are

@@ -93,6 +93,20 @@ const ClusterCase kCases[] = {
     {"n2x2_chunks4_rank_dies_mid_dispatch_times_out", 4,
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --dead-in-dispatch --timeout-ms 3000", 2, 60,
      "NCCL_MOE_NET_CHUNKS=4"},
+    // Zero-copy inputs (ncclMoeCommGetInputBuffers): rows written into the input areas, the next rows
+    // written right after each call with no host wait, a pointer inside an area and an expert-major
+    // combine refused, FP8 (no dispatch area).
+    {"r4_zero_copy_per_rank_uneven", 4, "--experts 16 --topk 4 --tokens 64 --hidden 200 --uneven --zero-copy --iters 3"},
+    {"r8_zero_copy_expert_major", 8, "--experts 64 --topk 8 --tokens 96 --hidden 256 --expert-major --pad 8 --zero-copy"},
+    {"r2_zero_copy_fp8_map", 2, "--experts 8 --topk 2 --tokens 48 --hidden 384 --fp8 --map --zero-copy"},
+    {"n2x2_zero_copy_chunks2", 4, "--experts 16 --topk 4 --tokens 48 --hidden 128 --zero-copy --iters 3", 2, 240,
+     "NCCL_MOE_NET_CHUNKS=2"},
+    {"n2x4_zero_copy_fp32_skewed", 8, "--experts 32 --topk 6 --tokens 50 --hidden 129 --skew 2 --fp32 --zero-copy", 2},
+    // One rank with a row budget (non-blocking), the others blocking: every rank must move whole
+    // slots (the budget is never reached, so the reference is the unbudgeted one).
+    {"n2x2_one_budgeted_rank_whole_slots", 4,
+     "--experts 16 --topk 4 --tokens 48 --hidden 128 --expert-major --pad 4 --budget 100000 --budget-rank 1 --iters 2",
+     2, 240, "NCCL_MOE_NET_CHUNKS=3"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),

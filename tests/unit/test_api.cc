@@ -67,6 +67,9 @@ TEST(Api, CallsOnUnknownObjectsFailWithoutDereferencing) {
   EXPECT_EQ(ncclMoeCommSetPhaseTiming(bogusComm, 1), ncclInvalidArgument);
   EXPECT_EQ(ncclMoeCommGetPhaseTimes(bogusComm, &times), ncclInvalidArgument);
   EXPECT_EQ(ncclMoeCommGetPhaseTimes(nullptr, &times), ncclInvalidArgument);
+  ncclMoeInputBuffers_t areas = NCCL_MOE_INPUT_BUFFERS_INITIALIZER;
+  EXPECT_EQ(ncclMoeCommGetInputBuffers(bogusComm, &areas), ncclInvalidArgument);
+  EXPECT_EQ(areas.dispatchX, nullptr);
 }
 
 TEST(Api, EveryPhaseHasItsOwnName) {
@@ -104,7 +107,8 @@ TEST(Api, SharedLibraryExportsOnlyThePublicApi) {
        {"ncclMoeGetVersion", "ncclMoeGetErrorString", "ncclMoeGetLastError", "ncclMoeCommCreate",
         "ncclMoeCommDestroy", "ncclMoeCommGetAsyncError", "ncclMoeLayoutCreate", "ncclMoeHandleGetCounts",
         "ncclMoeHandleGetDeviceCounts", "ncclMoeHandleDestroy", "ncclMoeDispatch", "ncclMoeCombine",
-        "ncclMoeCommSetPhaseTiming", "ncclMoeCommGetPhaseTimes", "ncclMoePhaseName"})
+        "ncclMoeCommSetPhaseTiming", "ncclMoeCommGetPhaseTimes", "ncclMoePhaseName",
+        "ncclMoeCommGetInputBuffers"})
     EXPECT_NE(dlsym(library.get(), symbol), nullptr) << symbol << " is not exported";
   // Internals stay hidden (C++ symbols of the reference and the kernels' launchers).
   EXPECT_EQ(dlsym(library.get(), "_ZN8nccl_moe18buildGroupLayoutERKNS_10GroupShapeERKSt6vectorINS_11RankRoutingESaIS4_EERKNS_13LayoutOptionsEPNS_11GroupLayoutE"), nullptr);

@@ -216,6 +216,46 @@ TEST(NetworkJobs, CommunicatorJobsAreTheViewsChunks) {
   }
 }
 
+// With the row counts known, each chunk moves only the counted rows that fall into it: per leg the
+// chunks' rows add up to the counts, each chunk a prefix of its slice of the slot.
+TEST(NetworkJobs, FittedChunksCarryExactlyTheCountedRows) {
+  const int D = 2, M = 4, tokens = 40;
+  const BufferLayout layout = computeBufferLayout(twoHopConfig(D * M, 64, tokens, 4, false), D * M, D, M);
+  std::vector<uint8_t> buffer(layout.total);
+  const DomainView view = viewOf(layout, 2, M, D);
+  const int32_t sendRows[M] = {0, 40, 0, 17};  // domain 2 is this rank's own: never a leg
+  const int32_t recvRows[M] = {9, 0, 0, 31};
+  for (int requested : {1, 3, 4, 40}) {
+    const NetworkChunking chunking = chunkSlots(tokens, requested);
+    const RailJob whole = dispatchJob(buffer.data(), view);
+    std::vector<int64_t> sent(M, 0), received(M, 0);
+    for (int c = 0; c < chunking.chunks; ++c) {
+      RailJob chunk = chunkOf(whole, chunking, c);
+      const RailJob unfitted = chunk;
+      fitToCounts(&chunk, static_cast<int64_t>(c) * chunking.rowsPerChunk, sendRows, recvRows);
+      for (size_t l = 0; l < chunk.legs.size(); ++l) {
+        const RailLeg& leg = chunk.legs[l];
+        EXPECT_EQ(leg.send, unfitted.legs[l].send) << "fitting keeps the addresses";
+        EXPECT_EQ(leg.rows, unfitted.legs[l].rows);
+        EXPECT_GE(leg.sendRows, 0);
+        EXPECT_LE(leg.sendRows, leg.rows);
+        EXPECT_LE(leg.recvRows, leg.rows);
+        // Rows land in the chunk only after the chunk before is full.
+        if (leg.sendRows > 0) {
+          EXPECT_EQ(sent[leg.peer], static_cast<int64_t>(c) * chunking.rowsPerChunk);
+        }
+        sent[leg.peer] += leg.sendRows;
+        received[leg.peer] += leg.recvRows;
+      }
+    }
+    for (int n = 0; n < M; ++n) {
+      if (n == view.domain) continue;
+      EXPECT_EQ(sent[n], sendRows[n]) << "domain " << n << ", " << requested << " chunks";
+      EXPECT_EQ(received[n], recvRows[n]) << "domain " << n << ", " << requested << " chunks";
+    }
+  }
+}
+
 TEST(NetworkJobs, OneDomainHasNoNetworkLegs) {
   const BufferLayout layout = computeBufferLayout(twoHopConfig(8, 128, 16, 4, false), 8, 8, 1);
   std::vector<uint8_t> buffer(layout.total);

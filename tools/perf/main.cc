@@ -43,6 +43,7 @@ struct Options {
   int hidden = 7168;
   bool fp8 = false;
   bool expertMajor = false;
+  bool zeroCopy = false;  // inputs in the communicator's input areas (ncclMoeCommGetInputBuffers)
   int sms = 24;
   uint64_t seed = 1;
   std::string json;
@@ -54,7 +55,8 @@ void usage() {
       "  -b N   smallest tokens per rank (128)      -e N   largest tokens per rank (4096)\n"
       "  -f N   multiply tokens by N each step (2)  -n N   timed iterations (20)   -w N  warm-up (5)\n"
       "  --experts E (256)  --topk K (8)  --hidden H (7168)  --fp8 (FP8 dispatch)  --sms S (24)\n"
-      "  --expert-major (HybridEP layout; no all-to-all-v baseline)  --seed N  --json FILE\n");
+      "  --expert-major (HybridEP layout; no all-to-all-v baseline)  --seed N  --json FILE\n"
+      "  --zero-copy (x and the expert outputs written into the communicator's input areas beforehand)\n");
 }
 
 bool parse(int argc, char** argv, Options* o) {
@@ -77,6 +79,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--hidden") o->hidden = std::atoi(value());
     else if (a == "--fp8") o->fp8 = true;
     else if (a == "--expert-major") o->expertMajor = true;
+    else if (a == "--zero-copy") o->zeroCopy = true;
     else if (a == "--sms") o->sms = std::atoi(value());
     else if (a == "--seed") o->seed = std::strtoull(value(), nullptr, 0);
     else if (a == "--json") o->json = value();
@@ -181,7 +184,9 @@ class Timer {
 struct Row {
   int tokens;
   double rowsPerRank;      // received rows, average over ranks
-  double dispatchUs, combineUs, copyUs, a2avDispatchUs, a2avCombineUs, hostUs;
+  double dispatchUs, combineUs, copyUs, a2avDispatchUs, a2avCombineUs;
+  double hostUs;      // host time of one ncclMoeDispatch: median of the timed calls, slowest rank
+  double hostMeanUs;  // the mean of the same calls (one preempted call of a process weighs in)
   double dispatchBytes;    // all ranks, received
   double combineBytes;     // all ranks, sent back (bf16/fp32 rows)
   double bufferBytes;      // per rank
@@ -199,7 +204,9 @@ std::string twoHopColumns(const Row& r) {
     std::snprintf(text, sizeof text, " | %8s %8s %8s %8s", "-", "-", "-", "-");
     return text;
   }
-  const double wire = static_cast<double>(r.traffic.wireFixed);
+  // The library fits every transfer to the counted rows when every rank's layout is in blocking
+  // mode (nccl-moe-perf's are): whole slots only carry the layout's meta.
+  const double wire = r.traffic.wireCountedRows;
   const double ratio = wireOverPayload(wire, r.traffic.networkPayload);
   char ratioText[16];
   if (ratio > 0) std::snprintf(ratioText, sizeof ratioText, "%.2f", ratio);
@@ -244,25 +251,28 @@ int run(const Options& o, const RankEnvironment& env) {
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   if (me == 0) {
     std::printf("# nccl-moe-perf: %d ranks on %s, %d experts, top-%d, hidden %d, %s dispatch, bf16 combine, %s layout, "
-                "%d SMs per op, %d iterations\n",
+                "%d SMs per op, %d iterations%s\n",
                 R, prop.name, o.experts, o.topk, H, o.fp8 ? "FP8" : "bf16", o.expertMajor ? "expert-major" : "per-rank",
-                o.sms, o.iters);
+                o.sms, o.iters,
+                o.zeroCopy ? ", zero-copy inputs (dispatch x unless FP8, combine x unless expert-major)" : "");
     std::printf("# buffer per rank %.1f MiB. Bandwidths: bytes of received rows over all ranks / time; copy = one D2D copy\n"
                 "# of the same bytes (the one-GPU roofline); a2av = permute + NCCL all-to-all-v (sockets between the\n"
-                "# virtual nodes: not a network speed). Times are the slowest rank's.\n",
+                "# virtual nodes: not a network speed). Times are the slowest rank's; host_us = median host time of\n"
+                "# one ncclMoeDispatch call (enqueue only).\n",
                 bufferBytes / 1048576.0);
     if (twoHop) {
       std::printf("# virtual cluster: %d domains x %d ranks; network = NCCL over sockets between processes on one GPU: "
                   "times are not network speeds\n"
-                  "# two-hop plan: %d domains, %d ranks per domain; network transfers carry whole slots in %d chunk(s) of %d rows\n"
+                  "# two-hop plan: %d domains, %d ranks per domain; network transfers in %d chunk(s) of up to %d rows\n"
                   "# Bytes per rank = group total / %d ranks, 1 MB = 1e6 B, dispatch + combine. nvl_MB, net_MB: payload\n"
                   "# (rows the host's two-hop plan needs: %lld B dispatch, %lld B combine) over NVLink, over the network.\n"
-                  "# wire_MB: bytes a rank sends over the network per layout + dispatch + combine (whole slots):\n"
-                  "# (M-1) x (meta slot %zu B + %zu slot rows x (net dispatch row %zu B + net combine\n"
-                  "# row %zu B)), the same on every rank. wire/pay = wire_MB / net_MB.\n",
+                  "# wire_MB: bytes a rank sends over the network per layout + dispatch + combine: the meta slots\n"
+                  "# ((M-1) x %zu B) and the rows the layout counted (blocking-mode layouts: transfers fitted to\n"
+                  "# the counts; net dispatch row %zu B, net combine row %zu B); mean over ranks. wire/pay = wire_MB /\n"
+                  "# net_MB. With a row budget (non-blocking) whole slots of %zu rows would travel instead.\n",
                   M, D, M, D, comm->view.netChunks, comm->view.netChunkRows, R, (long long)planDispatchRowBytes,
-                  (long long)planCombineRowBytes, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
-                  bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
+                  (long long)planCombineRowBytes, bufferLayout.metaSlotBytes, bufferLayout.netDispatchRowBytes,
+                  bufferLayout.netCombineRowBytes, bufferLayout.netSlotRows);
     }
     std::printf("#%7s %9s | %9s %9s %6s | %9s %9s %6s | %9s | %9s %9s | %7s | %8s %8s %8s %8s\n", "tokens",
                 "rows/rank", "disp_us", "disp_GB/s", "%copy", "comb_us", "comb_GB/s", "%copy", "copy_GB/s", "a2av_d_us",
@@ -325,6 +335,20 @@ int run(const Options& o, const RankEnvironment& env) {
     c.rows = rows;
     c.out = out.get();
     check(cudaMemset(y.get(), 0, rows * rowBytes), "cudaMemset");
+    if (o.zeroCopy) {
+      // The producers of x and of the expert outputs write straight into the input areas; the copies
+      // here stand for them and are not timed.
+      ncclMoeInputBuffers_t areas = NCCL_MOE_INPUT_BUFFERS_INITIALIZER;
+      checkMoe(ncclMoeCommGetInputBuffers(comm, &areas), "ncclMoeCommGetInputBuffers");
+      if (areas.dispatchX) {
+        check(cudaMemcpy(areas.dispatchX, x.get(), T * rowBytes, cudaMemcpyDeviceToDevice), "cudaMemcpy");
+        d.x = areas.dispatchX;
+      }
+      if (!o.expertMajor) {
+        check(cudaMemcpy(areas.combineX, y.get(), rows * rowBytes, cudaMemcpyDeviceToDevice), "cudaMemcpy");
+        c.x = areas.combineX;
+      }
+    }
 
     Row row{};
     row.tokens = T;
@@ -334,15 +358,20 @@ int run(const Options& o, const RankEnvironment& env) {
       const HybridTraffic traffic = predictTraffic(plan, planDispatchRowBytes, planCombineRowBytes);
       row.traffic = twoHopBytes(traffic, planDispatchRowBytes, planCombineRowBytes, bufferLayout, M);
     }
-    double hostSeconds = 0;
+    std::vector<double> hostSeconds;
     int calls = 0;
     row.dispatchUs = timer.time(o.warmup, o.iters, [&] {
       const auto begin = std::chrono::steady_clock::now();
       checkMoe(ncclMoeDispatch(comm, handle, &d, stream), "ncclMoeDispatch");
       // Host time of the enqueue alone, timed iterations only (the first calls load kernels).
-      if (calls++ >= o.warmup) hostSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      if (calls++ >= o.warmup)
+        hostSeconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count());
     });
-    row.hostUs = timer.maxOverRanks(static_cast<float>(hostSeconds * 1e6 / o.iters));
+    double hostTotal = 0;
+    for (double seconds : hostSeconds) hostTotal += seconds;
+    std::sort(hostSeconds.begin(), hostSeconds.end());
+    row.hostUs = timer.maxOverRanks(static_cast<float>(hostSeconds[hostSeconds.size() / 2] * 1e6));
+    row.hostMeanUs = timer.maxOverRanks(static_cast<float>(hostTotal * 1e6 / hostSeconds.size()));
     row.combineUs = timer.time(o.warmup, o.iters, [&] { checkMoe(ncclMoeCombine(comm, handle, &c, stream), "ncclMoeCombine"); });
     // Phases: a pass of its own with phase timing on (events add host work to every call).
     {
@@ -464,11 +493,11 @@ int run(const Options& o, const RankEnvironment& env) {
       FILE* f = std::fopen(o.json.c_str(), "w");
       if (f) {
         std::fprintf(f, "{\"ranks\": %d, \"device\": \"%s\", \"experts\": %d, \"topk\": %d, \"hidden\": %d, \"fp8\": %s, "
-                        "\"layout\": \"%s\", \"sms\": %d, \"buffer_bytes_per_rank\": %.0f, ",
+                        "\"layout\": \"%s\", \"sms\": %d, \"zero_copy\": %s, \"buffer_bytes_per_rank\": %.0f, ",
                      R, prop.name, o.experts, o.topk, H, o.fp8 ? "true" : "false", o.expertMajor ? "expert-major" : "per-rank",
-                     o.sms, bufferBytes);
+                     o.sms, o.zeroCopy ? "true" : "false", bufferBytes);
         if (twoHop)
-          std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_transfers\": \"whole slots\", "
+          std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_transfers\": \"fitted to the counted rows (blocking-mode layouts)\", "
                           "\"network_chunks\": %d, \"network_chunk_rows\": %d, "
                           "\"traffic_bytes_per_rank\": \"group total / ranks\", \"meta_slot_bytes\": %zu, "
                           "\"net_slot_rows\": %zu, \"net_dispatch_row_bytes\": %zu, \"net_combine_row_bytes\": %zu, ",
@@ -482,6 +511,7 @@ int run(const Options& o, const RankEnvironment& env) {
                           "\"dispatch_bytes\": %.0f, \"combine_bytes\": %.0f",
                        r.tokens, r.rowsPerRank, r.dispatchUs, r.combineUs, r.copyUs, r.a2avDispatchUs, r.a2avCombineUs,
                        r.hostUs, r.dispatchBytes, r.combineBytes);
+          std::fprintf(f, ", \"host_mean_us\": %.3f", r.hostMeanUs);
           if (r.twoHop)
             std::fprintf(f, ", \"nvlink_payload_bytes\": %.0f, \"network_payload_bytes\": %.0f, "
                             "\"network_payload_bytes_max_rank\": %lld, \"wire_bytes_fixed\": %lld, "

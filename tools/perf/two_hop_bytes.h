@@ -5,10 +5,11 @@
 // combine, route headers not counted. Wire is what the network phase sends (core/network_jobs.h):
 // per call and per rank, one meta slot to each of the M-1 other domains in the layout, then the
 // dispatch rows and the combine partials, at the buffer's staged row strides.
-//   fixed         every transfer is a whole slot (what the library does):
+//   fixed         every transfer is a whole slot (the library with a row budget, e.g. in a graph):
 //                 (M-1) x (metaSlotBytes + netSlotRows x (netDispatchRowBytes + netCombineRowBytes))
-//   counted rows  for comparison, transfers sized to the layout's row counts: (M-1) x metaSlotBytes
-//                 + rows the rank sends x netDispatchRowBytes + partials it returns x netCombineRowBytes
+//   counted rows  transfers sized to the layout's row counts (the library when every rank's layout
+//                 is in blocking mode, as nccl-moe-perf's are): (M-1) x metaSlotBytes + rows the
+//                 rank sends x netDispatchRowBytes + partials it returns x netCombineRowBytes
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,7 @@ struct TwoHopBytes {
   int64_t networkPayloadMax = 0;
   // Bytes one rank sends over the network per layout + dispatch + combine.
   int64_t wireFixed = 0;       // whole slots: the same on every rank
-  double wireCountedRows = 0;  // counted rows: mean over ranks
+  double wireCountedRows = 0;  // counted rows (blocking mode): mean over ranks
 };
 
 // Bytes one rank sends over the network per call: whole slots (0 with one domain).
