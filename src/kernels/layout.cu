@@ -194,40 +194,71 @@ __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDi
   }
 }
 
+// Exclusive prefix sums of valueOf(i) over i < count in index order, a chunk of the block at a
+// time (one whole block calls it): visit(i, prefix, value). Returns the total, in every thread.
+template <class ValueOf, class Visit>
+__device__ int64_t blockExclusiveScan(int count, ValueOf valueOf, Visit visit) {
+  using Scan = cub::BlockScan<int64_t, kThreads>;
+  __shared__ typename Scan::TempStorage scratch;
+  __shared__ int64_t chunkTotal;
+  int64_t base = 0;
+  for (int first = 0; first < count; first += kThreads) {
+    const int i = first + threadIdx.x;
+    const int64_t value = i < count ? valueOf(i) : 0;
+    int64_t offset = 0, total = 0;
+    Scan(scratch).ExclusiveSum(value, offset, total);
+    if (threadIdx.x == 0) chunkTotal = total;
+    if (i < count) visit(i, base + offset, value);
+    __syncthreads();
+    base += chunkTotal;
+    __syncthreads();
+  }
+  return base;
+}
+
 // 3. Offsets, padding, budget and the reported counts of this rank (one block).
-__global__ void offsetsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (threadIdx.x != 0 || errorRaised(view) || handle.counts->fault) return;
+__global__ void __launch_bounds__(kThreads) offsetsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (errorRaised(view) || handle.counts->fault) return;
   const int R = view.ranks, L = dims.localExperts, me = view.rank;
-  int32_t allBlocking = 1;
-  for (int s = 0; s < R; ++s) allBlocking &= metaHeader(view, s)->blocking != 0 ? 1 : 0;
-  handle.counts->groupBlocking = allBlocking;
-  int64_t pairs = 0;
-  for (int s = 0; s < R; ++s) {
-    handle.pairBase[s] = pairs;
-    pairs += handle.groupHits[static_cast<size_t>(s) * R + me];
-  }
-  int64_t start = 0, kept = 0;
-  for (int l = 0; l < L; ++l) {
-    const int e = me * L + l;
-    int64_t segment = 0;
-    for (int s = 0; s < R; ++s) {
-      handle.rowBase[static_cast<size_t>(s) * L + l] = start + segment;
-      segment += handle.groupCounts[static_cast<size_t>(s) * dims.experts + e];
-    }
-    const int64_t padded = (segment + handle.padMultiple - 1) / handle.padMultiple * handle.padMultiple;
-    int64_t keptHere = padded;
-    if (handle.rowBudget >= 0) keptHere = max(int64_t{0}, min(padded, handle.rowBudget - start));
-    handle.segmentStart[l] = start;
-    handle.segmentPairs[l] = segment;
-    handle.segmentKept[l] = keptHere;
-    handle.tokensPerExpert[l] = handle.expertMajor ? keptHere : segment;
-    start += padded;
-    kept += keptHere;
-  }
+  __shared__ int someBudgeted;
+  if (threadIdx.x == 0) someBudgeted = 0;
+  __syncthreads();
+  for (int s = threadIdx.x; s < R; s += blockDim.x)
+    if (metaHeader(view, s)->blocking == 0) someBudgeted = 1;
+  // Pair slots: by source rank.
+  const int64_t pairs = blockExclusiveScan(
+      R, [&](int s) { return static_cast<int64_t>(handle.groupHits[static_cast<size_t>(s) * R + me]); },
+      [&](int s, int64_t prefix, int64_t) { handle.pairBase[s] = prefix; });
+  // Expert-major segments: per local expert, its rows of every source in source order, padded;
+  // a budget keeps the rows before it.
+  const int64_t padded = blockExclusiveScan(
+      L,
+      [&](int l) {
+        int64_t segment = 0;
+        for (int src = 0; src < R; ++src) segment += handle.groupCounts[static_cast<size_t>(src) * dims.experts + me * L + l];
+        handle.segmentPairs[l] = segment;
+        return (segment + handle.padMultiple - 1) / handle.padMultiple * handle.padMultiple;
+      },
+      [&](int l, int64_t start, int64_t paddedHere) {
+        int64_t within = 0;
+        for (int src = 0; src < R; ++src) {
+          handle.rowBase[static_cast<size_t>(src) * L + l] = start + within;
+          within += handle.groupCounts[static_cast<size_t>(src) * dims.experts + me * L + l];
+        }
+        int64_t keptHere = paddedHere;
+        if (handle.rowBudget >= 0) keptHere = max(int64_t{0}, min(paddedHere, handle.rowBudget - start));
+        handle.segmentStart[l] = start;
+        handle.segmentKept[l] = keptHere;
+        handle.tokensPerExpert[l] = handle.expertMajor ? keptHere : handle.segmentPairs[l];
+      });
+  if (threadIdx.x != 0) return;
+  // The segments are contiguous, so the budget keeps min(all, budget) rows.
+  const int64_t kept = handle.rowBudget >= 0 ? min(padded, handle.rowBudget) : padded;
+  handle.counts->groupBlocking = someBudgeted ? 0 : 1;
   handle.counts->recvPairs = pairs;
-  handle.counts->rowsNeeded = handle.expertMajor ? start : pairs;
+  handle.counts->rowsNeeded = handle.expertMajor ? padded : pairs;
   handle.counts->recvRows = handle.expertMajor ? kept : pairs;
-  handle.counts->overflow = handle.expertMajor && handle.rowBudget >= 0 && start > handle.rowBudget;
+  handle.counts->overflow = handle.expertMajor && handle.rowBudget >= 0 && padded > handle.rowBudget;
 }
 
 // Runs `visit(t, position)` for every token t < tokens of which `flag(t)` holds, in token order,
@@ -355,42 +386,54 @@ __global__ void __launch_bounds__(kThreads) routePairsKernel(DomainView view, Gr
   }
 }
 
-// 4d. Per origin (one block each): pairs per routed token, which pair carries each selection, and
-// the network pack orders. The handle keeps all of it: the meta is overwritten by the next layout,
-// but combine (and its probs gradient) may come much later (the backward pass).
-__global__ void __launch_bounds__(kThreads) routeInfoKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+// 4d. Per routed token (one thread each, over every origin): its pairs in this domain and which
+// pair carries each selection. The handle keeps all of it: the meta is overwritten by the next
+// layout, but combine (and its probs gradient) may come much later (the backward pass).
+__global__ void __launch_bounds__(kThreads) routeSelectionsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
   if (errorRaised(view) || handle.counts->fault) return;
-  const int width = dims.metaWidth, L = dims.localExperts, D = view.localRanks, domainExperts = L * D;
+  const int width = dims.metaWidth, L = dims.localExperts, D = view.localRanks, T = dims.maxTokens;
   const int low = view.domain * D;  // first rank of this domain
-  for (int origin = blockIdx.x; origin < view.domains; origin += gridDim.x) {
+  const int64_t items = static_cast<int64_t>(view.domains) * T;
+  for (int64_t item = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; item < items;
+       item += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int origin = static_cast<int>(item / T), t = static_cast<int>(item % T);
     const int s = routeSource(view, origin);
+    const int tokens = metaHeader(view, s)->numTokens;
+    if (t == 0) handle.routeTokens[origin] = tokens;
+    if (t >= tokens) continue;
     const bool own = origin == view.domain;
+    const size_t first = static_cast<size_t>(origin) * T;
+    const MetaSelection* sel = metaSelections(view, s) + static_cast<size_t>(t) * width;
+    int inDomain = 0;
+    for (int k = 0; k < width; ++k) {
+      const int owner = sel[k].expert >= 0 ? sel[k].expert / L : -1;
+      const bool here = owner >= low && owner < low + D;
+      const int pairIndex = here ? groupsBetween(sel, width, L, low, owner) : -1;
+      inDomain += here && firstOfGroup(sel, k, L);
+      if (own)
+        handle.ownSel[static_cast<size_t>(t) * width + k] = OwnSelection{pairIndex, sel[k].slot, owner >= 0 ? owner / D : -1};
+      else
+        handle.routeSelPair[(first + t) * width + k] = pairIndex;
+    }
+    handle.routePairCount[first + t] = inDomain;
+  }
+}
+
+// 4e. Two-hop, per other domain (one block each): the network pack orders and row counts. The rail
+// peer's tokens for this domain arrive packed in token order; this rank's tokens for that domain
+// leave packed in token order.
+__global__ void __launch_bounds__(kThreads) routeScansKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (errorRaised(view) || handle.counts->fault) return;
+  const int width = dims.metaWidth, domainExperts = dims.localExperts * view.localRanks;
+  for (int origin = blockIdx.x; origin < view.domains; origin += gridDim.x) {
+    if (origin == view.domain) {
+      if (threadIdx.x == 0) handle.netRows[origin] = handle.netRows[view.domains + origin] = 0;
+      continue;
+    }
+    const int s = routeSource(view, origin);
     const int tokens = metaHeader(view, s)->numTokens;
     const MetaSelection* meta = metaSelections(view, s);
     const size_t first = static_cast<size_t>(origin) * dims.maxTokens;
-    if (threadIdx.x == 0 && handle.routeTokens) handle.routeTokens[origin] = tokens;
-    for (int t = threadIdx.x; t < tokens; t += blockDim.x) {
-      const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
-      int inDomain = 0;
-      for (int k = 0; k < width; ++k) {
-        const int owner = sel[k].expert >= 0 ? sel[k].expert / L : -1;
-        const bool here = owner >= low && owner < low + D;
-        const int pairIndex = here ? groupsBetween(sel, width, L, low, owner) : -1;
-        inDomain += here && firstOfGroup(sel, k, L);
-        if (own)
-          handle.ownSel[static_cast<size_t>(t) * width + k] =
-              OwnSelection{pairIndex, sel[k].slot, owner >= 0 ? owner / D : -1};
-        else
-          handle.routeSelPair[(first + t) * width + k] = pairIndex;
-      }
-      handle.routePairCount[first + t] = inDomain;
-    }
-    if (own) {  // (always, with one domain)
-      if (threadIdx.x == 0 && handle.netRows) handle.netRows[origin] = handle.netRows[view.domains + origin] = 0;
-      continue;
-    }
-    // The rail peer's tokens for this domain arrive packed in token order; this rank's tokens for
-    // domain `origin` leave packed in token order.
     for (int t = threadIdx.x; t < dims.maxTokens; t += blockDim.x) {
       handle.relayIndex[first + t] = -1;
       handle.packIndex[first + t] = -1;
@@ -442,13 +485,15 @@ cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, c
 cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                              LaunchBudget budget, cudaStream_t stream) {
   countKernel<<<cappedGrid(static_cast<int64_t>(dims.maxTokens) * view.ranks, kThreads, budget), kThreads, 0, stream>>>(view, dims, handle);
-  offsetsKernel<<<1, 32, 0, stream>>>(view, dims, handle);
+  offsetsKernel<<<1, kThreads, 0, stream>>>(view, dims, handle);
   recvPairsKernel<<<cappedGrid(view.ranks, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
   if (handle.expertMajor)
     recvRowsKernel<<<cappedGrid(static_cast<int64_t>(view.ranks) * dims.localExperts, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
   routePairsKernel<<<cappedGrid(static_cast<int64_t>(view.domains) * view.localRanks, 1, budget), kThreads, 0, stream>>>(
       view, dims, handle);
-  routeInfoKernel<<<cappedGrid(view.domains, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
+  routeSelectionsKernel<<<cappedGrid(static_cast<int64_t>(view.domains) * dims.maxTokens, kThreads, budget), kThreads, 0,
+                          stream>>>(view, dims, handle);
+  if (view.domains > 1) routeScansKernel<<<cappedGrid(view.domains, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
   finishLayoutKernel<<<1, 32, 0, stream>>>(view);
   return cudaGetLastError();
 }
