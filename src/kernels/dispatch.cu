@@ -118,26 +118,54 @@ struct PullSet {
   }
 };
 
-// Received rows into the caller's output (one warp per row).
+// One received row j from `source` into the caller's output, with its routing outputs.
+__device__ __forceinline__ void writeRow(const GroupDims& dims, const HandleDevice& handle, const DispatchOutputs& out,
+                                         int64_t j, const RecvEntry& entry, const RowSource* source, bool routing) {
+  const size_t rowBytes = stagedRowBytes(dims);
+  uint8_t* dst = static_cast<uint8_t*>(out.recvX) + j * rowBytes;
+  float* dstScales = out.recvScales ? out.recvScales + j * dims.scaleBlocks : nullptr;
+  if (source == nullptr) {  // padding
+    warpZeroBytes(dst, rowBytes);
+    if (dstScales) warpZeroBytes(dstScales, dims.scaleBlocks * sizeof(float));
+  } else {
+    warpCopyBytes(dst, source->row, rowBytes);
+    if (dstScales) warpCopyBytes(dstScales, source->scales, dims.scaleBlocks * sizeof(float));
+  }
+  if (routing) writeRowRouting(dims, handle, out, j, entry);
+}
+
+// Received rows into the caller's output (one warp per row). Expert-major rows go pair by pair
+// (source token by source token, the order of the sources' staging): a token's row is read from
+// memory once and written to each of its experts' rows here; padding rows are zeroed apart.
 __device__ void pullRows(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                          const DispatchOutputs& out, PullSet set) {
-  const int64_t rows = handle.expertMajor ? handle.counts->recvRows : handle.counts->recvPairs;
-  const size_t rowBytes = stagedRowBytes(dims);
   const bool routing = out.recvProbs || out.recvTopkIdx || out.recvRoutingMap;
-  for (int64_t j = globalWarp(); j < rows; j += warpsInGrid()) {
-    const RecvEntry entry = handle.expertMajor ? handle.recvRows[j] : handle.recvPairs[j];
-    if (!set.contains(view, entry)) continue;
-    uint8_t* dst = static_cast<uint8_t*>(out.recvX) + j * rowBytes;
-    float* dstScales = out.recvScales ? out.recvScales + j * dims.scaleBlocks : nullptr;
-    if (entry.srcRank < 0) {
-      warpZeroBytes(dst, rowBytes);
-      if (dstScales) warpZeroBytes(dstScales, dims.scaleBlocks * sizeof(float));
-    } else {
+  if (!handle.expertMajor) {
+    const int64_t rows = handle.counts->recvPairs;
+    for (int64_t j = globalWarp(); j < rows; j += warpsInGrid()) {
+      const RecvEntry entry = handle.recvPairs[j];
+      if (!set.contains(view, entry)) continue;
       const RowSource source = locateRow(view, dims, entry);
-      warpCopyBytes(dst, source.row, rowBytes);
-      if (dstScales) warpCopyBytes(dstScales, source.scales, dims.scaleBlocks * sizeof(float));
+      writeRow(dims, handle, out, j, entry, &source, routing);
     }
-    if (routing) writeRowRouting(dims, handle, out, j, entry);
+    return;
+  }
+  const int64_t pairs = handle.counts->recvPairs;
+  const int W = dims.metaWidth;
+  for (int64_t p = globalWarp(); p < pairs; p += warpsInGrid()) {
+    const RecvEntry pair = handle.recvPairs[p];
+    if (!set.contains(view, pair)) continue;
+    const RowSource source = locateRow(view, dims, pair);
+    for (int k = 0; k < W; ++k) {
+      const int32_t j = handle.pairRows[p * W + k];
+      if (j >= 0) writeRow(dims, handle, out, j, handle.recvRows[j], &source, routing);  // -1: not here, or past the budget
+    }
+  }
+  if (set.kind == PullSet::kNetworkChunk) return;  // padding goes with the direct rows
+  const int64_t rows = handle.counts->recvRows;
+  for (int64_t j = globalWarp(); j < rows; j += warpsInGrid()) {
+    const RecvEntry entry = handle.recvRows[j];
+    if (entry.srcRank < 0) writeRow(dims, handle, out, j, entry, nullptr, routing);
   }
 }
 
