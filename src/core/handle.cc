@@ -61,6 +61,9 @@ void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, 
   d->segmentStart = carver.take<int64_t>(L);
   d->segmentKept = carver.take<int64_t>(L);
   d->segmentPairs = carver.take<int64_t>(L);
+  // The layout's chunked scans (kernels/layout.cu): items x chunks of 256 tokens.
+  d->scanCounts =
+      carver.take<int32_t>(std::max(R, static_cast<size_t>(comm.dims.experts)) * ((T + kLayoutScanChunk - 1) / kLayoutScanChunk));
 }
 
 Status routingFaultStatus(const ncclMoeComm& comm, const HandleCounts& counts) {

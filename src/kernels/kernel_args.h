@@ -142,6 +142,7 @@ struct HandleDevice {
   int64_t* segmentStart;      // [L]
   int64_t* segmentKept;       // [L]: rows kept per segment (padding included)
   int64_t* segmentPairs;      // [L]: (token, expert) pairs per segment
+  int32_t* scanCounts;        // [max(ranks, experts)][chunks of kLayoutScanChunk tokens]: layout scratch
   int64_t pairCapacity;
   int64_t rowCapacity;
   int32_t expertMajor;

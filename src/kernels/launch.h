@@ -32,6 +32,10 @@ inline int cappedGrid(int64_t units, int64_t unitsPerBlock, LaunchBudget budget)
   return static_cast<int>(wanted < 1 ? 1 : wanted < budget.maxBlocks ? wanted : budget.maxBlocks);
 }
 
+// Tokens per chunk of the layout's receive-side scans: HandleDevice::scanCounts holds one count per
+// chunk of every scanned item.
+constexpr int kLayoutScanChunk = 256;
+
 // The layout in two parts: publish this rank's routing (checked, normalised) into its meta slot;
 // then count, scan and fill the handle. With several domains the meta exchange over the network
 // goes between the two. faultKey: device scratch of one uint64 (initialised to ~0).

@@ -22,7 +22,7 @@ namespace nccl_moe {
 
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = kLayoutScanChunk;  // a scan chunk is one token per thread
 using BlockScan = cub::BlockScan<int, kThreads>;
 
 // Rank s = (n, g)'s meta lives in slot n of the buffer of local peer g.
@@ -283,78 +283,150 @@ __device__ int64_t scanTokens(int tokens, int64_t base, Flag flag, Visit visit) 
   return base - start;
 }
 
-// 4a. Pair slots received here: one block per source rank. A source in another domain sends its
-// rows to its rail peer here, packed in token order: netRow is the row's index in that pack.
-__global__ void __launch_bounds__(kThreads) recvPairsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (errorRaised(view) || handle.counts->fault) return;
-  const int width = dims.metaWidth, L = dims.localExperts, me = view.rank;
-  const int domainExperts = L * view.localRanks;
-  for (int s = blockIdx.x; s < view.ranks; s += gridDim.x) {
-    const int tokens = metaHeader(view, s)->numTokens;
-    const MetaSelection* meta = metaSelections(view, s);
-    int32_t* slots = handle.tokenSlot + static_cast<size_t>(s) * dims.maxTokens;
-    const bool remote = s / view.localRanks != view.domain;
-    int32_t* netIndex = remote ? handle.netIndex + static_cast<size_t>(s) * dims.maxTokens : nullptr;
-    for (int t = threadIdx.x; t < tokens; t += blockDim.x) slots[t] = -1;
-    __syncthreads();
-    if (remote)
-      scanTokens(
-          tokens, 0,
-          [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, domainExperts, view.domain); },
-          [&](int t, int64_t row) { netIndex[t] = static_cast<int32_t>(row); });
-    scanTokens(
-        tokens, handle.pairBase[s],
-        [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, L, me); },
-        [&](int t, int64_t slot) {
-          slots[t] = static_cast<int32_t>(slot);
-          handle.recvPairs[slot] = RecvEntry{s, t, -1, remote ? netIndex[t] : -1};
-          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
-          MetaSelection* local = handle.pairSel + slot * width;
-          for (int k = 0; k < width; ++k) {
-            const bool mine = sel[k].expert >= 0 && sel[k].expert / L == me;
-            local[k] = mine ? MetaSelection{sel[k].expert - me * L, sel[k].slot, sel[k].prob}
-                            : MetaSelection{-1, sel[k].slot, 0.0f};
-          }
-        });
+// Receive-side scans (4a-4c) run spread over the grid: a job scans the tokens of each of its items
+// (a source rank, a (source, expert), an (origin, destination)) in token order, in chunks of
+// kThreads tokens. chunkCountsKernel counts every chunk's hits; chunkScanKernel adds the counts of
+// the item's earlier chunks to the item's base and scans its own chunk. A job provides:
+//   int items(); int tokens(item); int64_t base(item) (called by one thread per chunk);
+//   void prepare(item, t) (every t < tokens(item), in the count pass, before any visit);
+//   bool flag(item, t); void visit(item, t, position).
+template <class Job>
+__global__ void __launch_bounds__(kThreads) chunkCountsKernel(Job job, int chunksPerItem, int32_t* counts) {
+  if (errorRaised(job.view) || job.handle.counts->fault) return;
+  const int64_t units = static_cast<int64_t>(job.items()) * chunksPerItem;
+  for (int64_t unit = blockIdx.x; unit < units; unit += gridDim.x) {
+    const int item = static_cast<int>(unit / chunksPerItem), t = static_cast<int>(unit % chunksPerItem) * kThreads + threadIdx.x;
+    const bool inside = t < job.tokens(item);
+    if (inside) job.prepare(item, t);
+    const int hits = __syncthreads_count(inside && job.flag(item, t));
+    if (threadIdx.x == 0) counts[unit] = hits;
   }
 }
 
-// 4b. Expert-major rows received here: one block per (source rank, local expert), plus the padding
-// rows of each segment (written by the blocks of source 0).
-__global__ void __launch_bounds__(kThreads) recvRowsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (errorRaised(view) || handle.counts->fault) return;
-  const int width = dims.metaWidth, L = dims.localExperts, me = view.rank;
-  const int64_t limit = handle.rowBudget >= 0 ? handle.rowBudget : INT64_MAX;
-  for (int item = blockIdx.x; item < view.ranks * L; item += gridDim.x) {
-    const int s = item / L, l = item % L, e = me * L + l;
-    const int tokens = metaHeader(view, s)->numTokens;
-    const MetaSelection* meta = metaSelections(view, s);
-    const int32_t* slots = handle.tokenSlot + static_cast<size_t>(s) * dims.maxTokens;
+template <class Job>
+__global__ void __launch_bounds__(kThreads) chunkScanKernel(Job job, int chunksPerItem, const int32_t* counts) {
+  if (errorRaised(job.view) || job.handle.counts->fault) return;
+  __shared__ typename BlockScan::TempStorage scratch;
+  __shared__ unsigned long long before;
+  const int64_t units = static_cast<int64_t>(job.items()) * chunksPerItem;
+  for (int64_t unit = blockIdx.x; unit < units; unit += gridDim.x) {
+    const int item = static_cast<int>(unit / chunksPerItem), chunk = static_cast<int>(unit % chunksPerItem);
+    const int tokens = job.tokens(item);
+    if (chunk * kThreads >= tokens) continue;  // (the same in every thread)
+    if (threadIdx.x == 0) before = static_cast<unsigned long long>(job.base(item));
+    __syncthreads();
+    for (int c = threadIdx.x; c < chunk; c += blockDim.x) atomicAdd(&before, static_cast<unsigned long long>(counts[unit - chunk + c]));
+    __syncthreads();
+    const int t = chunk * kThreads + threadIdx.x;
+    const int hit = t < tokens && job.flag(item, t) ? 1 : 0;
+    int offset = 0;
+    BlockScan(scratch).ExclusiveSum(hit, offset);
+    if (hit) job.visit(item, t, static_cast<int64_t>(before) + offset);
+    __syncthreads();  // `before` and `scratch` are reused by the next unit
+  }
+}
+
+// The same scan with one block per item, its chunks in turn: for jobs with items enough to fill the
+// grid (every (source, expert) of the expert-major rows), where chunking would only add passes.
+template <class Job>
+__global__ void __launch_bounds__(kThreads) itemScanKernel(Job job) {
+  if (errorRaised(job.view) || job.handle.counts->fault) return;
+  for (int item = blockIdx.x; item < job.items(); item += gridDim.x) {
+    const int tokens = job.tokens(item);
+    for (int t = threadIdx.x; t < tokens; t += blockDim.x) job.prepare(item, t);
+    __syncthreads();
     scanTokens(
-        tokens, handle.rowBase[static_cast<size_t>(s) * L + l],
-        [&](int t) {
-          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
-          for (int k = 0; k < width; ++k)
-            if (sel[k].expert == e) return true;
-          return false;
-        },
-        [&](int t, int64_t row) {
-          if (row >= limit) return;
-          const MetaSelection* sel = meta + static_cast<size_t>(t) * width;
-          for (int k = 0; k < width; ++k) {
-            if (sel[k].expert != e) continue;
-            handle.recvRows[row] = RecvEntry{s, t, l, handle.recvPairs[slots[t]].netRow};
-            handle.recvRowProb[row] = sel[k].prob;
-            handle.pairRows[static_cast<int64_t>(slots[t]) * width + k] = static_cast<int32_t>(row);
-          }
-        });
-    if (s == 0) {
-      const int64_t first = handle.segmentStart[l] + handle.segmentPairs[l];
-      const int64_t end = min(handle.segmentStart[l] + handle.segmentKept[l], limit);
-      for (int64_t row = first + threadIdx.x; row < end; row += blockDim.x) {
-        handle.recvRows[row] = RecvEntry{-1, -1, -1, -1};
-        handle.recvRowProb[row] = 0.0f;
-      }
+        tokens, job.base(item), [&](int t) { return job.flag(item, t); },
+        [&](int t, int64_t position) { job.visit(item, t, position); });
+  }
+}
+
+// The fields every job carries.
+struct ScanJobBase {
+  DomainView view;
+  GroupDims dims;
+  HandleDevice handle;
+  __device__ const MetaSelection* selections(int rank, int t) const {
+    return metaSelections(view, rank) + static_cast<size_t>(t) * dims.metaWidth;
+  }
+};
+
+// 4a. Two-hop: the row of a source in another domain in its rail peer's pack for this domain (the
+// rail peer here packs its tokens for this domain in token order).
+struct NetIndexJob : ScanJobBase {
+  __device__ int items() const { return view.ranks; }
+  __device__ int tokens(int s) const { return s / view.localRanks != view.domain ? metaHeader(view, s)->numTokens : 0; }
+  __device__ int64_t base(int) const { return 0; }
+  __device__ void prepare(int, int) const {}
+  __device__ bool flag(int s, int t) const {
+    return tokenHitsGroup(selections(s, t), dims.metaWidth, dims.localExperts * view.localRanks, view.domain);
+  }
+  __device__ void visit(int s, int t, int64_t row) const {
+    handle.netIndex[static_cast<size_t>(s) * dims.maxTokens + t] = static_cast<int32_t>(row);
+  }
+};
+
+// 4b. Pair slots received here, by source rank then token; with the pair's routing restricted to
+// this rank's experts.
+struct RecvPairsJob : ScanJobBase {
+  __device__ int items() const { return view.ranks; }
+  __device__ int tokens(int s) const { return metaHeader(view, s)->numTokens; }
+  __device__ int64_t base(int s) const { return handle.pairBase[s]; }
+  __device__ void prepare(int s, int t) const { handle.tokenSlot[static_cast<size_t>(s) * dims.maxTokens + t] = -1; }
+  __device__ bool flag(int s, int t) const { return tokenHitsGroup(selections(s, t), dims.metaWidth, dims.localExperts, view.rank); }
+  __device__ void visit(int s, int t, int64_t slot) const {
+    const int width = dims.metaWidth, L = dims.localExperts, me = view.rank;
+    const bool remote = s / view.localRanks != view.domain;
+    handle.tokenSlot[static_cast<size_t>(s) * dims.maxTokens + t] = static_cast<int32_t>(slot);
+    handle.recvPairs[slot] =
+        RecvEntry{s, t, -1, remote ? handle.netIndex[static_cast<size_t>(s) * dims.maxTokens + t] : -1};
+    const MetaSelection* sel = selections(s, t);
+    MetaSelection* local = handle.pairSel + slot * width;
+    for (int k = 0; k < width; ++k) {
+      const bool mine = sel[k].expert >= 0 && sel[k].expert / L == me;
+      local[k] = mine ? MetaSelection{sel[k].expert - me * L, sel[k].slot, sel[k].prob} : MetaSelection{-1, sel[k].slot, 0.0f};
+    }
+  }
+};
+
+// 4c. Expert-major rows received here, per (source rank, local expert); rows past the budget are
+// dropped.
+struct RecvRowsJob : ScanJobBase {
+  __device__ int items() const { return view.ranks * dims.localExperts; }
+  __device__ int tokens(int item) const { return metaHeader(view, item / dims.localExperts)->numTokens; }
+  __device__ int64_t base(int item) const { return handle.rowBase[item]; }  // [s][L]
+  __device__ void prepare(int, int) const {}
+  __device__ bool flag(int item, int t) const {
+    const int e = view.rank * dims.localExperts + item % dims.localExperts;
+    const MetaSelection* sel = selections(item / dims.localExperts, t);
+    for (int k = 0; k < dims.metaWidth; ++k)
+      if (sel[k].expert == e) return true;
+    return false;
+  }
+  __device__ void visit(int item, int t, int64_t row) const {
+    if (handle.rowBudget >= 0 && row >= handle.rowBudget) return;
+    const int s = item / dims.localExperts, l = item % dims.localExperts, e = view.rank * dims.localExperts + l;
+    const int32_t slot = handle.tokenSlot[static_cast<size_t>(s) * dims.maxTokens + t];
+    const MetaSelection* sel = selections(s, t);
+    for (int k = 0; k < dims.metaWidth; ++k) {
+      if (sel[k].expert != e) continue;
+      handle.recvRows[row] = RecvEntry{s, t, l, handle.recvPairs[slot].netRow};
+      handle.recvRowProb[row] = sel[k].prob;
+      handle.pairRows[static_cast<int64_t>(slot) * dims.metaWidth + k] = static_cast<int32_t>(row);
+    }
+  }
+};
+
+// The padding rows of each expert-major segment (one block per local expert).
+__global__ void __launch_bounds__(kThreads) paddingRowsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  if (errorRaised(view) || handle.counts->fault) return;
+  const int64_t limit = handle.rowBudget >= 0 ? handle.rowBudget : INT64_MAX;
+  for (int l = blockIdx.x; l < dims.localExperts; l += gridDim.x) {
+    const int64_t first = handle.segmentStart[l] + handle.segmentPairs[l];
+    const int64_t end = min(handle.segmentStart[l] + handle.segmentKept[l], limit);
+    for (int64_t row = first + threadIdx.x; row < end; row += blockDim.x) {
+      handle.recvRows[row] = RecvEntry{-1, -1, -1, -1};
+      handle.recvRowProb[row] = 0.0f;
     }
   }
 }
@@ -364,27 +436,30 @@ __device__ __forceinline__ int routeSource(const DomainView& view, int origin) {
   return origin == view.domain ? view.rank : origin * view.localRanks + view.localRank;
 }
 
-// 4c. Pair slots at every destination of this domain of the tokens this rank routes: one block per
-// (origin, destination). A token's pairs are stored in destination order (the order combine sums in).
-__global__ void __launch_bounds__(kThreads) routePairsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (errorRaised(view) || handle.counts->fault) return;
-  const int width = dims.metaWidth, L = dims.localExperts, D = view.localRanks;
-  for (int item = blockIdx.x; item < view.domains * D; item += gridDim.x) {
-    const int origin = item / D, j = item % D;
-    const int s = routeSource(view, origin), d = view.domain * D + j;
-    const MetaSelection* meta = metaSelections(view, s);
-    int64_t base = 0;  // pairs of lower source ranks at d
-    for (int below = 0; below < s; ++below) base += handle.groupHits[static_cast<size_t>(below) * view.ranks + d];
-    SendPair* pairs = handle.routePairs + static_cast<size_t>(origin) * dims.maxTokens * width;
-    scanTokens(
-        metaHeader(view, s)->numTokens, base,
-        [&](int t) { return tokenHitsGroup(meta + static_cast<size_t>(t) * width, width, L, d); },
-        [&](int t, int64_t slot) {
-          const int index = groupsBetween(meta + static_cast<size_t>(t) * width, width, L, view.domain * D, d);
-          pairs[static_cast<size_t>(t) * width + index] = SendPair{j, static_cast<int32_t>(slot)};
-        });
+// 4d. Pair slots at every destination of this domain of the tokens this rank routes, per (origin,
+// destination). A token's pairs are stored in destination order (the order combine sums in).
+struct RoutePairsJob : ScanJobBase {
+  __device__ int items() const { return view.domains * view.localRanks; }
+  __device__ int tokens(int item) const { return metaHeader(view, routeSource(view, item / view.localRanks))->numTokens; }
+  __device__ int64_t base(int item) const {  // pairs of lower source ranks at the destination
+    const int s = routeSource(view, item / view.localRanks), d = view.domain * view.localRanks + item % view.localRanks;
+    int64_t pairs = 0;
+    for (int below = 0; below < s; ++below) pairs += handle.groupHits[static_cast<size_t>(below) * view.ranks + d];
+    return pairs;
   }
-}
+  __device__ void prepare(int, int) const {}
+  __device__ bool flag(int item, int t) const {
+    const int s = routeSource(view, item / view.localRanks), d = view.domain * view.localRanks + item % view.localRanks;
+    return tokenHitsGroup(selections(s, t), dims.metaWidth, dims.localExperts, d);
+  }
+  __device__ void visit(int item, int t, int64_t slot) const {
+    const int origin = item / view.localRanks, j = item % view.localRanks, D = view.localRanks;
+    const int s = routeSource(view, origin), d = view.domain * D + j;
+    const int index = groupsBetween(selections(s, t), dims.metaWidth, dims.localExperts, view.domain * D, d);
+    handle.routePairs[(static_cast<size_t>(origin) * dims.maxTokens + t) * dims.metaWidth + index] =
+        SendPair{j, static_cast<int32_t>(slot)};
+  }
+};
 
 // 4d. Per routed token (one thread each, over every origin): its pairs in this domain and which
 // pair carries each selection. The handle keeps all of it: the meta is overwritten by the next
@@ -486,11 +561,22 @@ cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, cons
                              LaunchBudget budget, cudaStream_t stream) {
   countKernel<<<cappedGrid(static_cast<int64_t>(dims.maxTokens) * view.ranks, kThreads, budget), kThreads, 0, stream>>>(view, dims, handle);
   offsetsKernel<<<1, kThreads, 0, stream>>>(view, dims, handle);
-  recvPairsKernel<<<cappedGrid(view.ranks, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
-  if (handle.expertMajor)
-    recvRowsKernel<<<cappedGrid(static_cast<int64_t>(view.ranks) * dims.localExperts, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
-  routePairsKernel<<<cappedGrid(static_cast<int64_t>(view.domains) * view.localRanks, 1, budget), kThreads, 0, stream>>>(
-      view, dims, handle);
+  // Receive-side scans, each spread over the grid in chunks of kThreads tokens (counts first).
+  const int chunksPerItem = (dims.maxTokens + kLayoutScanChunk - 1) / kLayoutScanChunk;
+  auto scan = [&](auto job, int items) {
+    const int grid = cappedGrid(static_cast<int64_t>(items) * chunksPerItem, 1, budget);
+    chunkCountsKernel<<<grid, kThreads, 0, stream>>>(job, chunksPerItem, handle.scanCounts);
+    chunkScanKernel<<<grid, kThreads, 0, stream>>>(job, chunksPerItem, handle.scanCounts);
+  };
+  const ScanJobBase fields{view, dims, handle};
+  if (view.domains > 1) scan(NetIndexJob{fields}, view.ranks);
+  scan(RecvPairsJob{fields}, view.ranks);
+  if (handle.expertMajor) {
+    itemScanKernel<<<cappedGrid(static_cast<int64_t>(view.ranks) * dims.localExperts, 1, budget), kThreads, 0, stream>>>(
+        RecvRowsJob{fields});
+    paddingRowsKernel<<<cappedGrid(dims.localExperts, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
+  }
+  scan(RoutePairsJob{fields}, view.domains * view.localRanks);
   routeSelectionsKernel<<<cappedGrid(static_cast<int64_t>(view.domains) * dims.maxTokens, kThreads, budget), kThreads, 0,
                           stream>>>(view, dims, handle);
   if (view.domains > 1) routeScansKernel<<<cappedGrid(view.domains, 1, budget), kThreads, 0, stream>>>(view, dims, handle);
