@@ -49,12 +49,18 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   return Status::ok();
 }
 
+// What the plan fixes for the network phase, carried from the plan choice to the set-up using it.
+struct NetworkPlan {
+  NetworkChunking chunking;
+  double smShare = 0;  // the network's share of the SM budget while it runs
+};
+
 // The plan's split of the SM budget (after any cap) while the network phase runs: NCCL's share
 // for the rail communicator, the rest for the kernels beside it; at least one SM each.
-void splitSmsForNetwork(ncclMoeComm* comm) {
+void splitSmsForNetwork(ncclMoeComm* comm, double networkShare) {
   if (comm->domains <= 1) return;
   const int budget = std::max(2, std::min(comm->config.dispatchSms, comm->config.combineSms));
-  comm->networkCtas = std::clamp(static_cast<int>(std::lround(comm->networkSmShare * budget)), 1, budget - 1);
+  comm->networkCtas = std::clamp(static_cast<int>(std::lround(networkShare * budget)), 1, budget - 1);
   comm->dispatchSmsBeside = std::max(1, comm->config.dispatchSms - comm->networkCtas);
   comm->combineSmsBeside = std::max(1, comm->config.combineSms - comm->networkCtas);
   if (comm->rank == 0)
@@ -106,7 +112,7 @@ Status checkConfigAgrees(const ncclMoeComm& comm) {
 
 // The NVLink domains: NCCL_MOE_DOMAIN_SIZE if set, else what the cluster view says (plan/plan_choice.h).
 // Every rank decides from the same gathered view, so all agree.
-Status choosePlanFor(ncclMoeComm* comm) {
+Status choosePlanFor(ncclMoeComm* comm, NetworkPlan* network) {
   plan::PlanInput input;
   input.ranks = comm->ranks;
   input.topologyKnown = !comm->cluster.fingerprint.empty();
@@ -153,9 +159,9 @@ Status choosePlanFor(ncclMoeComm* comm) {
                                        comm->rank, names[field], mine[field], rank, theirs));
   comm->domainRanks = chosen.ranksPerDomain;
   comm->domains = chosen.domains;
-  comm->netChunking = chunking;
+  network->chunking = chunking;
   const int splitSms = chosen.smsForNetworkStaging + chosen.smsForForwarding;
-  comm->networkSmShare = splitSms > 0 ? static_cast<double>(chosen.smsForNetworkStaging) / splitSms : 0;
+  network->smShare = splitSms > 0 ? static_cast<double>(chosen.smsForNetworkStaging) / splitSms : 0;
   if (comm->rank == 0)
     logInfo("plan: %s, %d domain%s x %d rank%s (%s)", plan::toString(chosen.kind), chosen.domains,
             chosen.domains == 1 ? "" : "s", chosen.ranksPerDomain, chosen.ranksPerDomain == 1 ? "" : "s",
@@ -237,6 +243,7 @@ InputAreas inputAreas(const ncclMoeComm& comm) {
   const size_t rowBytes = static_cast<size_t>(comm.dims.hidden) * elementBytes(comm.config.rowType);
   const size_t tokens = static_cast<size_t>(comm.dims.maxTokens);
   InputAreas areas;
+  areas.staging = {buffer + layout.dispatchRows, layout.combineRows - layout.dispatchRows};
   if (!comm.config.fp8Dispatch) areas.dispatch = {buffer + layout.dispatchRows, tokens * rowBytes};
   areas.combine = {buffer + layout.combineRows, static_cast<size_t>(comm.ranks) * tokens * rowBytes};
   return areas;
@@ -264,9 +271,10 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, &comm->cluster); !s.isOk()) return s;
   if (comm->rank == 0 && !comm->cluster.summary.empty()) logInfo("cluster: %s", comm->cluster.summary.c_str());
   crossCheckWithTuner(*comm);
-  if (Status s = choosePlanFor(comm.get()); !s.isOk()) return s;
+  NetworkPlan network;
+  if (Status s = choosePlanFor(comm.get(), &network); !s.isOk()) return s;
   if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
-  splitSmsForNetwork(comm.get());
+  splitSmsForNetwork(comm.get(), network.smShare);
   comm->dims = groupDimsOf(comm->config);
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks, comm->domainRanks, comm->domains);
   const int domain = comm->rank / comm->domainRanks;
@@ -304,8 +312,8 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   view.errorHost = errorHostDevice;
   view.timeoutNs = static_cast<uint64_t>(comm->config.timeoutMs) * 1000000ull;
   view.epochs = comm->epochs.get();
-  view.netChunks = comm->netChunking.chunks;
-  view.netChunkRows = comm->netChunking.rowsPerChunk;
+  view.netChunks = network.chunking.chunks;
+  view.netChunkRows = network.chunking.rowsPerChunk;
   if (comm->domains > 1) {
     if (Status s = RailExchange::create(nccl, comm->device, view, comm->config.timeoutMs, comm->networkCtas,
                                         &comm->rail);

@@ -30,11 +30,9 @@ struct ncclMoeComm {
   std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
   nccl_moe::NetworkJobs networkJobs;              // two-hop only: what each network group moves
   nccl_moe::NetworkJobs fittedJobs;               // two-hop only: per-call copies fitted to row counts
-  nccl_moe::NetworkChunking netChunking;          // two-hop only: network chunks per call
   // Two-hop only: the plan's SM split while the network phase runs. NCCL's kernels of the rail
   // communicator get at most networkCtas CTAs; the kernels that run beside them use the rest of
-  // the op's budget (nvlinkSmsBeside); kernels that run alone use the whole budget.
-  double networkSmShare = 0;
+  // the op's budget (*SmsBeside); kernels that run alone use the whole budget.
   int networkCtas = 0;
   int dispatchSmsBeside = 0;
   int combineSmsBeside = 0;
@@ -83,6 +81,7 @@ struct InputArea {
 struct InputAreas {
   InputArea dispatch;
   InputArea combine;
+  InputArea staging;  // the whole dispatch staging region (rows and FP8 scales)
 };
 InputAreas inputAreas(const ncclMoeComm& comm);
 

@@ -127,13 +127,6 @@ Status checkInputArea(const InputArea& area, const void* x, const char* which, c
                                                             static_cast<const uint8_t*>(area.begin))));
 }
 
-// FP8 dispatch: the staging area holds the quantised rows the kernel writes (no input area).
-bool pointsIntoStaging(const ncclMoeComm& comm, const void* x) {
-  const auto* at = static_cast<const uint8_t*>(x);
-  const uint8_t* staging = comm.buffer->local() + comm.view.layout.dispatchRows;
-  return at >= staging && at < comm.buffer->local() + comm.view.layout.combineRows;
-}
-
 // The chunk jobs of a call: whole slots, or (exact) fitted to the rows the layout counted. The
 // fitted copies are the communicator's scratch, rewritten per call (NCCL copies what it needs
 // when the group is enqueued).
@@ -284,7 +277,8 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   outputs.topk = handle->summary.topk;
   const InputAreas areas = inputAreas(*comm);
   if (Status s = checkInputArea(areas.dispatch, args.x, "dispatch", "ncclMoeDispatchArgs_t.x"); !s.isOk()) return s;
-  if (comm->config.fp8Dispatch && pointsIntoStaging(*comm, args.x))
+  // FP8 dispatch: the staging area holds the quantised rows the kernel writes (no input area).
+  if (comm->config.fp8Dispatch && areas.staging.contains(args.x))
     return Status::invalidArgument(
         "ncclMoeDispatchArgs_t.x points into the communicator's FP8 staging area, which the dispatch overwrites");
   outputs.xInBuffer = args.x != nullptr && args.x == areas.dispatch.begin;

@@ -130,11 +130,19 @@ __device__ void reducePartials(const DomainView& view, const GroupDims& dims, co
   }
 }
 
-// With releaseInputs the grid's last block waits, at the end of the call, until every domain peer
-// has read this rank's partials, which the caller may then overwrite (zero-copy inputs).
-__device__ void releaseInputs(const DomainView& view, const CombineBuffers& buffers, bool lastBlock,
-                              uint64_t epoch) {
-  if (lastBlock && buffers.releaseInputs) waitForPeers(view, kPhasePartialsRead, epoch);
+// The call's end, in the grid's last block: the epoch advances (after telling the peers that their
+// partials were read, where this kernel read them). With releaseInputs the block also waits until
+// every domain peer has read this rank's partials, which the caller may then overwrite (zero-copy
+// inputs).
+__device__ void closeCombine(const DomainView& view, const CombineBuffers& buffers, uint64_t epoch,
+                             bool signalPartialsRead) {
+  const bool last = isLastBlock(view.epochs);
+  if (last && threadIdx.x == 0) {
+    if (signalPartialsRead) signalPeers(view, kPhasePartialsRead, epoch);
+    view.epochs->lastPartials = epoch;
+    view.epochs->current = epoch;
+  }
+  if (last && buffers.releaseInputs) waitForPeers(view, kPhasePartialsRead, epoch);
 }
 
 // One kernel per combine: stage the partials, hand over through the signals, reduce. Every block
@@ -155,13 +163,7 @@ __global__ void __launch_bounds__(kThreads) combineKernel(DomainView view, Group
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
   if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
   reducePartials(view, dims, handle, buffers);
-  const bool last = isLastBlock(view.epochs);
-  if (last && threadIdx.x == 0) {
-    signalPeers(view, kPhasePartialsRead, epoch);
-    view.epochs->lastPartials = epoch;
-    view.epochs->current = epoch;
-  }
-  releaseInputs(view, buffers, last, epoch);
+  closeCombine(view, buffers, epoch, /*signalPartialsRead=*/true);
 }
 
 // Rank partial (and its probs gradients) of pair `pair` in this domain.
@@ -276,12 +278,8 @@ __global__ void __launch_bounds__(kThreads) hybridReduceKernel(DomainView view, 
           });
     }
   }
-  const bool last = isLastBlock(view.epochs);
-  if (last && threadIdx.x == 0) {
-    view.epochs->lastPartials = epoch;
-    view.epochs->current = epoch;
-  }
-  releaseInputs(view, out, last, epoch);
+  // The domain's rank partials were read (and signalled) by the collect kernels.
+  closeCombine(view, out, epoch, /*signalPartialsRead=*/false);
 }
 
 }  // namespace
