@@ -22,8 +22,11 @@ def _int_tensor(tensor, dtype):
     return tensor.contiguous()
 
 
-def layout_topk(buffer, comm, topk_idx, topk_probs):
-    """Per-rank layout of a top-k routing (FusedDispatch). Returns (Handle, kept tensors)."""
+def layout_topk(buffer, comm, topk_idx, topk_probs, *, expert_major=False, pad_multiple=None,
+                row_budget=None):
+    """Layout of a top-k routing. Per-rank rows (FusedDispatch) by default; ``expert_major`` gives
+    one row per (token, local expert), padded to ``pad_multiple``, with ``row_budget`` rows in
+    non-blocking mode (the ncclep backend). Returns (Handle, kept tensors)."""
     stream = current_stream()
     num_tokens, topk = topk_idx.shape
     idx = _int_tensor(topk_idx, torch.int64)
@@ -33,12 +36,28 @@ def layout_topk(buffer, comm, topk_idx, topk_probs):
                          % (tuple(probs.shape), tuple(idx.shape)))
     routing = capi.topk_routing(num_tokens, topk, pointer(idx, "token_indices", device=buffer.device),
                                 pointer(probs, "token_probs", device=buffer.device))
-    options = capi.layout_options(expert_major=False)
+    return _layout(buffer, comm, routing, stream, num_tokens=num_tokens, topk=topk,
+                   routing_format=structs.ROUTING_TOPK, expert_major=expert_major,
+                   pad_multiple=pad_multiple, row_budget=row_budget,
+                   has_probs=probs is not None), (idx, probs)
+
+
+def _layout(buffer, comm, routing, stream, *, num_tokens, topk, routing_format, expert_major,
+            pad_multiple, row_budget, has_probs):
+    """ncclMoeLayoutCreate for either routing format; the Handle that describes its result."""
+    pad = shapes.effective_pad(pad_multiple) if expert_major else None
+    budget = -1
+    if expert_major and row_budget is not None:
+        budget = shapes.check_row_budget(row_budget, pad)
+    options = capi.layout_options(expert_major=expert_major, pad_multiple=pad or 0,
+                                  row_budget=budget)
     native = comm.layout(routing, options, stream.cuda_stream, reuse=buffer.pool.take(stream))
     handle = Handle(buffer, comm, native, num_tokens=num_tokens, topk=topk,
-                    routing_format=structs.ROUTING_TOPK, expert_major=False, pad_multiple=None,
-                    row_budget=None, has_probs=probs is not None, stream=stream)
-    return handle, (idx, probs)
+                    routing_format=routing_format, expert_major=expert_major, pad_multiple=pad,
+                    row_budget=None if budget < 0 else budget, has_probs=has_probs, stream=stream)
+    if budget >= 0:
+        handle.rows = budget
+    return handle
 
 
 def layout_map(buffer, comm, routing_map, dense_probs, pad_multiple, row_budget):
@@ -56,17 +75,10 @@ def layout_map(buffer, comm, routing_map, dense_probs, pad_multiple, row_budget)
                          % (tuple(probs.shape), tuple(rmap.shape)))
     routing = capi.map_routing(num_tokens, pointer(rmap, "routing_map", device=buffer.device),
                                pointer(probs, "probs", device=buffer.device))
-    pad = shapes.effective_pad(pad_multiple)
-    budget = -1 if row_budget is None else shapes.check_row_budget(row_budget, pad)
-    options = capi.layout_options(expert_major=True, pad_multiple=pad, row_budget=budget)
-    native = comm.layout(routing, options, stream.cuda_stream, reuse=buffer.pool.take(stream))
-    handle = Handle(buffer, comm, native, num_tokens=num_tokens, topk=0,
-                    routing_format=structs.ROUTING_MAP, expert_major=True, pad_multiple=pad,
-                    row_budget=None if budget < 0 else budget, has_probs=probs is not None,
-                    stream=stream)
-    if budget >= 0:
-        handle.rows = budget
-    return handle, (rmap, probs)
+    return _layout(buffer, comm, routing, stream, num_tokens=num_tokens, topk=0,
+                   routing_format=structs.ROUTING_MAP, expert_major=True,
+                   pad_multiple=pad_multiple, row_budget=row_budget,
+                   has_probs=probs is not None), (rmap, probs)
 
 
 def read_counts(handle):
@@ -102,10 +114,21 @@ def _rows_like(comm, x, name):
     return x
 
 
-def dispatch(handle, x, *, want_topk_idx=False, want_probs=False, rows=None):
+def _caller_output(tensor, name, shape, dtype, device):
+    """A caller-provided output (zero-copy receive buffers): checked, never reallocated."""
+    if tuple(tensor.shape) != tuple(shape) or tensor.dtype != dtype:
+        raise ValueError("%s must be %s of shape %s, got %s of shape %s"
+                         % (name, dtype, tuple(shape), tensor.dtype, tuple(tensor.shape)))
+    pointer(tensor, name, device=device)
+    return tensor
+
+
+def dispatch(handle, x, *, want_topk_idx=False, want_probs=False, rows=None, out_x=None,
+             out_probs=None):
     """Tokens to the experts' ranks. Returns (recv_x, recv_scales, recv_topk_idx, recv_probs);
     recv_x is float8_e4m3fn with FP8 dispatch (recv_scales fp32 [rows, ceil(H/128)]), else the
-    row type. ``rows``: rows to allocate (at least handle.rows)."""
+    row type. ``rows``: rows to allocate (at least handle.rows). ``out_x`` / ``out_probs``: the
+    caller's receive tensors (rows taken from ``out_x``), written in place."""
     handle.check_live()
     comm, stream = handle.comm, current_stream()
     handle.used_on(stream)
@@ -115,12 +138,22 @@ def dispatch(handle, x, *, want_topk_idx=False, want_probs=False, rows=None):
         raise ValueError("x has %d rows but the routing had %d tokens" % (x.shape[0], handle.num_tokens))
     if handle.rows is None:
         read_counts(handle)
+    if out_x is not None:
+        rows = out_x.shape[0]
+        if rows < handle.rows:
+            raise ValueError("the receive buffer has %d rows but the dispatch delivers %d"
+                             % (rows, handle.rows))
     rows = handle.rows if rows is None else max(int(rows), handle.rows)
     device = handle.buffer.device
     # Rows past the used part of a budgeted output are not written by the library.
     zero_unused = handle.row_budget is not None and os.environ.get(ZERO_UNUSED_ENV, "0") == "1"
     alloc = torch.zeros if zero_unused else torch.empty
-    if sizing.fp8:
+    if out_x is not None:
+        if sizing.fp8:
+            raise ValueError("caller-provided receive rows are not supported with FP8 dispatch")
+        recv_x = _caller_output(out_x, "recv_tokens", (rows, sizing.hidden), x.dtype, device)
+        recv_scales = None
+    elif sizing.fp8:
         recv_x = alloc((rows, sizing.hidden), dtype=torch.uint8, device=device)
         recv_scales = alloc((rows, shapes.fp8_scale_blocks(sizing.hidden)),
                                   dtype=torch.float32, device=device)
@@ -133,7 +166,11 @@ def dispatch(handle, x, *, want_topk_idx=False, want_probs=False, rows=None):
     recv_probs = None
     if want_probs and handle.has_probs:
         width = () if handle.expert_major else (handle.topk,)
-        recv_probs = alloc((rows,) + width, dtype=torch.float32, device=device)
+        if out_probs is not None:
+            recv_probs = _caller_output(out_probs, "recv_topk_weights", (rows,) + width,
+                                        torch.float32, device)
+        else:
+            recv_probs = alloc((rows,) + width, dtype=torch.float32, device=device)
     args = structs.MoeDispatchArgs(
         x=pointer(x, "x", device=device) or None, recvRows=rows,
         recvX=pointer(recv_x, "recv_x") or None, recvScales=pointer(recv_scales, "recv_scales") or None,
@@ -145,10 +182,11 @@ def dispatch(handle, x, *, want_topk_idx=False, want_probs=False, rows=None):
     return recv_x, recv_scales, recv_idx, recv_probs
 
 
-def cached_dispatch(handle, grad, rows):
+def cached_dispatch(handle, grad, rows, out=None):
     """Combine's backward: the gradient rows go where the forward rows came from (same handle,
-    no routing). With FP8 dispatch they travel quantised and are dequantised here."""
-    recv_x, recv_scales, _, _ = dispatch(handle, grad, rows=rows)
+    no routing). With FP8 dispatch they travel quantised and are dequantised here. ``out``: the
+    caller's tensor of ``rows`` rows to write them into."""
+    recv_x, recv_scales, _, _ = dispatch(handle, grad, rows=rows, out_x=out)
     if recv_scales is not None:
         recv_x = dequantize_fp8(recv_x, recv_scales, handle.comm.sizing.hidden,
                                 dtype_of_row_type(handle.comm.sizing.row_type))

@@ -388,6 +388,90 @@ def hybrid_round_trip(name, tokens, experts_per_rank, topk, hidden, masked, pad)
     return check
 
 
+# ---- checks: the ncclep backend (Megatron 0.19's nccl_ep_* functions) ---------------------------
+
+def ncclep_case(name, tokens, experts_per_rank, topk, hidden, alignment=0, capacity_mode="ample",
+                caller_buffers=False, masked=0.0, skew=0.0):
+    """nccl_ep_dispatch / nccl_ep_combine against the reference: a top-k routing lands exactly as
+    the equivalent routing map does in expert-major order (per local expert, by source rank, then
+    token), padded to ``alignment``, in a fixed receive capacity. "tight" capacities drop rows; the
+    ranks that dropped some must get the error at finalize, the others not."""
+    def check():
+        notes = Notes()
+        local = experts_per_rank
+        experts = local * RANKS
+        gen = generator(name, RANK)
+        x = torch.randn((tokens, hidden), generator=gen, device="cuda").to(BF16).requires_grad_()
+        idx, probs = make_topk(tokens, experts, min(topk, experts), gen, masked, skew, local)
+        rmap, dense = to_map(idx, probs, experts)
+        _, _, _, blocking_plan = ref.expert_major_dispatch(x.detach(), rmap, dense, GROUP,
+                                                           alignment or None)
+        capacity = _budget(capacity_mode, blocking_plan.rows_used, alignment)
+        max_tokens = tokens + 64
+        fa.ensure_nccl_ep_bootstrapped(GROUP, experts, max_tokens, capacity, hidden)
+        fa.ensure_nccl_ep_bootstrapped(GROUP, experts, max_tokens, capacity, hidden)  # a no-op
+        buffer = fa.new_nccl_ep_buffer(min(topk, experts), max_tokens, capacity, hidden, local,
+                                       alignment)
+        recv_buf = fa.alloc_ep_symm_buffer((capacity, hidden), BF16, GROUP) if caller_buffers else None
+        probs_buf = fa.alloc_ep_symm_buffer((capacity,), torch.float32, GROUP) if caller_buffers else None
+        grad_buf = fa.alloc_ep_symm_buffer((capacity, hidden), BF16, GROUP) if caller_buffers else None
+        probs_in = probs.clone().requires_grad_()
+        finalize_error = None
+        try:
+            recv, tpe, dprobs = fa.nccl_ep_dispatch(buffer, x, idx, probs_in, recv_tokens=recv_buf,
+                                                    recv_topk_weights=probs_buf)
+            g_h = grad_values((capacity, hidden), BF16, gen)
+            g_p = torch.randn((capacity,), generator=gen, device="cuda")
+            gx, gp = torch.autograd.grad([recv, dprobs], [x, probs_in], [g_h, g_p])
+            e = torch.randn((capacity, hidden), generator=gen, device="cuda").to(BF16).requires_grad_()
+            y = fa.nccl_ep_combine(buffer, e, num_local_tokens=tokens, grad_out=grad_buf)
+            g_y = torch.randn(y.shape, generator=gen, device="cuda").to(BF16)
+            (ge,) = torch.autograd.grad([y], [e], [g_y])
+            tpe_host = tpe.cpu()
+            torch.cuda.synchronize()
+        finally:
+            try:
+                fa.nccl_ep_finalize()  # collective: every rank, whatever happened above
+            except RuntimeError as error:
+                finalize_error = str(error)
+
+        r_h, r_p, _, plan = ref.expert_major_dispatch(x.detach(), rmap, dense, GROUP,
+                                                      alignment or None, capacity)
+        r_gx = ref.expert_major_combine(g_h, plan, GROUP, BF16)
+        r_gp_dense = ref.expert_major_combine_probs(g_p, plan, GROUP, experts)
+        r_y = ref.expert_major_combine(e.detach(), plan, GROUP, BF16)
+        r_ge = ref.expert_major_cached_dispatch(g_y, plan, GROUP)
+        torch.cuda.synchronize()
+
+        used = plan.rows_used
+        assert tpe.is_cuda and tpe.dtype == torch.int32 and tuple(tpe.shape) == (local,), (
+            "tokens_per_expert must be int32 [%d] on the GPU, got %s %s %s"
+            % (local, tpe.device, tpe.dtype, tuple(tpe.shape)))
+        exact(tpe_host, torch.tensor(plan.tokens_per_expert, dtype=torch.int32), "tokens_per_expert")
+        assert tuple(recv.shape) == (capacity, hidden) and tuple(dprobs.shape) == (capacity,)
+        if caller_buffers:
+            assert recv.data_ptr() == recv_buf.data_ptr(), "recv_tokens was not written in place"
+            assert dprobs.data_ptr() == probs_buf.data_ptr(), "recv_topk_weights not in place"
+            assert ge.data_ptr() == grad_buf.data_ptr(), "grad_out was not written in place"
+        exact(recv[:used].detach(), r_h[:used], "recv_tokens")
+        exact(dprobs[:used].detach(), r_p[:used], "dispatched_probs")
+        close(gx, r_gx, "dispatch grad tokens", notes)
+        valid = idx >= 0
+        r_gp = torch.where(valid, r_gp_dense.gather(1, idx.clamp(min=0)), torch.zeros_like(gp))
+        close(gp, r_gp, "dispatch grad topk_weights", notes, rtol=1e-5, atol=1e-5)
+        close(y, r_y, "combine", notes)
+        exact(ge[:used], r_ge[:used], "combine grad (dispatch of the gradient)")
+        if plan.overflow:
+            assert finalize_error and "recv_capacity_per_rank=%d" % capacity in finalize_error, (
+                "rows were dropped but no error was raised: %r" % finalize_error)
+            notes.add("dropped rows reported")
+        else:
+            assert finalize_error is None, "no rows were dropped but: %s" % finalize_error
+        return "T=%d capacity=%d used=%d overflow=%d %s" % (tokens, capacity, used,
+                                                            int(plan.overflow), "; ".join(notes))
+    return check
+
+
 # ---- checks: buffers, errors, integration -----------------------------------------------------
 
 def stale_handle_after_growth():
@@ -473,6 +557,7 @@ def megatron_install_patches_imported_modules():
             sys.modules[n] = types.ModuleType(n)
         original = sys.modules["megatron.core.transformer.moe.fused_a2a"]
         original.fused_dispatch = None  # what Megatron defines without DeepEP
+        original.hybrid_ep_dispatch = None
         dispatcher = sys.modules["megatron.core.transformer.moe.token_dispatcher"]
         dispatcher.fused_dispatch = None
         dispatcher.hybrid_ep_dispatch = None
@@ -629,6 +714,13 @@ def all_checks():
                                                    fp8=True)),
         ("hybrid/megatron_round_trip_pad16", hybrid_round_trip("hybrid/megatron_round_trip_pad16",
                                                                tokens_for(44), 4, 4, 256, 0.2, 16)),
+        ("ncclep/ample", ncclep_case("ncclep/ample", tokens_for(38), 4, 4, 256)),
+        ("ncclep/align16_caller_buffers_masked", ncclep_case(
+            "ncclep/align16_caller_buffers_masked", tokens_for(41, zero_rank=1), 2, 3, 192,
+            alignment=16, caller_buffers=True, masked=0.3)),
+        ("ncclep/tight_capacity_dropped", ncclep_case("ncclep/tight_capacity_dropped",
+                                                      tokens_for(64, vary=False), 2, 2, 128,
+                                                      alignment=8, capacity_mode="tight", skew=4.0)),
         ("buffer/stale_handle_after_growth", stale_handle_after_growth),
         ("buffer/non_blocking_over_capacity", non_blocking_over_capacity_is_a_clear_error),
         ("megatron/install", megatron_install_patches_imported_modules),
