@@ -64,6 +64,8 @@ class _OverflowWatch:
         self._pending.append((event, host, capacity))
 
     def check(self, wait=False):
+        if not wait and torch.cuda.is_current_stream_capturing():
+            return  # no event queries inside a capture; the next eager call reads them
         still = []
         for event, host, capacity in self._pending:
             if wait:

@@ -186,7 +186,7 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclM
   HandleSummary summary;
   if (Status s = checkRoutingArgs(comm->config, routing, &summary); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
-  if (Status s = checkLayoutArgs(options, &summary.options); !s.isOk())
+  if (Status s = checkLayoutArgs(comm->config, options, &summary.options); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
   std::unique_ptr<ncclMoeHandle> fresh;
   if (reuse == nullptr) fresh = std::make_unique<ncclMoeHandle>();

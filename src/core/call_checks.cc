@@ -58,7 +58,8 @@ Status checkRoutingArgs(const CommConfig& config, const ncclMoeRouting_t* routin
   return Status::ok();
 }
 
-Status checkLayoutArgs(const ncclMoeLayoutOptions_t* options, LayoutOptions* resolved) {
+Status checkLayoutArgs(const CommConfig& config, const ncclMoeLayoutOptions_t* options,
+                       LayoutOptions* resolved) {
   if (options == nullptr) return Status::invalidArgument("layout options are NULL");
   if (Status s = checkStructHeader("ncclMoeLayoutOptions_t", options->size, options->magic,
                                    options->version, sizeof(ncclMoeLayoutOptions_t));
@@ -74,7 +75,7 @@ Status checkLayoutArgs(const ncclMoeLayoutOptions_t* options, LayoutOptions* res
         format("options.layout=%d is not a ncclMoeLayout_t", options->layout));
   out.padMultiple = options->padMultiple;
   out.rowBudget = options->rowBudget;
-  if (Status s = checkLayoutOptions(out); !s.isOk()) return s;
+  if (Status s = checkLayoutFits(config.shape, out); !s.isOk()) return s;
   *resolved = out;
   return Status::ok();
 }

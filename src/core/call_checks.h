@@ -23,7 +23,8 @@ struct HandleSummary {
 // Validates a routing descriptor and converts it to the host vocabulary.
 Status checkRoutingArgs(const CommConfig& config, const ncclMoeRouting_t* routing,
                         HandleSummary* summary);
-Status checkLayoutArgs(const ncclMoeLayoutOptions_t* options, LayoutOptions* resolved);
+Status checkLayoutArgs(const CommConfig& config, const ncclMoeLayoutOptions_t* options,
+                       LayoutOptions* resolved);
 Status checkDispatchArgs(const CommConfig& config, const HandleSummary& handle,
                          const ncclMoeDispatchArgs_t* args);
 Status checkCombineArgs(const CommConfig& config, const HandleSummary& handle,

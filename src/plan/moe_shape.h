@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <climits>
 
 namespace nccl_moe {
 
@@ -34,6 +35,17 @@ struct GroupShape {
   int ownerOf(int expert) const { return expert / localExperts(); }
 };
 
+// What the implementation can represent. Device row ids, slots and per-rank row counts are
+// 32-bit; byte sizes are 64-bit. The limits keep every derived count inside those types: the rows
+// one rank can receive (ranks x maxTokensPerRank x maxTopk, plus padding) fit an int32, and the
+// buffer bytes (ranks x maxTokensPerRank x hiddenSize x 4) fit an int64 with room to spare.
+struct ShapeLimits {
+  static constexpr int kMaxHiddenSize = 1 << 20;      // a 4 MiB fp32 row
+  static constexpr int kMaxTokensPerRank = 1 << 24;
+  static constexpr int kMaxPadMultiple = 1 << 16;
+  static constexpr int64_t kMaxRowsPerRank = INT32_MAX;  // received rows, budgets
+};
+
 struct LayoutOptions {
   OutputLayout layout = OutputLayout::kPerRank;
   int padMultiple = 0;     // expert-major: 0 or 1 means no padding
@@ -48,8 +60,16 @@ struct LayoutOptions {
 #include "core/status.h"
 
 namespace nccl_moe {
-// Ranks > 0, experts a positive multiple of ranks, hidden > 0, 0 <= maxTokens, 1 <= maxTopk <= E.
+// Ranks > 0, experts a positive multiple of ranks, 0 < hidden <= kMaxHiddenSize,
+// 0 <= maxTokens <= kMaxTokensPerRank, 1 <= maxTopk <= E, and the rows one rank can receive
+// (ranks x maxTokens x min(maxTopk, L)) representable.
 Status checkGroupShape(const GroupShape& shape);
-// Padding >= 0; a budget only with the expert-major layout, >= 0 and a multiple of the padding.
+// 0 <= padding <= kMaxPadMultiple; a budget only with the expert-major layout, in
+// [0, kMaxRowsPerRank] and a multiple of the padding.
 Status checkLayoutOptions(const LayoutOptions& options);
+// The most rows a rank can receive with these options, padding included (int64: no overflow for
+// shapes checkGroupShape accepts); with a budget, the budget.
+int64_t maxRowsPerRank(const GroupShape& shape, const LayoutOptions& options);
+// checkLayoutOptions, and the shape's worst case under these options is representable.
+Status checkLayoutFits(const GroupShape& shape, const LayoutOptions& options);
 }  // namespace nccl_moe

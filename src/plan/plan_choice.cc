@@ -4,7 +4,11 @@
 #include <cmath>
 #include <cstdio>
 
+#include "plan/moe_shape.h"
+
 namespace nccl_moe::plan {
+
+using nccl_moe::ShapeLimits;
 
 namespace {
 
@@ -31,8 +35,14 @@ Status checkInput(const PlanInput& in) {
     return invalid("top-k (" + std::to_string(s.topk) + ") must be in [1, experts = " + std::to_string(s.experts) +
                    "]");
   }
-  if (s.hidden < 1) return invalid("hidden (" + std::to_string(s.hidden) + ") must be positive");
-  if (s.tokensPerRank < 0) return invalid("tokens per rank (" + std::to_string(s.tokensPerRank) + ") must be >= 0");
+  if (s.hidden < 1 || s.hidden > ShapeLimits::kMaxHiddenSize) {
+    return invalid("hidden (" + std::to_string(s.hidden) + ") must be in [1, " +
+                   std::to_string(ShapeLimits::kMaxHiddenSize) + "]");
+  }
+  if (s.tokensPerRank < 0 || s.tokensPerRank > ShapeLimits::kMaxTokensPerRank) {
+    return invalid("tokens per rank (" + std::to_string(s.tokensPerRank) + ") must be in [0, " +
+                   std::to_string(ShapeLimits::kMaxTokensPerRank) + "]");
+  }
   if (!s.fp8Dispatch && s.dispatchElementBytes < 1) return invalid("dispatch element bytes must be positive");
   if (s.combineElementBytes < 1) return invalid("combine element bytes must be positive");
   if (in.sms < 1) return invalid("SMs (" + std::to_string(in.sms) + ") must be at least 1");
@@ -149,7 +159,7 @@ Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
     // of the first chunk starts early; never more rows than a rank can send, never fewer than 1.
     const int64_t rows = kChunkTargetBytes / chosen.dispatchRowBytes;
     chosen.chunkRows = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(rows, shape.tokensPerRank)));
-    const int64_t advisedChunks = (shape.tokensPerRank + chosen.chunkRows - 1) / chosen.chunkRows;
+    const int64_t advisedChunks = (static_cast<int64_t>(shape.tokensPerRank) + chosen.chunkRows - 1) / chosen.chunkRows;
     chosen.chunksPerCall =
         chunkSlots(shape.tokensPerRank, static_cast<int>(std::min<int64_t>(advisedChunks, kDefaultChunksPerCall)));
     // Chunks in flight: the network transfer of chunk i overlaps the NVLink fan-out of chunk

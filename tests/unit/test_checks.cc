@@ -185,5 +185,61 @@ TEST(Checks, ApiArgumentErrorsHaveDistinctMessages) {
   expectDistinctRejections(rejections);
 }
 
+// Shapes the implementation cannot represent are refused with the limit in the message, before
+// any product of them is formed (row ids are 32-bit, byte sizes 64-bit).
+TEST(Checks, UnrepresentableShapesAreRefusedWithTheLimit) {
+  ncclMoeConfig_t user = NCCL_MOE_CONFIG_INITIALIZER;
+  user.numExperts = 256;
+  user.hiddenSize = 7168;
+  user.maxTokensPerRank = 4096;
+  CommConfig config;
+  ASSERT_TRUE(resolveConfig(&user, 8, &config).isOk());
+
+  std::vector<Rejection> rejections;
+  auto configCase = [&](const std::string& what, auto&& mutate, const std::string& limit) {
+    ncclMoeConfig_t c = user;
+    mutate(c);
+    CommConfig out;
+    Status s = resolveConfig(&c, 8, &out);
+    EXPECT_NE(s.message().find(limit), std::string::npos) << what << ": " << s.message();
+    rejections.push_back({what, s});
+  };
+  configCase("hiddenSize past the limit", [](ncclMoeConfig_t& c) { c.hiddenSize = INT_MAX; },
+             std::to_string(ShapeLimits::kMaxHiddenSize));
+  configCase("maxTokensPerRank past the limit", [](ncclMoeConfig_t& c) { c.maxTokensPerRank = INT_MAX; },
+             std::to_string(ShapeLimits::kMaxTokensPerRank));
+  // Each value within its own limit, but the rows a rank may receive overflow 32-bit row ids:
+  // 8 ranks x 2^24 tokens x 32 local experts = 2^32.
+  configCase("received rows past 32 bits",
+             [](ncclMoeConfig_t& c) {
+               c.maxTokensPerRank = ShapeLimits::kMaxTokensPerRank;
+               c.maxTopk = 64;
+             },
+             std::to_string(ShapeLimits::kMaxRowsPerRank));
+
+  auto layoutCase = [&](const std::string& what, LayoutOptions options, const std::string& limit) {
+    ncclMoeLayoutOptions_t o = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+    o.layout = options.layout == OutputLayout::kExpertMajor ? NCCL_MOE_LAYOUT_EXPERT_MAJOR : NCCL_MOE_LAYOUT_PER_RANK;
+    o.padMultiple = options.padMultiple;
+    o.rowBudget = options.rowBudget;
+    LayoutOptions resolved;
+    Status s = checkLayoutArgs(config, &o, &resolved);
+    EXPECT_NE(s.message().find(limit), std::string::npos) << what << ": " << s.message();
+    rejections.push_back({what, s});
+  };
+  layoutCase("padMultiple past the limit", {OutputLayout::kExpertMajor, INT_MAX, -1},
+             std::to_string(ShapeLimits::kMaxPadMultiple));
+  layoutCase("rowBudget past 32 bits", {OutputLayout::kExpertMajor, 0, int64_t{1} << 40},
+             std::to_string(ShapeLimits::kMaxRowsPerRank));
+  expectDistinctRejections(rejections);
+
+  // The largest accepted shape's worst case stays representable, and is what a budget-less
+  // expert-major layout reserves: padding counted once per local expert.
+  GroupShape shape{8, 256, 7168, 4096, 8};
+  EXPECT_EQ(maxRowsPerRank(shape, {OutputLayout::kExpertMajor, 16, -1}), 8LL * 4096 * 8 + 32 * 15);
+  EXPECT_EQ(maxRowsPerRank(shape, {OutputLayout::kPerRank, 0, -1}), 8LL * 4096);
+  EXPECT_EQ(maxRowsPerRank(shape, {OutputLayout::kExpertMajor, 16, 4096}), 4096);
+}
+
 }  // namespace
 }  // namespace nccl_moe::test

@@ -3,11 +3,13 @@
 // implementation.
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "plan/cost_model.h"
+#include "plan/moe_shape.h"
 #include "plan/plan_choice.h"
 #include "topology/presets.h"
 
@@ -274,6 +276,25 @@ TEST(PlanChoice, BadShapesAreRefused) {
   input.shape = bf16Shape();
   input.ranks = 0;
   EXPECT_EQ(choosePlan(input, &plan).code(), ncclInvalidArgument);
+  // Past the representable limits: refused with the limit, before any chunk arithmetic (which
+  // overflowed int for tokens near INT_MAX).
+  input.ranks = 16;
+  input.overrideDomainSize = 8;
+  input.shape.tokensPerRank = INT_MAX;
+  status = choosePlan(input, &plan);
+  EXPECT_NE(status.message().find(std::to_string(nccl_moe::ShapeLimits::kMaxTokensPerRank)), std::string::npos)
+      << status.message();
+  input.shape = bf16Shape();
+  input.shape.hidden = INT_MAX;
+  status = choosePlan(input, &plan);
+  EXPECT_NE(status.message().find(std::to_string(nccl_moe::ShapeLimits::kMaxHiddenSize)), std::string::npos)
+      << status.message();
+  // The largest accepted token count plans without overflow (two-hop chunk arithmetic).
+  input.shape = bf16Shape();
+  input.shape.tokensPerRank = nccl_moe::ShapeLimits::kMaxTokensPerRank;
+  ASSERT_TRUE(choosePlan(input, &plan).isOk());
+  EXPECT_GE(static_cast<int64_t>(plan.chunksPerCall.chunks) * plan.chunksPerCall.rowsPerChunk,
+            nccl_moe::ShapeLimits::kMaxTokensPerRank);
 }
 
 TEST(PlanChoice, TopologyFactsOfPlacements) {
