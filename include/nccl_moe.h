@@ -194,8 +194,10 @@ typedef struct {
 ncclResult_t ncclMoeGetVersion(int* version);
 /* A static string for every ncclResult_t. */
 const char* ncclMoeGetErrorString(ncclResult_t result);
-/* The last failure's message: of this communicator when comm is not NULL and its last call
- * failed, else of the calling thread's last failing call. Never NULL. */
+/* The last failure's message: of this communicator when comm is not NULL and one of its calls
+ * failed (on any thread), else of the calling thread's last failing call; "" when none. Never
+ * NULL. Thread-safe: the text is the calling thread's own copy, unchanged by other threads'
+ * failures, valid until this thread's next ncclMoeGetLastError call or next failing call. */
 const char* ncclMoeGetLastError(ncclMoeComm_t comm);
 
 /* ---- Communicator -------------------------------------------------------------------------- */

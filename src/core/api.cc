@@ -75,8 +75,9 @@ NCCL_MOE_EXPORT const char* ncclMoeGetErrorString(ncclResult_t result) {
 }
 
 NCCL_MOE_EXPORT const char* ncclMoeGetLastError(ncclMoeComm_t comm) {
-  if (comm != nullptr && liveComms().contains(comm) && !comm->lastError.empty())
-    return comm->lastError.c_str();
+  if (comm != nullptr && liveComms().contains(comm)) {
+    if (const char* copy = lastErrorCopy(comm->lastError)) return copy;
+  }
   return threadLastError();
 }
 

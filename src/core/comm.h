@@ -11,6 +11,7 @@
 #include "core/cluster_view.h"
 #include "core/config.h"
 #include "core/cuda_memory.h"
+#include "core/last_error.h"
 #include "kernels/kernel_args.h"
 #include "core/network_jobs.h"
 #include "core/phase_clock.h"
@@ -45,7 +46,7 @@ struct ncclMoeComm {
   nccl_moe::PhaseClock clock;  // ncclMoeCommSetPhaseTiming
   bool inputsExposed = false;  // ncclMoeCommGetInputBuffers was called: calls end once peers read them
   uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
-  std::string lastError;
+  nccl_moe::SharedErrorMessage lastError;  // any thread may write it: read through lastErrorCopy
 };
 
 struct ncclMoeHandle {
