@@ -45,6 +45,14 @@ Status checkHandle(const ncclMoeHandle* handle, const ncclMoeComm* comm) {
   return Status::ok();
 }
 
+// A handle whose last layout failed part-way describes nothing: only a new layout may use it.
+Status checkLaidOut(const ncclMoeHandle* handle) {
+  if (handle->laidOut) return Status::ok();
+  return Status::invalidUsage(
+      "handle's last ncclMoeLayoutCreate failed (ncclMoeGetLastError said why): redo the layout on "
+      "this handle before using it");
+}
+
 // Every call on a communicator first reports a failure a kernel recorded (a timeout).
 Status checkCommHealthy(ncclMoeComm* comm) { return asyncError(*comm); }
 
@@ -205,6 +213,7 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleGetCounts(ncclMoeHandle_t handle, int6
                                                     int64_t* tokensPerExpert, int32_t* overflow) {
   constexpr const char* kCall = "ncclMoeHandleGetCounts";
   if (Status s = checkHandle(handle, nullptr); !s.isOk()) return reportFailure(kCall, s);
+  if (Status s = checkLaidOut(handle); !s.isOk()) return reportFailure(kCall, s, &handle->comm->lastError);
   if (recvRows == nullptr) return reportFailure(kCall, Status::invalidArgument("recvRows is NULL"));
   if (Status s = readCounts(handle, recvRows, tokensPerExpert, overflow); !s.isOk())
     return reportFailure(kCall, s, &handle->comm->lastError);
@@ -217,6 +226,7 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeHandleGetDeviceCounts(ncclMoeHandle_t handle
                                                           const int32_t** overflow) {
   constexpr const char* kCall = "ncclMoeHandleGetDeviceCounts";
   if (Status s = checkHandle(handle, nullptr); !s.isOk()) return reportFailure(kCall, s);
+  if (Status s = checkLaidOut(handle); !s.isOk()) return reportFailure(kCall, s, &handle->comm->lastError);
   const bool expertMajor = handle->summary.options.layout == OutputLayout::kExpertMajor;
   if (recvRows) *recvRows = expertMajor ? &handle->device.counts->recvRows : &handle->device.counts->recvPairs;
   if (tokensPerExpert) *tokensPerExpert = handle->device.tokensPerExpert;
@@ -246,6 +256,7 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t
   constexpr const char* kCall = "ncclMoeDispatch";
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
   if (Status s = checkHandle(handle, comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  if (Status s = checkLaidOut(handle); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   if (Status s = checkCommHealthy(comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   if (Status s = checkDispatchArgs(comm->config, handle->summary, args); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
@@ -258,6 +269,7 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t 
   constexpr const char* kCall = "ncclMoeCombine";
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
   if (Status s = checkHandle(handle, comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  if (Status s = checkLaidOut(handle); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   if (Status s = checkCommHealthy(comm); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   if (Status s = checkCombineArgs(comm->config, handle->summary, args); !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);

@@ -59,6 +59,9 @@ struct ncclMoeHandle {
   nccl_moe::HandleDevice device{};
   nccl_moe::PinnedMemory<uint8_t> hostCounts;  // HandleCounts, then tokensPerExpert [L]
   nccl_moe::CudaEvent countsReady;
+  // Its last ncclMoeLayoutCreate succeeded. A layout that fails after it began to rewrite the
+  // handle clears this, and every use but another layout is refused until one succeeds.
+  bool laidOut = false;
 };
 
 namespace nccl_moe {

@@ -167,18 +167,25 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   const bool fits = handle->memory.get() != nullptr && handle->device.expertMajor == expertMajor &&
                     handle->rowCapacity >= rowCapacity && handle->pairCapacity >= pairCapacity;
   if (!fits) {
+    // Allocate beside the handle's memory and swap only when everything is there: a failed
+    // allocation leaves the handle as it was.
     Carver sizing;
     HandleDevice scratch{};
     carveHandle(sizing, *comm, pairCapacity, rowCapacity, expertMajor, &scratch);
-    if (Status s = allocateDevice(sizing.used(), &handle->memory, "cudaMalloc(layout handle)"); !s.isOk()) return s;
-    handle->pairCapacity = pairCapacity;
-    handle->rowCapacity = rowCapacity;
-    if (Status s = allocateMapped(hostCountsBytes(*comm), &handle->hostCounts, "cudaHostAlloc(counts)");
-        !s.isOk())
+    DeviceMemory<uint8_t> memory;
+    PinnedMemory<uint8_t> hostCounts;
+    if (Status s = allocateDevice(sizing.used(), &memory, "cudaMalloc(layout handle)"); !s.isOk()) return s;
+    if (Status s = allocateMapped(hostCountsBytes(*comm), &hostCounts, "cudaHostAlloc(counts)"); !s.isOk())
       return s;
     if (handle->countsReady.get() == nullptr)
       if (Status s = handle->countsReady.create(); !s.isOk()) return s;
+    handle->memory = std::move(memory);
+    handle->hostCounts = std::move(hostCounts);
+    handle->pairCapacity = pairCapacity;
+    handle->rowCapacity = rowCapacity;
   }
+  // From here the handle is being rewritten: until the end it describes no complete layout.
+  handle->laidOut = false;
   Carver carver;
   carver.setBase(handle->memory.get());
   HandleDevice& device = handle->device;
@@ -242,7 +249,10 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
                               "cudaMemcpyAsync(network rows)");
         !s.isOk())
       return s;
-  return cudaStatus(cudaEventRecord(handle->countsReady.get(), stream), "cudaEventRecord");
+  if (Status s = cudaStatus(cudaEventRecord(handle->countsReady.get(), stream), "cudaEventRecord"); !s.isOk())
+    return s;
+  handle->laidOut = true;
+  return Status::ok();
 }
 
 Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerExpert, int32_t* overflow) {

@@ -54,6 +54,7 @@ struct Options {
   bool phaseTimes = false;  // time the phases of every call and check their order afterwards
   bool zeroCopy = false;    // inputs written into the communicator's input areas (no staging copy)
   int budgetRank = -1;      // only this rank's layout has the row budget (the others: blocking mode)
+  bool failedLayout = false;  // a layout that fails part-way must leave its handle refused until redone
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -88,6 +89,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--phase-times") o->phaseTimes = true;
     else if (a == "--zero-copy") o->zeroCopy = true;
     else if (a == "--budget-rank") o->budgetRank = std::atoi(next());
+    else if (a == "--failed-layout") o->failedLayout = true;
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -637,6 +639,45 @@ void runStale(const Options& o, const RankEnvironment& env, ncclComm_t nccl, con
   if (gFailures == 0) std::printf("rank %d: stale handle refused: %s\n", env.rank, message.c_str());
 }
 
+// A layout on a reused handle that fails after it began to rewrite the handle (here: its launch
+// into a stream whose graph capture an illegal call invalidated, on every rank, so no rank enqueues
+// anything) must leave the handle refused, not half-updated, until a layout on it succeeds. Then
+// the handle and the communicator work as before (the iterations that follow check the data).
+void runFailedLayout(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream,
+                     ncclMoeHandle_t handle) {
+  std::mt19937_64 rng(o.seed + 77);
+  Group g = makeGroup(o, env.nranks, rng);
+  const RankRouting& mine = g.routings[env.rank];
+  DeviceBytes idx(mine.topkIdx.size() * 8);
+  idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  routing.numTokens = mine.numTokens;
+  routing.topk = o.topk;
+  routing.topkIdx = idx.get<int64_t>();
+  ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  // Synchronising a capturing stream is illegal: it invalidates the capture, so the layout's
+  // kernel launch below fails after the handle was reused.
+  (void)cudaStreamSynchronize(stream);
+  ncclMoeHandle_t reused = handle;
+  const ncclResult_t laid = ncclMoeLayoutCreate(comm, &routing, &options, &reused, stream);
+  cudaGraph_t graph = nullptr;
+  (void)cudaStreamEndCapture(stream, &graph);
+  if (graph) cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
+  if (laid == ncclSuccess) {
+    fail("a layout launched into an invalidated capture must fail");
+    return;
+  }
+  int64_t rows = 0;
+  const ncclResult_t counted = ncclMoeHandleGetCounts(handle, &rows, nullptr, nullptr);
+  const std::string message = ncclMoeGetLastError(comm);
+  if (counted != ncclInvalidUsage || message.find("last ncclMoeLayoutCreate failed") == std::string::npos)
+    fail("a handle whose layout failed must be refused until redone; got %d: %s", counted, message.c_str());
+  if (gFailures == 0) std::printf("rank %d: half-done layout refused: %s\n", env.rank, message.c_str());
+}
+
 // The dead-rank scenario: the others must fail with a timeout naming the silent peer, in the
 // layout or (deadInDispatch) in the dispatch after a layout every rank completed.
 // The phases of the last timed calls (ncclMoeCommGetPhaseTimes): which ran, and in which order.
@@ -826,7 +867,11 @@ int main(int argc, char** argv) {
     for (int it = 0; it < o.iters && gFailures == 0; ++it) again.run(it, &handle);
   } else if (o.graphReplays > 0)
     runGraph(o, env, comm, stream, &handle);
-  else
+  else if (o.failedLayout) {
+    check.run(0, &handle);
+    if (gFailures == 0) runFailedLayout(o, env, comm, stream, handle);
+    for (int it = 1; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // redone on the same handle
+  } else
     for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
   if (o.phaseTimes && gFailures == 0) checkPhaseTimes(env, comm);
   if (handle) ncclMoeHandleDestroy(handle);

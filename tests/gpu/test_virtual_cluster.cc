@@ -57,6 +57,7 @@ const ClusterCase kCases[] = {
      "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3"},
     {"r2_config_mismatch_refused", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --config-mismatch"},
     {"r2_stale_handle_after_recreate", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --stale"},
+    {"r2_failed_layout_refused_until_redone", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --failed-layout --iters 3"},
     {"r4_silent_rank_times_out", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000"},
     // Two-hop (HybridEP): virtual nodes x ranks per node.
     {"n2x2_topk_per_rank", 4, "--experts 16 --topk 4 --tokens 48 --hidden 128 --iters 3", 2},
