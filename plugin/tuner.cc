@@ -96,8 +96,7 @@ ncclResult_t tunerInit(const InitCall& call, void** context) noexcept {
   try {
     const TunerSettings settings = readTunerSettings();
     for (const std::string& rejected : settings.rejected) {
-      log.info(kSubsysEnv | kSubsysTuning, "nccl-moe: %s is not valid; using the default",
-               rejected.c_str());
+      log.warn("nccl-moe: %s is not valid; using the default", rejected.c_str());
     }
     const bool derive = settings.ncclMaxChannels == 0 && settings.overlapNccl;
     const ChannelCap cap = decideChannelCap(settings, derive ? currentDeviceSms() : 0);

@@ -1,6 +1,5 @@
 #include "tuner_settings.h"
 
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 
@@ -10,22 +9,11 @@ namespace nccl_moe {
 
 namespace {
 
-// envInt's acceptance test, repeated only to know whether it fell back (it logs, but does not
-// say so): a set, non-empty value that is not a whole integer in [lo, hi].
-bool rejectedByEnvInt(const char* name, int64_t lo, int64_t hi) {
-  const char* text = std::getenv(name);
-  if (text == nullptr || *text == '\0') return false;
-  errno = 0;
-  char* end = nullptr;
-  const long long value = std::strtoll(text, &end, 0);
-  return errno != 0 || end == text || *end != '\0' || value < lo || value > hi;
-}
-
 int readInt(const char* name, int fallback, int lo, int hi, TunerSettings* settings) {
-  if (rejectedByEnvInt(name, lo, hi)) {
-    settings->rejected.push_back(std::string(name) + "=\"" + std::getenv(name) + "\"");
-  }
-  return static_cast<int>(envInt(name, fallback, lo, hi));
+  bool rejected = false;
+  const int value = static_cast<int>(envInt(name, fallback, lo, hi, &rejected));
+  if (rejected) settings->rejected.push_back(std::string(name) + "=\"" + std::getenv(name) + "\"");
+  return value;
 }
 
 }  // namespace

@@ -12,9 +12,10 @@ struct EnvDefaults {
   static constexpr int kMaxTopk = 8;
 };
 
-// Integer variable: `fallback` when unset; a warning and `fallback` when it does not parse or lies
-// outside [lo, hi].
-int64_t envInt(const char* name, int64_t fallback, int64_t lo, int64_t hi);
+// Integer variable: `fallback` when unset; `fallback` and a warning (once per variable and value,
+// printed even when NCCL_MOE_DEBUG is unset, as the setting is ignored) when it does not parse or
+// lies outside [lo, hi]. *rejected (when given) tells which happened.
+int64_t envInt(const char* name, int64_t fallback, int64_t lo, int64_t hi, bool* rejected = nullptr);
 
 int envTimeoutMs();      // NCCL_MOE_TIMEOUT_MS
 int envDispatchSms();    // NCCL_MOE_DISPATCH_SMS

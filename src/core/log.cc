@@ -46,8 +46,9 @@ Sink& sink() {
   return instance;
 }
 
-void vlog(LogLevel level, const char* fmt, va_list args) {
-  if (level == LogLevel::kNone || level > logLevel()) return;
+void vlog(LogLevel level, const char* fmt, va_list args, bool evenWhenUnset = false) {
+  const bool unset = std::getenv("NCCL_MOE_DEBUG") == nullptr;
+  if (level == LogLevel::kNone || (level > logLevel() && !(evenWhenUnset && unset))) return;
   char text[1024];
   std::vsnprintf(text, sizeof(text), fmt, args);
   Sink& out = sink();
@@ -81,6 +82,13 @@ void logInfo(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);
   vlog(LogLevel::kInfo, fmt, args);
+  va_end(args);
+}
+
+void logWarnByDefault(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  vlog(LogLevel::kWarn, fmt, args, /*evenWhenUnset=*/true);
   va_end(args);
 }
 

@@ -212,14 +212,14 @@ TEST_F(PluginAbi, BadValuesWarnAndUseDefaults) {
   void* context = initV5();
   ASSERT_NE(context, nullptr);
   EXPECT_EQ(channelsFor(context, size_t{1} << 30), 0);  // defaults: no cap
-  // Through NCCL's logger, as NCCL reports its own bad variables (INFO, ENV subsystem) ...
-  EXPECT_EQ(LogCapture::instance().count("NCCL_MOE_NCCL_MAX_CHANNELS=\"lots\" is not valid; using the default", kLogInfo), 1)
+  // Through NCCL's logger, as a warning: the setting was ignored ...
+  EXPECT_EQ(LogCapture::instance().count("NCCL_MOE_NCCL_MAX_CHANNELS=\"lots\" is not valid; using the default", kLogWarn), 1)
       << LogCapture::instance().joined();
   EXPECT_EQ(LogCapture::instance().count("NCCL_MOE_OVERLAP_NCCL=\"yes\" is not valid"), 1);
   EXPECT_EQ(LogCapture::instance().count("NCCL_MOE_DISPATCH_SMS=\"-1\" is not valid"), 1);
-  // ... and as a warning in nccl-moe's own log (NCCL_MOE_DEBUG=WARN).
+  // ... and as a warning in nccl-moe's own log (printed even without NCCL_MOE_DEBUG).
   const std::string ownLog = readFile(debugFilePath());
-  EXPECT_NE(ownLog.find("WARN NCCL_MOE_NCCL_MAX_CHANNELS=\"lots\" is not an integer in [0, 64]; using 0"),
+  EXPECT_NE(ownLog.find("WARN NCCL_MOE_NCCL_MAX_CHANNELS=\"lots\" is not an integer in [0, 64]; ignored, using 0"),
             std::string::npos) << ownLog;
   EXPECT_EQ(v5().finalize(context), ncclSuccess);
 }

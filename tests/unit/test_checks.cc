@@ -185,6 +185,66 @@ TEST(Checks, ApiArgumentErrorsHaveDistinctMessages) {
   expectDistinctRejections(rejections);
 }
 
+// Every versioned struct of the API is checked the same way: NULL, a foreign magic, a size from
+// another header, a newer version. Each is refused naming the struct and the field.
+TEST(Checks, EveryStructHeaderAndNullPointerIsChecked) {
+  ncclMoeConfig_t user = NCCL_MOE_CONFIG_INITIALIZER;
+  user.numExperts = 16;
+  user.hiddenSize = 256;
+  user.maxTokensPerRank = 128;
+  CommConfig config;
+  ASSERT_TRUE(resolveConfig(&user, 4, &config).isOk());
+  HandleSummary summary;
+  summary.options = {OutputLayout::kExpertMajor, 0, 64};
+
+  auto expectHeaderChecks = [](const char* name, auto valid, auto&& check) {
+    using Struct = decltype(valid);
+    ASSERT_TRUE(check(&valid).isOk()) << name;
+    Status null = check(static_cast<Struct*>(nullptr));
+    EXPECT_EQ(null.code(), ncclInvalidArgument) << name;
+    EXPECT_NE(null.message().find("NULL"), std::string::npos) << name << ": " << null.message();
+    for (int field = 0; field < 3; ++field) {
+      Struct broken = valid;
+      if (field == 0) broken.magic = 0x12345678;
+      if (field == 1) broken.size = sizeof(Struct) - 8;
+      if (field == 2) broken.version = NCCL_MOE_STRUCT_VERSION + 1;
+      Status s = check(&broken);
+      EXPECT_EQ(s.code(), ncclInvalidArgument) << name << " field " << field;
+      EXPECT_NE(s.message().find(name), std::string::npos) << s.message();
+      EXPECT_NE(s.message().find(field == 0 ? "magic" : field == 1 ? "size" : "version"), std::string::npos)
+          << s.message();
+    }
+  };
+  int64_t idx[2] = {0, 1};
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  routing.numTokens = 1;
+  routing.topk = 2;
+  routing.topkIdx = idx;
+  expectHeaderChecks("ncclMoeRouting_t", routing, [&](const ncclMoeRouting_t* r) {
+    HandleSummary out;
+    return checkRoutingArgs(config, r, &out);
+  });
+  expectHeaderChecks("ncclMoeLayoutOptions_t", ncclMoeLayoutOptions_t NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER,
+                     [&](const ncclMoeLayoutOptions_t* o) {
+                       LayoutOptions out;
+                       return checkLayoutArgs(config, o, &out);
+                     });
+  ncclMoeDispatchArgs_t dispatch = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+  dispatch.recvRows = 64;
+  dispatch.recvX = idx;
+  expectHeaderChecks("ncclMoeDispatchArgs_t", dispatch,
+                     [&](const ncclMoeDispatchArgs_t* a) { return checkDispatchArgs(config, summary, a); });
+  ncclMoeCombineArgs_t combine = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+  combine.x = idx;
+  combine.rows = 64;
+  expectHeaderChecks("ncclMoeCombineArgs_t", combine,
+                     [&](const ncclMoeCombineArgs_t* a) { return checkCombineArgs(config, summary, a); });
+  expectHeaderChecks("ncclMoeConfig_t", user, [&](const ncclMoeConfig_t* c) {
+    CommConfig out;
+    return resolveConfig(c, 4, &out);
+  });
+}
+
 // Shapes the implementation cannot represent are refused with the limit in the message, before
 // any product of them is formed (row ids are 32-bit, byte sizes 64-bit).
 TEST(Checks, UnrepresentableShapesAreRefusedWithTheLimit) {
