@@ -37,14 +37,14 @@ std::string localProbeBlob(int rank) {
 
 }  // namespace
 
-Status gatherClusterView(ncclComm_t comm, int rank, int ranks, ClusterView* view) {
+Status gatherClusterView(ncclComm_t comm, int rank, int ranks, int timeoutMs, ClusterView* view) {
   *view = ClusterView{};
   if (envInt("NCCL_MOE_TOPOLOGY", 1, 0, 1) == 0) return Status::ok();
   const std::string blob = localProbeBlob(rank);
   // Sizes first, then every blob padded to the largest.
   const uint64_t size = blob.size();
   std::vector<uint8_t> sizes;
-  if (Status s = allGatherBytes(comm, ranks, &size, sizeof(size), &sizes); !s.isOk()) return s;
+  if (Status s = allGatherBytes(comm, ranks, &size, sizeof(size), &sizes, timeoutMs); !s.isOk()) return s;
   uint64_t largest = 0;
   std::vector<uint64_t> each(ranks);
   for (int r = 0; r < ranks; ++r) {
@@ -54,7 +54,7 @@ Status gatherClusterView(ncclComm_t comm, int rank, int ranks, ClusterView* view
   std::vector<uint8_t> padded(largest, 0), all;
   std::memcpy(padded.data(), blob.data(), blob.size());
   if (largest == 0) return Status::ok();
-  if (Status s = allGatherBytes(comm, ranks, padded.data(), largest, &all); !s.isOk()) return s;
+  if (Status s = allGatherBytes(comm, ranks, padded.data(), largest, &all, timeoutMs); !s.isOk()) return s;
   std::vector<std::string> blobs(ranks);
   for (int r = 0; r < ranks; ++r) {
     if (each[r] == 0) {

@@ -32,6 +32,6 @@ struct ClusterView {
 
 // Collective. NCCL_MOE_TOPOLOGY=0 skips it (returns an empty view). A probe or assembly failure is
 // logged as a warning and also returns an empty view: topology never breaks a job.
-Status gatherClusterView(ncclComm_t comm, int rank, int ranks, ClusterView* view);
+Status gatherClusterView(ncclComm_t comm, int rank, int ranks, int timeoutMs, ClusterView* view);
 
 }  // namespace nccl_moe

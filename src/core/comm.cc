@@ -4,6 +4,7 @@
 #include <cmath>
 #include <atomic>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 
 #include "core/env.h"
@@ -32,7 +33,7 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   if (Status s = cudaStatus(cudaDeviceGetPCIBusId(busId, sizeof(busId), comm->device), "cudaDeviceGetPCIBusId"); !s.isOk())
     return s;
   std::vector<uint8_t> all;
-  if (Status s = allGatherBytes(comm->nccl, comm->ranks, busId, sizeof(busId), &all); !s.isOk()) return s;
+  if (Status s = allGatherBytes(comm->nccl, comm->ranks, busId, sizeof(busId), &all, comm->config.timeoutMs); !s.isOk()) return s;
   int sharing = 0;
   for (int r = 0; r < comm->ranks; ++r) sharing += std::memcmp(all.data() + r * sizeof(busId), busId, sizeof(busId)) == 0;
   if (sharing <= 1) return Status::ok();
@@ -76,7 +77,7 @@ Status firstDisagreement(const ncclMoeComm& comm, const int32_t* mine, int count
                          int32_t* theirs) {
   const size_t bytes = count * sizeof(int32_t);
   std::vector<uint8_t> all;
-  if (Status s = allGatherBytes(comm.nccl, comm.ranks, mine, bytes, &all); !s.isOk()) return s;
+  if (Status s = allGatherBytes(comm.nccl, comm.ranks, mine, bytes, &all, comm.config.timeoutMs); !s.isOk()) return s;
   *rank = -1;
   for (int r = 0; r < comm.ranks && *rank < 0; ++r)
     for (int f = 0; f < count; ++f) {
@@ -89,6 +90,61 @@ Status firstDisagreement(const ncclMoeComm& comm, const int32_t* mine, int count
         break;
       }
     }
+  return Status::ok();
+}
+
+// Each rank's verdict on starting a communicator, and the settings that change which collective
+// steps creation runs. Exchanged before anything else, so that a rank that cannot start (a bad
+// configuration, the wrong current device) makes every rank fail the same way instead of leaving
+// the others waiting in the next exchange.
+struct StartVerdict {
+  int32_t code = ncclSuccess;
+  int32_t topologyProbe = 1;  // NCCL_MOE_TOPOLOGY: 0 skips the cluster-view exchanges
+  char message[240] = {};
+};
+
+// The CUDA device of the NCCL communicator made current for one scope (the exchange must run there
+// even when the caller's current device is wrong: that is one of the failures it reports).
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
+    if (previous_ != device) cudaSetDevice(device);
+  }
+  ~DeviceScope() {
+    if (previous_ >= 0) cudaSetDevice(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+Status agreeToStart(ncclComm_t nccl, int rank, int ranks, int device, const Status& mine, int timeoutMs) {
+  StartVerdict verdict;
+  verdict.code = mine.code();
+  verdict.topologyProbe = static_cast<int32_t>(envInt("NCCL_MOE_TOPOLOGY", 1, 0, 1));
+  std::snprintf(verdict.message, sizeof(verdict.message), "%s", mine.message().c_str());
+  std::vector<uint8_t> all;
+  {
+    DeviceScope scope(device);
+    if (Status s = allGatherBytes(nccl, ranks, &verdict, sizeof(verdict), &all, timeoutMs); !s.isOk()) return s;
+  }
+  std::vector<StartVerdict> verdicts(ranks);
+  std::memcpy(verdicts.data(), all.data(), all.size());
+  for (int r = 0; r < ranks; ++r) {
+    StartVerdict& v = verdicts[r];
+    v.message[sizeof(v.message) - 1] = '\0';
+    if (v.code != ncclSuccess)
+      return Status::invalidUsage(format("rank %d cannot create its MoE communicator (%s): %s; no rank creates one",
+                                         r, ncclGetErrorString(static_cast<ncclResult_t>(v.code)), v.message));
+  }
+  for (int r = 0; r < ranks; ++r)
+    if (verdicts[r].topologyProbe != verdict.topologyProbe)
+      return Status::invalidUsage(format("NCCL_MOE_TOPOLOGY differs between ranks: %d on rank %d, %d on rank %d; "
+                                         "every rank must run the same set-up exchanges",
+                                         verdict.topologyProbe, rank, verdicts[r].topologyProbe, r));
   return Status::ok();
 }
 
@@ -249,26 +305,34 @@ InputAreas inputAreas(const ncclMoeComm& comm) {
   return areas;
 }
 
-Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out) {
-  // The configuration is checked before the NCCL communicator is touched.
-  CommConfig unranked;
-  if (Status s = resolveConfig(config, 0, &unranked); !s.isOk()) return s;
-  static std::atomic<uint64_t> nextId{1};
-  auto comm = std::make_unique<ncclMoeComm>();
-  comm->id = nextId++;
-  comm->nccl = nccl;
-  if (Status s = ncclStatus(ncclCommCount(nccl, &comm->ranks), "ncclCommCount"); !s.isOk()) return s;
-  if (Status s = ncclStatus(ncclCommUserRank(nccl, &comm->rank), "ncclCommUserRank"); !s.isOk()) return s;
-  if (Status s = ncclStatus(ncclCommCuDevice(nccl, &comm->device), "ncclCommCuDevice"); !s.isOk()) return s;
+// This rank's verdict on the arguments of ncclMoeCommCreate (no communication).
+Status checkStart(const ncclMoeConfig_t* config, ncclMoeComm* comm) {
   if (Status s = resolveConfig(config, comm->ranks, &comm->config); !s.isOk()) return s;
   int current = -1;
   if (Status s = cudaStatus(cudaGetDevice(&current), "cudaGetDevice"); !s.isOk()) return s;
   if (current != comm->device)
     return Status::invalidUsage(format("the current CUDA device is %d but the NCCL communicator uses device %d",
                                        current, comm->device));
+  return Status::ok();
+}
+
+Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out) {
+  static std::atomic<uint64_t> nextId{1};
+  auto comm = std::make_unique<ncclMoeComm>();
+  comm->id = nextId++;
+  comm->nccl = nccl;
+  // Local queries only: an NCCL communicator that cannot answer them cannot exchange anything.
+  if (Status s = ncclStatus(ncclCommCount(nccl, &comm->ranks), "ncclCommCount"); !s.isOk()) return s;
+  if (Status s = ncclStatus(ncclCommUserRank(nccl, &comm->rank), "ncclCommUserRank"); !s.isOk()) return s;
+  if (Status s = ncclStatus(ncclCommCuDevice(nccl, &comm->device), "ncclCommCuDevice"); !s.isOk()) return s;
+  // Every rank takes part in the first exchange whatever its own verdict, and all then stop, or
+  // all go on. Until a valid config is known the wait is bounded by the default timeout.
+  const Status mine = checkStart(config, comm.get());
+  const int timeoutMs = mine.isOk() ? comm->config.timeoutMs : envTimeoutMs();
+  if (Status s = agreeToStart(nccl, comm->rank, comm->ranks, comm->device, mine, timeoutMs); !s.isOk()) return s;
 
   if (Status s = checkConfigAgrees(*comm); !s.isOk()) return s;
-  if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, &comm->cluster); !s.isOk()) return s;
+  if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, comm->config.timeoutMs, &comm->cluster); !s.isOk()) return s;
   if (comm->rank == 0 && !comm->cluster.summary.empty()) logInfo("cluster: %s", comm->cluster.summary.c_str());
   crossCheckWithTuner(*comm);
   NetworkPlan network;
@@ -279,7 +343,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks, comm->domainRanks, comm->domains);
   const int domain = comm->rank / comm->domainRanks;
   if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, domain * comm->domainRanks, comm->domainRanks,
-                                    layout.total, &comm->buffer);
+                                    layout.total, comm->config.timeoutMs, &comm->buffer);
       !s.isOk())
     return s;
   if (Status s = allocateDevice(1, &comm->epochs, "cudaMalloc(epochs)"); !s.isOk()) return s;
@@ -383,7 +447,7 @@ Status destroyComm(ncclMoeComm* comm) {
     // Peers may still read this rank's buffer: a collective round trip guarantees they are done.
     std::vector<uint8_t> unused;
     const uint8_t token = 1;
-    status = allGatherBytes(comm->nccl, comm->ranks, &token, 1, &unused);
+    status = allGatherBytes(comm->nccl, comm->ranks, &token, 1, &unused, comm->config.timeoutMs);
   }
   return status;
 }

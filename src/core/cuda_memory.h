@@ -41,6 +41,9 @@ class CudaPointer {
   CudaPointer& operator=(const CudaPointer&) = delete;
 
   T* get() const { return p_; }
+  // Gives the pointer up without freeing it: for memory a kernel that may never finish (a
+  // collective a peer never joined) still writes to.
+  T* abandon() { return std::exchange(p_, nullptr); }
   void reset() {
     if (p_) Release(p_);
     p_ = nullptr;

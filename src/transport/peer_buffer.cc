@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "core/host_wait.h"
+
 namespace nccl_moe {
 
 namespace {
@@ -15,7 +17,8 @@ Status ncclStatus(ncclResult_t result, const char* what) {
 
 }  // namespace
 
-Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all) {
+Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all,
+                      int timeoutMs) {
   // Each rank's slice is padded to 16 bytes: NCCL's kernels move whole words, and every access must
   // stay inside the allocation.
   const size_t stride = (bytes + 15) / 16 * 16;
@@ -31,8 +34,11 @@ Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes
   if (Status s = ncclStatus(ncclAllGather(send, device.get(), stride, ncclUint8, comm, stream.get()), "ncclAllGather");
       !s.isOk())
     return s;
-  if (Status s = cudaStatus(cudaStreamSynchronize(stream.get()), "cudaStreamSynchronize(exchange)"); !s.isOk())
+  if (Status s = waitStream(stream.get(), timeoutMs, "the all-gather of the set-up exchange"); !s.isOk()) {
+    // NCCL may still write into these: leave them to the process rather than free them under it.
+    device.abandon();
     return s;
+  }
   std::vector<uint8_t> gathered(stride * ranks);
   if (Status s = cudaStatus(cudaMemcpy(gathered.data(), device.get(), gathered.size(), cudaMemcpyDeviceToHost),
                             "cudaMemcpy(exchange)");
@@ -44,7 +50,7 @@ Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes
 }
 
 Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, int firstRank, int domainRanks, size_t bytes,
-                          std::unique_ptr<PeerBuffer>* out) {
+                          int timeoutMs, std::unique_ptr<PeerBuffer>* out) {
   std::unique_ptr<PeerBuffer> buffer(new PeerBuffer());
   buffer->bytes_ = bytes;
   buffer->rank_ = rank;
@@ -56,7 +62,7 @@ Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, int firstRank, i
   if (Status s = cudaStatus(cudaIpcGetMemHandle(&mine, buffer->local_.get()), "cudaIpcGetMemHandle"); !s.isOk())
     return s;
   std::vector<uint8_t> handles;
-  if (Status s = allGatherBytes(comm, ranks, &mine, sizeof(mine), &handles); !s.isOk()) return s;
+  if (Status s = allGatherBytes(comm, ranks, &mine, sizeof(mine), &handles, timeoutMs); !s.isOk()) return s;
 
   buffer->mapped_.assign(domainRanks, nullptr);
   std::vector<uint8_t*> table(domainRanks, nullptr);

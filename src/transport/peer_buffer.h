@@ -19,7 +19,7 @@ class PeerBuffer {
   // Collective over `comm`: every rank publishes its handle; each maps the buffers of its domain,
   // the `domainRanks` ranks from `firstRank`. The buffer is zeroed before any peer can see it.
   static Status create(ncclComm_t comm, int rank, int ranks, int firstRank, int domainRanks, size_t bytes,
-                       std::unique_ptr<PeerBuffer>* out);
+                       int timeoutMs, std::unique_ptr<PeerBuffer>* out);
   ~PeerBuffer();
   PeerBuffer(const PeerBuffer&) = delete;
   PeerBuffer& operator=(const PeerBuffer&) = delete;
@@ -39,7 +39,9 @@ class PeerBuffer {
   DeviceMemory<uint8_t*> peerTable_;
 };
 
-// Every rank's `bytes` bytes, gathered over NCCL (blocking; for set-up only).
-Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all);
+// Every rank's `bytes` bytes, gathered over NCCL (blocking; for set-up and teardown only). Gives up
+// after `timeoutMs` with ncclRemoteError when a rank does not take part.
+Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all,
+                      int timeoutMs);
 
 }  // namespace nccl_moe

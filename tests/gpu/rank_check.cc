@@ -55,6 +55,8 @@ struct Options {
   bool zeroCopy = false;    // inputs written into the communicator's input areas (no staging copy)
   int budgetRank = -1;      // only this rank's layout has the row budget (the others: blocking mode)
   bool failedLayout = false;  // a layout that fails part-way must leave its handle refused until redone
+  int badConfigRank = -1;     // this rank passes an invalid config: creation must fail everywhere, not hang
+  int noTopologyRank = -1;    // this rank sets NCCL_MOE_TOPOLOGY=0 (fewer set-up exchanges): refused everywhere
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -90,6 +92,8 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--zero-copy") o->zeroCopy = true;
     else if (a == "--budget-rank") o->budgetRank = std::atoi(next());
     else if (a == "--failed-layout") o->failedLayout = true;
+    else if (a == "--bad-config-rank") o->badConfigRank = std::atoi(next());
+    else if (a == "--no-topology-rank") o->noTopologyRank = std::atoi(next());
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -836,6 +840,21 @@ int main(int argc, char** argv) {
     const std::string message = ncclMoeGetLastError(nullptr);
     const bool refused = created == ncclInvalidUsage && message.find("maxTokensPerRank differs") != std::string::npos;
     std::printf("rank %d: %s: %s\n", env.rank, refused ? "mismatched configuration refused" : "FAIL", message.c_str());
+    ncclCommDestroy(nccl);
+    return refused ? 0 : 1;
+  }
+  if (o.badConfigRank >= 0 || o.noTopologyRank >= 0) {
+    // One rank cannot start (or would run other set-up exchanges): every rank must return the same
+    // ncclInvalidUsage naming that rank, well inside the launcher's limit (before: the others hung).
+    if (env.rank == o.badConfigRank) config.numExperts = NCCL_MOE_UNDEF_INT;
+    if (env.rank == o.noTopologyRank) setenv("NCCL_MOE_TOPOLOGY", "0", 1);
+    const ncclResult_t created = ncclMoeCommCreate(nccl, &config, &comm);
+    const std::string message = ncclMoeGetLastError(nullptr);
+    const std::string named = o.badConfigRank >= 0
+                                  ? "rank " + std::to_string(o.badConfigRank) + " cannot create its MoE communicator"
+                                  : "NCCL_MOE_TOPOLOGY differs between ranks";
+    const bool refused = created == ncclInvalidUsage && comm == nullptr && message.find(named) != std::string::npos;
+    std::printf("rank %d: %s: %s\n", env.rank, refused ? "refused on every rank" : "FAIL", message.c_str());
     ncclCommDestroy(nccl);
     return refused ? 0 : 1;
   }

@@ -1,0 +1,16 @@
+// Host waits on GPU work that other ranks must take part in (an NCCL collective, a rehearsal over
+// the rail communicator): they give up after a timeout instead of blocking forever when a peer
+// never joins or died.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "core/status.h"
+
+namespace nccl_moe {
+
+// Waits until the work queued on `stream` is done, at most `timeoutMs` milliseconds. On timeout:
+// ncclRemoteError naming `what` (the work is still queued: the caller must not free what it uses).
+Status waitStream(cudaStream_t stream, int timeoutMs, const char* what);
+
+}  // namespace nccl_moe
