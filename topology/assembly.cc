@@ -1,5 +1,6 @@
 #include "topology/assembly.h"
 
+#include <limits>
 #include <map>
 
 #include "topology/error.h"
@@ -43,7 +44,7 @@ std::string serializeRankProbe(const RankProbe& probe) {
             {"rank", probe.rank},
             {"gpu_bus_id", probe.gpuBusId},
             {"node", toJson(probe.node)}};
-  return json.dump();
+  return dumpJson(json);
 }
 
 RankProbe parseRankProbe(const std::string& blob, const std::string& source) {
@@ -57,18 +58,18 @@ RankProbe parseRankProbe(const std::string& blob, const std::string& source) {
     fail(source, ": schema: expected \"", kRankProbeSchemaName, "\"");
   }
   if (field("version") != kRankProbeSchemaVersion) {
-    fail(source, ": version: ", field("version").dump(), " is not supported (this build reads ",
+    fail(source, ": version: ", describeJson(field("version")), " is not supported (this build reads ",
          kRankProbeSchemaVersion, ")");
   }
   for (const auto& item : json.items()) {
     const std::string& key = item.key();
     if (key != "schema" && key != "version" && key != "rank" && key != "gpu_bus_id" && key != "node") {
-      fail(source, ": ", key, ": unknown key");
+      fail(source, ": ", excerpt(key), ": unknown key");
     }
   }
   RankProbe probe;
-  if (!field("rank").is_number_integer() || field("rank").get<int64_t>() < 0) {
-    fail(source, ": rank: expected a non-negative integer, got ", field("rank").dump());
+  if (!integerInRange(field("rank"), 0, std::numeric_limits<int>::max())) {
+    fail(source, ": rank: expected a non-negative integer, got ", describeJson(field("rank")));
   }
   probe.rank = field("rank").get<int>();
   if (!field("gpu_bus_id").is_string()) fail(source, ": gpu_bus_id: expected a string");
@@ -95,7 +96,7 @@ AssembledCluster assembleCluster(const std::vector<std::string>& blobs) {
       firstRankOfHost[host] = probe.rank;
       result.cluster.nodes.push_back(probe.node);
     } else if (toJson(result.cluster.nodes[it->second]) != toJson(probe.node)) {
-      fail(source, ": host '", host, "' was probed differently by rank ", firstRankOfHost[host],
+      fail(source, ": host '", excerpt(host), "' was probed differently by rank ", firstRankOfHost[host],
            "; ranks of one host must see the same hardware");
     }
     RankPlacement place{it->second, -1};
@@ -105,10 +106,13 @@ AssembledCluster assembleCluster(const std::vector<std::string>& blobs) {
       for (size_t g = 0; g < node.gpus.size(); ++g) {
         if (node.gpus[g].busId == busId) place.gpu = static_cast<int>(g);
       }
-      if (place.gpu < 0) fail(source, ": GPU ", busId, " is not among host '", host, "' GPUs");
+      if (place.gpu < 0) {
+        fail(source, ": GPU ", excerpt(busId), " is not among host '", excerpt(host), "' GPUs");
+      }
       auto [used, fresh] = rankOfGpu.emplace(std::make_pair(place.node, place.gpu), probe.rank);
       if (!fresh) {
-        fail(source, ": rank ", used->second, " already drives GPU ", busId, " on host '", host, "'");
+        fail(source, ": rank ", used->second, " already drives GPU ", busId, " on host '", excerpt(host),
+             "'");
       }
     }
     result.ranks.push_back(place);
@@ -127,7 +131,7 @@ std::string fingerprint(const Cluster& cluster) {
   for (size_t n = 0; n < cluster.nodes.size(); ++n) {
     shape["nodes"].push_back(nodeShape(cluster.nodes[n], domainOfNode[n]));
   }
-  return hex64(fnv1a64(shape.dump()));
+  return hex64(fnv1a64(dumpJson(shape)));
 }
 
 }  // namespace nccl_moe::topo

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 
 #include "topology/error.h"
 
@@ -16,17 +17,32 @@ constexpr int kMaxCpu = 1 << 16;
 int parseCpuNumber(const std::string& text, const std::string& list) {
   if (text.empty() || text.size() > 6 ||
       !std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(c) != 0; })) {
-    fail("CPU list '", list, "': '", text, "' is not a CPU number");
+    fail("CPU list '", excerpt(list), "': '", excerpt(text), "' is not a CPU number");
   }
   int cpu = std::stoi(text);
-  if (cpu >= kMaxCpu) fail("CPU list '", list, "': CPU ", cpu, " is beyond ", kMaxCpu - 1);
+  if (cpu >= kMaxCpu) fail("CPU list '", excerpt(list), "': CPU ", cpu, " is beyond ", kMaxCpu - 1);
   return cpu;
+}
+
+// Sorted, overlapping and adjacent ranges merged: a list of many copies of "0-65535" stays a
+// few ranges instead of billions of CPUs.
+std::vector<std::pair<int, int>> mergedRanges(std::vector<std::pair<int, int>> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<int, int>> merged;
+  for (const auto& range : ranges) {
+    if (!merged.empty() && range.first <= merged.back().second + 1) {
+      merged.back().second = std::max(merged.back().second, range.second);
+    } else {
+      merged.push_back(range);
+    }
+  }
+  return merged;
 }
 
 }  // namespace
 
 std::vector<int> parseCpuList(const std::string& list) {
-  std::vector<int> cpus;
+  std::vector<std::pair<int, int>> ranges;
   size_t start = 0;
   while (start < list.size()) {
     size_t end = list.find(',', start);
@@ -35,13 +51,15 @@ std::vector<int> parseCpuList(const std::string& list) {
     size_t dash = item.find('-');
     int first = parseCpuNumber(item.substr(0, dash), list);
     int last = dash == std::string::npos ? first : parseCpuNumber(item.substr(dash + 1), list);
-    if (last < first) fail("CPU list '", list, "': range '", item, "' runs backwards");
-    for (int cpu = first; cpu <= last; ++cpu) cpus.push_back(cpu);
+    if (last < first) fail("CPU list '", excerpt(list), "': range '", excerpt(item), "' runs backwards");
+    ranges.emplace_back(first, last);
     start = end + 1;
-    if (end + 1 == list.size()) fail("CPU list '", list, "': ends with a comma");
+    if (end + 1 == list.size()) fail("CPU list '", excerpt(list), "': ends with a comma");
   }
-  std::sort(cpus.begin(), cpus.end());
-  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+  std::vector<int> cpus;
+  for (const auto& [first, last] : mergedRanges(std::move(ranges))) {
+    for (int cpu = first; cpu <= last; ++cpu) cpus.push_back(cpu);
+  }
   return cpus;
 }
 
@@ -89,9 +107,14 @@ std::string cpuMaskToList(const std::string& mask) {
     const std::string& word = words[words.size() - 1 - i];  // least significant word last
     if (word.empty() || word.size() > 8 ||
         !std::all_of(word.begin(), word.end(), [](char c) { return std::isxdigit(c) != 0; })) {
-      fail("CPU mask '", mask, "': '", word, "' is not a 32-bit hex word");
+      fail("CPU mask '", excerpt(mask), "': '", excerpt(word), "' is not a 32-bit hex word");
     }
     uint32_t bits = static_cast<uint32_t>(std::stoul(word, nullptr, 16));
+    if (bits == 0) continue;
+    // The same limit as CPU lists: the list made here must parse again.
+    if (i >= static_cast<size_t>(kMaxCpu / 32)) {
+      fail("CPU mask '", excerpt(mask), "': sets CPUs beyond ", kMaxCpu - 1);
+    }
     for (int b = 0; b < 32; ++b) {
       if (bits & (1u << b)) cpus.push_back(static_cast<int>(i) * 32 + b);
     }

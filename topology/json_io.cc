@@ -44,36 +44,40 @@ class ObjectReader {
     if (!present(key, required)) return fallback;
     const Json& value = object_.at(key);
     if (!value.is_number_integer()) failHere(key, "expected an integer, got ", typeName(value));
-    int64_t number = value.get<int64_t>();
-    if (number < min || number > max) {
-      failHere(key, number, " is out of range [", min, ", ", max, "]");
+    if (!integerInRange(value, min, max)) {
+      failHere(key, describeJson(value), " is out of range [", min, ", ", max, "]");
     }
-    return static_cast<int>(number);
+    return value.get<int>();
   }
 
   uint64_t unsignedInteger(const char* key, uint64_t fallback) {
     if (!present(key, false)) return fallback;
     const Json& value = object_.at(key);
-    if (!value.is_number_unsigned() &&
-        !(value.is_number_integer() && value.get<int64_t>() >= 0)) {
-      failHere(key, "expected a non-negative integer, got ", value.dump());
+    // Parsed non-negative integers are unsigned; ones built in code may be signed.
+    bool nonNegative = value.is_number_unsigned() ||
+                       integerInRange(value, 0, std::numeric_limits<int64_t>::max());
+    if (!nonNegative) {
+      failHere(key, "expected a non-negative integer, got ", describeJson(value));
     }
     return value.get<uint64_t>();
   }
 
-  double number(const char* key, double fallback, double min) {
+  double number(const char* key, double fallback, double min, double max) {
     if (!present(key, false)) return fallback;
     const Json& value = object_.at(key);
     if (!value.is_number()) failHere(key, "expected a number, got ", typeName(value));
     double number = value.get<double>();
-    if (!std::isfinite(number) || number < min) failHere(key, number, " must be >= ", min);
+    if (!(number >= min && number <= max)) {
+      failHere(key, numberText(number), " is out of range [", numberText(min), ", ",
+               numberText(max), "]");
+    }
     return number;
   }
 
   // Rejects keys this reader did not ask for: a typo must not silently become a default.
   void finish() const {
     for (const auto& item : object_.items()) {
-      if (seen_.count(item.key()) == 0) failHere(item.key(), "unknown key");
+      if (seen_.count(item.key()) == 0) failHere(excerpt(item.key()), "unknown key");
     }
   }
 
@@ -118,7 +122,7 @@ PcieLink pcieFromJson(const Json& json, const std::string& source, const std::st
   PcieLink link;
   link.gen = reader.integer("gen", 0, 0, 6);
   link.width = reader.integer("width", 0, 0, 32);
-  link.gbytesPerSec = reader.number("gbytes_per_s", 0, 0);
+  link.gbytesPerSec = reader.number("gbytes_per_s", 0, 0, kMaxLinkGBps);
   reader.finish();
   return link;
 }
@@ -150,7 +154,7 @@ void parseComputeCapability(ObjectReader& reader, Gpu& gpu) {
   bool ok = dot != std::string::npos && dot > 0 && dot + 2 == text.size() &&
             text.find_first_not_of("0123456789.") == std::string::npos &&
             text.find('.', dot + 1) == std::string::npos && dot <= 2;
-  if (!ok) reader.failHere("compute_capability", "'", text, "' is not like \"9.0\"");
+  if (!ok) reader.failHere("compute_capability", "'", excerpt(text), "' is not like \"9.0\"");
   gpu.ccMajor = std::stoi(text.substr(0, dot));
   gpu.ccMinor = std::stoi(text.substr(dot + 1));
 }
@@ -174,7 +178,7 @@ Gpu gpuFromJson(const Json& json, const std::string& source, const std::string& 
     ObjectReader nvlink(reader.child("nvlink"), source, reader.childPath("nvlink"));
     gpu.nvlinks = nvlink.integer("links", 0, 0, 64);
     gpu.nvswitchLinks = nvlink.integer("switch_links", 0, 0, 64);
-    gpu.nvlinkGBpsPerLink = nvlink.number("gbytes_per_s_per_link", 0, 0);
+    gpu.nvlinkGBpsPerLink = nvlink.number("gbytes_per_s_per_link", 0, 0, kMaxLinkGBps);
     nvlink.finish();
   }
   gpu.rail = reader.integer("rail", -1, -1, 1 << 16);
@@ -202,13 +206,13 @@ Nic nicFromJson(const Json& json, const std::string& source, const std::string& 
   std::string kind = reader.string("kind", "ethernet");
   auto parsedKind = nicKindFromString(kind);
   if (!parsedKind) {
-    reader.failHere("kind", "'", kind, "' is not one of infiniband, roce, efa, ethernet");
+    reader.failHere("kind", "'", excerpt(kind), "' is not one of infiniband, roce, efa, ethernet");
   }
   nic.kind = *parsedKind;
   nic.busId = reader.string("bus_id", "");
   nic.numa = reader.integer("numa", -1, -1, 1 << 16);
   nic.cpuAffinity = reader.string("cpu_affinity", "");
-  nic.gbitPerSec = reader.number("gbit_per_s", 0, 0);
+  nic.gbitPerSec = reader.number("gbit_per_s", 0, 0, kMaxNicGbitPerSec);
   nic.port = reader.integer("port", 1, 1, 1 << 16);
   nic.guid = reader.string("guid", "");
   nic.netdev = reader.string("netdev", "");
@@ -266,11 +270,15 @@ Matrix<PathClass> pathMatrixFromJson(const Json& json, const std::string& source
     if (!cell.is_string()) fail(source, ": ", at, ": expected a string, got ", typeName(cell));
     std::string text = cell.get<std::string>();
     if (square && diagonal) {
-      if (text != "X") fail(source, ": ", at, ": the diagonal must be \"X\", got '", text, "'");
+      if (text != "X") {
+        fail(source, ": ", at, ": the diagonal must be \"X\", got '", excerpt(text), "'");
+      }
       return PathClass::kPix;
     }
     auto parsed = pathClassFromString(text);
-    if (!parsed) fail(source, ": ", at, ": '", text, "' is not one of PIX, PXB, PHB, NODE, SYS");
+    if (!parsed) {
+      fail(source, ": ", at, ": '", excerpt(text), "' is not one of PIX, PXB, PHB, NODE, SYS");
+    }
     return *parsed;
   };
   return matrixFromJson<PathClass>(json, source, path, rows, cols, convert);
@@ -279,8 +287,8 @@ Matrix<PathClass> pathMatrixFromJson(const Json& json, const std::string& source
 Matrix<int> intMatrixFromJson(const Json& json, const std::string& source,
                               const std::string& path, size_t size, int min) {
   auto convert = [&](const Json& cell, const std::string& at, bool) {
-    if (!cell.is_number_integer() || cell.get<int64_t>() < min || cell.get<int64_t>() > 1024) {
-      fail(source, ": ", at, ": expected an integer in [", min, ", 1024], got ", cell.dump());
+    if (!integerInRange(cell, min, 1024)) {
+      fail(source, ": ", at, ": expected an integer in [", min, ", 1024], got ", describeJson(cell));
     }
     return cell.get<int>();
   };
@@ -393,7 +401,7 @@ Cluster clusterFromJson(const Json& json, const std::string& source) {
   ObjectReader reader(json, source, "");
   std::string schema = reader.string("schema", "", true);
   if (schema != kClusterSchemaName) {
-    reader.failHere("schema", "'", schema, "' is not \"", kClusterSchemaName, "\"");
+    reader.failHere("schema", "'", excerpt(schema), "' is not \"", kClusterSchemaName, "\"");
   }
   int version = reader.integer("version", 0, 0, std::numeric_limits<int>::max(), true);
   if (version != kClusterSchemaVersion) {
@@ -410,29 +418,88 @@ Cluster clusterFromJson(const Json& json, const std::string& source) {
   return cluster;
 }
 
-Json parseJsonText(const std::string& text, const std::string& source) {
-  try {
-    return Json::parse(text);
-  } catch (const Json::parse_error& error) {
-    // nlohmann reports the byte offset; turn it into line and column for the user.
-    size_t offset = std::min<size_t>(error.byte, text.size());
-    size_t line = 1, column = 1;
-    for (size_t i = 0; i + 1 < offset; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
+namespace {
+
+// "source:line:column" of the byte at `offset` (0-based).
+std::string textPosition(const std::string& text, const std::string& source, size_t offset) {
+  offset = std::min(offset, text.size());
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
     }
-    fail(source, ":", line, ":", column, ": invalid JSON: ", error.what());
+  }
+  return source + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+// Counts brackets outside strings; nlohmann parses any depth, but what uses the value may not.
+// Malformed text is left to the parser, which says what is wrong with it.
+void requireShallowJson(const std::string& text, const std::string& source) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      else if (c == '"') inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        fail(textPosition(text, source, i), ": invalid JSON: nested deeper than ", kMaxJsonDepth,
+             " levels of arrays and objects");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
   }
 }
 
-std::string toJsonText(const Cluster& cluster) { return toJson(cluster).dump(2) + "\n"; }
+}  // namespace
+
+Json parseJsonText(const std::string& text, const std::string& source) {
+  requireShallowJson(text, source);
+  // nlohmann's messages quote the token they stopped at, which can be the rest of the file.
+  constexpr size_t kQuoteLimit = 200;
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& error) {
+    // nlohmann reports the byte offset (1-based, the byte it stopped at).
+    size_t offset = error.byte > 0 ? error.byte - 1 : 0;
+    fail(textPosition(text, source, offset), ": invalid JSON: ", excerpt(error.what(), kQuoteLimit));
+  } catch (const Json::exception& error) {
+    // out_of_range 406: a number beyond a double (1e400). nlohmann gives no position.
+    fail(source, ": invalid JSON: ", excerpt(error.what(), kQuoteLimit));
+  }
+}
+
+std::string toJsonText(const Cluster& cluster) { return dumpJson(toJson(cluster), 2) + "\n"; }
 
 Cluster parseClusterJson(const std::string& text, const std::string& source) {
   return clusterFromJson(parseJsonText(text, source), source);
+}
+
+std::string dumpJson(const Json& json, int indent) {
+  return json.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string describeJson(const Json& value) {
+  if (value.is_structured()) return typeName(value);
+  return excerpt(dumpJson(value));
+}
+
+bool integerInRange(const Json& value, int64_t min, int64_t max) {
+  if (value.is_number_unsigned()) {
+    uint64_t number = value.get<uint64_t>();
+    return (min <= 0 || number >= static_cast<uint64_t>(min)) &&
+           max >= 0 && number <= static_cast<uint64_t>(max);
+  }
+  if (!value.is_number_integer()) return false;
+  int64_t number = value.get<int64_t>();
+  return number >= min && number <= max;
 }
 
 }  // namespace nccl_moe::topo

@@ -30,6 +30,13 @@ std::optional<NicKind> nicKindFromString(const std::string& text);
 // InfiniBand, RoCE and EFA carry GPU-direct RDMA; plain Ethernet goes through sockets.
 bool isRdma(NicKind kind);
 
+// The largest rates the model takes (readers and findProblems check them). NCCL reads a NIC's
+// speed as an int of Mb/s (at most 2147483647), so 1e6 Gb/s still fits its XML; the GB/s limit
+// of one link (a PCIe link, or one NVLink) is far above any real one and keeps links x rate and
+// the cost model's sums finite.
+inline constexpr double kMaxNicGbitPerSec = 1e6;
+inline constexpr double kMaxLinkGBps = 1e6;
+
 struct PcieLink {
   int gen = 0;               // 0: unknown
   int width = 0;             // lanes; 0: unknown

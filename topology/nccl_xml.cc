@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
@@ -25,6 +27,13 @@ constexpr const char* kClassInfiniband = "0x020700";
 constexpr const char* kClassEthernet = "0x020000";
 constexpr const char* kNvswitchTarget = "fffffff:ffff:ff";  // "remote end not visible: a switch"
 constexpr const char* kHostPrefix = "nccl-host-0x";
+
+// Import ranges, those of the cluster JSON: NUMA ids, CPU family/model ids and ports up to
+// 65536, and SM versions that a "major.minor" compute capability can spell. PCIe widths only
+// have to fit an int: NCCL widens the links of bonded NICs beyond x32, and findProblems judges
+// the widths the model keeps.
+constexpr int kMaxId = 1 << 16;
+constexpr int kMaxSm = 999;
 
 const char* linkSpeedText(int gen) {
   switch (gen) {
@@ -203,11 +212,22 @@ XmlElement gpuPci(const Node& node, size_t g) {
   return pci;
 }
 
+// NCCL reads speed as an int of Mb/s. A rate beyond it (or NaN) has no spelling there, and a
+// plain cast would be undefined behaviour (in practice a negative number).
+std::string speedMbps(const Nic& nic) {
+  double mbps = std::round(nic.gbitPerSec * 1000);
+  if (!(mbps >= 0 && mbps <= INT_MAX)) {
+    fail("NIC '", excerpt(nic.name), "': ", numberText(nic.gbitPerSec),
+         " Gb/s does not fit NCCL's speed attribute (0 to ", INT_MAX, " Mb/s)");
+  }
+  return std::to_string(static_cast<long long>(mbps));
+}
+
 void addNet(XmlElement& nicElement, const Nic& nic, size_t index) {
   XmlElement& net = nicElement.add("net");
   net.set("name", nic.name);
   net.set("dev", std::to_string(index));
-  net.set("speed", std::to_string(static_cast<long long>(nic.gbitPerSec * 1000 + 0.5)));
+  net.set("speed", speedMbps(nic));
   net.set("port", std::to_string(nic.port));
   net.set("latency", "0.000000");
   if (!nic.guid.empty()) net.set("guid", nic.guid);
@@ -355,11 +375,13 @@ class NcclXmlImporter {
   explicit NcclXmlImporter(const std::string& source) : source_(source) {}
 
   Cluster run(const XmlElement& root) {
-    if (root.name != "system") failAt(root, "the root element is <", root.name, ">, not <system>");
+    if (root.name != "system") {
+      failAt(root, "the root element is <", excerpt(root.name), ">, not <system>");
+    }
     const std::string* version = root.attribute("version");
     if (version == nullptr) failAt(root, "<system> has no version attribute");
     if (*version != std::to_string(kNcclTopoXmlVersion)) {
-      failAt(root, "<system version=\"", *version, "\"> is not supported (NCCL's format is version ",
+      failAt(root, "<system version=\"", excerpt(*version), "\"> is not supported (NCCL's format is version ",
              kNcclTopoXmlVersion, ")");
     }
     std::vector<std::string> order;
@@ -383,26 +405,33 @@ class NcclXmlImporter {
 
   const std::string& required(const XmlElement& element, const char* key) const {
     const std::string* value = element.attribute(key);
-    if (value == nullptr) failAt(element, "<", element.name, "> needs attribute ", key);
+    if (value == nullptr) failAt(element, "<", excerpt(element.name), "> needs attribute ", key);
     return *value;
   }
 
-  long long integer(const XmlElement& element, const char* key, long long fallback) const {
+  // An integer attribute in [min, max]. strtoll saturates on overflow and a cast to int wraps,
+  // so neither may pass unchecked.
+  int integer(const XmlElement& element, const char* key, int fallback, int min, int max) const {
     const std::string* value = element.attribute(key);
     if (value == nullptr || value->empty()) return fallback;
+    auto failValue = [&](const std::string& what) {
+      failAt(element, "<", excerpt(element.name), " ", key, "=\"", excerpt(*value), "\">: ", what);
+    };
     char* end = nullptr;
+    errno = 0;
     long long number = std::strtoll(value->c_str(), &end, 0);
-    if (end == value->c_str() || *end != '\0') {
-      failAt(element, "<", element.name, " ", key, "=\"", *value, "\">: not an integer");
+    if (end == value->c_str() || *end != '\0') failValue("not an integer");
+    if (errno == ERANGE || number < min || number > max) {
+      failValue("out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
     }
-    return number;
+    return static_cast<int>(number);
   }
 
   void readCpu(HostBuilder& host, const XmlElement& cpu, const std::string& hash) {
     Node& node = host.node;
     if (!hash.empty()) node.hostId = kHostPrefix + (hash.rfind("0x", 0) == 0 ? hash.substr(2) : hash);
     NumaNode numa;
-    numa.id = static_cast<int>(integer(cpu, "numaid", -1));
+    numa.id = integer(cpu, "numaid", -1, -1, kMaxId);
     if (const std::string* affinity = cpu.attribute("affinity")) {
       try {
         numa.cpus = cpuMaskToList(*affinity);
@@ -413,8 +442,8 @@ class NcclXmlImporter {
     if (numa.id >= 0) node.numa.push_back(numa);
     if (const std::string* arch = cpu.attribute("arch")) node.cpu.arch = *arch;
     if (const std::string* vendor = cpu.attribute("vendor")) node.cpu.vendor = *vendor;
-    node.cpu.familyId = static_cast<int>(integer(cpu, "familyid", 0));
-    node.cpu.modelId = static_cast<int>(integer(cpu, "modelid", 0));
+    node.cpu.familyId = integer(cpu, "familyid", 0, 0, kMaxId);
+    node.cpu.modelId = integer(cpu, "modelid", 0, 0, kMaxId);
     DeviceSite site;
     site.cpu = host.cpus++;
     cpuNuma_[&host].push_back(numa);
@@ -428,7 +457,7 @@ class NcclXmlImporter {
     const std::string& bus = required(pci, "busid");
     PcieLink link;
     if (const std::string* speed = pci.attribute("link_speed")) link.gen = genFromLinkSpeed(*speed);
-    link.width = static_cast<int>(integer(pci, "link_width", 0));
+    link.width = integer(pci, "link_width", 0, 0, INT_MAX);
     bool device = false;
     for (const auto& child : pci.children) {
       if (child.name == "gpu") {
@@ -450,8 +479,8 @@ class NcclXmlImporter {
                const PcieLink& link, const DeviceSite& site) {
     ImportedGpu imported;
     Gpu& gpu = imported.gpu;
-    gpu.index = static_cast<int>(integer(element, "dev", static_cast<long long>(host.gpus.size())));
-    int sm = static_cast<int>(integer(element, "sm", 0));
+    gpu.index = integer(element, "dev", static_cast<int>(host.gpus.size()), 0, INT_MAX);
+    int sm = integer(element, "sm", 0, 0, kMaxSm);
     gpu.ccMajor = sm / 10;
     gpu.ccMinor = sm % 10;
     gpu.busId = lower(bus);
@@ -460,8 +489,7 @@ class NcclXmlImporter {
     gpu.cpuAffinity = cpuNuma_[&host][site.cpu].cpus;
     for (const auto& nvlink : element.children) {
       if (nvlink.name != "nvlink") continue;
-      int count = static_cast<int>(integer(nvlink, "count", 0));
-      if (count < 0 || count > 64) failAt(nvlink, "<nvlink count=\"", count, "\">: out of range");
+      int count = integer(nvlink, "count", 0, 0, 64);
       const std::string& tclass = required(nvlink, "tclass");
       gpu.nvlinks += count;
       if (tclass.rfind("0x03", 0) == 0) {
@@ -483,16 +511,17 @@ class NcclXmlImporter {
       ImportedNic imported;
       Nic& nic = imported.nic;
       nic.name = required(net, "name");
-      imported.dev = static_cast<int>(integer(net, "dev", 0));
-      long long mbps = integer(net, "speed", 0);
+      imported.dev = integer(net, "dev", 0, 0, INT_MAX);
+      // NCCL's own type; some NICs say -1, and NCCL takes <= 0 as unknown (then 10 Gb/s).
+      int mbps = integer(net, "speed", 0, INT_MIN, INT_MAX);
       nic.gbitPerSec = mbps > 0 ? static_cast<double>(mbps) / 1000.0 : 0;
-      nic.port = static_cast<int>(integer(net, "port", 1));
-      if (nic.port < 1) nic.port = 1;
+      nic.port = integer(net, "port", 1, 0, kMaxId);
+      if (nic.port < 1) nic.port = 1;  // NCCL's socket transport says port 0
       if (const std::string* guid = net.attribute("guid")) nic.guid = *guid;
       if (pci != nullptr) {
         nic.busId = lower(required(*pci, "busid"));
         if (const std::string* speed = pci->attribute("link_speed")) nic.pcie.gen = genFromLinkSpeed(*speed);
-        nic.pcie.width = static_cast<int>(integer(*pci, "link_width", 0));
+        nic.pcie.width = integer(*pci, "link_width", 0, 0, INT_MAX);
       }
       auto attributeOf = [&](const XmlElement* element, const char* key) {
         const std::string* value = element != nullptr ? element->attribute(key) : nullptr;

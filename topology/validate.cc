@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "topology/cpuset.h"
 #include "topology/error.h"
 
 namespace nccl_moe::topo {
@@ -24,6 +25,22 @@ class Problems {
   std::vector<std::string> list_;
 };
 
+bool inRange(double value, double min, double max) { return value >= min && value <= max; }
+
+std::string rangeText(double min, double max) {
+  return "[" + numberText(min) + ", " + numberText(max) + "]";
+}
+
+// CPU lists are parsed where they are used (NCCL XML export), so a list that does not parse is
+// a problem here too, with the parser's own message.
+void checkCpuList(const std::string& list, const std::string& at, Problems& problems) {
+  try {
+    parseCpuList(list);
+  } catch (const Error& error) {
+    problems.add(at, ": ", error.what());
+  }
+}
+
 template <typename T>
 bool hasShape(const Matrix<T>& matrix, size_t rows, size_t cols) {
   if (matrix.size() != rows) return false;
@@ -36,7 +53,7 @@ bool hasShape(const Matrix<T>& matrix, size_t rows, size_t cols) {
 void checkGpu(const Node& node, const Gpu& gpu, const std::string& at, Problems& problems) {
   if (gpu.index < 0) problems.add(at, ".index: ", gpu.index, " is negative");
   if (!gpu.busId.empty() && !isPciBusId(gpu.busId)) {
-    problems.add(at, ".bus_id: '", gpu.busId, "' is not a PCI bus id like 0000:1b:00.0");
+    problems.add(at, ".bus_id: '", excerpt(gpu.busId), "' is not a PCI bus id like 0000:1b:00.0");
   }
   if (gpu.ccMajor < 0 || gpu.ccMinor < 0 || gpu.ccMinor > 9) {
     problems.add(at, ".compute_capability: ", gpu.ccMajor, ".", gpu.ccMinor, " is not valid");
@@ -46,15 +63,20 @@ void checkGpu(const Node& node, const Gpu& gpu, const std::string& at, Problems&
     problems.add(at, ".nvlink: links ", gpu.nvlinks, " and switch_links ", gpu.nvswitchLinks,
                  " must satisfy 0 <= switch_links <= links");
   }
-  if (gpu.nvlinkGBpsPerLink < 0 || (gpu.nvlinks > 0 && gpu.nvlinkGBpsPerLink == 0)) {
-    problems.add(at, ".nvlink.gbytes_per_s_per_link: ", gpu.nvlinkGBpsPerLink,
+  if (!inRange(gpu.nvlinkGBpsPerLink, 0, kMaxLinkGBps)) {
+    problems.add(at, ".nvlink.gbytes_per_s_per_link: ", numberText(gpu.nvlinkGBpsPerLink),
+                 " is out of range ", rangeText(0, kMaxLinkGBps));
+  } else if (gpu.nvlinks > 0 && gpu.nvlinkGBpsPerLink == 0) {
+    problems.add(at, ".nvlink.gbytes_per_s_per_link: ", numberText(gpu.nvlinkGBpsPerLink),
                  " must be > 0 when the GPU has NVLinks");
   }
   if (gpu.pcie.gen < 0 || gpu.pcie.gen > 6 || gpu.pcie.width < 0 || gpu.pcie.width > 32 ||
-      gpu.pcie.gbytesPerSec < 0) {
+      !inRange(gpu.pcie.gbytesPerSec, 0, kMaxLinkGBps)) {
     problems.add(at, ".pcie: gen ", gpu.pcie.gen, " width ", gpu.pcie.width, " gbytes_per_s ",
-                 gpu.pcie.gbytesPerSec, " out of range (gen 0..6, width 0..32, GB/s >= 0)");
+                 numberText(gpu.pcie.gbytesPerSec), " out of range (gen 0..6, width 0..32, GB/s ",
+                 rangeText(0, kMaxLinkGBps), ")");
   }
+  checkCpuList(gpu.cpuAffinity, at + ".cpu_affinity", problems);
   if (gpu.rail < -1 || gpu.rail >= static_cast<int>(node.nics.size())) {
     problems.add(at, ".rail: ", gpu.rail, " is not a NIC index (node has ", node.nics.size(),
                  " NICs; -1 means none)");
@@ -69,10 +91,14 @@ void checkGpu(const Node& node, const Gpu& gpu, const std::string& at, Problems&
 void checkNic(const Nic& nic, const std::string& at, Problems& problems) {
   if (nic.name.empty()) problems.add(at, ".name: must not be empty");
   if (!nic.busId.empty() && !isPciBusId(nic.busId)) {
-    problems.add(at, ".bus_id: '", nic.busId, "' is not a PCI bus id like 0000:1a:00.0");
+    problems.add(at, ".bus_id: '", excerpt(nic.busId), "' is not a PCI bus id like 0000:1a:00.0");
   }
-  if (nic.gbitPerSec < 0) problems.add(at, ".gbit_per_s: ", nic.gbitPerSec, " is negative");
+  if (!inRange(nic.gbitPerSec, 0, kMaxNicGbitPerSec)) {
+    problems.add(at, ".gbit_per_s: ", numberText(nic.gbitPerSec), " is out of range ",
+                 rangeText(0, kMaxNicGbitPerSec));
+  }
   if (nic.port < 1) problems.add(at, ".port: ", nic.port, " must be >= 1");
+  checkCpuList(nic.cpuAffinity, at + ".cpu_affinity", problems);
 }
 
 void checkMatrices(const Node& node, const std::string& at, Problems& problems) {
@@ -141,13 +167,15 @@ std::vector<std::string> findProblems(const Cluster& cluster) {
     const Node& node = cluster.nodes[n];
     std::string at = "nodes[" + std::to_string(n) + "]";
     if (!node.hostId.empty() && !hostIds.insert(node.hostId).second) {
-      problems.add(at, ".host_id: '", node.hostId, "' appears on an earlier node");
+      problems.add(at, ".host_id: '", excerpt(node.hostId), "' appears on an earlier node");
     }
     std::set<int> numaIds;
     for (size_t i = 0; i < node.numa.size(); ++i) {
+      std::string numaAt = at + ".numa[" + std::to_string(i) + "]";
       if (!numaIds.insert(node.numa[i].id).second) {
-        problems.add(at, ".numa[", i, "].id: ", node.numa[i].id, " appears twice");
+        problems.add(numaAt, ".id: ", node.numa[i].id, " appears twice");
       }
+      checkCpuList(node.numa[i].cpus, numaAt + ".cpus", problems);
     }
     std::set<int> gpuIndices;
     std::set<std::string> busIds;
@@ -159,7 +187,7 @@ std::vector<std::string> findProblems(const Cluster& cluster) {
         problems.add(gpuAt, ".index: ", gpu.index, " appears twice on the node");
       }
       if (!gpu.busId.empty() && !busIds.insert(gpu.busId).second) {
-        problems.add(gpuAt, ".bus_id: ", gpu.busId, " appears twice on the node");
+        problems.add(gpuAt, ".bus_id: ", excerpt(gpu.busId), " appears twice on the node");
       }
     }
     std::set<std::string> nicNames;
@@ -167,14 +195,14 @@ std::vector<std::string> findProblems(const Cluster& cluster) {
       std::string nicAt = at + ".nics[" + std::to_string(i) + "]";
       checkNic(node.nics[i], nicAt, problems);
       if (!nicNames.insert(node.nics[i].name).second) {
-        problems.add(nicAt, ".name: '", node.nics[i].name, "' appears twice on the node");
+        problems.add(nicAt, ".name: '", excerpt(node.nics[i].name), "' appears twice on the node");
       }
     }
     checkMatrices(node, at, problems);
     if (!node.nvlinkDomain.empty()) {
       for (size_t g = 0; g < node.gpus.size(); ++g) {
         if (node.gpus[g].nvswitchLinks == 0) {
-          problems.add(at, ".gpus[", g, "]: node is in NVLink domain '", node.nvlinkDomain,
+          problems.add(at, ".gpus[", g, "]: node is in NVLink domain '", excerpt(node.nvlinkDomain),
                        "' but the GPU has no NVSwitch links");
         }
       }

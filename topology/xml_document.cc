@@ -1,6 +1,7 @@
 #include "topology/xml_document.h"
 
 #include <cctype>
+#include <set>
 
 #include "topology/error.h"
 
@@ -15,9 +16,9 @@ class XmlParser {
   XmlElement parseDocument() {
     skipMisc();
     if (atEnd()) failHere("no root element");
-    XmlElement root = parseElement();
+    XmlElement root = parseElement(1);
     skipMisc();
-    if (!atEnd()) failHere("unexpected content after the root element </", root.name, ">");
+    if (!atEnd()) failHere("unexpected content after the root element </", excerpt(root.name), ">");
     return root;
   }
 
@@ -86,21 +87,27 @@ class XmlParser {
       else if (entity == "&gt;") out += '>';
       else if (entity == "&quot;") out += '"';
       else if (entity == "&apos;") out += '\'';
-      else failHere("unknown entity in '", raw, "'");
+      else failHere("unknown entity in '", excerpt(raw), "'");
       i = semi;
     }
     return out;
   }
 
-  XmlElement parseElement() {
+  // `depth` counts the root as 1.
+  XmlElement parseElement(int depth) {
     if (atEnd() || text_[pos_] != '<') failHere("expected '<'");
     XmlElement element;
     element.line = line_;
     advance(1);
     element.name = parseName();
+    const std::string shownName = excerpt(element.name);
+    if (depth > kMaxXmlDepth) {
+      failHere("<", shownName, "> is nested deeper than ", kMaxXmlDepth, " levels of elements");
+    }
+    std::set<std::string> keys;  // XmlElement::attribute() is a linear scan: quadratic here
     while (true) {
       skipSpace();
-      if (atEnd()) failHere("unterminated <", element.name, ">");
+      if (atEnd()) failHere("unterminated <", shownName, ">");
       if (startsWith("/>")) {
         advance(2);
         return element;
@@ -111,39 +118,40 @@ class XmlParser {
       }
       std::string key = parseName();
       skipSpace();
-      if (atEnd() || text_[pos_] != '=') failHere("attribute ", key, ": expected '='");
+      if (atEnd() || text_[pos_] != '=') failHere("attribute ", excerpt(key), ": expected '='");
       advance(1);
       skipSpace();
       if (atEnd() || (text_[pos_] != '"' && text_[pos_] != '\'')) {
-        failHere("attribute ", key, ": expected a quoted value");
+        failHere("attribute ", excerpt(key), ": expected a quoted value");
       }
       char quote = text_[pos_];
       advance(1);
       size_t end = text_.find(quote, pos_);
-      if (end == std::string::npos) failHere("attribute ", key, ": unterminated value");
+      if (end == std::string::npos) failHere("attribute ", excerpt(key), ": unterminated value");
       std::string value = decode(text_.substr(pos_, end - pos_));
       advance(end - pos_ + 1);
-      if (element.attribute(key) != nullptr) failHere("attribute ", key, " appears twice");
+      if (!keys.insert(key).second) failHere("attribute ", excerpt(key), " appears twice");
       element.attributes.emplace_back(key, value);
     }
     while (true) {
       // Text between elements carries nothing in these formats.
       while (!atEnd() && text_[pos_] != '<') advance(1);
-      if (atEnd()) failHere("unterminated <", element.name, "> opened on line ", element.line);
+      if (atEnd()) failHere("unterminated <", shownName, "> opened on line ", element.line);
       if (startsWith("<!--")) {
         skipUntil("-->", "comment");
       } else if (startsWith("</")) {
         advance(2);
         std::string closing = parseName();
         skipSpace();
-        if (atEnd() || text_[pos_] != '>') failHere("expected '>' after </", closing);
+        if (atEnd() || text_[pos_] != '>') failHere("expected '>' after </", excerpt(closing));
         if (closing != element.name) {
-          failHere("</", closing, "> closes <", element.name, "> opened on line ", element.line);
+          failHere("</", excerpt(closing), "> closes <", shownName, "> opened on line ",
+                   element.line);
         }
         advance(1);
         return element;
       } else {
-        element.children.push_back(parseElement());
+        element.children.push_back(parseElement(depth + 1));
       }
     }
   }

@@ -19,6 +19,10 @@ struct XmlElement {
   XmlElement& add(const std::string& childName);
 };
 
+// Elements nested deeper than this are an error: parsing, reading and destroying the tree
+// recurse once per level, and neither NCCL's nor hwloc's files come near it.
+inline constexpr int kMaxXmlDepth = 256;
+
 // The document's root element; throws topo::Error "source:line: what".
 XmlElement parseXml(const std::string& text, const std::string& source);
 

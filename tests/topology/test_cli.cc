@@ -239,6 +239,127 @@ TEST_F(TopoCliFiles, InvalidFilesAreRejectedWithTheirPlace) {
   EXPECT_NE(trace.out.find("bad.trace:2: 2 expert ids, expected top-k = 8"), std::string::npos) << trace.out;
 }
 
+// Hostile files: every command ends in exit 1 with a short "error:" message (never a crash,
+// never "internal error"), and validate accepts exactly what show and plan can use.
+class TopoCliHostileFiles : public TopoCliFiles {
+ protected:
+  static std::string repeat(const std::string& text, size_t count) {
+    std::string out;
+    for (size_t i = 0; i < count; ++i) out += text;
+    return out;
+  }
+
+  // validate, show (each format) and plan on `name`; each must fail like an input error with a
+  // message holding `expected`. Returns the validate output.
+  std::string expectEveryCommandRejects(const std::string& name, const std::string& expected) {
+    const std::string file = path(name);
+    std::string validateOut;
+    for (const std::string& command : {"validate " + file, "show " + file, "show --json " + file, "show --xml " + file,
+                                       "plan " + file + " --experts 8 --topk 2 --tokens 4 --hidden 8 --json"}) {
+      CliResult result = run(command);
+      EXPECT_EQ(result.status, 1) << command << "\n" << result.out.substr(0, 2000);
+      EXPECT_NE(result.out.find(expected), std::string::npos) << command << "\n" << result.out.substr(0, 2000);
+      EXPECT_EQ(result.out.find("internal error"), std::string::npos) << command << "\n" << result.out.substr(0, 2000);
+      EXPECT_LT(result.out.size(), 1000u) << command << ": the message quotes too much";
+      if (validateOut.empty()) validateOut = result.out;
+    }
+    return validateOut;
+  }
+};
+
+TEST_F(TopoCliHostileFiles, DeeplyNestedXmlIsAnErrorNamingTheLimit) {
+  // The issue's file (13k levels, 90 KB) and one far past any stack: the parser recursed per level.
+  for (size_t depth : {13000, 300000}) {
+    write("deep.xml", "<system version=\"1\">\n" + repeat("<a>", depth) + repeat("</a>", depth) + "</system>\n");
+    expectEveryCommandRejects("deep.xml", "deep.xml:2: invalid XML: <a> is nested deeper than 256 levels of elements");
+  }
+}
+
+TEST_F(TopoCliHostileFiles, DeeplyNestedJsonIsAnErrorNamingTheLimit) {
+  // An error message used to dump() this value recursively.
+  const size_t depth = 300000;
+  write("deep.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [], "numa": [{"id": 0, "memory_bytes": )" +
+                         repeat("[", depth) + repeat("]", depth) + "}]}]}");
+  expectEveryCommandRejects("deep.json", "deep.json:1:163: invalid JSON: nested deeper than 64 levels of arrays and objects");
+}
+
+TEST_F(TopoCliHostileFiles, NumbersBeyondTheirFieldAreInputErrors) {
+  write("huge.json", R"({"schema": "nccl-moe-cluster", "version": 1e400, "nodes": []})");
+  expectEveryCommandRejects("huge.json", "huge.json: invalid JSON: [json.exception.out_of_range.406] number overflow parsing '1e400'");
+  write("long.json", R"({"schema": "nccl-moe-cluster", "version": 1)" + std::string(50000, '0') + "e400}");
+  expectEveryCommandRejects("long.json", "number overflow parsing '10000");
+  // 2^64 - 1 wrapped to -1, a valid "unknown" NUMA node.
+  write("wrap.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [{"numa": 18446744073709551615}]}]})");
+  expectEveryCommandRejects("wrap.json", "wrap.json: nodes[0].gpus[0].numa: 18446744073709551615 is out of range [-1, 65536]");
+  write("wrap.xml", "<system version=\"1\">\n<cpu numaid=\"4294967296\"/>\n</system>\n");
+  expectEveryCommandRejects("wrap.xml", "wrap.xml:2: <cpu numaid=\"4294967296\">: out of range [-1, 65536]");
+}
+
+TEST_F(TopoCliHostileFiles, BytesThatAreNotUtf8ReachJsonOutputReplaced) {
+  // nlohmann's dump() threw type_error 316 on them: "internal error".
+  write("bytes.xml", "<system version=\"1\"><cpu numaid=\"0\" arch=\"\xff\xfe\"/></system>\n");
+  CliResult json = runJson("show --json " + path("bytes.xml"));
+  ASSERT_EQ(json.status, 0) << json.out;
+  EXPECT_EQ(Json::parse(json.out)["nodes"][0]["cpu"]["arch"], "\xef\xbf\xbd\xef\xbf\xbd");  // U+FFFD twice
+  EXPECT_EQ(run("validate " + path("bytes.xml")).status, 0);
+  // A file name is text in the plan's JSON too.
+  ASSERT_EQ(run("show --preset dgx-h100 --xml -o " + path("h100\xff.xml")).status, 0);
+  CliResult plan = runJson("plan " + path("h100\xff.xml") + " --experts 256 --topk 8 --tokens 16 --hidden 64 --json");
+  ASSERT_EQ(plan.status, 0) << plan.out;
+  EXPECT_EQ(Json::parse(plan.out)["cluster"]["name"].get<std::string>().find("h100\xef\xbf\xbd.xml"), path("").size());
+}
+
+TEST_F(TopoCliHostileFiles, OutOfRangeNicSpeedIsRejectedWithTheRange) {
+  write("speed.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [{}], "nics": [{"name": "x", "gbit_per_s": 1e300}]}]})");
+  expectEveryCommandRejects("speed.json", "speed.json: nodes[0].nics[0].gbit_per_s: 1e+300 is out of range [0, 1000000]");
+  // From NCCL XML the rate arrives in range of NCCL's int; the model's limit still applies.
+  write("speed.xml", "<system version=\"1\"><cpu numaid=\"0\"><pci busid=\"0000:01:00.0\" class=\"0x020700\">"
+                     "<nic><net name=\"mlx5_0\" dev=\"0\" speed=\"2147483647\"/></nic></pci></cpu></system>\n");
+  std::string out = expectEveryCommandRejects("speed.xml", "nodes[0].nics[0].gbit_per_s: 2147483.647 is out of range [0, 1000000]");
+  EXPECT_NE(out.find("speed.xml: invalid: 1 problem"), std::string::npos) << out;
+  // In range, the XML written for NCCL carries it as a positive int of Mb/s.
+  write("fast.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [], "nics": [{"name": "x", "gbit_per_s": 1000000}]}]})");
+  CliResult xml = runJson("show --xml " + path("fast.json"));
+  ASSERT_EQ(xml.status, 0) << xml.out;
+  EXPECT_NE(xml.out.find("speed=\"1000000000\""), std::string::npos) << xml.out;
+}
+
+TEST_F(TopoCliHostileFiles, ValidateRejectsWhatShowRejectsWithTheSameMessage) {
+  // validate passed "banana"; show --xml then failed on it.
+  write("banana.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [{}], "numa": [{"id": 0, "cpus": "banana"}]}]})");
+  const std::string problem = "nodes[0].numa[0].cpus: CPU list 'banana': 'banana' is not a CPU number";
+  std::string out = expectEveryCommandRejects("banana.json", problem);
+  EXPECT_NE(out.find("banana.json: invalid: 1 problem\n  " + problem), std::string::npos) << out;
+  write("affinity.json", R"({"schema": "nccl-moe-cluster", "version": 1, "nodes": [{"gpus": [{"cpu_affinity": "0-)" +
+                             repeat("9", 5000) + R"("}]}]})");
+  expectEveryCommandRejects("affinity.json", "nodes[0].gpus[0].cpu_affinity: CPU list '0-99999");
+}
+
+TEST_F(TopoCliHostileFiles, ValidatePassesExactlyWhatShowCanUse) {
+  // One edit each away from a valid preset: validate and every show format must agree.
+  ASSERT_EQ(run("show --preset dgx-h100 --json -o " + path("base.json")).status, 0);
+  std::ifstream in(path("base.json"));
+  Json base = Json::parse(in);
+  std::vector<std::pair<std::string, Json>> edits{
+      {"/nodes/0/numa/0/cpus", "0-7,x"},        {"/nodes/0/numa/0/cpus", "0-65535"},
+      {"/nodes/0/numa/0/cpus", "65536"},        {"/nodes/0/gpus/0/cpu_affinity", "3-1"},
+      {"/nodes/0/nics/0/cpu_affinity", ","},    {"/nodes/0/nics/0/gbit_per_s", 1e6},
+      {"/nodes/0/nics/0/gbit_per_s", 1000001},  {"/nodes/0/gpus/0/pcie/gbytes_per_s", 1e7},
+      {"/nodes/0/gpus/0/nvlink/gbytes_per_s_per_link", 1e300}};
+  for (const auto& [pointer, value] : edits) {
+    Json edited = base;
+    edited[Json::json_pointer(pointer)] = value;
+    write("edited.json", edited.dump());
+    CliResult validate = run("validate " + path("edited.json"));
+    ASSERT_TRUE(validate.status == 0 || validate.status == 1) << pointer << "\n" << validate.out;
+    for (const char* format : {"", " --json", " --xml"}) {
+      CliResult show = run("show" + std::string(format) + " " + path("edited.json"));
+      EXPECT_EQ(show.status, validate.status) << pointer << " = " << value << format << "\n" << validate.out << show.out;
+      EXPECT_EQ(show.out.find("internal error"), std::string::npos) << show.out;
+    }
+  }
+}
+
 TEST(TopoCli, UsageErrorsExit2AndPointToHelp) {
   CliResult none = run("");
   EXPECT_EQ(none.status, 2);

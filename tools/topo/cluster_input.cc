@@ -36,7 +36,7 @@ Cluster parseClusterText(const std::string& text, const std::string& source) {
     cluster.nodes.push_back(nodeFromHwlocXml(text, source));
     return cluster;
   }
-  fail(source, ":", root.line, ": root element <", root.name,
+  fail(source, ":", root.line, ": root element <", excerpt(root.name),
        "> is neither NCCL's <system> nor hwloc's <topology>");
 }
 

@@ -8,6 +8,7 @@
 #include "plan/plan_choice.h"
 #include "plan_output.h"
 #include "topology/error.h"
+#include "topology/json_io.h"
 #include "topology/validate.h"
 
 namespace nccl_moe::topo::cli {
@@ -129,7 +130,7 @@ int runPlan(const Argv& argv) {
   if (Status status = plan::choosePlan(input, &chosen); !status.isOk()) fail(status.message());
 
   PlanContext context{cluster, shape, routing, report, chosen, dispatchType, combineType};
-  emit(args, args.flag("--json") ? planToJson(context).dump(2) + "\n" : planToText(context));
+  emit(args, args.flag("--json") ? dumpJson(planToJson(context), 2) + "\n" : planToText(context));
   return 0;
 }
 
