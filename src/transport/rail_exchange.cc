@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "core/host_wait.h"
 #include "core/log.h"
 #include "kernels/launch.h"
 
@@ -74,9 +75,14 @@ RailExchange::~RailExchange() {
   changed_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
   if (rail_ == nullptr) return;
-  cudaStreamSynchronize(stream_.get());
-  ncclCommFinalize(rail_);
-  ncclCommDestroy(rail_);
+  // The watchdog is gone: a group a rail peer never joins would block a plain synchronise (and
+  // ncclCommFinalize) forever. Past the timeout the rail communicator is aborted instead.
+  if (waitStream(stream_.get(), static_cast<int>(timeout_.count()), "the rail exchange's last network group").isOk()) {
+    ncclCommFinalize(rail_);
+    ncclCommDestroy(rail_);
+  } else {
+    ncclCommAbort(rail_);
+  }
 }
 
 void RailExchange::abortLocked() {
@@ -97,7 +103,7 @@ void RailExchange::abort() {
 Status RailExchange::rehearse(const RailJob& job) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (Status s = issueGroup(rail_, job, stream_.get()); !s.isOk()) return s;
-  return cudaStatus(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize(network rehearsal)");
+  return waitStream(stream_.get(), static_cast<int>(timeout_.count()), "the network rehearsal over the rail communicator");
 }
 
 Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {

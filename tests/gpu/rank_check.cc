@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdarg>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +58,7 @@ struct Options {
   bool failedLayout = false;  // a layout that fails part-way must leave its handle refused until redone
   int badConfigRank = -1;     // this rank passes an invalid config: creation must fail everywhere, not hang
   int noTopologyRank = -1;    // this rank sets NCCL_MOE_TOPOLOGY=0 (fewer set-up exchanges): refused everywhere
+  bool deadInCreate = false;  // --dead-rank never calls ncclMoeCommCreate: the others time out in it
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -94,6 +96,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--failed-layout") o->failedLayout = true;
     else if (a == "--bad-config-rank") o->badConfigRank = std::atoi(next());
     else if (a == "--no-topology-rank") o->noTopologyRank = std::atoi(next());
+    else if (a == "--dead-in-create") o->deadInCreate = true;
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -842,6 +845,25 @@ int main(int argc, char** argv) {
     std::printf("rank %d: %s: %s\n", env.rank, refused ? "mismatched configuration refused" : "FAIL", message.c_str());
     ncclCommDestroy(nccl);
     return refused ? 0 : 1;
+  }
+  if (o.deadInCreate) {
+    // A rank that never reaches ncclMoeCommCreate: the others must return ncclRemoteError from it
+    // within the timeout (plus slack for the set-up before the first exchange), not hang.
+    if (env.rank == o.deadRank) {
+      std::printf("rank %d: staying silent\n", env.rank);
+      std::fflush(stdout);
+      usleep(static_cast<useconds_t>(o.timeoutMs) * 3000u);
+      return 0;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const ncclResult_t created = ncclMoeCommCreate(nccl, &config, &comm);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string message = ncclMoeGetLastError(nullptr);
+    const bool ok = created == ncclRemoteError && comm == nullptr && message.find("timed out") != std::string::npos &&
+                    seconds < o.timeoutMs / 1000.0 + 1.0;
+    std::printf("rank %d: %s after %.2f s: %s\n", env.rank, ok ? "create timed out" : "FAIL", seconds, message.c_str());
+    ncclCommAbort(nccl);
+    return ok ? 0 : 1;
   }
   if (o.badConfigRank >= 0 || o.noTopologyRank >= 0) {
     // One rank cannot start (or would run other set-up exchanges): every rank must return the same

@@ -58,6 +58,8 @@ const ClusterCase kCases[] = {
     {"r2_config_mismatch_refused", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --config-mismatch"},
     {"r4_bad_config_on_one_rank_fails_everywhere", 4, "--experts 16 --topk 2 --tokens 32 --hidden 64 --bad-config-rank 2",
      1, 60},
+    {"r4_rank_never_creates_others_time_out", 4,
+     "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 1 --dead-in-create --timeout-ms 3000", 1, 60},
     {"r2_topology_setting_differs_refused", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --no-topology-rank 1", 1,
      60},
     {"r2_stale_handle_after_recreate", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --stale"},
