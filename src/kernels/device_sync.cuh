@@ -35,8 +35,12 @@ __device__ __forceinline__ uint64_t* signalSlot(const DomainView& view, int owne
   return signals + static_cast<size_t>(phase) * view.localRanks + peer;
 }
 
+// A failure is already known: found by a kernel (the device record) or by the host's network
+// watchdog (the host-mapped record, which only the host writes first). Waits give up on either,
+// so the first detection ends every wait of this rank instead of each timing out on its own.
 __device__ __forceinline__ bool errorRaised(const DomainView& view) {
-  return *reinterpret_cast<volatile int32_t*>(&view.error->kind) != kErrorNone;
+  return *reinterpret_cast<volatile int32_t*>(&view.error->kind) != kErrorNone ||
+         (view.errorHost != nullptr && *reinterpret_cast<volatile int32_t*>(&view.errorHost->kind) != kErrorNone);
 }
 
 // Copies a record to the host-mapped mirror; `kind` last, so the host never sees half a record.

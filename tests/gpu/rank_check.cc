@@ -783,11 +783,17 @@ int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm
     d.x = x.get();
     d.recvRows = rows;
     d.recvX = recv.get();
+    const auto start = std::chrono::steady_clock::now();
     if (ncclMoeDispatch(comm, handle, &d, stream) != ncclSuccess) {
       fail("ncclMoeDispatch: %s", ncclMoeGetLastError(comm));
       return 1;
     }
     CUDA_OK(cudaStreamSynchronize(stream));  // returns once the waits have timed out
+    // The first detection (a kernel's wait, or the network watchdog on the host) ends every wait of
+    // this rank: within the timeout plus slack, not one timeout per wait in turn (two-hop: was 2x).
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (seconds > o.timeoutMs / 1000.0 + 1.0)
+      fail("the dispatch took %.2f s to fail; the timeout is %d ms", seconds, o.timeoutMs);
     if (ncclMoeCommGetAsyncError(comm, &result) != ncclSuccess) {
       fail("ncclMoeCommGetAsyncError: %s", ncclMoeGetLastError(comm));
       return 1;
