@@ -65,23 +65,31 @@ class ErrorsFromTheLibrary(unittest.TestCase):
         self.assertEqual(self.lib.error_string(0), "no error")
         self.assertIn("invalid argument", self.lib.error_string(errors.NCCL_INVALID_ARGUMENT))
 
-    def test_config_error_carries_the_library_message(self):
-        # The configuration is checked before the NCCL communicator is touched, so a dummy
-        # (non-NULL) communicator pointer is safe here.
+    def test_library_errors_carry_the_library_message(self):
+        # ncclMoeCommCreate exchanges every rank's verdict on its configuration over the NCCL
+        # communicator before failing (so that all ranks fail together), so without a GPU only
+        # the checks that come first can run here: a NULL NCCL communicator. The configuration
+        # checks themselves are C++ unit tests (tests/unit/test_checks.cc).
+        import ctypes
+
         sizing = shapes.CommSizing(experts=0, hidden=128, max_tokens=64, max_topk=2,
                                    row_type=structs.NCCL_BFLOAT16)
+        config = sizing.to_struct()
+        created = ctypes.c_void_p()
+        code = self.lib.ncclMoeCommCreate(None, ctypes.byref(config), ctypes.byref(created))
         with self.assertRaises(nccl_moe.NcclMoeError) as caught:
-            MoeComm(1, sizing, library=self.lib)
+            self.lib.check(code, "ncclMoeCommCreate")
         error = caught.exception
         self.assertEqual(error.code, errors.NCCL_INVALID_ARGUMENT)
         self.assertEqual(error.code_name, "ncclInvalidArgument")
         self.assertEqual(error.call, "ncclMoeCommCreate")
-        self.assertIn("numExperts=0", str(error))
+        self.assertIn("comm is NULL", str(error))
+        self.assertIsNone(created.value)
 
-    def test_unsupported_row_type(self):
+    def test_a_null_communicator_pointer_is_refused_in_python(self):
         sizing = shapes.CommSizing(experts=8, hidden=128, max_tokens=64, max_topk=2, row_type=3)
-        with self.assertRaisesRegex(nccl_moe.NcclMoeError, "dataType=3"):
-            MoeComm(1, sizing, library=self.lib)
+        with self.assertRaisesRegex(ValueError, "NULL"):
+            MoeComm(0, sizing, library=self.lib)
 
     def test_null_arguments(self):
         import ctypes
