@@ -1,18 +1,23 @@
 // nccl-moe-demo: one MoE layer of a whole EP group on the CPU reference. Dispatch, an identity
 // "expert" that multiplies each row by its probability, combine, and a check that every token
 // came back as x * sum(probs); then a table of counts and bytes per rank.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "nccl_moe.h"
 #include "plan/layout.h"
 #include "reference/fp8.h"
 #include "reference/random_routing.h"
 #include "reference/reference.h"
+#include "tools/common/flags.h"
+#include "tools/common/tool_main.h"
 
 namespace nccl_moe {
 namespace {
@@ -24,76 +29,61 @@ struct DemoOptions {
   int tokens = 512;
   int hidden = 1024;
   double skew = 0.0;
-  bool expertMajor = false;
+  std::string layout = "per-rank";
   int pad = 0;
   bool fp8 = false;
   uint64_t seed = 1;
+  long long maxMemory = 16LL << 30;  // host bytes the run may take (checkHostMemory)
+
+  bool expertMajor() const { return layout == "expert-major"; }
 };
 
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: nccl-moe-demo [--ranks R] [--experts E] [--topk K] [--tokens T] [--hidden H]\n"
-               "                     [--skew S] [--layout per-rank|expert-major] [--pad P] [--fp8]\n"
-               "                     [--seed N]\n"
-               "Runs dispatch -> identity expert (x * prob) -> combine for an EP group of R ranks on\n"
-               "the CPU reference and checks combine(dispatch(x) * p) == x * sum(p) for every token.\n"
-               "Defaults: 8 ranks, 32 experts, top-4, 512 tokens per rank, hidden 1024, bf16.\n");
+constexpr const char* kAbout =
+    "Runs dispatch -> identity expert (x * prob) -> combine for an EP group of R ranks on the CPU\n"
+    "reference and checks combine(dispatch(x) * p) == x * sum(p) for every token.\n"
+    "Exit status: 0 the check passed, 1 it failed (or the run did), 2 a bad flag.\n";
+
+tools::ParseOutcome parseOptions(int argc, char** argv, DemoOptions* o) {
+  tools::FlagSet flags({"nccl-moe-demo", "nccl-moe-demo [flags]", kAbout, tools::versionText(NCCL_MOE_VERSION_CODE)});
+  flags.integer("--ranks", "ranks of the EP group", &o->ranks, 1, 4096);
+  flags.integer("--experts", "experts in all, a multiple of --ranks", &o->experts, 1, 1 << 16);
+  flags.integer("--topk", "experts per token, at most --experts", &o->topk, 1, 1024);
+  flags.count("--tokens", "tokens per rank", &o->tokens, 0, 1 << 20);
+  flags.integer("--hidden", "elements per token row", &o->hidden, 1, 1 << 16);
+  flags.number("--skew", "routing skew S: expert e drawn with weight 1/(e+1)^S, 0 uniform", &o->skew, 0, 100);
+  flags.choice("--layout", "layout of the received rows", &o->layout, {"per-rank", "expert-major"});
+  flags.integer("--pad", "expert-major: each expert's rows padded to a multiple of N", &o->pad, 0, 1 << 16);
+  flags.toggle("--fp8", "FP8 E4M3 dispatch (bf16 otherwise)", &o->fp8);
+  flags.integer("--seed", "seed of the routing and the data", &o->seed, 0, std::numeric_limits<long long>::max());
+  flags.count("--max-memory", "host bytes the run may take", &o->maxMemory, 1 << 20, 1LL << 50);
+  return flags.parse(argc, argv);
 }
 
-bool parseInt(const char* text, long long lo, long long hi, long long* value) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || v < lo || v > hi) return false;
-  *value = v;
-  return true;
+// The constraints between flags (checkGroupShape's, named by flag).
+void checkOptions(const DemoOptions& o) {
+  if (o.experts % o.ranks != 0)
+    throw tools::UsageError("--experts " + std::to_string(o.experts) + " is not a multiple of --ranks " +
+                            std::to_string(o.ranks) + " (every rank holds as many experts)");
+  if (o.topk > o.experts)
+    throw tools::UsageError("--topk " + std::to_string(o.topk) + " is more than --experts " +
+                            std::to_string(o.experts) + " (a token picks distinct experts)");
+  if (o.pad > 1 && !o.expertMajor()) throw tools::UsageError("--pad needs --layout expert-major");
 }
 
-// Returns 0 on success, 2 on a usage error (message printed).
-int parseArgs(int argc, char** argv, DemoOptions* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto intArg = [&](long long lo, long long hi, auto* field) {
-      long long v = 0;
-      if (i + 1 >= argc || !parseInt(argv[i + 1], lo, hi, &v)) {
-        std::fprintf(stderr, "nccl-moe-demo: %s needs an integer in [%lld, %lld]\n", arg.c_str(), lo, hi);
-        return false;
-      }
-      *field = static_cast<std::remove_pointer_t<decltype(field)>>(v);
-      ++i;
-      return true;
-    };
-    bool ok = true;
-    if (arg == "--ranks") ok = intArg(1, 4096, &o->ranks);
-    else if (arg == "--experts") ok = intArg(1, 1 << 16, &o->experts);
-    else if (arg == "--topk") ok = intArg(1, 1024, &o->topk);
-    else if (arg == "--tokens") ok = intArg(0, 1 << 20, &o->tokens);
-    else if (arg == "--hidden") ok = intArg(1, 1 << 16, &o->hidden);
-    else if (arg == "--pad") ok = intArg(0, 1 << 16, &o->pad);
-    else if (arg == "--seed") ok = intArg(0, LLONG_MAX, &o->seed);
-    else if (arg == "--fp8") o->fp8 = true;
-    else if (arg == "--skew" && i + 1 < argc) o->skew = std::atof(argv[++i]);
-    else if (arg == "--layout" && i + 1 < argc) {
-      const std::string v = argv[++i];
-      if (v != "per-rank" && v != "expert-major") {
-        std::fprintf(stderr, "nccl-moe-demo: --layout is per-rank or expert-major, not %s\n", v.c_str());
-        return 2;
-      }
-      o->expertMajor = v == "expert-major";
-    } else if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      std::exit(0);
-    } else {
-      std::fprintf(stderr, "nccl-moe-demo: unknown argument %s\n", arg.c_str());
-      usage(stderr);
-      return 2;
-    }
-    if (!ok) return 2;
-  }
-  if (o->pad > 1 && !o->expertMajor) {
-    std::fprintf(stderr, "nccl-moe-demo: --pad needs --layout expert-major\n");
-    return 2;
-  }
-  return 0;
+// An upper bound of the host bytes the run holds at once: per token of every rank its row, its
+// combined row, its routing and where its rows went; per received row (at most min(K, R) per
+// token in the per-rank layout; K per token plus each expert's padding in the expert-major one)
+// the dispatched row, the expert's output row and the row's routing and bookkeeping.
+double estimateHostBytes(const DemoOptions& o) {
+  const double H = o.hidden, K = o.topk;
+  const double tokens = static_cast<double>(o.ranks) * o.tokens;
+  const double perToken = 2 * H * 2 + K * (sizeof(int64_t) + sizeof(float)) + sizeof(std::vector<RowRef>);
+  const double rows = o.expertMajor() ? tokens * K + static_cast<double>(o.experts) * std::max(o.pad - 1, 0)
+                                      : tokens * std::min(o.topk, o.ranks);
+  const double dispatchedRow = o.fp8 ? H + fp8BlockCount(o.hidden) * 4.0 : H * 2;
+  const double rowRouting = o.expertMajor() ? sizeof(float) : K * (sizeof(int64_t) + sizeof(float));
+  const double perRow = dispatchedRow + H * 2 + rowRouting + sizeof(RecvRow) + sizeof(RowRef);
+  return tokens * perToken + rows * perRow;
 }
 
 std::string humanBytes(double bytes) {
@@ -108,6 +98,18 @@ std::string humanBytes(double bytes) {
   return text;
 }
 
+// Refuses a run that would not fit the stated limit, before anything is allocated: a product
+// of flags each in range (8 ranks x 1M tokens x hidden 64K) can still need terabytes.
+void checkHostMemory(const DemoOptions& o) {
+  const double bytes = estimateHostBytes(o);
+  if (bytes <= static_cast<double>(o.maxMemory)) return;
+  throw tools::UsageError("--ranks " + std::to_string(o.ranks) + " x --tokens " + std::to_string(o.tokens) +
+                          " x --hidden " + std::to_string(o.hidden) + " with --topk " + std::to_string(o.topk) +
+                          " needs about " + humanBytes(bytes) + " of host memory, over the limit of " +
+                          humanBytes(static_cast<double>(o.maxMemory)) +
+                          " (lower them, or raise the limit with --max-memory)");
+}
+
 int run(const DemoOptions& o) {
   GroupShape shape{o.ranks, o.experts, o.hidden, o.tokens, o.topk};
   if (Status s = checkGroupShape(shape); !s.isOk()) {
@@ -117,7 +119,7 @@ int run(const DemoOptions& o) {
   std::printf("# nccl-moe-demo: EP group of %d ranks, %d experts (%d per rank), top-%d, %d tokens per "
               "rank, hidden %d, bf16%s, %s layout%s, seed %llu (CPU reference)\n",
               o.ranks, o.experts, shape.localExperts(), o.topk, o.tokens, o.hidden,
-              o.fp8 ? " with FP8 E4M3 dispatch" : "", o.expertMajor ? "expert-major" : "per-rank",
+              o.fp8 ? " with FP8 E4M3 dispatch" : "", o.expertMajor() ? "expert-major" : "per-rank",
               o.pad > 1 ? (", pad " + std::to_string(o.pad)).c_str() : "", (unsigned long long)o.seed);
 
   std::mt19937_64 rng(o.seed);
@@ -133,7 +135,7 @@ int run(const DemoOptions& o) {
     x.push_back(randomRows(ElementType::kBf16, o.tokens, o.hidden, 1.0f, rng));
   }
   LayoutOptions options;
-  options.layout = o.expertMajor ? OutputLayout::kExpertMajor : OutputLayout::kPerRank;
+  options.layout = o.expertMajor() ? OutputLayout::kExpertMajor : OutputLayout::kPerRank;
   options.padMultiple = o.pad;
   GroupLayout layout;
   std::vector<RankDispatchOutput> dispatched;
@@ -145,7 +147,7 @@ int run(const DemoOptions& o) {
   }
 
   // The identity expert: y_row = x_row * (sum of the row's local probs), rounded to bf16.
-  const int width = o.expertMajor ? 1 : o.topk;
+  const int width = o.expertMajor() ? 1 : o.topk;
   const int blocks = fp8BlockCount(o.hidden);
   std::vector<HostRows> expertOut;
   std::vector<float> row(o.hidden);
@@ -173,7 +175,7 @@ int run(const DemoOptions& o) {
   // u = 2^-8 and n roundings on the way (each expert row, the output, and in the expert-major
   // layout each rank's partial), plus FP8's relative 2^-4 (and its subnormal step, absolute)
   // when on, plus float32 summation slack.
-  const double roundings = o.expertMajor ? 3.0 : 2.0;
+  const double roundings = o.expertMajor() ? 3.0 : 2.0;
   const double unit = roundings / 256 + (o.fp8 ? 1.0 / 16 : 0.0) + 1.0 / (1 << 20);
   const double absolute = o.fp8 ? 1e-5 : 1e-7;
   double worst = 0.0;
@@ -235,7 +237,15 @@ int run(const DemoOptions& o) {
 }  // namespace nccl_moe
 
 int main(int argc, char** argv) {
-  nccl_moe::DemoOptions options;
-  if (int rc = nccl_moe::parseArgs(argc, argv, &options); rc != 0) return rc;
-  return nccl_moe::run(options);
+  using namespace nccl_moe;
+  return tools::runToolMain(
+      "nccl-moe-demo",
+      [&] {
+        DemoOptions options;
+        if (parseOptions(argc, argv, &options) == tools::ParseOutcome::kAnswered) return 0;
+        checkOptions(options);
+        checkHostMemory(options);
+        return run(options);
+      },
+      "lower --ranks, --tokens, --topk or --hidden");
 }

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@
 #include "plan/layout.h"
 #include "rank_env.h"
 #include "reference/random_routing.h"
+#include "tools/common/flags.h"
+#include "tools/common/output_file.h"
+#include "tools/common/tool_main.h"
 #include "tools/perf/baseline_kernels.h"
 #include "tools/perf/phase_report.h"
 #include "tools/perf/two_hop_bytes.h"
@@ -49,50 +53,77 @@ struct Options {
   std::string json;
 };
 
-void usage() {
-  std::printf(
-      "usage: nccl-moe-run -np R [--mps] nccl-moe-perf [options]\n"
-      "  -b N   smallest tokens per rank (128)      -e N   largest tokens per rank (4096)\n"
-      "  -f N   multiply tokens by N each step (2)  -n N   timed iterations (20)   -w N  warm-up (5)\n"
-      "  --experts E (256)  --topk K (8)  --hidden H (7168)  --fp8 (FP8 dispatch)  --sms S (24)\n"
-      "  --expert-major (HybridEP layout; no all-to-all-v baseline)  --seed N  --json FILE\n"
-      "  --zero-copy (x and the expert outputs written into the communicator's input areas beforehand)\n");
+constexpr int kMaxTokensPerRank = 1 << 20;
+
+constexpr const char* kAbout =
+    "Dispatch and combine bandwidth over the ranks nccl-moe-run starts, from -b to -e tokens per rank\n"
+    "(times -f each step), with the baselines: a device-to-device copy of the same bytes and NCCL\n"
+    "all-to-all-v with a permutation kernel. Rank 0 prints the table.\n"
+    "Exit status: 0 done, 1 a failure in the run, 2 a bad flag or environment (before any GPU work).\n";
+
+// The build's version and the NCCL this process loaded.
+std::string versionOfBuild() {
+  int nccl = 0;
+  const std::string ncclText = ncclGetVersion(&nccl) == ncclSuccess ? tools::versionText(nccl) : "unknown";
+  return tools::versionText(NCCL_MOE_VERSION_CODE) + " (NCCL " + ncclText + ")";
 }
 
-bool parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "nccl-moe-perf: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "-b") o->minTokens = std::atoi(value());
-    else if (a == "-e") o->maxTokens = std::atoi(value());
-    else if (a == "-f") o->factor = std::max(2, std::atoi(value()));
-    else if (a == "-n") o->iters = std::max(1, std::atoi(value()));
-    else if (a == "-w") o->warmup = std::max(0, std::atoi(value()));
-    else if (a == "--experts") o->experts = std::atoi(value());
-    else if (a == "--topk") o->topk = std::atoi(value());
-    else if (a == "--hidden") o->hidden = std::atoi(value());
-    else if (a == "--fp8") o->fp8 = true;
-    else if (a == "--expert-major") o->expertMajor = true;
-    else if (a == "--zero-copy") o->zeroCopy = true;
-    else if (a == "--sms") o->sms = std::atoi(value());
-    else if (a == "--seed") o->seed = std::strtoull(value(), nullptr, 0);
-    else if (a == "--json") o->json = value();
-    else if (a == "-h" || a == "--help") {
-      usage();
-      std::exit(0);
-    } else {
-      std::fprintf(stderr, "nccl-moe-perf: unknown option %s\n", a.c_str());
-      usage();
-      return false;
-    }
+tools::ParseOutcome parseOptions(int argc, char** argv, Options* o) {
+  tools::FlagSet flags({"nccl-moe-perf", "nccl-moe-run -np R [--mps] nccl-moe-perf [flags]", kAbout, versionOfBuild()});
+  flags.count("-b", "smallest tokens per rank", &o->minTokens, 1, kMaxTokensPerRank);
+  flags.count("-e", "largest tokens per rank, at least -b", &o->maxTokens, 1, kMaxTokensPerRank);
+  flags.integer("-f", "tokens multiplied by N each step, at least 2 when -b < -e", &o->factor, 1, 1024);
+  flags.integer("-n", "timed iterations", &o->iters, 1, 1000000);
+  flags.integer("-w", "warm-up iterations", &o->warmup, 0, 1000000);
+  flags.integer("--experts", "experts in all, a multiple of the ranks", &o->experts, 1, 1 << 16);
+  flags.integer("--topk", "experts per token, at most --experts", &o->topk, 1, 1024);
+  flags.integer("--hidden", "elements per token row", &o->hidden, 1, 1 << 16);
+  flags.toggle("--fp8", "FP8 dispatch (bf16 otherwise)", &o->fp8);
+  flags.toggle("--expert-major", "HybridEP layout (no all-to-all-v baseline)", &o->expertMajor);
+  flags.toggle("--zero-copy", "x and the expert outputs written into the communicator's input areas beforehand",
+               &o->zeroCopy);
+  flags.integer("--sms", "SM budget of dispatch and of combine", &o->sms, 1, 1024);
+  flags.integer("--seed", "seed of the routings", &o->seed, 0, std::numeric_limits<long long>::max());
+  flags.text("--json", "FILE", "also write the table as JSON to FILE (by rank 0)", &o->json);
+  return flags.parse(argc, argv);
+}
+
+// The constraints between flags.
+void checkOptions(const Options& o) {
+  if (o.minTokens > o.maxTokens)
+    throw tools::UsageError("-b " + std::to_string(o.minTokens) + " is more than -e " + std::to_string(o.maxTokens));
+  // The sweep multiplies the token count by the factor: 1 would never reach -e.
+  if (o.minTokens < o.maxTokens && o.factor < 2)
+    throw tools::UsageError("-f " + std::to_string(o.factor) + " must be at least 2 to step from -b " +
+                            std::to_string(o.minTokens) + " to -e " + std::to_string(o.maxTokens));
+  if (o.topk > o.experts)
+    throw tools::UsageError("--topk " + std::to_string(o.topk) + " is more than --experts " +
+                            std::to_string(o.experts) + " (a token picks distinct experts)");
+}
+
+// What the flags need of the group nccl-moe-run started, checked before any GPU work.
+void checkAgainstGroup(const Options& o, const RankEnvironment& env) {
+  if (o.experts % env.nranks != 0)
+    throw tools::UsageError("--experts " + std::to_string(o.experts) + " is not a multiple of the " +
+                            std::to_string(env.nranks) + " ranks (every rank holds as many experts)");
+}
+
+RankEnvironment readEnvironment() {
+  try {
+    return readRankEnvironment();
+  } catch (const RankEnvironmentError& e) {
+    throw tools::UsageError(e.what());
   }
-  return true;
+}
+
+// Rank 0 writes the file; the other ranks check the path too, so that every rank stops at once.
+tools::OutputFile openJson(const Options& o, const RankEnvironment& env) {
+  if (o.json.empty()) return {};
+  if (env.rank != 0) {
+    tools::checkWritable("--json", o.json);
+    return {};
+  }
+  return tools::OutputFile::create("--json", o.json);
 }
 
 void check(cudaError_t e, const char* what) {
@@ -216,7 +247,7 @@ std::string twoHopColumns(const Row& r) {
   return text;
 }
 
-int run(const Options& o, const RankEnvironment& env) {
+int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
   check(cudaSetDevice(0), "cudaSetDevice");
   ncclComm_t nccl;
   check(ncclCommInitRank(&nccl, env.nranks, env.uniqueId, env.rank), "ncclCommInitRank");
@@ -302,7 +333,8 @@ int run(const Options& o, const RankEnvironment& env) {
     const GroupLayout& group = twoHop ? plan.layout : singleLayout;
     const int64_t recvRows = group.recvRows(me);
 
-    Device x(T * rowBytes), idx(T * o.topk * 8), probs(T * o.topk * 4);
+    const size_t slots = static_cast<size_t>(T) * o.topk;  // T * K * 8 bytes can pass INT_MAX
+    Device x(T * rowBytes), idx(slots * 8), probs(slots * 4);
     std::vector<uint16_t> xs(static_cast<size_t>(T) * H);
     for (size_t i = 0; i < xs.size(); ++i) xs[i] = floatToBf16(static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f);
     upload(x, xs);
@@ -488,69 +520,67 @@ int run(const Options& o, const RankEnvironment& env) {
   }
   checkMoe(ncclMoeHandleDestroy(handle), "ncclMoeHandleDestroy");
 
-  if (me == 0) {
-    if (!o.json.empty()) {
-      FILE* f = std::fopen(o.json.c_str(), "w");
-      if (f) {
-        std::fprintf(f, "{\"ranks\": %d, \"device\": \"%s\", \"experts\": %d, \"topk\": %d, \"hidden\": %d, \"fp8\": %s, "
-                        "\"layout\": \"%s\", \"sms\": %d, \"zero_copy\": %s, \"buffer_bytes_per_rank\": %.0f, ",
-                     R, prop.name, o.experts, o.topk, H, o.fp8 ? "true" : "false", o.expertMajor ? "expert-major" : "per-rank",
-                     o.sms, o.zeroCopy ? "true" : "false", bufferBytes);
-        if (twoHop)
-          std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_transfers\": \"fitted to the counted rows (blocking-mode layouts)\", "
-                          "\"network_chunks\": %d, \"network_chunk_rows\": %d, "
-                          "\"traffic_bytes_per_rank\": \"group total / ranks\", \"meta_slot_bytes\": %zu, "
-                          "\"net_slot_rows\": %zu, \"net_dispatch_row_bytes\": %zu, \"net_combine_row_bytes\": %zu, ",
-                       M, D, comm->view.netChunks, comm->view.netChunkRows, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
-                       bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
-        std::fprintf(f, "\"rows\": [\n");
-        for (size_t i = 0; i < table.size(); ++i) {
-          const Row& r = table[i];
-          std::fprintf(f, "  {\"tokens\": %d, \"rows_per_rank\": %.1f, \"dispatch_us\": %.2f, \"combine_us\": %.2f, "
-                          "\"copy_us\": %.2f, \"a2av_dispatch_us\": %.2f, \"a2av_combine_us\": %.2f, \"host_us\": %.3f, "
-                          "\"dispatch_bytes\": %.0f, \"combine_bytes\": %.0f",
-                       r.tokens, r.rowsPerRank, r.dispatchUs, r.combineUs, r.copyUs, r.a2avDispatchUs, r.a2avCombineUs,
-                       r.hostUs, r.dispatchBytes, r.combineBytes);
-          std::fprintf(f, ", \"host_mean_us\": %.3f", r.hostMeanUs);
-          if (r.twoHop)
-            std::fprintf(f, ", \"nvlink_payload_bytes\": %.0f, \"network_payload_bytes\": %.0f, "
-                            "\"network_payload_bytes_max_rank\": %lld, \"wire_bytes_fixed\": %lld, "
-                            "\"wire_bytes_counted_rows\": %.0f, \"wire_over_payload\": %.4f",
-                         r.traffic.nvlinkPayload, r.traffic.networkPayload, (long long)r.traffic.networkPayloadMax,
-                         (long long)r.traffic.wireFixed, r.traffic.wireCountedRows,
-                         wireOverPayload(static_cast<double>(r.traffic.wireFixed), r.traffic.networkPayload));
-          std::fprintf(f, ", \"phases_us\": {");
-          bool firstPhase = true;
-          for (int p = 0; p < ncclMoeNumPhases; ++p) {
-            if (r.phaseStartUs[p] < 0) continue;
-            std::fprintf(f, "%s\"%s\": [%.2f, %.2f]", firstPhase ? "" : ", ",
-                         ncclMoePhaseName(static_cast<ncclMoePhase_t>(p)), r.phaseStartUs[p], r.phaseEndUs[p]);
-            firstPhase = false;
-          }
-          std::fprintf(f, "}}%s\n", i + 1 < table.size() ? "," : "");
-        }
-        std::fprintf(f, "]}\n");
-        std::fclose(f);
+  if (json) {
+    FILE* f = json.get();
+    std::fprintf(f, "{\"ranks\": %d, \"device\": \"%s\", \"experts\": %d, \"topk\": %d, \"hidden\": %d, \"fp8\": %s, "
+                    "\"layout\": \"%s\", \"sms\": %d, \"zero_copy\": %s, \"buffer_bytes_per_rank\": %.0f, ",
+                 R, prop.name, o.experts, o.topk, H, o.fp8 ? "true" : "false", o.expertMajor ? "expert-major" : "per-rank",
+                 o.sms, o.zeroCopy ? "true" : "false", bufferBytes);
+    if (twoHop)
+      std::fprintf(f, "\"domains\": %d, \"ranks_per_domain\": %d, \"network_transfers\": \"fitted to the counted rows (blocking-mode layouts)\", "
+                      "\"network_chunks\": %d, \"network_chunk_rows\": %d, "
+                      "\"traffic_bytes_per_rank\": \"group total / ranks\", \"meta_slot_bytes\": %zu, "
+                      "\"net_slot_rows\": %zu, \"net_dispatch_row_bytes\": %zu, \"net_combine_row_bytes\": %zu, ",
+                   M, D, comm->view.netChunks, comm->view.netChunkRows, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
+                   bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
+    std::fprintf(f, "\"rows\": [\n");
+    for (size_t i = 0; i < table.size(); ++i) {
+      const Row& r = table[i];
+      std::fprintf(f, "  {\"tokens\": %d, \"rows_per_rank\": %.1f, \"dispatch_us\": %.2f, \"combine_us\": %.2f, "
+                      "\"copy_us\": %.2f, \"a2av_dispatch_us\": %.2f, \"a2av_combine_us\": %.2f, \"host_us\": %.3f, "
+                      "\"dispatch_bytes\": %.0f, \"combine_bytes\": %.0f",
+                   r.tokens, r.rowsPerRank, r.dispatchUs, r.combineUs, r.copyUs, r.a2avDispatchUs, r.a2avCombineUs,
+                   r.hostUs, r.dispatchBytes, r.combineBytes);
+      std::fprintf(f, ", \"host_mean_us\": %.3f", r.hostMeanUs);
+      if (r.twoHop)
+        std::fprintf(f, ", \"nvlink_payload_bytes\": %.0f, \"network_payload_bytes\": %.0f, "
+                        "\"network_payload_bytes_max_rank\": %lld, \"wire_bytes_fixed\": %lld, "
+                        "\"wire_bytes_counted_rows\": %.0f, \"wire_over_payload\": %.4f",
+                     r.traffic.nvlinkPayload, r.traffic.networkPayload, (long long)r.traffic.networkPayloadMax,
+                     (long long)r.traffic.wireFixed, r.traffic.wireCountedRows,
+                     wireOverPayload(static_cast<double>(r.traffic.wireFixed), r.traffic.networkPayload));
+      std::fprintf(f, ", \"phases_us\": {");
+      bool firstPhase = true;
+      for (int p = 0; p < ncclMoeNumPhases; ++p) {
+        if (r.phaseStartUs[p] < 0) continue;
+        std::fprintf(f, "%s\"%s\": [%.2f, %.2f]", firstPhase ? "" : ", ",
+                     ncclMoePhaseName(static_cast<ncclMoePhase_t>(p)), r.phaseStartUs[p], r.phaseEndUs[p]);
+        firstPhase = false;
       }
+      std::fprintf(f, "}}%s\n", i + 1 < table.size() ? "," : "");
     }
+    std::fprintf(f, "]}\n");
   }
   checkMoe(ncclMoeCommDestroy(comm), "ncclMoeCommDestroy");
   check(ncclCommDestroy(nccl), "ncclCommDestroy");
+  // After the teardown, which the other ranks take part in: a failed write ends only this rank.
+  json.close();
   return 0;
 }
 
 }  // namespace
 }  // namespace nccl_moe::perf
 
+// Every flag, the rank environment and the JSON path are checked before the first CUDA call.
 int main(int argc, char** argv) {
-  nccl_moe::perf::Options options;
-  if (!nccl_moe::perf::parse(argc, argv, &options)) return 2;
-  nccl_moe::RankEnvironment env;
-  try {
-    env = nccl_moe::readRankEnvironment();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "nccl-moe-perf: %s (start it with nccl-moe-run)\n", e.what());
-    return 2;
-  }
-  return nccl_moe::perf::run(options, env);
+  using namespace nccl_moe;
+  return tools::runToolMain("nccl-moe-perf", [&] {
+    perf::Options options;
+    if (perf::parseOptions(argc, argv, &options) == tools::ParseOutcome::kAnswered) return 0;
+    perf::checkOptions(options);
+    const RankEnvironment env = perf::readEnvironment();
+    perf::checkAgainstGroup(options, env);
+    tools::OutputFile json = perf::openJson(options, env);
+    return perf::run(options, env, json);
+  });
 }

@@ -1,0 +1,127 @@
+// nccl-moe-perf as users start it, with bad flags: exit status 2 and a message naming the flag,
+// before any CUDA or NCCL call (these tests pass on a machine without a GPU). Flags that pass
+// reach the next check, the rank environment, which fails the same way without nccl-moe-run.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nccl_moe.h"
+#include "tool_run.h"
+#include "tool_test_paths.h"
+#include "tools/common/flags.h"
+
+namespace nccl_moe::tools {
+namespace {
+
+ToolRun perf(std::vector<std::string> arguments, std::vector<std::string> environment = {}) {
+  return runTool(kNcclMoePerfPath, {std::move(arguments), std::move(environment), ""});
+}
+
+// Exit status 2 with exactly "nccl-moe-perf: <message>" on stderr, nothing on stdout.
+void expectUsageError(const ToolRun& run, const std::string& message) {
+  EXPECT_EQ(run.status, 2) << run.err;
+  EXPECT_EQ(run.err, "nccl-moe-perf: " + message + "\n");
+  EXPECT_EQ(run.out, "");
+}
+
+// Flags accepted: the run stopped at the rank environment, the check after them.
+void expectFlagsAccepted(const ToolRun& run) {
+  EXPECT_EQ(run.status, 2) << run.err;
+  EXPECT_NE(run.err.find("NCCL_MOE_RANK is not set"), std::string::npos) << run.err;
+}
+
+TEST(ToolPerfCli, ZeroBeginIsRefusedNotLoopedOn) {
+  expectUsageError(perf({"-b", "0"}), "-b: '0' is out of range, want [1, 1M]");
+}
+
+TEST(ToolPerfCli, NegativeSizeIsRefused) {
+  expectUsageError(perf({"-e", "-5"}), "-e: '-5' is out of range, want [1, 1M]");
+}
+
+TEST(ToolPerfCli, GarbageAndOverflowAreRefused) {
+  expectUsageError(perf({"-n", "abc"}), "-n: 'abc' is not an integer");
+  expectUsageError(perf({"-n", "99999999999999999999"}),
+                   "-n: '99999999999999999999' is out of range, want [1, 1000000]");
+  expectUsageError(perf({"-b", "12x"}), "-b: '12x' is not a count (digits, optionally followed by K, M or G)");
+  expectUsageError(perf({"--seed", "-1"}), "--seed: '-1' is out of range, want [0, 9223372036854775807]");
+}
+
+TEST(ToolPerfCli, ZeroIterationsAreRefusedNotRaised) {
+  expectUsageError(perf({"-n", "0"}), "-n: '0' is out of range, want [1, 1000000]");
+  expectUsageError(perf({"-w", "-1"}), "-w: '-1' is out of range, want [0, 1000000]");
+}
+
+TEST(ToolPerfCli, FactorOneIsRefusedOnlyWhenThereIsASweep) {
+  expectUsageError(perf({"-f", "1"}), "-f 1 must be at least 2 to step from -b 128 to -e 4096");
+  expectFlagsAccepted(perf({"-b", "256", "-e", "256", "-f", "1"}));
+}
+
+TEST(ToolPerfCli, BeginAboveEndIsRefused) {
+  expectUsageError(perf({"-b", "4096", "-e", "128"}), "-b 4096 is more than -e 128");
+}
+
+TEST(ToolPerfCli, ShapeFlagsAreChecked) {
+  expectUsageError(perf({"--experts", "4", "--topk", "8"}),
+                   "--topk 8 is more than --experts 4 (a token picks distinct experts)");
+  expectUsageError(perf({"--hidden", "0"}), "--hidden: '0' is out of range, want [1, 65536]");
+  expectUsageError(perf({"--sms", "2000"}), "--sms: '2000' is out of range, want [1, 1024]");
+}
+
+TEST(ToolPerfCli, UnknownFlagAndMissingValue) {
+  expectUsageError(perf({"--bogus"}), "unknown flag '--bogus' (nccl-moe-perf --help lists the flags)");
+  expectUsageError(perf({"--json"}), "--json needs a value (FILE)");
+  expectUsageError(perf({"-b"}), "-b needs a value (N)");
+}
+
+TEST(ToolPerfCli, SizesTakeSuffixes) { expectFlagsAccepted(perf({"-b", "1K", "-e", "4K", "--json=x.json"})); }
+
+TEST(ToolPerfCli, ExpertsMustSplitOverTheRanks) {
+  expectUsageError(perf({"--experts", "256"}, rankEnvironment(0, 3)),
+                   "--experts 256 is not a multiple of the 3 ranks (every rank holds as many experts)");
+}
+
+TEST(ToolPerfCli, UnwritableJsonIsRefusedBeforeTheRun) {
+  // A valid rank environment: without the check the next step would be cudaSetDevice.
+  const std::string missing = "/nonexistent-nccl-moe-dir/out.json";
+  expectUsageError(perf({"--json", missing}, rankEnvironment(0, 1)),
+                   "--json: cannot write '" + missing + "': No such file or directory");
+  // The other ranks check the path too, so that they stop with rank 0.
+  expectUsageError(perf({"--json", missing}, rankEnvironment(1, 2)),
+                   "--json: cannot write '" + missing + "': No such file or directory");
+  expectUsageError(perf({"--json", "/"}, rankEnvironment(0, 1)), "--json: cannot write '/': Is a directory");
+}
+
+TEST(ToolPerfCli, HelpListsEveryFlagWithItsRangeAndDefault) {
+  const ToolRun run = perf({"--help"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out.rfind("usage: nccl-moe-run -np R [--mps] nccl-moe-perf [flags]\n", 0), 0u) << run.out;
+  const std::pair<const char*, const char*> lines[] = {
+      {"-b N", "smallest tokens per rank, in [1, 1M], K/M/G suffixes (default 128)"},
+      {"-e N", "largest tokens per rank, at least -b, in [1, 1M], K/M/G suffixes (default 4096)"},
+      {"-f N", "tokens multiplied by N each step, at least 2 when -b < -e, in [1, 1024] (default 2)"},
+      {"-n N", "timed iterations, in [1, 1000000] (default 20)"},
+      {"-w N", "warm-up iterations, in [0, 1000000] (default 5)"},
+      {"--experts N", "experts in all, a multiple of the ranks, in [1, 65536] (default 256)"},
+      {"--topk N", "experts per token, at most --experts, in [1, 1024] (default 8)"},
+      {"--hidden N", "elements per token row, in [1, 65536] (default 7168)"},
+      {"--fp8", "FP8 dispatch (bf16 otherwise)"},
+      {"--expert-major", "HybridEP layout (no all-to-all-v baseline)"},
+      {"--zero-copy", "x and the expert outputs written into the communicator's input areas beforehand"},
+      {"--sms N", "SM budget of dispatch and of combine, in [1, 1024] (default 24)"},
+      {"--seed N", "seed of the routings, in [0, 9223372036854775807] (default 1)"},
+      {"--json FILE", "also write the table as JSON to FILE (by rank 0)"},
+      {"-h, --help", "print this help"},
+      {"--version", "print the version"}};
+  for (const auto& [label, description] : lines) EXPECT_EQ(helpFor(run.out, label), description) << run.out;
+}
+
+TEST(ToolPerfCli, VersionIsTheLibrarysAndNccls) {
+  const ToolRun run = perf({"--version"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out.rfind("nccl-moe-perf " + versionText(NCCL_MOE_VERSION_CODE) + " (NCCL ", 0), 0u) << run.out;
+}
+
+}  // namespace
+}  // namespace nccl_moe::tools

@@ -1,0 +1,70 @@
+#include "tool_run.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace nccl_moe::tools {
+namespace {
+
+std::string quoted(const std::string& text) {
+  std::string result = "'";
+  for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return result + "'";
+}
+
+std::string readFile(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+constexpr const char* kRankVariables[] = {"NCCL_MOE_RANK", "NCCL_MOE_NRANKS", "NCCL_MOE_LOCAL_RANK",
+                                          "NCCL_MOE_DOMAIN_SIZE", "NCCL_MOE_UNIQUE_ID"};
+
+}  // namespace
+
+ToolRun runTool(const std::string& program, const ToolCall& call) {
+  char pattern[] = "/tmp/nccl-moe-tool-test-XXXXXX";
+  ToolRun run;
+  if (::mkdtemp(pattern) == nullptr) {
+    run.err = "runTool: mkdtemp failed";
+    return run;
+  }
+  const std::filesystem::path dir = pattern;
+  std::string command = call.shellPrefix + " env";
+  for (const char* variable : kRankVariables) command += std::string(" -u ") + variable;
+  for (const std::string& variable : call.environment) command += " " + quoted(variable);
+  command += " " + quoted(program);
+  for (const std::string& argument : call.arguments) command += " " + quoted(argument);
+  command += " >" + quoted((dir / "out").string()) + " 2>" + quoted((dir / "err").string());
+  const int raw = std::system(command.c_str());
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  run.out = readFile(dir / "out");
+  run.err = readFile(dir / "err");
+  std::filesystem::remove_all(dir);
+  return run;
+}
+
+std::string helpFor(const std::string& help, const std::string& label) {
+  std::istringstream lines(help);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("  " + label + "  ", 0) != 0) continue;
+    return line.substr(line.find_first_not_of(' ', label.size() + 2));
+  }
+  return "";
+}
+
+std::vector<std::string> rankEnvironment(int rank, int ranks) {
+  return {"NCCL_MOE_RANK=" + std::to_string(rank), "NCCL_MOE_NRANKS=" + std::to_string(ranks),
+          "NCCL_MOE_LOCAL_RANK=" + std::to_string(rank), "NCCL_MOE_DOMAIN_SIZE=" + std::to_string(ranks),
+          // Any 128 bytes decode; no rank here gets as far as using them.
+          "NCCL_MOE_UNIQUE_ID=" + std::string(2 * 128, '0')};
+}
+
+}  // namespace nccl_moe::tools
