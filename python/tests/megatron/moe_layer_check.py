@@ -108,6 +108,10 @@ class Case:
     pad_to_capacity: bool = False  # drop-and-pad: HybridEP's non-blocking mode
     steps: int = 0  # > 0: a short training run
     backends: tuple = ("deepep", "hybridep", "ncclep")
+    # Token counts differ between ranks. Megatron's drop-and-pad needs equal counts (every rank
+    # sizes the expert segments as capacity x ranks from its own count), for alltoall as for
+    # HybridEP, so that case keeps them equal.
+    uneven: bool = True
 
 
 CASES = [
@@ -115,7 +119,8 @@ CASES = [
     Case("top8_hidden200", topk=8, hidden=200),
     Case("top4_fp32", topk=4, dtype=torch.float32),
     Case("top4_drop", topk=4, capacity=1.0),
-    Case("top4_drop_and_pad", topk=4, capacity=1.0, pad_to_capacity=True, backends=("hybridep",)),
+    Case("top4_drop_and_pad", topk=4, capacity=1.0, pad_to_capacity=True, backends=("hybridep",),
+         uneven=False),
     Case("top6_train3", topk=6, steps=3),
 ]
 
@@ -157,7 +162,7 @@ def build_layer(config, case):
 
 
 def tokens_on(rank, case):
-    return 40 + 17 * rank + (case.topk % 3)  # uneven across ranks
+    return 40 + (17 * rank if case.uneven else 0) + (case.topk % 3)
 
 
 def run_layer(layer, x, grad):

@@ -52,7 +52,7 @@ for release in $releases; do
       fi
       tag="$release-$order-$ranks"
       echo "=== megatron-core $release, install $order import, $ranks ranks"
-      PYTHONPATH="$site:$root/python" "$build/tools/nccl-moe-run" -np "$ranks" --mps --timeout 300 -- \
+      PYTHONPATH="$site:$root/python" "$build/tools/nccl-moe-run" -np "$ranks" --mps --timeout 150 -- \
         python3 "$here/moe_layer_check.py" --order "$order" --json "$out/$tag.json" \
         ${CASES:+--only "$CASES"} > "$out/$tag.log" 2>&1
       rc=$?
