@@ -31,6 +31,8 @@ export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$(python3 -c \
   'import torch; print("%d.%d" % torch.cuda.get_device_capability())' 2>/dev/null || echo 9.0)}
 start=$SECONDS
 status=0
+# Breadth first (every release at the first rank count and order before the next), so that a
+# run cut by BUDGET_S still covers every release.
 for release in $releases; do
   wheel=$(ls "$wheels"/megatron_core-"$release"-*.whl 2>/dev/null | head -n 1)
   if [ -z "$wheel" ]; then
@@ -38,13 +40,16 @@ for release in $releases; do
     status=1
     continue
   fi
-  site="$sites/$release"
-  if [ ! -d "$site/megatron" ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheel" || {
-      echo "run_releases: pip could not install $wheel" >&2; status=1; continue; }
+  if [ ! -d "$sites/$release/megatron" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$sites/$release" "$wheel" || {
+      echo "run_releases: pip could not install $wheel" >&2; status=1; }
   fi
+done
+for ranks in $rank_counts; do
   for order in $orders; do
-    for ranks in $rank_counts; do
+    for release in $releases; do
+      site="$sites/$release"
+      [ -d "$site/megatron" ] || continue
       if (( SECONDS - start > budget )); then
         echo "run_releases: SKIPPED $release $order $ranks: past the ${budget}s budget" | tee -a "$out/skipped.txt"
         status=1
@@ -56,7 +61,7 @@ for release in $releases; do
         python3 "$here/moe_layer_check.py" --order "$order" --json "$out/$tag.json" \
         ${CASES:+--only "$CASES"} > "$out/$tag.log" 2>&1
       rc=$?
-      grep -E "^\[rank 0\] (\[(PASS|FAIL)\]|megatron )|Traceback|Error" "$out/$tag.log" | head -n 40
+      grep -E "^\[rank 0\] (\[(PASS|FAIL)\]|megatron )|Traceback|Error" "$out/$tag.log" | cut -c1-240 | head -n 30
       echo "=== $tag: exit $rc after $((SECONDS - start))s"
       (( rc == 0 )) || status=1
     done
