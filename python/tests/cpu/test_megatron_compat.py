@@ -39,6 +39,16 @@ def our_api():
     return compat.api_signatures(sources)
 
 
+def write_release(root, files):
+    """The release's files under ``root`` as they lie in the wheel; returns the megatron package."""
+    for key, name in FILES.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(files[key])
+    return os.path.join(root, "megatron")
+
+
 def flex_backends(config_source):
     """The values of TransformerConfig.moe_flex_dispatcher_backend's Literal (0.15: none)."""
     for node in ast.walk(ast.parse(config_source)):
@@ -112,12 +122,7 @@ class ReleasedWheels(unittest.TestCase):
     def test_install_check_finds_nothing_to_refuse(self):
         for version, files in self.sources.items():
             with tempfile.TemporaryDirectory() as root:
-                for key, name in FILES.items():
-                    path = os.path.join(root, name)
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path, "w", encoding="utf-8") as handle:
-                        handle.write(files[key])
-                package = os.path.join(root, "megatron")
+                package = write_release(root, files)
                 self.assertEqual(compat.release_of(package)[2], version)
                 self.assertEqual(compat.release_problems(package, self.api), [], version)
 
@@ -141,12 +146,7 @@ class ReleasedWheels(unittest.TestCase):
             "    set_deepep_num_sms,\n", "    set_deepep_num_sms,\n    nccl_ep_future_call,\n", 1)
         files["package_info"] = files["package_info"].replace("MINOR = 19", "MINOR = 99")
         with tempfile.TemporaryDirectory() as root:
-            for key, name in FILES.items():
-                path = os.path.join(root, name)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "w", encoding="utf-8") as handle:
-                    handle.write(files[key])
-            problems = compat.release_problems(os.path.join(root, "megatron"), self.api)
+            problems = compat.release_problems(write_release(root, files), self.api)
         text = "\n".join(problems)
         self.assertIn("nccl_ep_future_call", text)
         self.assertIn("0.99", text)
