@@ -235,7 +235,11 @@ class NcclEpDispatch(torch.autograd.Function):
         ctx.handle = handle
         ctx.shape = shape
         ctx.x_dtype = tokens.dtype
-        ctx.weights_dtype = topk_weights.dtype
+        ctx.weights_dtype = None if topk_weights is None else topk_weights.dtype
+        # Caller-owned receive buffers were written in place: autograd must know.
+        written = [t for t in (recv_tokens, recv_topk_weights) if t is not None]
+        if written:
+            ctx.mark_dirty(*written)
         ctx.mark_non_differentiable(tokens_per_expert)
         return received, probs, tokens_per_expert
 
@@ -249,7 +253,8 @@ class NcclEpDispatch(torch.autograd.Function):
         want_probs = ctx.needs_input_grad[2] and grad_probs is not None
         grad_x, grad_weights = ops.combine(handle, grad_received,
                                            probs_grad=grad_probs if want_probs else None)
-        grad_weights = None if grad_weights is None else grad_weights.to(ctx.weights_dtype)
+        if grad_weights is not None and ctx.weights_dtype is not None:
+            grad_weights = grad_weights.to(ctx.weights_dtype)
         return grad_x.to(ctx.x_dtype).reshape(ctx.shape), None, grad_weights, None, None, None
 
 
