@@ -3,8 +3,9 @@
 # with NCCL is present. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
+# clang, its sanitizer/libFuzzer runtimes and llvm-symbolizer (llvm-14): tests/sanitize, tests/fuzz.
 packages=(cmake g++ make pkg-config libhwloc-dev hwloc nlohmann-json3-dev libgtest-dev libgmock-dev
-          libibverbs-dev)
+          libibverbs-dev clang libclang-rt-14-dev llvm-14)
 
 missing=()
 for package in "${packages[@]}"; do

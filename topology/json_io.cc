@@ -120,8 +120,8 @@ Json pcieToJson(const PcieLink& link) {
 PcieLink pcieFromJson(const Json& json, const std::string& source, const std::string& path) {
   ObjectReader reader(json, source, path);
   PcieLink link;
-  link.gen = reader.integer("gen", 0, 0, 6);
-  link.width = reader.integer("width", 0, 0, 32);
+  link.gen = reader.integer("gen", 0, 0, kMaxPcieGen);
+  link.width = reader.integer("width", 0, 0, kMaxPcieWidth);
   link.gbytesPerSec = reader.number("gbytes_per_s", 0, 0, kMaxLinkGBps);
   reader.finish();
   return link;

@@ -36,6 +36,10 @@ bool isRdma(NicKind kind);
 // the cost model's sums finite.
 inline constexpr double kMaxNicGbitPerSec = 1e6;
 inline constexpr double kMaxLinkGBps = 1e6;
+// PCIe link widths: x32 is the widest slot, but NCCL reports a bonded NIC as the sum of its ports'
+// widths; 256 lanes covers 8 bonded x32 ports. One limit for GPUs and NICs, in every reader.
+inline constexpr int kMaxPcieWidth = 256;
+inline constexpr int kMaxPcieGen = 6;
 
 struct PcieLink {
   int gen = 0;               // 0: unknown

@@ -457,7 +457,7 @@ class NcclXmlImporter {
     const std::string& bus = required(pci, "busid");
     PcieLink link;
     if (const std::string* speed = pci.attribute("link_speed")) link.gen = genFromLinkSpeed(*speed);
-    link.width = integer(pci, "link_width", 0, 0, INT_MAX);
+    link.width = integer(pci, "link_width", 0, 0, kMaxPcieWidth);
     bool device = false;
     for (const auto& child : pci.children) {
       if (child.name == "gpu") {
@@ -521,7 +521,7 @@ class NcclXmlImporter {
       if (pci != nullptr) {
         nic.busId = lower(required(*pci, "busid"));
         if (const std::string* speed = pci->attribute("link_speed")) nic.pcie.gen = genFromLinkSpeed(*speed);
-        nic.pcie.width = integer(*pci, "link_width", 0, 0, INT_MAX);
+        nic.pcie.width = integer(*pci, "link_width", 0, 0, kMaxPcieWidth);
       }
       auto attributeOf = [&](const XmlElement* element, const char* key) {
         const std::string* value = element != nullptr ? element->attribute(key) : nullptr;

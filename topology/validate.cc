@@ -50,6 +50,16 @@ bool hasShape(const Matrix<T>& matrix, size_t rows, size_t cols) {
   return true;
 }
 
+// The same bounds as the JSON reader, for GPUs and NICs alike: what validate accepts reads back.
+void checkPcie(const PcieLink& link, const std::string& at, Problems& problems) {
+  if (link.gen < 0 || link.gen > kMaxPcieGen || link.width < 0 || link.width > kMaxPcieWidth ||
+      !inRange(link.gbytesPerSec, 0, kMaxLinkGBps)) {
+    problems.add(at, ".pcie: gen ", link.gen, " width ", link.width, " gbytes_per_s ", numberText(link.gbytesPerSec),
+                 " out of range (gen 0..", kMaxPcieGen, ", width 0..", kMaxPcieWidth, ", GB/s ",
+                 rangeText(0, kMaxLinkGBps), ")");
+  }
+}
+
 void checkGpu(const Node& node, const Gpu& gpu, const std::string& at, Problems& problems) {
   if (gpu.index < 0) problems.add(at, ".index: ", gpu.index, " is negative");
   if (!gpu.busId.empty() && !isPciBusId(gpu.busId)) {
@@ -70,12 +80,7 @@ void checkGpu(const Node& node, const Gpu& gpu, const std::string& at, Problems&
     problems.add(at, ".nvlink.gbytes_per_s_per_link: ", numberText(gpu.nvlinkGBpsPerLink),
                  " must be > 0 when the GPU has NVLinks");
   }
-  if (gpu.pcie.gen < 0 || gpu.pcie.gen > 6 || gpu.pcie.width < 0 || gpu.pcie.width > 32 ||
-      !inRange(gpu.pcie.gbytesPerSec, 0, kMaxLinkGBps)) {
-    problems.add(at, ".pcie: gen ", gpu.pcie.gen, " width ", gpu.pcie.width, " gbytes_per_s ",
-                 numberText(gpu.pcie.gbytesPerSec), " out of range (gen 0..6, width 0..32, GB/s ",
-                 rangeText(0, kMaxLinkGBps), ")");
-  }
+  checkPcie(gpu.pcie, at, problems);
   checkCpuList(gpu.cpuAffinity, at + ".cpu_affinity", problems);
   if (gpu.rail < -1 || gpu.rail >= static_cast<int>(node.nics.size())) {
     problems.add(at, ".rail: ", gpu.rail, " is not a NIC index (node has ", node.nics.size(),
@@ -98,6 +103,7 @@ void checkNic(const Nic& nic, const std::string& at, Problems& problems) {
                  rangeText(0, kMaxNicGbitPerSec));
   }
   if (nic.port < 1) problems.add(at, ".port: ", nic.port, " must be >= 1");
+  checkPcie(nic.pcie, at, problems);
   checkCpuList(nic.cpuAffinity, at + ".cpu_affinity", problems);
 }
 
