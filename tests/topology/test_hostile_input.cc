@@ -182,6 +182,27 @@ TEST(TopoHostileRates, NcclXmlSpeedNeverWrapsNegative) {
             std::vector<std::string>{"nodes[0].nics[0].gbit_per_s: 2147483.647 is out of range [0, 1000000]"});
 }
 
+// A bonded NIC (NCCL sums its ports' widths) is wider than any slot: validate, the JSON reader and
+// the NCCL XML import share one limit, so what validates is written as JSON that reads back (the
+// NCCL XML fuzzer found a x52 NIC that validated but whose JSON the reader refused).
+TEST(TopoHostileRates, PcieWidthsHaveOneLimitEverywhere) {
+  Cluster cluster = makePreset("dgx-h100", 1);
+  cluster.nodes[0].nics[0].pcie.width = 64;
+  ASSERT_TRUE(findProblems(cluster).empty()) << ::testing::PrintToString(findProblems(cluster));
+  const std::string json = toJsonText(cluster);
+  EXPECT_EQ(toJsonText(parseClusterJson(json, "bonded.json")), json);
+  cluster.nodes[0].nics[0].pcie.width = kMaxPcieWidth + 1;
+  const std::vector<std::string> problems = findProblems(cluster);
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_NE(problems[0].find("nodes[0].nics[0].pcie: gen"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[0].find("width 0..256"), std::string::npos) << problems[0];
+  EXPECT_NE(errorOf([] {
+              parseNcclXml(R"(<system version="1"><cpu numaid="0"><pci busid="0000:01:00.0" class="0x020700" link_width="300">
+    <nic><net name="mlx5_0" dev="0" speed="400000"/></nic></pci></cpu></system>)", "wide.xml");
+            }).find("300"),
+            std::string::npos);
+}
+
 TEST(TopoHostileCpuLists, FindProblemsParsesEveryCpuList) {
   // The NCCL XML export parses these; a list that cannot parse must not pass validation.
   Cluster cluster = makePreset("dgx-h100", 1);
