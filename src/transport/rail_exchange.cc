@@ -11,6 +11,11 @@ namespace nccl_moe {
 
 namespace {
 
+int64_t steadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 Status ncclStatus(ncclResult_t result, const char* what) {
   if (result == ncclSuccess) return Status::ok();
   return {result, format("%s failed: %s (%s)", what, ncclGetErrorString(result), ncclGetLastError(nullptr))};
@@ -115,27 +120,73 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
     return {ncclRemoteError, "the network phase of this communicator was aborted after a failure; destroy it"};
   nextSlot_ = (index + 1) % kWatchSlots;
   Watch& slot = slots_[index];
+  // Captured: the events would be nodes of the graph, which the watchdog cannot follow from one
+  // replay to the next; host nodes arm and disarm a watch at every replay instead.
+  GraphWatch* graphWatch = streamIsCapturing(stream) ? newGraphWatch(job) : nullptr;
+  if (graphWatch != nullptr)
+    if (Status s = cudaStatus(cudaLaunchHostFunc(stream, armGraphWatch, graphWatch), "cudaLaunchHostFunc(arm)");
+        !s.isOk())
+      return s;
   if (Status s = cudaStatus(launchNetworkPrologue(view_, slot.epoch.get(), stream), "launch(network prologue)"); !s.isOk())
     return s;
   if (Status s = cudaStatus(cudaEventRecord(slot.started.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
   if (Status s = issueGroup(rail_, job, stream); !s.isOk()) return s;
   logMessage(LogLevel::kTrace, "rank %d: network group '%s' enqueued", view_.rank, job.what);
   if (Status s = cudaStatus(cudaEventRecord(slot.finished.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
+  if (graphWatch != nullptr)
+    if (Status s = cudaStatus(cudaLaunchHostFunc(stream, disarmGraphWatch, graphWatch), "cudaLaunchHostFunc(disarm)");
+        !s.isOk())
+      return s;
   if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, job.chunk, slot.epoch.get(), stream),
                             "launch(network signal)");
       !s.isOk())
     return s;
-  // Inside a graph capture the events are nodes of the graph: replays are not watched.
-  slot.busy = !streamIsCapturing(stream);
+  slot.busy = graphWatch == nullptr;
   slot.startSeen = false;
-  slot.what = job.what;
-  slot.phase = job.phase;
-  slot.chunk = job.chunk;
-  slot.chunks = job.chunks;
-  slot.firstPeer = job.legs.empty() ? -1 : job.legs.front().peer * view_.localRanks + view_.localRank;
+  slot.info = infoOf(job, view_);
   lock.unlock();
   changed_.notify_all();
   return Status::ok();
+}
+
+RailExchange::JobInfo RailExchange::infoOf(const RailJob& job, const DomainView& view) {
+  JobInfo info;
+  info.what = job.what;
+  info.phase = job.phase;
+  info.chunk = job.chunk;
+  info.chunks = job.chunks;
+  info.firstPeer = job.legs.empty() ? -1 : job.legs.front().peer * view.localRanks + view.localRank;
+  return info;
+}
+
+RailExchange::GraphWatch* RailExchange::newGraphWatch(const RailJob& job) {
+  GraphWatch& watch = graphWatches_.emplace_back();
+  watch.owner = this;
+  watch.info = infoOf(job, view_);
+  return &watch;
+}
+
+// Host nodes of a captured group (a CUDA driver thread runs them at each replay): no CUDA call,
+// no lock; the watchdog polls while graph watches exist, so a notification is not needed.
+void CUDART_CB RailExchange::armGraphWatch(void* watch) {
+  static_cast<GraphWatch*>(watch)->armedSinceNs.store(std::max<int64_t>(1, steadyNowNs()), std::memory_order_release);
+}
+
+void CUDART_CB RailExchange::disarmGraphWatch(void* watch) {
+  static_cast<GraphWatch*>(watch)->armedSinceNs.store(0, std::memory_order_release);
+}
+
+// A replayed group armed longer than the timeout: reports it (the caller aborts).
+bool RailExchange::graphWatchExpired(int64_t nowNs) {
+  const int64_t limitNs = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout_).count();
+  for (const GraphWatch& watch : graphWatches_) {
+    const int64_t since = watch.armedSinceNs.load(std::memory_order_acquire);
+    if (since != 0 && nowNs - since > limitNs) {
+      reportTimeout(watch.info);
+      return true;
+    }
+  }
+  return false;
 }
 
 Status RailExchange::forkFrom(cudaStream_t stream) {
@@ -152,17 +203,17 @@ Status RailExchange::joinInto(cudaStream_t stream, int chunk) {
   return cudaStatus(cudaStreamWaitEvent(stream, landed_[std::max(chunk, 0)].get(), 0), "cudaStreamWaitEvent(landed)");
 }
 
-void RailExchange::reportTimeout(const Watch& slot) {
+void RailExchange::reportTimeout(const JobInfo& info) {
   ErrorRecord record{};
   record.kind = kErrorNetworkTimeout;
   record.rank = view_.rank;
-  record.peer = slot.firstPeer;
-  record.phase = slot.phase;
+  record.peer = info.firstPeer;
+  record.phase = info.phase;
   record.expected = static_cast<uint64_t>(timeout_.count());
-  record.slot = slot.chunk;
-  const std::string which = slot.chunk < 0 ? "" : format(", chunk %d of %d", slot.chunk + 1, slot.chunks);
+  record.slot = info.chunk;
+  const std::string which = info.chunk < 0 ? "" : format(", chunk %d of %d", info.chunk + 1, info.chunks);
   logWarn("rank %d: the network phase (%s%s) with rail peer %d did not complete within %lld ms: aborting it",
-          view_.rank, slot.what, which.c_str(), slot.firstPeer, static_cast<long long>(timeout_.count()));
+          view_.rank, info.what, which.c_str(), info.firstPeer, static_cast<long long>(timeout_.count()));
   // The host mirror keeps the first failure of this rank (a kernel's may be there already).
   volatile ErrorRecord* host = view_.errorHost;
   if (host->kind == kErrorNone) {
@@ -188,6 +239,13 @@ void RailExchange::watch() {
   cudaThreadExchangeStreamCaptureMode(&relaxed);
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
+    // Captured groups are armed by host nodes at replay, without waking this thread: they are
+    // polled, every millisecond at most (a timeout is far coarser than that).
+    if (!graphWatches_.empty() && graphWatchExpired(steadyNowNs())) {
+      abortLocked();
+      changed_.notify_all();
+      return;
+    }
     bool watching = false;
     for (Watch& slot : slots_) {
       if (!slot.busy) continue;
@@ -202,7 +260,7 @@ void RailExchange::watch() {
         slot.busy = false;
         changed_.notify_all();
       } else if (now - slot.startedAt > timeout_) {
-        reportTimeout(slot);
+        reportTimeout(slot.info);
         logMessage(LogLevel::kTrace, "rank %d: aborting the rail communicator", view_.rank);
         abortLocked();
         logMessage(LogLevel::kTrace, "rank %d: rail communicator aborted", view_.rank);
@@ -214,6 +272,8 @@ void RailExchange::watch() {
       lock.unlock();
       std::this_thread::sleep_for(std::chrono::microseconds(200));
       lock.lock();
+    } else if (!graphWatches_.empty()) {
+      changed_.wait_for(lock, std::chrono::milliseconds(1));
     } else {
       changed_.wait(lock);
     }

@@ -15,6 +15,10 @@
 // error naming the phase, the chunk and the rail peer in the host-mapped error record, and aborts
 // the rail communicator, whose kernels then return. The signal kernel behind them sees the record
 // and signals nothing, so the kernels waiting for it time out too and the call ends with the error.
+// A group enqueued while the stream is captured into a CUDA graph runs at every replay, long after
+// this call returned: instead of events (graph nodes the watchdog cannot tell apart between
+// replays) it is framed by two host nodes that stamp and clear an "armed since" time at each
+// replay; the watchdog treats an armed group like a running one.
 //
 // Measured on an H100 (NCCL 2.28.3, with and without MPS): NCCL's kernels on a second stream did not
 // make progress while a kernel of the same process spun waiting for them, so a design that issues
@@ -28,7 +32,9 @@
 #include <nccl.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <deque>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -96,6 +102,15 @@ class RailExchange {
  private:
   // Enough for the layout and every chunk of a dispatch and a combine in flight at once.
   static constexpr int kWatchSlots = 2 * kMaxNetworkChunks + 4;
+  // What a timeout message names about a group.
+  struct JobInfo {
+    const char* what = "";
+    int phase = 0;
+    int chunk = -1;
+    int chunks = 0;
+    int firstPeer = -1;  // global rank of the job's first rail peer
+  };
+  // A group enqueued outside capture: followed through its two events.
   struct Watch {
     CudaEvent started;
     CudaEvent finished;
@@ -103,16 +118,25 @@ class RailExchange {
     bool busy = false;
     bool startSeen = false;
     std::chrono::steady_clock::time_point startedAt;
-    const char* what = "";
-    int phase = 0;
-    int chunk = -1;
-    int chunks = 0;
-    int firstPeer = -1;  // global rank of the job's first rail peer
+    JobInfo info;
+  };
+  // A group captured into a graph: host nodes before and after it stamp and clear armedSinceNs at
+  // each replay (no CUDA call in them). Kept until the exchange dies: the graph may replay any time.
+  struct GraphWatch {
+    RailExchange* owner = nullptr;
+    JobInfo info;
+    std::atomic<int64_t> armedSinceNs{0};
   };
 
   RailExchange() = default;
+  static JobInfo infoOf(const RailJob& job, const DomainView& view);
+  static void CUDART_CB armGraphWatch(void* watch);
+  static void CUDART_CB disarmGraphWatch(void* watch);
+  // A GraphWatch for `job`, kept for the exchange's life (called with mutex_ held).
+  GraphWatch* newGraphWatch(const RailJob& job);
   void watch();
-  void reportTimeout(const Watch& slot);
+  bool graphWatchExpired(int64_t nowNs);
+  void reportTimeout(const JobInfo& info);
   void abortLocked();
 
   ncclComm_t rail_ = nullptr;
@@ -124,6 +148,7 @@ class RailExchange {
   std::array<CudaEvent, kMaxNetworkChunks> landed_;
   std::array<Watch, kWatchSlots> slots_;
   int nextSlot_ = 0;
+  std::deque<GraphWatch> graphWatches_;  // stable addresses: the graphs' host nodes point at them
 
   std::mutex mutex_;  // slots, the rail communicator's calls and its abort
   std::condition_variable changed_;

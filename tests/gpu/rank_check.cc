@@ -59,6 +59,7 @@ struct Options {
   int badConfigRank = -1;     // this rank passes an invalid config: creation must fail everywhere, not hang
   int noTopologyRank = -1;    // this rank sets NCCL_MOE_TOPOLOGY=0 (fewer set-up exchanges): refused everywhere
   bool deadInCreate = false;  // --dead-rank never calls ncclMoeCommCreate: the others time out in it
+  bool deadInReplay = false;  // with --graph: --dead-rank skips one more replay; the others must time out
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -97,6 +98,7 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--bad-config-rank") o->badConfigRank = std::atoi(next());
     else if (a == "--no-topology-rank") o->noTopologyRank = std::atoi(next());
     else if (a == "--dead-in-create") o->deadInCreate = true;
+    else if (a == "--dead-in-replay") o->deadInReplay = true;
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -597,6 +599,30 @@ void runGraph(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, 
     else
       std::printf("rank %d: graph replay %d matches (%lld rows, overflow %d)\n", me, replay, (long long)rows, overflow);
   }
+  if (o.deadInReplay && gFailures == 0) {
+    // One more replay that the dead rank skips: nothing watches a replay from the host call that
+    // made it, so the graph itself must fail every other rank within the timeout, two-hop included.
+    if (me == o.deadRank) {
+      std::printf("rank %d: staying silent in the replay\n", me);
+      std::fflush(stdout);
+      usleep(static_cast<useconds_t>(o.timeoutMs) * 3000u);
+    } else {
+      const auto start = std::chrono::steady_clock::now();
+      CUDA_OK(cudaGraphLaunch(exec, stream));
+      const cudaError_t synced = cudaStreamSynchronize(stream);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ncclResult_t result = ncclSuccess;
+      ncclMoeCommGetAsyncError(comm, &result);
+      const std::string message = ncclMoeGetLastError(comm);
+      if (synced != cudaSuccess || result != ncclRemoteError || message.find("timed out") == std::string::npos ||
+          seconds > o.timeoutMs / 1000.0 + 1.0)
+        fail("a replay without rank %d must fail within %d ms + 1 s: %s after %.2f s, result %d: %s", o.deadRank,
+             o.timeoutMs, cudaGetErrorString(synced), seconds, result, message.c_str());
+      else
+        std::printf("rank %d: replay without rank %d timed out after %.2f s: %s\n", me, o.deadRank, seconds,
+                    message.c_str());
+    }
+  }
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
 }
@@ -896,7 +922,7 @@ int main(int argc, char** argv) {
     fail("ncclMoeCommSetPhaseTiming: %s", ncclMoeGetLastError(comm));
 
   int rc = 0;
-  if (o.deadRank >= 0) {
+  if (o.deadRank >= 0 && !o.deadInReplay) {
     rc = runDeadRank(o, env, comm, stream);
     // The silent peer never joins a collective again: tear down without one.
     if (env.rank != o.deadRank) {
@@ -921,6 +947,17 @@ int main(int argc, char** argv) {
   } else
     for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);  // later iterations reuse the handle
   if (o.phaseTimes && gFailures == 0) checkPhaseTimes(env, comm);
+  if (o.deadInReplay) {
+    // The silent rank never joins a collective again; the others' communicator failed: tear down
+    // without a collective, and check that destroy completes.
+    if (env.rank == o.deadRank) return gFailures == 0 ? 0 : 1;
+    if (handle) ncclMoeHandleDestroy(handle);
+    if (ncclMoeCommDestroy(comm) != ncclSuccess) fail("ncclMoeCommDestroy after the failed replay: %s",
+                                                      ncclMoeGetLastError(nullptr));
+    ncclCommAbort(nccl);
+    std::printf("rank %d: %s\n", env.rank, gFailures == 0 ? "PASSED" : "FAILED");
+    return gFailures == 0 ? 0 : 1;
+  }
   if (handle) ncclMoeHandleDestroy(handle);
   if (ncclMoeCommDestroy(comm) != ncclSuccess) fail("ncclMoeCommDestroy: %s", ncclMoeGetLastError(nullptr));
   ncclCommDestroy(nccl);

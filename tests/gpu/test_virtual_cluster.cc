@@ -78,6 +78,14 @@ const ClusterCase kCases[] = {
     {"n4x1_nccl_only", 4, "--experts 16 --topk 4 --tokens 40 --hidden 200 --zero-rank 3", 4},
     {"n2x2_cuda_graph_replays_new_routing", 4,
      "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3", 2},
+    {"n2x2_rank_dies_in_graph_replay_times_out", 4,
+     "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 1 --dead-rank 3 "
+     "--dead-in-replay --timeout-ms 3000",
+     2, 90},
+    {"r4_rank_dies_in_graph_replay_times_out", 4,
+     "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 1 --dead-rank 2 "
+     "--dead-in-replay --timeout-ms 3000",
+     1, 90},
     {"n2x2_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 2", 2},
     {"n2x2_silent_rank_times_out", 4,
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000", 2, 60},
