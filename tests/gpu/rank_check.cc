@@ -60,6 +60,8 @@ struct Options {
   int noTopologyRank = -1;    // this rank sets NCCL_MOE_TOPOLOGY=0 (fewer set-up exchanges): refused everywhere
   bool deadInCreate = false;  // --dead-rank never calls ncclMoeCommCreate: the others time out in it
   bool deadInReplay = false;  // with --graph: --dead-rank skips one more replay; the others must time out
+  bool deadInCombine = false;  // --dead-rank stops after the dispatch: the others time out in combine
+  bool deadInDestroy = false;  // --dead-rank stops before ncclMoeCommDestroy: the others' destroy completes
 };
 
 bool parse(int argc, char** argv, Options* o) {
@@ -99,6 +101,8 @@ bool parse(int argc, char** argv, Options* o) {
     else if (a == "--no-topology-rank") o->noTopologyRank = std::atoi(next());
     else if (a == "--dead-in-create") o->deadInCreate = true;
     else if (a == "--dead-in-replay") o->deadInReplay = true;
+    else if (a == "--dead-in-combine") o->deadInCombine = true;
+    else if (a == "--dead-in-destroy") o->deadInDestroy = true;
     else {
       std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
       return false;
@@ -771,14 +775,28 @@ void checkPhaseTimes(const RankEnvironment& env, ncclMoeComm_t comm) {
   }
 }
 
-int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream) {
+// How long the call that started at `start` took to fail: the first detection (a kernel's wait, or
+// the network watchdog on the host) ends every wait of the rank, so within the timeout plus slack,
+// not one timeout per wait in turn (two-hop: was 2x).
+void expectFailedInTime(const Options& o, const char* what, std::chrono::steady_clock::time_point start) {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (seconds > o.timeoutMs / 1000.0 + 1.0) fail("the %s took %.2f s to fail; the timeout is %d ms", what, seconds, o.timeoutMs);
+}
+
+// The dead-rank scenarios: the silent rank stops before the layout (default), the dispatch
+// (deadInDispatch), the combine (deadInCombine) or the destroy (deadInDestroy); every other rank must
+// fail that call with a timeout naming the silent peer, within the timeout plus slack, and its
+// destroy must complete. *comm is destroyed here (set to NULL) in the destroy scenario.
+int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t* commInOut, cudaStream_t stream) {
+  ncclMoeComm_t comm = *commInOut;
   auto staySilent = [&] {
     std::printf("rank %d: staying silent\n", env.rank);
     std::fflush(stdout);
     usleep(static_cast<useconds_t>(o.timeoutMs) * 3000u);
     return 0;
   };
-  if (env.rank == o.deadRank && !o.deadInDispatch) return staySilent();
+  const bool laterThanLayout = o.deadInDispatch || o.deadInCombine || o.deadInDestroy;
+  if (env.rank == o.deadRank && !laterThanLayout) return staySilent();
   std::mt19937_64 rng(o.seed);
   Group g = makeGroup(o, env.nranks, rng);
   const RankRouting& mine = g.routings[env.rank];
@@ -797,29 +815,60 @@ int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm
   int64_t rows = 0;
   ncclResult_t result = ncclMoeHandleGetCounts(handle, &rows, nullptr, nullptr);
   std::string message = ncclMoeGetLastError(comm);
-  if (o.deadInDispatch) {
+  if (laterThanLayout) {
     if (result != ncclSuccess) {
       fail("the layout must complete before the rank dies: %s", message.c_str());
       return 1;
     }
-    if (env.rank == o.deadRank) return staySilent();
-    DeviceBytes x(g.x[env.rank].bytes().size()), recv(static_cast<size_t>(rows) * o.hidden * 2);
+    if (env.rank == o.deadRank && o.deadInDispatch) return staySilent();
+    DeviceBytes x(g.x[env.rank].bytes().size()), recv(static_cast<size_t>(rows) * o.hidden * 2 + 2),
+        out(g.x[env.rank].bytes().size() + 2);
     x.upload(g.x[env.rank].bytes().data(), g.x[env.rank].bytes().size());
     ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
     d.x = x.get();
     d.recvRows = rows;
     d.recvX = recv.get();
-    const auto start = std::chrono::steady_clock::now();
+    auto start = std::chrono::steady_clock::now();
     if (ncclMoeDispatch(comm, handle, &d, stream) != ncclSuccess) {
       fail("ncclMoeDispatch: %s", ncclMoeGetLastError(comm));
       return 1;
     }
-    CUDA_OK(cudaStreamSynchronize(stream));  // returns once the waits have timed out
-    // The first detection (a kernel's wait, or the network watchdog on the host) ends every wait of
-    // this rank: within the timeout plus slack, not one timeout per wait in turn (two-hop: was 2x).
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (seconds > o.timeoutMs / 1000.0 + 1.0)
-      fail("the dispatch took %.2f s to fail; the timeout is %d ms", seconds, o.timeoutMs);
+    CUDA_OK(cudaStreamSynchronize(stream));  // returns once the waits have timed out (or done)
+    if (o.deadInDispatch) expectFailedInTime(o, "dispatch", start);
+    if (o.deadInCombine || o.deadInDestroy) {
+      if (ncclMoeCommGetAsyncError(comm, &result) != ncclSuccess || result != ncclSuccess) {
+        fail("the dispatch must complete before the rank dies: %s", ncclMoeGetLastError(comm));
+        return 1;
+      }
+      if (env.rank == o.deadRank && o.deadInCombine) return staySilent();
+      ncclMoeCombineArgs_t c = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
+      c.x = recv.get();
+      c.rows = rows;
+      c.out = out.get();
+      start = std::chrono::steady_clock::now();
+      if (ncclMoeCombine(comm, handle, &c, stream) != ncclSuccess) {
+        fail("ncclMoeCombine: %s", ncclMoeGetLastError(comm));
+        return 1;
+      }
+      CUDA_OK(cudaStreamSynchronize(stream));
+      if (o.deadInCombine) expectFailedInTime(o, "combine", start);
+    }
+    if (o.deadInDestroy) {
+      ncclMoeHandleDestroy(handle);
+      if (env.rank == o.deadRank) return staySilent();
+      // Every call succeeded; the silent rank never joins the destroy's closing exchange: it must
+      // still complete here, with an error naming the timeout, within the timeout plus slack.
+      start = std::chrono::steady_clock::now();
+      result = ncclMoeCommDestroy(comm);
+      *commInOut = nullptr;
+      message = ncclMoeGetLastError(nullptr);
+      expectFailedInTime(o, "destroy", start);
+      if (result != ncclRemoteError || message.find("timed out") == std::string::npos)
+        fail("destroy without rank %d: expected a timeout, got %d: %s", o.deadRank, result, message.c_str());
+      else
+        std::printf("rank %d: destroy completed without the silent rank: %s\n", env.rank, message.c_str());
+      return gFailures == 0 ? 0 : 1;
+    }
     if (ncclMoeCommGetAsyncError(comm, &result) != ncclSuccess) {
       fail("ncclMoeCommGetAsyncError: %s", ncclMoeGetLastError(comm));
       return 1;
@@ -923,10 +972,10 @@ int main(int argc, char** argv) {
 
   int rc = 0;
   if (o.deadRank >= 0 && !o.deadInReplay) {
-    rc = runDeadRank(o, env, comm, stream);
+    rc = runDeadRank(o, env, &comm, stream);
     // The silent peer never joins a collective again: tear down without one.
     if (env.rank != o.deadRank) {
-      ncclMoeCommDestroy(comm);
+      if (comm != nullptr) ncclMoeCommDestroy(comm);
       ncclCommAbort(nccl);
     }
     return rc != 0 || gFailures != 0;
