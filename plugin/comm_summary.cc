@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/status.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 

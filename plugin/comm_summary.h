@@ -5,7 +5,7 @@
 #include <string>
 
 #include "channel_cap.h"
-#include "comm_registry.h"
+#include "misc/comm_registry.h"
 
 namespace nccl_moe {
 

@@ -3,7 +3,7 @@
 #include <cstdarg>
 #include <cstdio>
 
-#include "core/log.h"
+#include "misc/log.h"
 
 namespace nccl_moe {
 

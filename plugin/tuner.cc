@@ -8,7 +8,7 @@
 
 #include "chained_tuner.h"
 #include "channel_cap.h"
-#include "comm_registry.h"
+#include "misc/comm_registry.h"
 #include "comm_summary.h"
 #include "cost_table.h"
 #include "device_sms.h"

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/env.h"
+#include "misc/env.h"
 
 namespace nccl_moe {
 

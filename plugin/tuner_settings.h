@@ -1,5 +1,5 @@
 // What the tuner reads from the environment at each communicator's init (NCCL_MOE_* variables;
-// defaults in one place, as src/core/env.h does for the library).
+// defaults in one place, as src/misc/env.h does for the library).
 #pragma once
 
 #include <string>

@@ -3,8 +3,8 @@
 
 #include "core/call_checks.h"
 #include "core/comm.h"
-#include "core/last_error.h"
-#include "core/live_set.h"
+#include "misc/last_error.h"
+#include "misc/live_set.h"
 
 #include <memory>
 

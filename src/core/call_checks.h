@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "core/config.h"
-#include "core/status.h"
+#include "misc/status.h"
 #include "nccl_moe.h"
 
 namespace nccl_moe {

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <vector>
 
-#include "core/env.h"
-#include "core/log.h"
+#include "misc/env.h"
+#include "misc/log.h"
 #include "plan/plan_choice.h"
 #include "topology/assembly.h"
 #include "topology/model.h"

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "core/status.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 

@@ -7,23 +7,19 @@
 #include <cstdio>
 #include <cstring>
 
-#include "core/env.h"
-#include "core/numerics.h"
-#include "core/log.h"
+#include "misc/env.h"
+#include "misc/numerics.h"
+#include "misc/log.h"
 #include "plan/plan_choice.h"
 #include "kernels/protocol.h"
-#include "plugin/comm_registry.h"
+#include "misc/comm_registry.h"
+#include "misc/nccl_status.h"
 
 namespace nccl_moe {
 
 namespace {
 
 size_t alignUp(size_t value, size_t alignment) { return (value + alignment - 1) / alignment * alignment; }
-
-Status ncclStatus(ncclResult_t result, const char* what) {
-  if (result == ncclSuccess) return Status::ok();
-  return {result, format("%s failed: %s", what, ncclGetErrorString(result))};
-}
 
 // Ranks that share one GPU (the one-GPU virtual cluster) spin-wait on each other inside kernels, so
 // all of their blocks must be resident at once: split the GPU's SMs between them (leaving a few

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "core/env.h"
+#include "misc/env.h"
 
 namespace nccl_moe {
 

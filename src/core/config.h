@@ -2,7 +2,7 @@
 // applied, every field checked).
 #pragma once
 
-#include "core/status.h"
+#include "misc/status.h"
 #include "nccl_moe.h"
 #include "plan/moe_shape.h"
 

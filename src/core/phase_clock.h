@@ -6,8 +6,8 @@
 
 #include <array>
 
-#include "core/cuda_memory.h"
-#include "core/status.h"
+#include "misc/cuda_memory.h"
+#include "misc/status.h"
 #include "nccl_moe.h"
 
 namespace nccl_moe {

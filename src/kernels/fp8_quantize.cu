@@ -1,5 +1,5 @@
 // Row-wise FP8 E4M3 quantisation (one fp32 scale per 128 channels), bit-identical to
-// reference/fp8.cc: both use the conversions of core/numerics.h.
+// reference/fp8.cc: both use the conversions of misc/numerics.h.
 #include "kernels/fp8_quantize.h"
 #include "kernels/fp8_row.cuh"
 

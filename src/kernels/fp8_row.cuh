@@ -1,10 +1,10 @@
 // One warp quantises one token row to E4M3 with a scale per 128 channels (the conversions of
-// core/numerics.h, so the result is bit-identical to reference/fp8.cc).
+// misc/numerics.h, so the result is bit-identical to reference/fp8.cc).
 #pragma once
 
 #include <cstdint>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "kernels/row_ops.cuh"
 
 namespace nccl_moe {

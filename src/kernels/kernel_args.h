@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "kernels/protocol.h"
 
 namespace nccl_moe {

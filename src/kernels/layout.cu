@@ -12,7 +12,7 @@
 // Every rank derives the same numbers from the same meta, so no counts need to be exchanged.
 #include <cub/block/block_scan.cuh>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "kernels/device_sync.cuh"
 #include "kernels/launch.h"
 #include "plan/moe_shape.h"

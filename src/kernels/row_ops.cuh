@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "plan/moe_shape.h"
 
 namespace nccl_moe {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 
 namespace nccl_moe {
 

@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/status.h"
+#include "misc/status.h"
 #include "plan/layout.h"
 #include "plan/routing.h"
 

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/status.h"
+#include "misc/status.h"
 #include "plan/moe_shape.h"
 #include "plan/routing.h"
 

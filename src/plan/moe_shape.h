@@ -57,7 +57,7 @@ struct LayoutOptions {
 
 }  // namespace nccl_moe
 
-#include "core/status.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 // Ranks > 0, experts a positive multiple of ranks, 0 < hidden <= kMaxHiddenSize,

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "misc/status.h"
 #include "plan/cost_model.h"
 #include "topology/assembly.h"
 #include "topology/model.h"

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "misc/status.h"
 #include "plan/moe_shape.h"
 
 namespace nccl_moe {

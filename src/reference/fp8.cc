@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 
 namespace nccl_moe {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "plan/moe_shape.h"
 
 namespace nccl_moe {

@@ -4,18 +4,10 @@
 
 #include <cstring>
 
-#include "core/host_wait.h"
+#include "misc/host_wait.h"
+#include "misc/nccl_status.h"
 
 namespace nccl_moe {
-
-namespace {
-
-Status ncclStatus(ncclResult_t result, const char* what) {
-  if (result == ncclSuccess) return Status::ok();
-  return {result, format("%s failed: %s (%s)", what, ncclGetErrorString(result), ncclGetLastError(nullptr))};
-}
-
-}  // namespace
 
 Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes, std::vector<uint8_t>* all,
                       int timeoutMs) {

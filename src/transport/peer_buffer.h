@@ -9,8 +9,8 @@
 #include <memory>
 #include <vector>
 
-#include "core/cuda_memory.h"
-#include "core/status.h"
+#include "misc/cuda_memory.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <atomic>
 
-#include "core/host_wait.h"
-#include "core/log.h"
+#include "misc/host_wait.h"
+#include "misc/log.h"
+#include "misc/nccl_status.h"
 #include "kernels/launch.h"
 
 namespace nccl_moe {
@@ -14,11 +15,6 @@ namespace {
 int64_t steadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-Status ncclStatus(ncclResult_t result, const char* what) {
-  if (result == ncclSuccess) return Status::ok();
-  return {result, format("%s failed: %s (%s)", what, ncclGetErrorString(result), ncclGetLastError(nullptr))};
 }
 
 Status issueGroup(ncclComm_t rail, const RailJob& job, cudaStream_t stream) {

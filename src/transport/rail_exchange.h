@@ -42,8 +42,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/cuda_memory.h"
-#include "core/status.h"
+#include "misc/cuda_memory.h"
+#include "misc/status.h"
 #include "kernels/kernel_args.h"
 
 namespace nccl_moe {

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <optional>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "rail_network.h"
 #include "rank_threads.h"
 #include "reference/fp8.h"

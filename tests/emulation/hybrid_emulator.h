@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "core/status.h"
+#include "misc/status.h"
 #include "plan/hybrid_plan.h"
 #include "reference/host_rows.h"
 #include "reference/reference.h"

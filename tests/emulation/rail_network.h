@@ -11,7 +11,7 @@
 
 #include "plan/hybrid_plan.h"
 #include "rank_threads.h"
-#include "core/status.h"
+#include "misc/status.h"
 
 namespace nccl_moe::emulation {
 

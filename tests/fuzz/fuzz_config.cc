@@ -11,7 +11,7 @@
 #include "config_input.h"
 #include "core/call_checks.h"
 #include "core/config.h"
-#include "core/env.h"
+#include "misc/env.h"
 #include "fuzz_common.h"
 
 namespace {

@@ -1,7 +1,7 @@
 // The process-wide registry of communicators the tuner saw.
 #include <gtest/gtest.h>
 
-#include "plugin/comm_registry.h"
+#include "misc/comm_registry.h"
 
 namespace nccl_moe {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "cost_table_fixture.h"
 #include "log_capture.h"
-#include "plugin/comm_registry.h"
+#include "misc/comm_registry.h"
 #include "plugin/tuner.h"
 #include "scoped_env.h"
 

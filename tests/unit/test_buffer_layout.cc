@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/comm.h"
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "plan/plan_choice.h"
 
 namespace nccl_moe {

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/env.h"
+#include "misc/env.h"
 
 namespace nccl_moe::test {
 namespace {

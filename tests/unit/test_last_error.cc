@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/last_error.h"
+#include "misc/last_error.h"
 
 namespace nccl_moe::test {
 namespace {

@@ -5,7 +5,7 @@
 #include <limits>
 #include <random>
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 #include "reference/fp8.h"
 
 namespace nccl_moe {

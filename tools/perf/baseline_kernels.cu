@@ -1,6 +1,6 @@
 #include "tools/perf/baseline_kernels.h"
 
-#include "core/numerics.h"
+#include "misc/numerics.h"
 
 namespace nccl_moe::perf {
 

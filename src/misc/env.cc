@@ -1,4 +1,4 @@
-#include "core/env.h"
+#include "misc/env.h"
 
 #include <cerrno>
 #include <climits>
@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "core/log.h"
+#include "misc/log.h"
 
 namespace nccl_moe {
 

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <utility>
 
-#include "core/status.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 

@@ -1,10 +1,10 @@
-#include "core/host_wait.h"
+#include "misc/host_wait.h"
 
 #include <algorithm>
 #include <chrono>
 #include <thread>
 
-#include "core/cuda_memory.h"
+#include "misc/cuda_memory.h"
 
 namespace nccl_moe {
 

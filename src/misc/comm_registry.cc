@@ -1,4 +1,4 @@
-#include "comm_registry.h"
+#include "misc/comm_registry.h"
 
 namespace nccl_moe {
 

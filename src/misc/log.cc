@@ -1,4 +1,4 @@
-#include "core/log.h"
+#include "misc/log.h"
 
 #include <unistd.h>
 

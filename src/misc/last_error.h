@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "core/status.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 

@@ -1,6 +1,6 @@
-#include "core/last_error.h"
+#include "misc/last_error.h"
 
-#include "core/log.h"
+#include "misc/log.h"
 
 namespace nccl_moe {
 

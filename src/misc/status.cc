@@ -1,4 +1,4 @@
-#include "core/status.h"
+#include "misc/status.h"
 
 #include <cstdarg>
 #include <cstdio>

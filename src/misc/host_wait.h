@@ -5,7 +5,7 @@
 
 #include <cuda_runtime.h>
 
-#include "core/status.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 
