@@ -11,7 +11,7 @@
 #include "misc/numerics.h"
 #include "misc/log.h"
 #include "plan/plan_choice.h"
-#include "kernels/protocol.h"
+#include "transport/protocol.h"
 #include "misc/comm_registry.h"
 #include "misc/nccl_status.h"
 

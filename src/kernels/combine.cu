@@ -10,7 +10,7 @@
 // leaves while the next is summed.
 #include <algorithm>
 
-#include "kernels/device_sync.cuh"
+#include "transport/device_sync.cuh"
 #include "kernels/launch.h"
 #include "kernels/row_ops.cuh"
 

@@ -7,7 +7,7 @@
 // network chunk as the chunks land.
 #include <algorithm>
 
-#include "kernels/device_sync.cuh"
+#include "transport/device_sync.cuh"
 #include "kernels/fp8_row.cuh"
 #include "kernels/launch.h"
 #include "kernels/row_ops.cuh"

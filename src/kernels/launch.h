@@ -45,17 +45,6 @@ cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, c
 cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                              LaunchBudget budget, cudaStream_t stream);
 
-// The network phase's hooks (kernels/network_sync.cu), around each NCCL group. Prologue: the
-// call's epoch into *epochOut. Signal: store *epoch (chunk < 0) or chunkSignal(*epoch, chunk) into
-// `phase` of the domain peers (or this rank only), unless this rank has failed.
-cudaError_t launchNetworkPrologue(const DomainView& view, uint64_t* epochOut, cudaStream_t stream);
-cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, int chunk, const uint64_t* epoch,
-                                cudaStream_t stream);
-
-// With lazy module loading (CUDA's default) the first launch of a kernel loads it, and a load may
-// wait for the kernels running on the device: load them when the communicator is created.
-cudaError_t preloadNetworkKernels();
-
 struct DispatchOutputs {
   const void* x = nullptr;
   void* recvX = nullptr;

@@ -13,7 +13,7 @@
 #include <cub/block/block_scan.cuh>
 
 #include "misc/numerics.h"
-#include "kernels/device_sync.cuh"
+#include "transport/device_sync.cuh"
 #include "kernels/launch.h"
 #include "plan/moe_shape.h"
 #include "plan/routing.h"

@@ -6,7 +6,7 @@
 #include "misc/host_wait.h"
 #include "misc/log.h"
 #include "misc/nccl_status.h"
-#include "kernels/launch.h"
+#include "transport/network_sync.h"
 
 namespace nccl_moe {
 

@@ -44,7 +44,7 @@
 
 #include "misc/cuda_memory.h"
 #include "misc/status.h"
-#include "kernels/kernel_args.h"
+#include "transport/domain_view.h"
 
 namespace nccl_moe {
 

@@ -14,7 +14,7 @@
 
 #include <cstdint>
 
-#include "kernels/protocol.h"
+#include "transport/protocol.h"
 #include "plan/hybrid_plan.h"
 
 namespace nccl_moe::perf {

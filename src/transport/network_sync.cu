@@ -1,7 +1,7 @@
 // The two small kernels around each network group (NCCL point-to-point on the rail communicator,
 // transport/rail_exchange.h) that tie it to the kernels of a call.
-#include "kernels/device_sync.cuh"
-#include "kernels/launch.h"
+#include "transport/device_sync.cuh"
+#include "transport/network_sync.h"
 
 namespace nccl_moe {
 

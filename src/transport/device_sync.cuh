@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 
-#include "kernels/kernel_args.h"
+#include "transport/domain_view.h"
 
 namespace nccl_moe {
 

@@ -1,4 +1,4 @@
-#include "kernels/protocol.h"
+#include "transport/protocol.h"
 
 namespace nccl_moe {
 

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Every project include points down the layers (DESIGN: a layer includes only the layers below).
+
+    python3 tests/layering/check_layers.py [REPO]     # exit 1 listing every include that points up
+
+Layers, lowest first (a folder may include itself and the folders listed for it):
+
+  topology/           the cluster model, probe and formats (includes only itself)
+  src/misc/           status, logging, environment, CUDA RAII, last error, the comm registry
+  src/plan/           shape and plan arithmetic (pure C++): misc, topology
+  src/transport/      the cross-rank protocol, peer memory, the rail exchange: misc
+  src/kernels/        layout, dispatch, combine, FP8: misc, plan, transport
+  src/reference/      the CPU oracle: misc, plan
+  src/core/           the API entry points and the pipelines: everything above
+  plugin/             the NCCL tuner glue: misc (the library does not include its plugin)
+  tools/common/       flag parsing, output files: nothing of the library
+  tools/*             the CLIs: topology, plan, reference, tools/common, the public header
+
+KNOWN lists the includes that still point up, each with the work that removes it; the check fails
+on any other, so no new one can land.
+"""
+import os
+import re
+import sys
+
+ALLOWED = {
+    "topology": {"topology"},
+    "src/misc": {"misc"},
+    "src/plan": {"misc", "plan", "topology"},
+    "src/transport": {"misc", "transport"},
+    "src/kernels": {"misc", "plan", "transport", "kernels"},
+    "src/reference": {"misc", "plan", "reference"},
+    "src/core": {"misc", "plan", "transport", "kernels", "reference", "core", "topology"},
+    "plugin": {"misc", "plugin"},
+    "tools/common": {"tools"},
+    "tools": {"topology", "plan", "reference", "tools", "misc"},
+}
+
+# Includes that still point up: (file, included folder) -> the work that removes it.
+KNOWN = {
+    ("tools/perf/main.cc", "core"): "a public query call (ncclMoeCommGetInfo) so perf needs no internals",
+    ("tools/perf/two_hop_bytes.h", "transport"): "one buffer-layout source in plan/ that perf can use",
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.M)
+
+
+def layer_of(path):
+    """The ALLOWED key governing `path` (the longest matching folder prefix), or None."""
+    best = None
+    for key in ALLOWED:
+        if path == key or path.startswith(key + "/"):
+            if best is None or len(key) > len(best):
+                best = key
+    return best
+
+
+def violations(repo):
+    found = []
+    for top in ("src", "topology", "plugin", "tools"):
+        for folder, _, files in os.walk(os.path.join(repo, top)):
+            for name in files:
+                if not name.endswith((".h", ".cc", ".cu", ".cuh")):
+                    continue
+                path = os.path.relpath(os.path.join(folder, name), repo)
+                layer = layer_of(path)
+                if layer is None:
+                    continue
+                with open(os.path.join(repo, path), encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+                for match in INCLUDE.finditer(text):
+                    target = match.group(1)
+                    if target in ALLOWED[layer] or (path, target) in KNOWN:
+                        continue
+                    line = text.count("\n", 0, match.start()) + 1
+                    found.append("%s:%d includes %s/ (layer %s may include %s)"
+                                 % (path, line, target, layer, ", ".join(sorted(ALLOWED[layer]))))
+    return found
+
+
+def stale_known(repo):
+    """KNOWN entries whose include is gone: the list must shrink with the work it names."""
+    stale = []
+    for (path, target), why in KNOWN.items():
+        full = os.path.join(repo, path)
+        text = open(full, encoding="utf-8").read() if os.path.exists(full) else ""
+        if not any(m.group(1) == target for m in INCLUDE.finditer(text)):
+            stale.append("%s no longer includes %s/: remove it from KNOWN (%s)" % (path, target, why))
+    return stale
+
+
+def self_test():
+    """The check finds an include that points up (misc including core) in a scratch tree."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as repo:
+        os.makedirs(os.path.join(repo, "src", "misc"))
+        with open(os.path.join(repo, "src", "misc", "bad.h"), "w") as handle:
+            handle.write('#include "misc/log.h"\n#include "core/comm.h"\n')
+        found = violations(repo)
+    ok = len(found) == 1 and found[0].startswith("src/misc/bad.h:2 includes core/")
+    print("layering self-test: %s" % ("ok" if ok else "FAILED: %s" % found))
+    return 0 if ok else 1
+
+
+def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
+    repo = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                           os.path.join(os.path.dirname(__file__), "..", ".."))
+    problems = violations(repo) + stale_known(repo)
+    for problem in problems:
+        print(problem)
+    print("layering: %s" % ("%d problem(s)" % len(problems) if problems else "every include points down"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
