@@ -1,4 +1,5 @@
-// The objects behind the public opaque handles, and the host side of the single-domain path.
+// The objects behind the public opaque handles, and the host side of the call pipelines (one
+// NVLink domain, and the two-hop path over the rail exchange).
 #pragma once
 
 #include <nccl.h>

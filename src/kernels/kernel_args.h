@@ -1,5 +1,6 @@
-// Arguments of the single-domain kernels: what every kernel sees of the domain, and the device
-// arrays of one layout handle. Plain structs, passed by value.
+// Arguments of the layout, dispatch and combine kernels (one domain and two-hop): the group's
+// dimensions and the device arrays of one layout handle (what a kernel sees of its domain is
+// transport/domain_view.h). Plain structs, passed by value.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// Host entry points of the single-domain kernels. Each enqueues on `stream` and returns the
-// launch's CUDA error; cross-rank failures (timeouts) land in the DomainView's error record.
+// Host entry points of the layout, dispatch and combine kernels, one domain and two-hop. Each
+// enqueues on `stream` and returns the launch's CUDA error; cross-rank failures (timeouts) land in
+// the DomainView's error record.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -1,6 +1,7 @@
-// Cross-rank signalling for the single-domain kernels: release stores of epochs into peers'
-// signal slots, acquire waits with a timeout that records who waited for whom, and last-block
-// detection inside a kernel.
+// Cross-rank signalling inside an NVLink domain, for every kernel (one domain and two-hop): release
+// stores of epochs into peers' signal slots, acquire waits with a timeout that records who waited
+// for whom (and give up on a failure already recorded, by a kernel or the network watchdog), and
+// last-block detection inside a kernel.
 #pragma once
 
 #include <cstdint>

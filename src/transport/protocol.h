@@ -1,5 +1,5 @@
-// Plain data shared by the host code and the kernels of the single-domain protocol: the layout of
-// each rank's peer-visible buffer, the signal phases, and the error record.
+// Plain data shared by the host code and the kernels of the cross-rank protocol (one domain and
+// two-hop): the layout of each rank's peer-visible buffer, the signal phases, and the error record.
 //
 // Every rank owns one buffer that all peers of its NVLink domain map (transport/peer_buffer.h).
 // Ranks are grouped into domains of D consecutive ranks (D = all ranks on one node); "local"
