@@ -9,10 +9,10 @@ namespace nccl_moe {
 
 namespace {
 
-int readInt(const char* name, int fallback, int lo, int hi, TunerSettings* settings) {
+int readInt(const IntParam& param, TunerSettings* settings) {
   bool rejected = false;
-  const int value = static_cast<int>(envInt(name, fallback, lo, hi, &rejected));
-  if (rejected) settings->rejected.push_back(std::string(name) + "=\"" + std::getenv(name) + "\"");
+  const int value = static_cast<int>(readParam(param, &rejected));
+  if (rejected) settings->rejected.push_back(std::string(param.name) + "=\"" + std::getenv(param.name) + "\"");
   return value;
 }
 
@@ -20,13 +20,11 @@ int readInt(const char* name, int fallback, int lo, int hi, TunerSettings* setti
 
 TunerSettings readTunerSettings() {
   TunerSettings settings;
-  settings.ncclMaxChannels = readInt("NCCL_MOE_NCCL_MAX_CHANNELS", TunerEnvDefaults::kNcclMaxChannels,
-                                     0, TunerEnvDefaults::kChannelLimit, &settings);
-  settings.overlapNccl = readInt("NCCL_MOE_OVERLAP_NCCL", TunerEnvDefaults::kOverlapNccl, 0, 1,
-                                 &settings) == 1;
-  settings.dispatchSms = readInt("NCCL_MOE_DISPATCH_SMS", EnvDefaults::kDispatchSms, 1, 1024, &settings);
-  settings.combineSms = readInt("NCCL_MOE_COMBINE_SMS", EnvDefaults::kCombineSms, 1, 1024, &settings);
-  if (const char* chain = std::getenv("NCCL_MOE_CHAIN_TUNER")) settings.chainTuner = chain;
+  settings.ncclMaxChannels = readInt(params::kNcclMaxChannels, &settings);
+  settings.overlapNccl = readInt(params::kOverlapNccl, &settings) == 1;
+  settings.dispatchSms = readInt(params::kDispatchSms, &settings);
+  settings.combineSms = readInt(params::kCombineSms, &settings);
+  if (const char* chain = readParam(params::kChainTuner)) settings.chainTuner = chain;
   return settings;
 }
 

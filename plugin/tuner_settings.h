@@ -1,20 +1,22 @@
-// What the tuner reads from the environment at each communicator's init (NCCL_MOE_* variables;
-// defaults in one place, as src/misc/env.h does for the library).
+// What the tuner reads from the environment at each communicator's init (NCCL_MOE_* variables of
+// the one table in src/misc/env.h).
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "misc/env.h"
+
 namespace nccl_moe {
 
 struct TunerEnvDefaults {
-  static constexpr int kNcclMaxChannels = 0;  // 0: no explicit cap
-  static constexpr int kOverlapNccl = 0;      // 0: MoE kernels do not run beside NCCL's
-  static constexpr int kChannelLimit = 64;    // NCCL's MAXCHANNELS: larger caps mean nothing
+  static constexpr int kChannelLimit = 64;  // NCCL's MAXCHANNELS: larger caps mean nothing
 };
+static_assert(params::kNcclMaxChannels.hi == TunerEnvDefaults::kChannelLimit,
+              "NCCL_MOE_NCCL_MAX_CHANNELS accepts up to NCCL's channel limit");
 
 struct TunerSettings {
-  int ncclMaxChannels = TunerEnvDefaults::kNcclMaxChannels;  // NCCL_MOE_NCCL_MAX_CHANNELS
+  int ncclMaxChannels = static_cast<int>(params::kNcclMaxChannels.fallback);  // NCCL_MOE_NCCL_MAX_CHANNELS
   bool overlapNccl = false;                                   // NCCL_MOE_OVERLAP_NCCL
   int dispatchSms = 0;                                        // NCCL_MOE_DISPATCH_SMS
   int combineSms = 0;                                         // NCCL_MOE_COMBINE_SMS

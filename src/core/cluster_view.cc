@@ -39,7 +39,7 @@ std::string localProbeBlob(int rank) {
 
 Status gatherClusterView(ncclComm_t comm, int rank, int ranks, int timeoutMs, ClusterView* view) {
   *view = ClusterView{};
-  if (envInt("NCCL_MOE_TOPOLOGY", 1, 0, 1) == 0) return Status::ok();
+  if (readParam(params::kTopology) == 0) return Status::ok();
   const std::string blob = localProbeBlob(rank);
   // Sizes first, then every blob padded to the largest.
   const uint64_t size = blob.size();

@@ -120,7 +120,7 @@ class DeviceScope {
 Status agreeToStart(ncclComm_t nccl, int rank, int ranks, int device, const Status& mine, int timeoutMs) {
   StartVerdict verdict;
   verdict.code = mine.code();
-  verdict.topologyProbe = static_cast<int32_t>(envInt("NCCL_MOE_TOPOLOGY", 1, 0, 1));
+  verdict.topologyProbe = static_cast<int32_t>(readParam(params::kTopology));
   std::snprintf(verdict.message, sizeof(verdict.message), "%s", mine.message().c_str());
   std::vector<uint8_t> all;
   {
@@ -170,7 +170,7 @@ Status choosePlanFor(ncclMoeComm* comm, NetworkPlan* network) {
   input.topologyKnown = !comm->cluster.fingerprint.empty();
   input.topologyDomainSize = comm->cluster.ranksPerDomain;
   input.peerAccess = comm->cluster.peerAccess;
-  input.overrideDomainSize = static_cast<int>(envInt("NCCL_MOE_DOMAIN_SIZE", 0, 1, comm->ranks));
+  input.overrideDomainSize = static_cast<int>(readParam(params::kDomainSize, 0, 1, comm->ranks));
   input.shape.experts = comm->config.shape.experts;
   input.shape.topk = comm->config.shape.maxTopk;
   input.shape.tokensPerRank = comm->config.shape.maxTokensPerRank;
@@ -191,7 +191,7 @@ Status choosePlanFor(ncclMoeComm* comm, NetworkPlan* network) {
   // launch of host time); NCCL_MOE_NET_CHUNKS overrides the count.
   const int64_t slotRows = comm->config.shape.maxTokensPerRank;
   const int requestedChunks = static_cast<int>(
-      envInt("NCCL_MOE_NET_CHUNKS", std::max(1, chosen.chunksPerCall.chunks), 1, kMaxNetworkChunks));
+      readParam(params::kNetChunks, std::max(1, chosen.chunksPerCall.chunks), 1, kMaxNetworkChunks));
   const NetworkChunking chunking = chunkSlots(slotRows, requestedChunks);
   // The view is the same everywhere, but NCCL_MOE_DOMAIN_SIZE and NCCL_MOE_NET_CHUNKS are per
   // process: a rank with another value would lay out its buffer, its rail communicator or its

@@ -62,7 +62,7 @@ Status resolveConfig(const ncclMoeConfig_t* config, int ranks, CommConfig* resol
   out.shape.experts = config->numExperts;
   out.shape.hidden = config->hiddenSize;
   out.shape.maxTokensPerRank = config->maxTokensPerRank;
-  out.shape.maxTopk = orDefault(config->maxTopk, std::min(EnvDefaults::kMaxTopk, config->numExperts));
+  out.shape.maxTopk = orDefault(config->maxTopk, std::min(kDefaultMaxTopk, config->numExperts));
   if (Status s = checkGroupShape(out.shape); !s.isOk()) return s;
 
   const int dataType = orDefault(config->dataType, ncclBfloat16);

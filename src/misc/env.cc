@@ -8,17 +8,18 @@
 #include <string>
 
 #include "misc/log.h"
+#include "misc/status.h"
 
 namespace nccl_moe {
 
 namespace {
 
-// "NAME=value" pairs already warned about: a variable read on every call warns once.
-bool firstWarningFor(const std::string& setting) {
+// "NAME=value" pairs already logged or warned about: a variable read on every call says it once.
+bool firstTimeFor(const std::string& setting) {
   static std::mutex mutex;
-  static std::set<std::string> warned;
+  static std::set<std::string> said;
   std::lock_guard<std::mutex> lock(mutex);
-  return warned.insert(setting).second;
+  return said.insert(setting).second;
 }
 
 }  // namespace
@@ -30,24 +31,46 @@ int64_t envInt(const char* name, int64_t fallback, int64_t lo, int64_t hi, bool*
   errno = 0;
   char* end = nullptr;
   const long long value = std::strtoll(text, &end, 0);
+  const bool first = firstTimeFor(std::string(name) + "=" + text);
   if (errno != 0 || end == text || *end != '\0' || value < lo || value > hi) {
     if (rejected != nullptr) *rejected = true;
-    if (firstWarningFor(std::string(name) + "=" + text))
+    if (first)
       logWarnByDefault("%s=\"%.64s\" is not an integer in [%lld, %lld]; ignored, using %lld", name, text,
                        (long long)lo, (long long)hi, (long long)fallback);
     return fallback;
   }
+  if (first) logInfo("%s set by environment to %lld", name, value);
   return value;
 }
 
-int envTimeoutMs() {
-  return static_cast<int>(envInt("NCCL_MOE_TIMEOUT_MS", EnvDefaults::kTimeoutMs, 1, INT_MAX));
+int64_t readParam(const IntParam& param, bool* rejected) {
+  return envInt(param.name, param.fallback, param.lo, param.hi, rejected);
 }
-int envDispatchSms() {
-  return static_cast<int>(envInt("NCCL_MOE_DISPATCH_SMS", EnvDefaults::kDispatchSms, 1, 1024));
+
+int64_t readParam(const IntParam& param, int64_t fallback, int64_t lo, int64_t hi, bool* rejected) {
+  return envInt(param.name, fallback, lo, hi, rejected);
 }
-int envCombineSms() {
-  return static_cast<int>(envInt("NCCL_MOE_COMBINE_SMS", EnvDefaults::kCombineSms, 1, 1024));
+
+const char* readParam(const TextParam& param) {
+  const char* text = std::getenv(param.name);
+  if (text != nullptr && *text != '\0' && firstTimeFor(std::string(param.name) + "=" + text))
+    logInfo("%s set by environment to \"%.200s\"", param.name, text);
+  return text;
+}
+
+std::vector<std::string> paramTable() {
+  std::vector<std::string> lines;
+  auto range = [](const IntParam& p) {
+    return std::to_string(p.lo) + ".." + (p.hi == INT_MAX ? std::string("INT_MAX") : std::to_string(p.hi));
+  };
+  for (const IntParam* p : {&params::kTimeoutMs, &params::kDispatchSms, &params::kCombineSms, &params::kDomainSize,
+                            &params::kNetChunks, &params::kTopology, &params::kNcclMaxChannels, &params::kOverlapNccl})
+    lines.push_back(format("%-28s default %-8s range %-12s %s", p->name,
+                           p->shownDefault ? p->shownDefault : std::to_string(p->fallback).c_str(), range(*p).c_str(),
+                           p->doc));
+  for (const TextParam* p : {&params::kDebug, &params::kDebugFile, &params::kChainTuner})
+    lines.push_back(format("%-28s default %-8s %-18s %s", p->name, p->fallback, "", p->doc));
+  return lines;
 }
 
 }  // namespace nccl_moe

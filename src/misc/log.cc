@@ -8,6 +8,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "misc/env.h"
+
 namespace nccl_moe {
 
 namespace {
@@ -35,7 +37,7 @@ struct Sink {
   std::mutex mutex;
   FILE* file = stderr;
   Sink() {
-    if (const char* path = std::getenv("NCCL_MOE_DEBUG_FILE")) {
+    if (const char* path = std::getenv(params::kDebugFile.name)) {
       if (FILE* opened = std::fopen(path, "a")) file = opened;
     }
   }
@@ -47,7 +49,7 @@ Sink& sink() {
 }
 
 void vlog(LogLevel level, const char* fmt, va_list args, bool evenWhenUnset = false) {
-  const bool unset = std::getenv("NCCL_MOE_DEBUG") == nullptr;
+  const bool unset = std::getenv(params::kDebug.name) == nullptr;
   if (level == LogLevel::kNone || (level > logLevel() && !(evenWhenUnset && unset))) return;
   char text[1024];
   std::vsnprintf(text, sizeof(text), fmt, args);
@@ -60,7 +62,7 @@ void vlog(LogLevel level, const char* fmt, va_list args, bool evenWhenUnset = fa
 }  // namespace
 
 LogLevel logLevel() {
-  static const LogLevel level = parseLevel(std::getenv("NCCL_MOE_DEBUG"));
+  static const LogLevel level = parseLevel(std::getenv(params::kDebug.name));
   return level;
 }
 

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
 #include <string>
 
 #include "misc/env.h"
@@ -20,25 +23,47 @@ TEST(Env, IgnoredValueWarnsOnceByDefault) {
   setenv("NCCL_MOE_TIMEOUT_MS", "5s", 1);
   testing::internal::CaptureStderr();
   bool rejected = false;
-  EXPECT_EQ(envInt("NCCL_MOE_TIMEOUT_MS", EnvDefaults::kTimeoutMs, 1, 1 << 30, &rejected), EnvDefaults::kTimeoutMs);
+  EXPECT_EQ(envInt("NCCL_MOE_TIMEOUT_MS", params::kTimeoutMs.fallback, 1, 1 << 30, &rejected), params::kTimeoutMs.fallback);
   EXPECT_TRUE(rejected);
-  EXPECT_EQ(envTimeoutMs(), EnvDefaults::kTimeoutMs);  // read on every call: warned about once
+  EXPECT_EQ(envTimeoutMs(), params::kTimeoutMs.fallback);  // read on every call: warned about once
   const std::string said = testing::internal::GetCapturedStderr();
   EXPECT_EQ(count(said, "NCCL_MOE_TIMEOUT_MS=\"5s\""), 1) << said;
   EXPECT_NE(said.find("WARN"), std::string::npos) << said;
 
   setenv("NCCL_MOE_TIMEOUT_MS", "2500", 1);
   testing::internal::CaptureStderr();
-  EXPECT_EQ(envInt("NCCL_MOE_TIMEOUT_MS", EnvDefaults::kTimeoutMs, 1, 1 << 30, &rejected), 2500);
+  EXPECT_EQ(envInt("NCCL_MOE_TIMEOUT_MS", params::kTimeoutMs.fallback, 1, 1 << 30, &rejected), 2500);
   EXPECT_FALSE(rejected);
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
 
   // Another bad value of the same variable is a new mistake: said once more.
   setenv("NCCL_MOE_TIMEOUT_MS", "-1", 1);
   testing::internal::CaptureStderr();
-  EXPECT_EQ(envTimeoutMs(), EnvDefaults::kTimeoutMs);
+  EXPECT_EQ(envTimeoutMs(), params::kTimeoutMs.fallback);
   EXPECT_EQ(count(testing::internal::GetCapturedStderr(), "NCCL_MOE_TIMEOUT_MS=\"-1\""), 1);
   unsetenv("NCCL_MOE_TIMEOUT_MS");
+}
+
+}  // namespace
+}  // namespace nccl_moe::test
+
+namespace nccl_moe::test {
+namespace {
+
+// The one table of variables and the README's tables name the same variables: a variable added to
+// the code without its documentation (or the other way round) fails here.
+TEST(Env, ReadmeDocumentsEveryVariableOfTheTable) {
+  std::ifstream readme(std::string(NCCL_MOE_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(readme.good());
+  std::set<std::string> documented;
+  const std::regex row(R"(^\|\s*`(NCCL_MOE_[A-Z_]+)`\s*\|)");
+  for (std::string line; std::getline(readme, line);) {
+    std::smatch match;
+    if (std::regex_search(line, match, row)) documented.insert(match[1]);
+  }
+  std::set<std::string> declared;
+  for (const std::string& line : paramTable()) declared.insert(line.substr(0, line.find(' ')));
+  EXPECT_EQ(declared, documented);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "core/comm.h"
 #include "nccl_moe.h"
 #include "plan/hybrid_plan.h"
+#include "misc/env.h"
 #include "plan/layout.h"
 #include "rank_env.h"
 #include "reference/random_routing.h"
@@ -68,8 +69,16 @@ std::string versionOfBuild() {
   return tools::versionText(NCCL_MOE_VERSION_CODE) + " (NCCL " + ncclText + ")";
 }
 
+// kAbout, then the library's environment variables (the one table of src/misc/env.h).
+std::string aboutWithEnvironment() {
+  std::string text = std::string(kAbout) + "Environment (NCCL_MOE_*, read by the library):\n";
+  for (const std::string& line : paramTable()) text += "  " + line + "\n";
+  return text;
+}
+
 tools::ParseOutcome parseOptions(int argc, char** argv, Options* o) {
-  tools::FlagSet flags({"nccl-moe-perf", "nccl-moe-run -np R [--mps] nccl-moe-perf [flags]", kAbout, versionOfBuild()});
+  tools::FlagSet flags({"nccl-moe-perf", "nccl-moe-run -np R [--mps] nccl-moe-perf [flags]", aboutWithEnvironment(),
+                        versionOfBuild()});
   flags.count("-b", "smallest tokens per rank", &o->minTokens, 1, kMaxTokensPerRank);
   flags.count("-e", "largest tokens per rank, at least -b", &o->maxTokens, 1, kMaxTokensPerRank);
   flags.integer("-f", "tokens multiplied by N each step, at least 2 when -b < -e", &o->factor, 1, 1024);
