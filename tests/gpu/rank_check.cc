@@ -158,6 +158,18 @@ class DeviceBytes {
   size_t bytes_;
 };
 
+// A rank's top-k expert ids on the device and the ncclMoeRouting_t that points at them.
+struct TopkOnDevice {
+  DeviceBytes idx;
+  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
+  TopkOnDevice(const RankRouting& mine, int topk) : idx(mine.topkIdx.size() * 8) {
+    idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
+    routing.numTokens = mine.numTokens;
+    routing.topk = topk;
+    routing.topkIdx = idx.get<int64_t>();
+  }
+};
+
 template <class T>
 std::vector<T> asVector(const std::vector<uint8_t>& bytes) {
   std::vector<T> out(bytes.size() / sizeof(T));
@@ -638,12 +650,9 @@ void runStale(const Options& o, const RankEnvironment& env, ncclComm_t nccl, con
   std::mt19937_64 rng(o.seed);
   Group g = makeGroup(o, env.nranks, rng);
   const RankRouting& mine = g.routings[env.rank];
-  DeviceBytes idx(mine.topkIdx.size() * 8), x(g.x[env.rank].bytes().size()), recv(64);
-  idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
-  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
-  routing.numTokens = mine.numTokens;
-  routing.topk = o.topk;
-  routing.topkIdx = idx.get<int64_t>();
+  DeviceBytes x(g.x[env.rank].bytes().size()), recv(64);
+  TopkOnDevice topk(mine, o.topk);
+  const ncclMoeRouting_t& routing = topk.routing;
   ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
   ncclMoeHandle_t old = nullptr;
   if (ncclMoeLayoutCreate(*comm, &routing, &options, &old, stream) != ncclSuccess) {
@@ -685,12 +694,8 @@ void runFailedLayout(const Options& o, const RankEnvironment& env, ncclMoeComm_t
   std::mt19937_64 rng(o.seed + 77);
   Group g = makeGroup(o, env.nranks, rng);
   const RankRouting& mine = g.routings[env.rank];
-  DeviceBytes idx(mine.topkIdx.size() * 8);
-  idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
-  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
-  routing.numTokens = mine.numTokens;
-  routing.topk = o.topk;
-  routing.topkIdx = idx.get<int64_t>();
+  TopkOnDevice topk(mine, o.topk);
+  const ncclMoeRouting_t& routing = topk.routing;
   ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
   CUDA_OK(cudaStreamSynchronize(stream));
   CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
@@ -800,12 +805,8 @@ int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t* com
   std::mt19937_64 rng(o.seed);
   Group g = makeGroup(o, env.nranks, rng);
   const RankRouting& mine = g.routings[env.rank];
-  DeviceBytes idx(mine.topkIdx.size() * 8);
-  idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
-  ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
-  routing.numTokens = mine.numTokens;
-  routing.topk = o.topk;
-  routing.topkIdx = idx.get<int64_t>();
+  TopkOnDevice topk(mine, o.topk);
+  const ncclMoeRouting_t& routing = topk.routing;
   ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
   ncclMoeHandle_t handle = nullptr;
   if (ncclMoeLayoutCreate(comm, &routing, &options, &handle, stream) != ncclSuccess) {
