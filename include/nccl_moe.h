@@ -259,6 +259,37 @@ ncclResult_t ncclMoeDispatch(ncclMoeComm_t comm, ncclMoeHandle_t handle,
 ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t handle,
                             const ncclMoeCombineArgs_t* args, cudaStream_t stream);
 
+/* ---- What a communicator became ------------------------------------------------------------ */
+
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int rank;            /* this rank in the EP group */
+  int ranks;           /* R */
+  int domains;         /* NVLink domains the plan chose: 1 = one domain, more = the two-hop path */
+  int ranksPerDomain;  /* D (consecutive ranks) */
+  int netChunks;       /* two-hop: network transfers per dispatch and combine (1 with one domain) */
+  int netChunkRows;    /* two-hop: rows per transfer (the last may hold fewer); 0 with one domain */
+  int dispatchSms;     /* SM budgets in use (capped when ranks share a GPU) */
+  int combineSms;
+  size_t bufferBytes;  /* this rank's peer-visible buffer (the device memory the communicator holds,
+                          apart from small bookkeeping and the layout handles) */
+  /* Two-hop wire sizes (0 with one domain): one domain's routing-meta slot, a dispatch row and a
+   * combine row as they cross the network, and the rows of a whole slot (maxTokensPerRank). */
+  size_t metaSlotBytes;
+  size_t netDispatchRowBytes;
+  size_t netCombineRowBytes;
+  size_t netSlotRows;
+} ncclMoeCommInfo_t;
+
+#define NCCL_MOE_COMM_INFO_INITIALIZER \
+  { sizeof(ncclMoeCommInfo_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/* Not collective, no synchronisation. What ncclMoeCommCreate decided for this communicator: the
+ * domains and network chunks of its plan, its SM budgets and its buffer sizes. */
+ncclResult_t ncclMoeCommGetInfo(ncclMoeComm_t comm, ncclMoeCommInfo_t* info);
+
 /* ---- Zero-copy inputs ------------------------------------------------------------------------ */
 
 typedef struct {

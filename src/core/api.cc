@@ -120,6 +120,18 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclRe
   return ncclSuccess;
 }
 
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetInfo(ncclMoeComm_t comm, ncclMoeCommInfo_t* info) {
+  constexpr const char* kCall = "ncclMoeCommGetInfo";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (info == nullptr) return reportFailure(kCall, Status::invalidArgument("info is NULL"));
+  if (Status s = checkStructHeader("ncclMoeCommInfo_t", info->size, info->magic, info->version,
+                                   sizeof(ncclMoeCommInfo_t));
+      !s.isOk())
+    return reportFailure(kCall, s, &comm->lastError);
+  commInfo(*comm, info);
+  return ncclSuccess;
+}
+
 NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetInputBuffers(ncclMoeComm_t comm, ncclMoeInputBuffers_t* buffers) {
   constexpr const char* kCall = "ncclMoeCommGetInputBuffers";
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);

@@ -289,6 +289,24 @@ BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domain
   return layout;
 }
 
+void commInfo(const ncclMoeComm& comm, ncclMoeCommInfo_t* info) {
+  const BufferLayout& layout = comm.view.layout;
+  info->rank = comm.rank;
+  info->ranks = comm.ranks;
+  info->domains = comm.domains;
+  info->ranksPerDomain = comm.domainRanks;
+  info->netChunks = comm.domains > 1 ? comm.view.netChunks : 1;
+  info->netChunkRows = comm.domains > 1 ? comm.view.netChunkRows : 0;
+  info->dispatchSms = comm.config.dispatchSms;
+  info->combineSms = comm.config.combineSms;
+  info->bufferBytes = layout.total;
+  const bool twoHop = comm.domains > 1;
+  info->metaSlotBytes = twoHop ? layout.metaSlotBytes : 0;
+  info->netDispatchRowBytes = twoHop ? layout.netDispatchRowBytes : 0;
+  info->netCombineRowBytes = twoHop ? layout.netCombineRowBytes : 0;
+  info->netSlotRows = twoHop ? layout.netSlotRows : 0;
+}
+
 InputAreas inputAreas(const ncclMoeComm& comm) {
   const BufferLayout& layout = comm.view.layout;
   uint8_t* buffer = comm.buffer->local();

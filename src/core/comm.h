@@ -72,6 +72,9 @@ namespace nccl_moe {
 BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains);
 GroupDims groupDimsOf(const CommConfig& config);
 
+// ncclMoeCommGetInfo: what creation decided (plan, budgets, buffer sizes), header fields untouched.
+void commInfo(const ncclMoeComm& comm, ncclMoeCommInfo_t* info);
+
 // This rank's input areas of its peer-visible buffer (ncclMoeCommGetInputBuffers): the dispatch
 // staging area (none with FP8 dispatch: it holds quantised rows) and the combine partials.
 struct InputArea {

@@ -100,7 +100,7 @@ TEST(Api, SharedLibraryExportsOnlyThePublicApi) {
         "ncclMoeCommDestroy", "ncclMoeCommGetAsyncError", "ncclMoeLayoutCreate", "ncclMoeHandleGetCounts",
         "ncclMoeHandleGetDeviceCounts", "ncclMoeHandleDestroy", "ncclMoeDispatch", "ncclMoeCombine",
         "ncclMoeCommSetPhaseTiming", "ncclMoeCommGetPhaseTimes", "ncclMoePhaseName",
-        "ncclMoeCommGetInputBuffers"})
+        "ncclMoeCommGetInputBuffers", "ncclMoeCommGetInfo"})
     EXPECT_NE(dlsym(library.get(), symbol), nullptr) << symbol << " is not exported";
   // Internals stay hidden (C++ symbols of the reference and the kernels' launchers).
   EXPECT_EQ(dlsym(library.get(), "_ZN8nccl_moe18buildGroupLayoutERKNS_10GroupShapeERKSt6vectorINS_11RankRoutingESaIS4_EERKNS_13LayoutOptionsEPNS_11GroupLayoutE"), nullptr);

@@ -10,24 +10,25 @@
 namespace nccl_moe::perf {
 namespace {
 
-// A 1024-byte meta slot and 4-row slots of 256-byte dispatch rows and 320-byte combine rows.
-BufferLayout smallLayout() {
-  BufferLayout layout;
-  layout.metaSlotBytes = 1024;
-  layout.netSlotRows = 4;
-  layout.netDispatchRowBytes = 256;
-  layout.netCombineRowBytes = 320;
-  return layout;
+// `domains` domains; a 1024-byte meta slot and 4-row slots of 256-byte dispatch rows and 320-byte
+// combine rows.
+ncclMoeCommInfo_t smallLayout(int domains = 2) {
+  ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
+  info.domains = domains;
+  info.metaSlotBytes = 1024;
+  info.netSlotRows = 4;
+  info.netDispatchRowBytes = 256;
+  info.netCombineRowBytes = 320;
+  return info;
 }
 
 TEST(TwoHopBytes, FixedWireIsWholeSlotsToEveryOtherDomain) {
-  const BufferLayout layout = smallLayout();
-  // Per other domain: 1024 + 4 x 256 + 4 x 320 = 1024 + 1024 + 1280 = 3328.
-  EXPECT_EQ(fixedWireBytesPerRank(layout, 2), 3328);
-  EXPECT_EQ(fixedWireBytesPerRank(layout, 3), 6656);
-  EXPECT_EQ(fixedWireBytesPerRank(layout, 8), 7 * 3328);
+    // Per other domain: 1024 + 4 x 256 + 4 x 320 = 1024 + 1024 + 1280 = 3328.
+  EXPECT_EQ(fixedWireBytesPerRank(smallLayout(2)), 3328);
+  EXPECT_EQ(fixedWireBytesPerRank(smallLayout(3)), 6656);
+  EXPECT_EQ(fixedWireBytesPerRank(smallLayout(8)), 7 * 3328);
   // One domain: nothing crosses the network.
-  EXPECT_EQ(fixedWireBytesPerRank(layout, 1), 0);
+  EXPECT_EQ(fixedWireBytesPerRank(smallLayout(1)), 0);
 }
 
 TEST(TwoHopBytes, SplitOfHandMadeTraffic) {
@@ -43,7 +44,7 @@ TEST(TwoHopBytes, SplitOfHandMadeTraffic) {
   traffic.combine.networkBytes = 300;
   traffic.networkRowsSent = {2, 1, 2, 0};
   traffic.networkRowsReceived = {0, 3, 1, 1};
-  const TwoHopBytes bytes = twoHopBytes(traffic, 100, 60, smallLayout(), 2);
+  const TwoHopBytes bytes = twoHopBytes(traffic, 100, 60, smallLayout(2));
   EXPECT_DOUBLE_EQ(bytes.nvlinkPayload, 400.0);   // (1000 + 600) / 4
   EXPECT_DOUBLE_EQ(bytes.networkPayload, 200.0);  // (500 + 300) / 4
   // Sent per rank: 2x100 + 0x60 = 200, 1x100 + 3x60 = 280, 2x100 + 1x60 = 260, 0 + 60 = 60.
@@ -63,7 +64,7 @@ TEST(TwoHopBytes, NothingOverTheNetworkStillPaysTheWholeSlots) {
   traffic.combine.nvlinkBytes = 180;
   traffic.networkRowsSent = {0, 0};
   traffic.networkRowsReceived = {0, 0};
-  const TwoHopBytes bytes = twoHopBytes(traffic, 100, 60, smallLayout(), 2);
+  const TwoHopBytes bytes = twoHopBytes(traffic, 100, 60, smallLayout(2));
   EXPECT_DOUBLE_EQ(bytes.nvlinkPayload, 240.0);  // (300 + 180) / 2
   EXPECT_DOUBLE_EQ(bytes.networkPayload, 0.0);
   EXPECT_EQ(bytes.networkPayloadMax, 0);
@@ -105,7 +106,7 @@ TEST(TwoHopBytes, FromAHandWorkedPlan) {
   ASSERT_EQ(dispatchRow, 132);
   ASSERT_EQ(combineRow, 256);
   const HybridTraffic traffic = predictTraffic(plan, dispatchRow, combineRow);
-  const TwoHopBytes bytes = twoHopBytes(traffic, dispatchRow, combineRow, smallLayout(), 2);
+  const TwoHopBytes bytes = twoHopBytes(traffic, dispatchRow, combineRow, smallLayout(2));
   EXPECT_DOUBLE_EQ(bytes.nvlinkPayload, 388.0);   // (4 x 132 + 4 x 256) / 4
   EXPECT_DOUBLE_EQ(bytes.networkPayload, 194.0);  // (2 x 132 + 2 x 256) / 4
   EXPECT_EQ(bytes.networkPayloadMax, 256);        // ranks 1, 2: one 256-byte partial back

@@ -20,7 +20,6 @@
 #include <string>
 #include <vector>
 
-#include "core/comm.h"
 #include "nccl_moe.h"
 #include "plan/hybrid_plan.h"
 #include "misc/env.h"
@@ -274,9 +273,10 @@ int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
   config.combineSms = o.sms;
   ncclMoeComm_t comm;
   checkMoe(ncclMoeCommCreate(nccl, &config, &comm), "ncclMoeCommCreate");
-  const BufferLayout bufferLayout = computeBufferLayout(comm->config, R, comm->domainRanks, comm->domains);
-  const double bufferBytes = static_cast<double>(bufferLayout.total);
-  const int M = comm->domains, D = comm->domainRanks;
+  ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
+  checkMoe(ncclMoeCommGetInfo(comm, &info), "ncclMoeCommGetInfo");
+  const double bufferBytes = static_cast<double>(info.bufferBytes);
+  const int M = info.domains, D = info.ranksPerDomain;
   const bool twoHop = M > 1;
   // Payload row sizes of the two-hop plan: the dispatch row as sent (FP8: codes + scales), bf16 back.
   const int64_t planDispatchRowBytes = hybridDispatchRowBytes(H, ElementType::kBf16, o.fp8);
@@ -310,9 +310,9 @@ int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
                   "# ((M-1) x %zu B) and the rows the layout counted (blocking-mode layouts: transfers fitted to\n"
                   "# the counts; net dispatch row %zu B, net combine row %zu B); mean over ranks. wire/pay = wire_MB /\n"
                   "# net_MB. With a row budget (non-blocking) whole slots of %zu rows would travel instead.\n",
-                  M, D, M, D, comm->view.netChunks, comm->view.netChunkRows, R, (long long)planDispatchRowBytes,
-                  (long long)planCombineRowBytes, bufferLayout.metaSlotBytes, bufferLayout.netDispatchRowBytes,
-                  bufferLayout.netCombineRowBytes, bufferLayout.netSlotRows);
+                  M, D, M, D, info.netChunks, info.netChunkRows, R, (long long)planDispatchRowBytes,
+                  (long long)planCombineRowBytes, info.metaSlotBytes, info.netDispatchRowBytes,
+                  info.netCombineRowBytes, info.netSlotRows);
     }
     std::printf("#%7s %9s | %9s %9s %6s | %9s %9s %6s | %9s | %9s %9s | %7s | %8s %8s %8s %8s\n", "tokens",
                 "rows/rank", "disp_us", "disp_GB/s", "%copy", "comb_us", "comb_GB/s", "%copy", "copy_GB/s", "a2av_d_us",
@@ -397,7 +397,7 @@ int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
     row.twoHop = twoHop;
     if (twoHop) {
       const HybridTraffic traffic = predictTraffic(plan, planDispatchRowBytes, planCombineRowBytes);
-      row.traffic = twoHopBytes(traffic, planDispatchRowBytes, planCombineRowBytes, bufferLayout, M);
+      row.traffic = twoHopBytes(traffic, planDispatchRowBytes, planCombineRowBytes, info);
     }
     std::vector<double> hostSeconds;
     int calls = 0;
@@ -540,8 +540,8 @@ int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
                       "\"network_chunks\": %d, \"network_chunk_rows\": %d, "
                       "\"traffic_bytes_per_rank\": \"group total / ranks\", \"meta_slot_bytes\": %zu, "
                       "\"net_slot_rows\": %zu, \"net_dispatch_row_bytes\": %zu, \"net_combine_row_bytes\": %zu, ",
-                   M, D, comm->view.netChunks, comm->view.netChunkRows, bufferLayout.metaSlotBytes, bufferLayout.netSlotRows,
-                   bufferLayout.netDispatchRowBytes, bufferLayout.netCombineRowBytes);
+                   M, D, info.netChunks, info.netChunkRows, info.metaSlotBytes, info.netSlotRows,
+                   info.netDispatchRowBytes, info.netCombineRowBytes);
     std::fprintf(f, "\"rows\": [\n");
     for (size_t i = 0; i < table.size(); ++i) {
       const Row& r = table[i];

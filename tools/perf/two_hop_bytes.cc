@@ -4,19 +4,21 @@
 
 namespace nccl_moe::perf {
 
-int64_t fixedWireBytesPerRank(const BufferLayout& layout, int domains) {
+int64_t fixedWireBytesPerRank(const ncclMoeCommInfo_t& info) {
+  const int domains = info.domains;
   if (domains <= 1) return 0;
-  const int64_t slotRows = static_cast<int64_t>(layout.netSlotRows);
-  const int64_t perPeer = static_cast<int64_t>(layout.metaSlotBytes) +
-                          slotRows * static_cast<int64_t>(layout.netDispatchRowBytes) +
-                          slotRows * static_cast<int64_t>(layout.netCombineRowBytes);
+  const int64_t slotRows = static_cast<int64_t>(info.netSlotRows);
+  const int64_t perPeer = static_cast<int64_t>(info.metaSlotBytes) +
+                          slotRows * static_cast<int64_t>(info.netDispatchRowBytes) +
+                          slotRows * static_cast<int64_t>(info.netCombineRowBytes);
   return static_cast<int64_t>(domains - 1) * perPeer;
 }
 
 TwoHopBytes twoHopBytes(const HybridTraffic& traffic, int64_t dispatchRowBytes, int64_t combineRowBytes,
-                        const BufferLayout& layout, int domains) {
+                        const ncclMoeCommInfo_t& info) {
+  const int domains = info.domains;
   TwoHopBytes bytes;
-  bytes.wireFixed = fixedWireBytesPerRank(layout, domains);
+  bytes.wireFixed = fixedWireBytesPerRank(info);
   const int ranks = static_cast<int>(traffic.networkRowsSent.size());
   if (ranks == 0) return bytes;
   const double R = ranks;
@@ -29,11 +31,11 @@ TwoHopBytes twoHopBytes(const HybridTraffic& traffic, int64_t dispatchRowBytes, 
     bytes.networkPayloadMax = std::max(bytes.networkPayloadMax, sent);
   }
   if (domains > 1) {
-    const double meta = static_cast<double>(domains - 1) * static_cast<double>(layout.metaSlotBytes);
+    const double meta = static_cast<double>(domains - 1) * static_cast<double>(info.metaSlotBytes);
     const double dispatchRows = static_cast<double>(traffic.dispatch.networkRows);
     const double combineRows = static_cast<double>(traffic.combine.networkRows);
-    const double rows = dispatchRows * static_cast<double>(layout.netDispatchRowBytes) +
-                        combineRows * static_cast<double>(layout.netCombineRowBytes);
+    const double rows = dispatchRows * static_cast<double>(info.netDispatchRowBytes) +
+                        combineRows * static_cast<double>(info.netCombineRowBytes);
     bytes.wireCountedRows = meta + rows / R;
   }
   return bytes;

@@ -1,5 +1,6 @@
 // nccl-moe-perf's multi-node columns: what a two-hop call moves per rank, over NVLink and over the
-// network (pure host arithmetic on the plan's traffic and the buffer layout; no CUDA, no NCCL).
+// network (pure host arithmetic on the plan's traffic and the sizes ncclMoeCommGetInfo reports;
+// no CUDA, no NCCL).
 //
 // Payload is what the plan needs (plan/hybrid_plan.h predictTraffic): rows x row bytes, dispatch +
 // combine, route headers not counted. Wire is what the network phase sends (core/network_jobs.h):
@@ -14,7 +15,7 @@
 
 #include <cstdint>
 
-#include "transport/protocol.h"
+#include "nccl_moe.h"
 #include "plan/hybrid_plan.h"
 
 namespace nccl_moe::perf {
@@ -32,12 +33,12 @@ struct TwoHopBytes {
 };
 
 // Bytes one rank sends over the network per call: whole slots (0 with one domain).
-int64_t fixedWireBytesPerRank(const BufferLayout& layout, int domains);
+int64_t fixedWireBytesPerRank(const ncclMoeCommInfo_t& info);
 
 // The whole split. dispatchRowBytes / combineRowBytes are the payload row sizes given to
 // predictTraffic (hybridDispatchRowBytes / hybridCombineRowBytes).
 TwoHopBytes twoHopBytes(const HybridTraffic& traffic, int64_t dispatchRowBytes, int64_t combineRowBytes,
-                        const BufferLayout& layout, int domains);
+                        const ncclMoeCommInfo_t& info);
 
 // wire / payload, or 0 when nothing crosses the network (shown as "-").
 double wireOverPayload(double wire, double payload);
