@@ -6,7 +6,7 @@
 //                and counts tokens per (source, expert) and (source, destination rank);
 //   3. offsets   segment starts, padding, budget, the counts the API reports;
 //   4. scans     pair slots and expert-major rows received here (canonical order of
-//                plan/layout.h), the routes this rank serves (its own tokens inside its domain,
+//                reference/layout.h), the routes this rank serves (its own tokens inside its domain,
 //                and its rail peers' tokens for this domain) and the network pack orders;
 //   5. finish    tell the peers their meta was read.
 // Every rank derives the same numbers from the same meta, so no counts need to be exchanged.

@@ -1,12 +1,12 @@
 // CPU oracle of dispatch and combine for a whole EP group at once (all ranks' inputs in, every
 // rank's outputs out). It defines the semantics the GPU path must reproduce bit for bit: the
-// receive order of plan/layout.h, copies for dispatch, float32 sums in a fixed order for combine.
+// receive order of reference/layout.h, copies for dispatch, float32 sums in a fixed order for combine.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "plan/layout.h"
+#include "reference/layout.h"
 #include "reference/host_rows.h"
 
 namespace nccl_moe {

@@ -9,7 +9,7 @@
 
 #include "../support/group_case.h"
 #include "hybrid_emulator.h"
-#include "plan/hybrid_plan.h"
+#include "reference/hybrid_plan.h"
 
 namespace nccl_moe::test {
 

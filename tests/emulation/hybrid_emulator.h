@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "misc/status.h"
-#include "plan/hybrid_plan.h"
+#include "reference/hybrid_plan.h"
 #include "reference/host_rows.h"
 #include "reference/reference.h"
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "plan/hybrid_plan.h"
+#include "reference/hybrid_plan.h"
 #include "rank_threads.h"
 #include "misc/status.h"
 

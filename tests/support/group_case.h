@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "plan/layout.h"
+#include "reference/layout.h"
 #include "reference/random_routing.h"
 #include "reference/reference.h"
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "plan/hybrid_plan.h"
+#include "reference/hybrid_plan.h"
 #include "tools/perf/two_hop_bytes.h"
 
 namespace nccl_moe::perf {

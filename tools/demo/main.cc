@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "nccl_moe.h"
-#include "plan/layout.h"
+#include "reference/layout.h"
 #include "reference/fp8.h"
 #include "reference/random_routing.h"
 #include "reference/reference.h"

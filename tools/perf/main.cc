@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "nccl_moe.h"
-#include "plan/hybrid_plan.h"
+#include "reference/hybrid_plan.h"
 #include "misc/env.h"
-#include "plan/layout.h"
+#include "reference/layout.h"
 #include "rank_env.h"
 #include "reference/random_routing.h"
 #include "tools/common/flags.h"

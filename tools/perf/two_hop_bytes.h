@@ -2,7 +2,7 @@
 // network (pure host arithmetic on the plan's traffic and the sizes ncclMoeCommGetInfo reports;
 // no CUDA, no NCCL).
 //
-// Payload is what the plan needs (plan/hybrid_plan.h predictTraffic): rows x row bytes, dispatch +
+// Payload is what the plan needs (reference/hybrid_plan.h predictTraffic): rows x row bytes, dispatch +
 // combine, route headers not counted. Wire is what the network phase sends (core/network_jobs.h):
 // per call and per rank, one meta slot to each of the M-1 other domains in the layout, then the
 // dispatch rows and the combine partials, at the buffer's staged row strides.
@@ -16,7 +16,7 @@
 #include <cstdint>
 
 #include "nccl_moe.h"
-#include "plan/hybrid_plan.h"
+#include "reference/hybrid_plan.h"
 
 namespace nccl_moe::perf {
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "misc/status.h"
-#include "plan/layout.h"
+#include "reference/layout.h"
 #include "plan/routing.h"
 
 namespace nccl_moe {

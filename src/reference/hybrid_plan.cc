@@ -1,4 +1,4 @@
-#include "plan/hybrid_plan.h"
+#include "reference/hybrid_plan.h"
 
 #include <algorithm>
 

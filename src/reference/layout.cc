@@ -1,4 +1,4 @@
-#include "plan/layout.h"
+#include "reference/layout.h"
 
 #include <algorithm>
 
