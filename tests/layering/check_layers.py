@@ -7,10 +7,11 @@ Layers, lowest first (a folder may include itself and the folders listed for it)
 
   topology/           the cluster model, probe and formats (includes only itself)
   src/misc/           status, logging, environment, CUDA RAII, last error, the comm registry
-  src/plan/           shape and plan arithmetic (pure C++): misc, topology
+  src/plan/           creation-time arithmetic (shape limits, routing checks, plan choice,
+                      cost model; pure C++): misc, topology
   src/transport/      the cross-rank protocol, peer memory, the rail exchange: misc
   src/kernels/        layout, dispatch, combine, FP8: misc, plan, transport
-  src/reference/      the CPU oracle: misc, plan
+  src/reference/      the CPU oracle and CPU models (group layout, two-hop plan): misc, plan
   src/core/           the API entry points and the pipelines: everything above
   plugin/             the NCCL tuner glue: misc (the library does not include its plugin)
   tools/common/       flag parsing, output files: nothing of the library
