@@ -58,8 +58,18 @@ class ErrorsFromTheLibrary(unittest.TestCase):
             raise unittest.SkipTest("libnccl_moe.so not built: %s" % str(error).splitlines()[0])
 
     def test_version(self):
-        self.assertEqual(self.lib.version // 100, 1)  # 0.1.x
-        self.assertRegex(self.lib.version_string(), r"^0\.1\.\d+$")
+        # One version source: the header's NCCL_MOE_MAJOR/MINOR/PATCH (CMake's project version is
+        # read from it); the library and the Python package must say the same.
+        import re
+        with open(os.path.join(REPO_DIR, "include", "nccl_moe.h")) as header:
+            text = header.read()
+        parts = [int(re.search(r"^#define NCCL_MOE_%s (\d+)$" % name, text, re.M).group(1))
+                 for name in ("MAJOR", "MINOR", "PATCH")]
+        self.assertEqual(self.lib.version, parts[0] * 10000 + parts[1] * 100 + parts[2])
+        self.assertEqual(self.lib.version_string(), "%d.%d.%d" % tuple(parts))
+        self.assertEqual(nccl_moe.__version__, "%d.%d.%d" % tuple(parts))
+        with open(os.path.join(REPO_DIR, "python", "pyproject.toml")) as project:
+            self.assertIn('version = "%d.%d.%d"' % tuple(parts), project.read())
 
     def test_error_strings(self):
         self.assertEqual(self.lib.error_string(0), "no error")
