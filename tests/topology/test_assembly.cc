@@ -1,6 +1,8 @@
 // Cluster assembly from per-rank probe blobs, and the fingerprint.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include "topology/assembly.h"
 #include "topology/error.h"
 #include "topology/json_io.h"
@@ -9,14 +11,7 @@
 namespace nccl_moe::topo {
 namespace {
 
-std::string errorOf(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
+using topo::test::errorOf;
 
 // Ranks 0..R-1 of `cluster`, node by node, each driving one GPU.
 std::vector<std::string> blobsOf(const Cluster& cluster) {

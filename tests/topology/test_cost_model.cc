@@ -3,6 +3,8 @@
 // implementation's formulas.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include <cmath>
 #include <sstream>
 
@@ -30,14 +32,7 @@ const PhaseCost& phase(const CostReport& report, const std::string& name, const 
   throw std::runtime_error("no phase " + name + "/" + strategy);
 }
 
-std::string errorOf(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const topo::Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
+using topo::test::errorOf;
 
 CostShape deepseekShape() {
   CostShape shape;

@@ -3,6 +3,8 @@
 // for output, in sanitised text), never in a crash or another exception type.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include <cstdint>
 #include <string>
 
@@ -18,14 +20,7 @@
 namespace nccl_moe::topo {
 namespace {
 
-std::string errorOf(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
+using topo::test::errorOf;
 
 std::string repeat(const std::string& text, size_t count) {
   std::string out;

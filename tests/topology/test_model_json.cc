@@ -1,6 +1,8 @@
 // Cluster JSON: round trips, strict parsing with located messages, consistency checks, CPU sets.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include "topology/cpuset.h"
 #include "topology/error.h"
 #include "topology/json_io.h"
@@ -10,14 +12,7 @@
 namespace nccl_moe::topo {
 namespace {
 
-std::string errorOf(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
+using topo::test::errorOf;
 
 Json minimalCluster() {
   return Json::parse(R"({

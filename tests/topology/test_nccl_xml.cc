@@ -1,6 +1,8 @@
 // NCCL topology XML: export -> import round trips, import of an NCCL-style dump, errors.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include "topology/error.h"
 #include "topology/nccl_xml.h"
 #include "topology/presets.h"
@@ -10,14 +12,7 @@
 namespace nccl_moe::topo {
 namespace {
 
-std::string errorOf(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
-}
+using topo::test::errorOf;
 
 // What NCCL's XML cannot carry, cleared so that the rest must survive the round trip.
 Node xmlVisible(Node node) {
