@@ -22,9 +22,15 @@ struct ClusterCase {
   const char* env = "";  // assignments for the job's environment, e.g. "NCCL_MOE_NET_CHUNKS=3"
 };
 
+// The build paths, unless the environment names others (a build carried to another machine).
+std::string toolPath(const char* variable, const char* builtPath) {
+  const char* value = std::getenv(variable);
+  return value != nullptr && value[0] != '\0' ? value : builtPath;
+}
+
 int runCluster(const ClusterCase& c) {
-  const std::string command = std::string(c.env) + " " + kNcclMoeRunPath + " -np " + std::to_string(c.ranks) + " --nodes " +
-                               std::to_string(c.nodes) + " --mps --timeout " + std::to_string(c.limitS) + " --fail-grace 20 " + kRankCheckPath + " " +
+  const std::string command = std::string(c.env) + " " + toolPath("NCCL_MOE_RUN_BIN", kNcclMoeRunPath) + " -np " + std::to_string(c.ranks) + " --nodes " +
+                               std::to_string(c.nodes) + " --mps --timeout " + std::to_string(c.limitS) + " --fail-grace 20 " + toolPath("NCCL_MOE_RANK_CHECK_BIN", kRankCheckPath) + " " +
                               c.args;
   std::printf("%s\n", command.c_str());
   const int status = std::system(command.c_str());
