@@ -28,6 +28,12 @@ install(TARGETS nccl_moe EXPORT NcclMoeTargets
 install(FILES "${_plugin_link}" DESTINATION "${CMAKE_INSTALL_LIBDIR}")
 install(FILES "${PROJECT_SOURCE_DIR}/include/nccl_moe.h" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
+# The rank bootstrap for rank programs (tools/bootstrap): a static library and its C++ header.
+install(TARGETS nccl_moe_bootstrap EXPORT NcclMoeTargets
+  ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+  INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+install(FILES "${PROJECT_SOURCE_DIR}/include/nccl_moe_bootstrap.h" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+
 foreach(tool nccl-moe-topo nccl-moe-run nccl-moe-perf nccl-moe-demo)
   if(TARGET ${tool})
     set_target_properties(${tool} PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}"
@@ -37,7 +43,8 @@ foreach(tool nccl-moe-topo nccl-moe-run nccl-moe-perf nccl-moe-demo)
 endforeach()
 
 # CMake package: NcclMoeConfig.cmake finds CUDA and NCCL (with the FindNCCL module shipped next
-# to it), then defines NcclMoe::nccl_moe.
+# to it) and MPI when the bootstrap was built with it, then defines NcclMoe::nccl_moe and
+# NcclMoe::bootstrap.
 install(EXPORT NcclMoeTargets NAMESPACE NcclMoe:: DESTINATION "${NCCL_MOE_CMAKE_DIR}")
 configure_package_config_file(
   "${CMAKE_CURRENT_LIST_DIR}/NcclMoeConfig.cmake.in"
@@ -64,3 +71,13 @@ list(REMOVE_DUPLICATES _pc_includes)
 list(JOIN _pc_includes " -I" NCCL_MOE_PC_DEP_INCLUDES)
 configure_file("${CMAKE_CURRENT_LIST_DIR}/nccl_moe.pc.in" "${CMAKE_BINARY_DIR}/packaging/nccl_moe.pc" @ONLY)
 install(FILES "${CMAKE_BINARY_DIR}/packaging/nccl_moe.pc" DESTINATION "${_pc_dir}")
+
+# nccl_moe_bootstrap.pc: the static bootstrap with what it links (NCCL, the CUDA runtime, MPI).
+set(NCCL_MOE_PC_CUDA_LIBDIR "${CUDAToolkit_LIBRARY_DIR}")
+set(NCCL_MOE_PC_MPI_LIBS "")
+if(NCCL_MOE_WITH_MPI)
+  list(JOIN MPI_C_LIBRARIES " " NCCL_MOE_PC_MPI_LIBS)
+endif()
+configure_file("${CMAKE_CURRENT_LIST_DIR}/nccl_moe_bootstrap.pc.in"
+               "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" @ONLY)
+install(FILES "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" DESTINATION "${_pc_dir}")

@@ -2,18 +2,18 @@
 // and a check of the result. Built against the installed package (see CMakeLists.txt).
 //
 // One rank:    ./moe_layer
-// N ranks:     nccl-moe-run -np N ./moe_layer   (reads NCCL_MOE_RANK, NCCL_MOE_NRANKS and
-//              NCCL_MOE_UNIQUE_ID, the job's ncclUniqueId in hex, from the environment)
+// N ranks:     nccl-moe-run -np N ./moe_layer, mpirun -np N ./moe_layer, srun -n N ./moe_layer,
+//              torchrun --nproc-per-node N --no-python ./moe_layer (the rank bootstrap,
+//              nccl_moe_bootstrap.h, reads whichever launcher started it; see docs/launching.md)
 // Exit code 0 when every token came back as x * (number of ranks it was sent to).
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include <nccl_moe.h>
+#include <nccl_moe_bootstrap.h>
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
-#include <string>
 #include <vector>
 
 namespace {
@@ -35,39 +35,6 @@ bool check(ncclResult_t result, const char* what, ncclMoeComm_t moe = nullptr) {
   return result == ncclSuccess;
 }
 
-struct Rank {
-  int rank = 0;
-  int ranks = 1;
-  ncclUniqueId id{};
-};
-
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// The launcher's variables, or a one-rank job with a fresh unique id.
-bool readRank(Rank* out) {
-  const char* rank = std::getenv("NCCL_MOE_RANK");
-  if (rank == nullptr) return check(ncclGetUniqueId(&out->id), "ncclGetUniqueId");
-  const char* ranks = std::getenv("NCCL_MOE_NRANKS");
-  const char* hex = std::getenv("NCCL_MOE_UNIQUE_ID");
-  if (ranks == nullptr || hex == nullptr || std::string(hex).size() != 2 * sizeof(out->id.internal)) {
-    std::fprintf(stderr, "NCCL_MOE_RANK is set but NCCL_MOE_NRANKS / NCCL_MOE_UNIQUE_ID are not usable\n");
-    return false;
-  }
-  out->rank = std::atoi(rank);
-  out->ranks = std::atoi(ranks);
-  for (size_t i = 0; i < sizeof(out->id.internal); ++i) {
-    const int high = hexDigit(hex[2 * i]), low = hexDigit(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
-    out->id.internal[i] = static_cast<char>(high * 16 + low);
-  }
-  return true;
-}
-
 // Device buffer freed at scope exit.
 template <class T>
 struct DeviceArray {
@@ -78,8 +45,8 @@ struct DeviceArray {
   DeviceArray& operator=(const DeviceArray&) = delete;
 };
 
-int runLayer(const Rank& me, ncclComm_t nccl) {
-  const int experts = kExpertsPerRank * me.ranks;
+int runLayer(const nccl_moe::RankLayout& me, ncclComm_t nccl) {
+  const int experts = kExpertsPerRank * me.size;
   ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
   config.numExperts = experts;
   config.hiddenSize = kHidden;
@@ -150,7 +117,7 @@ int runLayer(const Rank& me, ncclComm_t nccl) {
     if (std::fabs(out[i] - expected) > 1e-5f * std::fabs(expected)) ++wrong;
   }
   if (ok) {
-    std::printf("rank %d of %d: %lld rows received, tokens per local expert", me.rank, me.ranks,
+    std::printf("rank %d of %d: %lld rows received, tokens per local expert", me.rank, me.size,
                 static_cast<long long>(rows));
     for (int64_t count : tokensPerExpert) std::printf(" %lld", static_cast<long long>(count));
     std::printf("; combine %s (%d wrong values)\n", wrong == 0 ? "ok" : "WRONG", wrong);
@@ -164,14 +131,16 @@ int runLayer(const Rank& me, ncclComm_t nccl) {
 }  // namespace
 
 int main() {
-  Rank me;
-  if (!readRank(&me)) return 2;
-  int devices = 0;
-  if (!check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount") || devices == 0) return 2;
-  if (!check(cudaSetDevice(me.rank % devices), "cudaSetDevice")) return 2;
+  nccl_moe::RankBootstrap me;
+  try {
+    me = nccl_moe::bootstrapRank();  // rank, size, GPU and the job's unique id, from any launcher
+  } catch (const nccl_moe::BootstrapError& error) {
+    std::fprintf(stderr, "moe_layer: %s\n", error.what());
+    return 2;
+  }
   ncclComm_t nccl = nullptr;
-  if (!check(ncclCommInitRank(&nccl, me.ranks, me.id, me.rank), "ncclCommInitRank")) return 1;
-  const int status = runLayer(me, nccl);
+  if (!check(ncclCommInitRank(&nccl, me.layout.size, me.uniqueId, me.layout.rank), "ncclCommInitRank")) return 1;
+  const int status = runLayer(me.layout, nccl);
   ncclCommDestroy(nccl);
   return status;
 }

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "nccl_moe.h"
-#include "rank_env.h"
+#include "nccl_moe_bootstrap.h"
 #include "reference/random_routing.h"
 #include "reference/reference.h"
 
@@ -222,7 +222,7 @@ Group makeGroup(const Options& o, int ranks, std::mt19937_64& rng) {
 
 class Check {
  public:
-  Check(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream)
+  Check(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaStream_t stream)
       : o_(o), env_(env), comm_(comm), stream_(stream) {
     if (o.zeroCopy && ncclMoeCommGetInputBuffers(comm, &areas_) != ncclSuccess)
       fail("ncclMoeCommGetInputBuffers: %s", ncclMoeGetLastError(comm));
@@ -232,7 +232,7 @@ class Check {
   // One iteration: layout, counts, dispatch, combine with probs gradient, cached dispatch.
   void run(int iteration, ncclMoeHandle_t* handle) {
     std::mt19937_64 rng(o_.seed * 1000003ull + iteration);
-    Group g = makeGroup(o_, env_.nranks, rng);
+    Group g = makeGroup(o_, env_.size, rng);
     const int me = env_.rank;
     if (o_.badRank >= 0 && g.routings[o_.badRank].numTokens > 0) {
       RankRouting& bad = g.routings[o_.badRank];
@@ -240,7 +240,7 @@ class Check {
       else bad.topkIdx[0] = o_.experts + 7;
     }
     const RankRouting& mine = g.routings[me];
-    const int T = mine.numTokens, H = o_.hidden, E = o_.experts, L = E / env_.nranks;
+    const int T = mine.numTokens, H = o_.hidden, E = o_.experts, L = E / env_.size;
     LayoutOptions options{o_.expertMajor ? OutputLayout::kExpertMajor : OutputLayout::kPerRank, o_.pad, o_.budget};
 
     // Inputs on the device.
@@ -318,7 +318,7 @@ class Check {
     recvIdx.poison(0xAB);
     recvMap.poison(0xAB);
     recvProbs.poison(0xAB);
-    if (iteration == 0 && env_.domainSize < env_.nranks && o_.budget < 0)
+    if (iteration == 0 && env_.localSize < env_.size && o_.budget < 0)
       expectCaptureRefused(*handle, capacity, recvX.get(), o_.fp8 ? recvScales.get<float>() : nullptr);
     ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
     d.x = x.get();
@@ -383,7 +383,7 @@ class Check {
     // Combine: every rank's expert outputs and probs gradients, generated identically everywhere.
     std::vector<HostRows> y;
     std::vector<std::vector<float>> gradProbs;
-    for (int r = 0; r < env_.nranks; ++r) {
+    for (int r = 0; r < env_.size; ++r) {
       std::mt19937_64 rowRng(o_.seed * 7919ull + iteration * 131ull + r);
       y.push_back(randomRows(rowType, layout.recvRows(r), H, 3.0f, rowRng));
       std::uniform_real_distribution<float> grad(-1.0f, 1.0f);
@@ -393,7 +393,7 @@ class Check {
     }
     std::vector<HostRows> combined;
     std::vector<std::vector<float>> wantGrad;
-    if (Status s = referenceCombine(layout, y, CombineOrder{env_.domainSize}, &combined); !s.isOk()) fail("reference combine: %s", s.message().c_str());
+    if (Status s = referenceCombine(layout, y, CombineOrder{env_.localSize}, &combined); !s.isOk()) fail("reference combine: %s", s.message().c_str());
     if (Status s = referenceProbsGrad(layout, g.routings, gradProbs, &wantGrad); !s.isOk())
       fail("reference probs grad: %s", s.message().c_str());
     const int slots = mine.slots(E);
@@ -490,7 +490,7 @@ class Check {
   // Rows of the cached-handle dispatch, every rank's (generated identically everywhere).
   std::vector<HostRows> cachedDispatchRows(int iteration, const Group& g) const {
     std::vector<HostRows> w;
-    for (int r = 0; r < env_.nranks; ++r) {
+    for (int r = 0; r < env_.size; ++r) {
       std::mt19937_64 wRng(o_.seed * 104729ull + iteration * 17ull + r);
       w.push_back(randomRows(o_.fp32 ? ElementType::kFp32 : ElementType::kBf16, g.routings[r].numTokens, o_.hidden,
                              1.0f, wRng));
@@ -505,7 +505,7 @@ class Check {
   }
 
   const Options& o_;
-  const RankEnvironment& env_;
+  const RankLayout& env_;
   ncclMoeComm_t comm_;
   cudaStream_t stream_;
   ncclMoeInputBuffers_t areas_ = NCCL_MOE_INPUT_BUFFERS_INITIALIZER;
@@ -514,9 +514,9 @@ class Check {
 // The non-blocking path in a CUDA graph: layout (reusing the handle), dispatch and combine are
 // captured once, then replayed with new routing contents written into the same device buffers.
 // Needs --expert-major --budget B and equal T on every rank; combine sums the dispatched rows.
-void runGraph(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream,
+void runGraph(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaStream_t stream,
               ncclMoeHandle_t* handle) {
-  const int me = env.rank, T = o.tokens, H = o.hidden, K = o.topk, L = o.experts / env.nranks;
+  const int me = env.rank, T = o.tokens, H = o.hidden, K = o.topk, L = o.experts / env.size;
   const size_t rowBytes = static_cast<size_t>(H) * 2;
   DeviceBytes idx(static_cast<size_t>(T) * K * 8), probs(static_cast<size_t>(T) * K * 4), x(T * rowBytes),
       recvX(o.budget * rowBytes), recvProbs(o.budget * 4), out(T * rowBytes);
@@ -549,7 +549,7 @@ void runGraph(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, 
     fixed.zeroRank = -1;
     fixed.mapFormat = false;
     fixed.fp32 = false;
-    *g = makeGroup(fixed, env.nranks, rng);
+    *g = makeGroup(fixed, env.size, rng);
     idx.upload(g->routings[me].topkIdx.data(), g->routings[me].topkIdx.size() * 8);
     probs.upload(g->routings[me].topkProbs.data(), g->routings[me].topkProbs.size() * 4);
     x.upload(g->x[me].bytes().data(), g->x[me].bytes().size());
@@ -582,13 +582,13 @@ void runGraph(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, 
     Status status = buildGroupLayout(g.shape, g.routings, {OutputLayout::kExpertMajor, o.pad, o.budget}, &layout);
     if (status.isOk()) status = referenceDispatch(layout, g.routings, g.x, {}, &want);
     std::vector<HostRows> dispatched;
-    for (int r = 0; r < env.nranks && status.isOk(); ++r) {
+    for (int r = 0; r < env.size && status.isOk(); ++r) {
       HostRows rows(ElementType::kBf16, o.budget, H);
       std::memcpy(rows.bytes().data(), want[r].x.bytes().data(), want[r].x.bytes().size());
       dispatched.push_back(std::move(rows));
     }
     std::vector<HostRows> combined;
-    if (status.isOk()) status = referenceCombine(layout, dispatched, CombineOrder{env.domainSize}, &combined);
+    if (status.isOk()) status = referenceCombine(layout, dispatched, CombineOrder{env.localSize}, &combined);
     if (!status.isOk()) {
       fail("reference: %s", status.message().c_str());
       return;
@@ -645,10 +645,10 @@ void runGraph(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, 
 
 // A handle made on a communicator that was then destroyed and re-created (the way buffers grow)
 // must be refused with a clear message by every call, and still be destroyable.
-void runStale(const Options& o, const RankEnvironment& env, ncclComm_t nccl, const ncclMoeConfig_t& config,
+void runStale(const Options& o, const RankLayout& env, ncclComm_t nccl, const ncclMoeConfig_t& config,
               ncclMoeComm_t* comm, cudaStream_t stream) {
   std::mt19937_64 rng(o.seed);
-  Group g = makeGroup(o, env.nranks, rng);
+  Group g = makeGroup(o, env.size, rng);
   const RankRouting& mine = g.routings[env.rank];
   DeviceBytes x(g.x[env.rank].bytes().size()), recv(64);
   TopkOnDevice topk(mine, o.topk);
@@ -689,10 +689,10 @@ void runStale(const Options& o, const RankEnvironment& env, ncclComm_t nccl, con
 // into a stream whose graph capture an illegal call invalidated, on every rank, so no rank enqueues
 // anything) must leave the handle refused, not half-updated, until a layout on it succeeds. Then
 // the handle and the communicator work as before (the iterations that follow check the data).
-void runFailedLayout(const Options& o, const RankEnvironment& env, ncclMoeComm_t comm, cudaStream_t stream,
+void runFailedLayout(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaStream_t stream,
                      ncclMoeHandle_t handle) {
   std::mt19937_64 rng(o.seed + 77);
-  Group g = makeGroup(o, env.nranks, rng);
+  Group g = makeGroup(o, env.size, rng);
   const RankRouting& mine = g.routings[env.rank];
   TopkOnDevice topk(mine, o.topk);
   const ncclMoeRouting_t& routing = topk.routing;
@@ -726,14 +726,14 @@ void runFailedLayout(const Options& o, const RankEnvironment& env, ncclMoeComm_t
 // Phases on different streams are compared with a slack of kEventSlackUs: the end of the network
 // phase is an event recorded on the exchange's stream right after the event the next kernel waits
 // for, so it may carry a timestamp a little after that kernel started.
-void checkPhaseTimes(const RankEnvironment& env, ncclMoeComm_t comm) {
+void checkPhaseTimes(const RankLayout& env, ncclMoeComm_t comm) {
   constexpr float kEventSlackUs = 5.0f;
   ncclMoePhaseTimes_t t = NCCL_MOE_PHASE_TIMES_INITIALIZER;
   if (ncclMoeCommGetPhaseTimes(comm, &t) != ncclSuccess) {
     fail("ncclMoeCommGetPhaseTimes: %s", ncclMoeGetLastError(comm));
     return;
   }
-  const bool twoHop = env.domainSize < env.nranks;
+  const bool twoHop = env.localSize < env.size;
   auto ran = [&](ncclMoePhase_t p) { return t.startUs[p] >= 0.0f; };
   for (int p = 0; p < ncclMoeNumPhases; ++p) {
     const auto phase = static_cast<ncclMoePhase_t>(p);
@@ -792,7 +792,7 @@ void expectFailedInTime(const Options& o, const char* what, std::chrono::steady_
 // (deadInDispatch), the combine (deadInCombine) or the destroy (deadInDestroy); every other rank must
 // fail that call with a timeout naming the silent peer, within the timeout plus slack, and its
 // destroy must complete. *comm is destroyed here (set to NULL) in the destroy scenario.
-int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t* commInOut, cudaStream_t stream) {
+int runDeadRank(const Options& o, const RankLayout& env, ncclMoeComm_t* commInOut, cudaStream_t stream) {
   ncclMoeComm_t comm = *commInOut;
   auto staySilent = [&] {
     std::printf("rank %d: staying silent\n", env.rank);
@@ -803,7 +803,7 @@ int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t* com
   const bool laterThanLayout = o.deadInDispatch || o.deadInCombine || o.deadInDestroy;
   if (env.rank == o.deadRank && !laterThanLayout) return staySilent();
   std::mt19937_64 rng(o.seed);
-  Group g = makeGroup(o, env.nranks, rng);
+  Group g = makeGroup(o, env.size, rng);
   const RankRouting& mine = g.routings[env.rank];
   TopkOnDevice topk(mine, o.topk);
   const ncclMoeRouting_t& routing = topk.routing;
@@ -879,7 +879,7 @@ int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t* com
   const std::string peer = "peer " + std::to_string(o.deadRank);
   // Inside the silent rank's domain the wait names it; elsewhere a rank waits for a domain peer
   // whose network phase with the silent rank never completes.
-  const bool sameDomain = env.rank / env.domainSize == o.deadRank / env.domainSize;
+  const bool sameDomain = env.rank / env.localSize == o.deadRank / env.localSize;
   if (result != ncclRemoteError || message.find("timed out") == std::string::npos ||
       (sameDomain && message.find(peer) == std::string::npos)) {
     fail("expected a timeout naming %s, got %d: %s", peer.c_str(), result, message.c_str());
@@ -893,17 +893,18 @@ int runDeadRank(const Options& o, const RankEnvironment& env, ncclMoeComm_t* com
 int main(int argc, char** argv) {
   Options o;
   if (!parse(argc, argv, &o)) return 2;
-  RankEnvironment env;
+  RankBootstrap setup;
   try {
-    env = readRankEnvironment();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank-check: %s (start it with nccl-moe-run)\n", e.what());
+    setup = bootstrapRank();
+  } catch (const BootstrapError& e) {
+    std::fprintf(stderr, "rank-check: %s\n", e.what());
     return 2;
   }
+  // The group's ranks; under nccl-moe-run the local size is the NVLink domain's.
+  const RankLayout& env = setup.layout;
   gRank = env.rank;
-  CUDA_OK(cudaSetDevice(0));
   ncclComm_t nccl = nullptr;
-  if (ncclCommInitRank(&nccl, env.nranks, env.uniqueId, env.rank) != ncclSuccess) {
+  if (ncclCommInitRank(&nccl, env.size, setup.uniqueId, env.rank) != ncclSuccess) {
     std::fprintf(stderr, "rank %d: ncclCommInitRank failed\n", env.rank);
     return 1;
   }

@@ -1,12 +1,13 @@
 // Rank program for the GPU launcher test: forms an NCCL communicator from what nccl-moe-run
-// passed (rank_env.h) and checks one all-reduce. Exit 0 only when every element is right.
+// passed (read by the rank bootstrap) and checks one all-reduce. Exit 0 only when every element
+// is right.
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
 #include <cstdio>
 #include <vector>
 
-#include "rank_env.h"
+#include "nccl_moe_bootstrap.h"
 
 namespace {
 
@@ -24,10 +25,10 @@ bool ncclOk(ncclResult_t result, const char* what) {
   return false;
 }
 
-int allReduceOnce(const nccl_moe::RankEnvironment& env) {
-  if (!cudaOk(cudaSetDevice(0), "cudaSetDevice(0)")) return 1;
+int allReduceOnce(const nccl_moe::RankBootstrap& me) {
+  const nccl_moe::RankLayout& env = me.layout;
   ncclComm_t comm = nullptr;
-  if (!ncclOk(ncclCommInitRank(&comm, env.nranks, env.uniqueId, env.rank), "ncclCommInitRank")) {
+  if (!ncclOk(ncclCommInitRank(&comm, env.size, me.uniqueId, env.rank), "ncclCommInitRank")) {
     return 1;
   }
   float* buffer = nullptr;
@@ -39,14 +40,14 @@ int allReduceOnce(const nccl_moe::RankEnvironment& env) {
                    "ncclAllReduce") &&
             cudaOk(cudaMemcpy(host.data(), buffer, kElements * sizeof(float), cudaMemcpyDeviceToHost),
                    "cudaMemcpy to host");
-  const float expected = static_cast<float>(env.nranks) * static_cast<float>(env.nranks + 1) / 2;
+  const float expected = static_cast<float>(env.size) * static_cast<float>(env.size + 1) / 2;
   size_t wrong = 0;
   for (float value : host) wrong += value != expected ? 1 : 0;
   if (ok && wrong != 0) std::printf("%zu of %zu elements differ from %g\n", wrong, kElements, expected);
   ok = ok && wrong == 0;
   cudaFree(buffer);
   ncclCommDestroy(comm);
-  if (ok) std::printf("allreduce ok: rank %d of %d, domain %d\n", env.rank, env.nranks, env.domainIndex());
+  if (ok) std::printf("allreduce ok: rank %d of %d, domain %d\n", env.rank, env.size, env.rank / env.localSize);
   return ok ? 0 : 1;
 }
 
@@ -54,8 +55,8 @@ int allReduceOnce(const nccl_moe::RankEnvironment& env) {
 
 int main() {
   try {
-    return allReduceOnce(nccl_moe::readRankEnvironment());
-  } catch (const nccl_moe::RankEnvironmentError& error) {
+    return allReduceOnce(nccl_moe::bootstrapRank());
+  } catch (const nccl_moe::BootstrapError& error) {
     std::printf("%s\n", error.what());
     return 2;
   }

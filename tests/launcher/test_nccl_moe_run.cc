@@ -1,5 +1,5 @@
 // End-to-end: the nccl-moe-run binary with real child processes (/bin/sh scripts and
-// rank_env_probe), run through the shell so stdout, stderr and the exit code are all seen.
+// bootstrap_probe), run through the shell so stdout, stderr and the exit code are all seen.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -81,10 +81,11 @@ class LauncherEndToEnd : public testing::Test {
 };
 
 TEST_F(LauncherEndToEnd, EveryRankGetsItsIdentityAndOneSharedUniqueId) {
-  const LauncherRun run = launch({"-np", "4", "--nodes", "2", "--gpus", "1", kRankEnvProbePath});
+  const LauncherRun run = launch({"-np", "4", "--nodes", "2", "--gpus", "1", kBootstrapProbePath});
   ASSERT_EQ(run.exitCode, 0) << run.err;
   const std::regex line(
-      R"(\[rank (\d)\] rank=(\d) nranks=4 local=(\d) domain_size=2 domain=(\d) id=([0-9a-f]{256}))");
+      R"(\[rank (\d)\] rank=(\d) nranks=4 local=(\d) domain_size=2 domain=(\d) id=([0-9a-f]{256}) )"
+      R"(launcher=nccl-moe-run via=NCCL_MOE_UNIQUE_ID)");
   std::set<std::string> ids;
   std::set<int> ranks;
   for (const std::string& text : linesOf(run.out)) {

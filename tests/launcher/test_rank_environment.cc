@@ -1,8 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "rank_env.h"
 #include "rank_environment.h"
-#include "unique_id_hex.h"
+#include "tools/bootstrap/id_distribution.h"
+#include "tools/bootstrap/rank_layout.h"
+#include "tools/bootstrap/unique_id_hex.h"
 
 namespace nccl_moe::launcher {
 namespace {
@@ -60,22 +61,28 @@ TEST(LauncherRankEnvironment, EveryRankKnowsWhoItIs) {
   }
 }
 
-TEST(LauncherRankEnvironment, TheUniqueIdSurvivesTheTripThroughTheEnvironment) {
+TEST(LauncherRankEnvironment, TheRankBootstrapReadsWhatTheLauncherSets) {
   const Fixture fixture(2, 1, 1);
   const EnvironmentBlock env = fixture.build(EnvironmentBlock{}).perRank[1];
-  const nccl_moe::RankEnvironment read =
-      nccl_moe::readRankEnvironment([&](const char* name) -> const char* {
-        const auto& variables = env.variables();
-        const auto found = variables.find(name);
-        return found == variables.end() ? nullptr : found->second.c_str();
-      });
-  EXPECT_EQ(read.rank, 1);
-  EXPECT_EQ(read.nranks, 2);
-  EXPECT_EQ(read.localRank, 0);
-  EXPECT_EQ(read.domainSize, 1);
-  EXPECT_EQ(read.domainIndex(), 1);
+  const auto lookup = [&](const char* name) -> const char* {
+    const auto& variables = env.variables();
+    const auto found = variables.find(name);
+    return found == variables.end() ? nullptr : found->second.c_str();
+  };
+  const RankLayout layout = bootstrap::readRankLayout(lookup);
+  EXPECT_EQ(layout.launcher, Launcher::kNcclMoeRun);
+  EXPECT_EQ(layout.rank, 1);
+  EXPECT_EQ(layout.size, 2);
+  EXPECT_EQ(layout.localRank, 0);
+  EXPECT_EQ(layout.localSize, 1);
+  EXPECT_EQ(env.get("NCCL_MOE_DEVICE"), "0");  // each rank's one visible GPU, or the shared one
+  const bootstrap::DistributedId id = bootstrap::distributeUniqueId(layout, lookup, [] {
+    ADD_FAILURE() << "the launcher's id must be used, not a new one";
+    return ncclUniqueId{};
+  });
+  EXPECT_EQ(id.source, "NCCL_MOE_UNIQUE_ID");
   const ncclUniqueId expected = sampleId();
-  EXPECT_EQ(std::string(read.uniqueId.internal, sizeof(read.uniqueId.internal)),
+  EXPECT_EQ(std::string(id.id.internal, sizeof(id.id.internal)),
             std::string(expected.internal, sizeof(expected.internal)));
 }
 

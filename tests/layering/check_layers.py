@@ -15,6 +15,7 @@ Layers, lowest first (a folder may include itself and the folders listed for it)
   src/core/           the API entry points and the pipelines: everything above
   plugin/             the NCCL tuner glue: misc (the library does not include its plugin)
   tools/common/       flag parsing, output files: nothing of the library
+  tools/bootstrap/    the rank bootstrap (installed beside the library): nothing of the library
   tools/*             the CLIs: topology, plan, reference, misc, tools/common, the public header
 
 KNOWN lists the includes that still point up, each with the work that removes it; the check fails
@@ -34,6 +35,7 @@ ALLOWED = {
     "src/core": {"misc", "plan", "transport", "kernels", "reference", "core", "topology"},
     "plugin": {"misc", "plugin"},
     "tools/common": {"tools"},
+    "tools/bootstrap": {"tools"},
     "tools": {"topology", "plan", "reference", "tools", "misc"},
 }
 

@@ -19,8 +19,8 @@ set(prefix "${WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${WORK_DIR}")
 run_step("cmake --install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}")
 
-# The library under its soname and the plugin name (a symlink to the same file), the header, the
-# CMake package and the pkg-config file.
+# The library under its soname and the plugin name (a symlink to the same file), the headers, the
+# static rank bootstrap, the CMake package and the pkg-config files.
 file(GLOB_RECURSE libraries LIST_DIRECTORIES false "${prefix}/lib*/libnccl_moe.so.0")
 list(LENGTH libraries found)
 if(NOT found EQUAL 1)
@@ -29,8 +29,9 @@ endif()
 get_filename_component(libdir "${libraries}" DIRECTORY)
 foreach(file
     "${libdir}/libnccl_moe.so" "${libdir}/libnccl-tuner-moe.so" "${prefix}/include/nccl_moe.h"
+    "${libdir}/libnccl_moe_bootstrap.a" "${prefix}/include/nccl_moe_bootstrap.h"
     "${libdir}/cmake/NcclMoe/NcclMoeConfig.cmake" "${libdir}/cmake/NcclMoe/NcclMoeConfigVersion.cmake"
-    "${libdir}/pkgconfig/nccl_moe.pc")
+    "${libdir}/pkgconfig/nccl_moe.pc" "${libdir}/pkgconfig/nccl_moe_bootstrap.pc")
   if(NOT EXISTS "${file}")
     message(FATAL_ERROR "not installed: ${file}")
   endif()
@@ -53,6 +54,11 @@ if(PKG_CONFIG_EXECUTABLE)
     message(FATAL_ERROR "pkg-config nccl_moe: ${flags}")
   endif()
   message(STATUS "pkg-config nccl_moe: ${flags}")
+  execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --cflags --libs nccl_moe_bootstrap
+    RESULT_VARIABLE result OUTPUT_VARIABLE flags ERROR_VARIABLE flags)
+  if(NOT result EQUAL 0 OR NOT flags MATCHES "-lnccl_moe_bootstrap" OR NOT flags MATCHES "-lcudart")
+    message(FATAL_ERROR "pkg-config nccl_moe_bootstrap: ${flags}")
+  endif()
 endif()
 
 run_step("configure examples/"

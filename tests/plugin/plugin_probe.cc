@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "rank_env.h"
+#include "nccl_moe_bootstrap.h"
 
 namespace {
 
@@ -26,9 +26,9 @@ bool ncclOk(ncclResult_t result, const char* what) {
 }
 
 // All-reduce (sum of rank+1 over ranks) and all-gather (rank r's block holds r) of `count` floats.
-bool checkCollectives(const nccl_moe::RankEnvironment& env, ncclComm_t comm, size_t count,
+bool checkCollectives(const nccl_moe::RankLayout& env, ncclComm_t comm, size_t count,
                       cudaStream_t stream) {
-  const size_t gathered = count * static_cast<size_t>(env.nranks);
+  const size_t gathered = count * static_cast<size_t>(env.size);
   float* reduced = nullptr;
   float* gather = nullptr;
   std::vector<float> host(gathered, static_cast<float>(env.rank + 1));
@@ -39,7 +39,7 @@ bool checkCollectives(const nccl_moe::RankEnvironment& env, ncclComm_t comm, siz
             ncclOk(ncclAllGather(reduced, gather, count, ncclFloat, comm, stream), "ncclAllGather") &&
             cudaOk(cudaStreamSynchronize(stream), "cudaStreamSynchronize") &&
             cudaOk(cudaMemcpy(host.data(), gather, gathered * sizeof(float), cudaMemcpyDeviceToHost), "copy back");
-  const float expected = static_cast<float>(env.nranks) * static_cast<float>(env.nranks + 1) / 2;
+  const float expected = static_cast<float>(env.size) * static_cast<float>(env.size + 1) / 2;
   size_t wrong = 0;
   for (size_t i = 0; ok && i < gathered; ++i) wrong += host[i] != expected ? 1 : 0;
   if (ok && wrong != 0) std::printf("%zu floats: %zu values differ from %g\n", count, wrong, expected);
@@ -48,10 +48,10 @@ bool checkCollectives(const nccl_moe::RankEnvironment& env, ncclComm_t comm, siz
   return ok && wrong == 0;
 }
 
-int run(const nccl_moe::RankEnvironment& env) {
-  if (!cudaOk(cudaSetDevice(0), "cudaSetDevice(0)")) return 1;
+int run(const nccl_moe::RankBootstrap& me) {
+  const nccl_moe::RankLayout& env = me.layout;
   ncclComm_t comm = nullptr;
-  if (!ncclOk(ncclCommInitRank(&comm, env.nranks, env.uniqueId, env.rank), "ncclCommInitRank")) return 1;
+  if (!ncclOk(ncclCommInitRank(&comm, env.size, me.uniqueId, env.rank), "ncclCommInitRank")) return 1;
   cudaStream_t stream = nullptr;
   bool ok = cudaOk(cudaStreamCreate(&stream), "cudaStreamCreate");
   for (size_t count = 1024; ok && count <= (size_t{16} << 20); count *= 16) {
@@ -59,7 +59,7 @@ int run(const nccl_moe::RankEnvironment& env) {
   }
   if (stream != nullptr) cudaStreamDestroy(stream);
   ncclCommDestroy(comm);
-  if (ok) std::printf("plugin probe ok: rank %d of %d\n", env.rank, env.nranks);
+  if (ok) std::printf("plugin probe ok: rank %d of %d\n", env.rank, env.size);
   return ok ? 0 : 1;
 }
 
@@ -67,8 +67,8 @@ int run(const nccl_moe::RankEnvironment& env) {
 
 int main() {
   try {
-    return run(nccl_moe::readRankEnvironment());
-  } catch (const nccl_moe::RankEnvironmentError& error) {
+    return run(nccl_moe::bootstrapRank());
+  } catch (const nccl_moe::BootstrapError& error) {
     std::printf("%s\n", error.what());
     return 2;
   }

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "tools/bootstrap/rank_layout.h"
+
 namespace nccl_moe::tools {
 namespace {
 
@@ -24,9 +26,6 @@ std::string readFile(const std::filesystem::path& path) {
   return text.str();
 }
 
-constexpr const char* kRankVariables[] = {"NCCL_MOE_RANK", "NCCL_MOE_NRANKS", "NCCL_MOE_LOCAL_RANK",
-                                          "NCCL_MOE_DOMAIN_SIZE", "NCCL_MOE_UNIQUE_ID"};
-
 }  // namespace
 
 ToolRun runTool(const std::string& program, const ToolCall& call) {
@@ -38,7 +37,7 @@ ToolRun runTool(const std::string& program, const ToolCall& call) {
   }
   const std::filesystem::path dir = pattern;
   std::string command = call.shellPrefix + " env";
-  for (const char* variable : kRankVariables) command += std::string(" -u ") + variable;
+  for (const char* variable : bootstrap::bootstrapVariables()) command += std::string(" -u ") + variable;
   for (const std::string& variable : call.environment) command += " " + quoted(variable);
   command += " " + quoted(program);
   for (const std::string& argument : call.arguments) command += " " + quoted(argument);

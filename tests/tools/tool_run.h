@@ -1,5 +1,5 @@
-// Runs a built tool through /bin/sh, with the rank environment of nccl-moe-run cleared unless
-// the test sets it, and keeps its exit status, stdout and stderr apart; reads its --help.
+// Runs a built tool through /bin/sh, with every launcher variable the rank bootstrap reads cleared
+// unless the test sets it, and keeps its exit status, stdout and stderr apart; reads its --help.
 #pragma once
 
 #include <string>

@@ -167,8 +167,9 @@ Options:
   -h, --help             this text
 
 Each rank gets NCCL_MOE_RANK, NCCL_MOE_NRANKS, NCCL_MOE_LOCAL_RANK, NCCL_MOE_DOMAIN_SIZE,
-NCCL_MOE_UNIQUE_ID (hex ncclUniqueId), RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
-MASTER_ADDR, MASTER_PORT, and NCCL_NVLS_ENABLE=0 unless set. Output lines are printed as
+NCCL_MOE_UNIQUE_ID (hex ncclUniqueId), NCCL_MOE_DEVICE=0, RANK, WORLD_SIZE, LOCAL_RANK,
+LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT, and NCCL_NVLS_ENABLE=0 unless set. Rank programs
+read them with the rank bootstrap (nccl_moe_bootstrap.h; docs/launching.md). Output lines are printed as
 "[rank r] line"; a summary table goes to stderr at the end.
 
 Exit code: 0 when every rank exits 0; otherwise the first failing rank's exit code (128 + signal

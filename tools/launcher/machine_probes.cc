@@ -1,11 +1,9 @@
 #include "machine_probes.h"
 
 #include <cuda_runtime_api.h>
-#include <nccl.h>
 
-#include <stdexcept>
-
-#include "unique_id_hex.h"
+#include "tools/bootstrap/unique_id.h"
+#include "tools/bootstrap/unique_id_hex.h"
 
 namespace nccl_moe::launcher {
 
@@ -15,14 +13,6 @@ int countVisibleGpus() {
   return count;
 }
 
-std::string createUniqueIdHex() {
-  ncclUniqueId id{};
-  const ncclResult_t result = ncclGetUniqueId(&id);
-  if (result != ncclSuccess) {
-    throw std::runtime_error(std::string("ncclGetUniqueId failed: ") + ncclGetErrorString(result) +
-                             " (" + ncclGetLastError(nullptr) + ")");
-  }
-  return nccl_moe::encodeUniqueIdHex(id);
-}
+std::string createUniqueIdHex() { return encodeUniqueIdHex(bootstrap::createUniqueId()); }
 
 }  // namespace nccl_moe::launcher

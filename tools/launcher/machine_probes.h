@@ -10,7 +10,7 @@ int countVisibleGpus();
 
 // A fresh ncclUniqueId in hex. NCCL starts its bootstrap root in this process, so the launcher
 // must outlive the ranks' ncclCommInitRank (it does: it waits for them). Throws
-// std::runtime_error with NCCL's message on failure.
+// BootstrapError (a std::runtime_error) with NCCL's message on failure.
 std::string createUniqueIdHex();
 
 }  // namespace nccl_moe::launcher

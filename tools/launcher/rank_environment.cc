@@ -16,6 +16,8 @@ std::map<std::string, std::string> identityVariables(const JobPlacement& job,
       {"NCCL_MOE_RANK", rank},           {"NCCL_MOE_NRANKS", ranks},
       {"NCCL_MOE_LOCAL_RANK", localRank}, {"NCCL_MOE_DOMAIN_SIZE", domainSize},
       {"NCCL_MOE_UNIQUE_ID", facts.uniqueIdHex},
+      // Each rank sees one GPU (its CUDA_VISIBLE_DEVICES), or all ranks share the first.
+      {"NCCL_MOE_DEVICE", "0"},
       {"RANK", rank},                    {"WORLD_SIZE", ranks},
       {"LOCAL_RANK", localRank},         {"LOCAL_WORLD_SIZE", domainSize},
   };

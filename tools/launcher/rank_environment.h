@@ -2,7 +2,8 @@
 //
 // Three kinds of variables:
 //  - identity (NCCL_MOE_RANK, NCCL_MOE_NRANKS, NCCL_MOE_LOCAL_RANK, NCCL_MOE_DOMAIN_SIZE,
-//    NCCL_MOE_UNIQUE_ID, RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE): always set, since an
+//    NCCL_MOE_UNIQUE_ID, NCCL_MOE_DEVICE, RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE): the
+//    rank bootstrap (nccl_moe_bootstrap.h) reads them first; always set, since an
 //    inherited value (from an outer launcher) is wrong for every rank of this job; replacing
 //    one is reported as a warning.
 //  - placement (CUDA_VISIBLE_DEVICES, NCCL_HOSTID, MASTER_ADDR, MASTER_PORT, CUDA_MPS_*): kept

@@ -1,35 +1,9 @@
-// Owns one file descriptor and closes it exactly once.
+// Pipes for the launcher's children, on the shared descriptor owner (tools/bootstrap/unique_fd.h).
 #pragma once
 
-#include <unistd.h>
-
-#include <utility>
+#include "tools/bootstrap/unique_fd.h"
 
 namespace nccl_moe::launcher {
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // A pipe whose both ends are close-on-exec (children get only the ends dup2'ed onto 0/1/2).
 struct Pipe {

@@ -1,5 +1,6 @@
 // nccl-moe-perf: dispatch and combine bandwidth, nccl-tests style. One process per rank, started
-// by nccl-moe-run (e.g. `nccl-moe-run -np 8 --mps nccl-moe-perf -b 128 -e 4096`). In the same run
+// by nccl-moe-run (e.g. `nccl-moe-run -np 8 --mps nccl-moe-perf -b 128 -e 4096`), mpirun, srun or
+// torchrun (the rank bootstrap, nccl_moe_bootstrap.h, reads whichever; docs/launching.md). In the same run
 // it measures the baselines: a device-to-device copy of the same bytes on every rank at once (the
 // roofline of a one-GPU virtual cluster) and the path users have today, NCCL all-to-all-v with a
 // permutation kernel (per-rank layout). Rank 0 prints the table and optionally writes JSON.
@@ -21,10 +22,10 @@
 #include <vector>
 
 #include "nccl_moe.h"
+#include "nccl_moe_bootstrap.h"
 #include "reference/hybrid_plan.h"
 #include "misc/env.h"
 #include "reference/layout.h"
-#include "rank_env.h"
 #include "reference/random_routing.h"
 #include "tools/common/flags.h"
 #include "tools/common/output_file.h"
@@ -56,7 +57,8 @@ struct Options {
 constexpr int kMaxTokensPerRank = 1 << 20;
 
 constexpr const char* kAbout =
-    "Dispatch and combine bandwidth over the ranks nccl-moe-run starts, from -b to -e tokens per rank\n"
+    "Dispatch and combine bandwidth over the ranks a launcher starts (nccl-moe-run, mpirun, srun,\n"
+    "torchrun: see docs/launching.md), from -b to -e tokens per rank\n"
     "(times -f each step), with the baselines: a device-to-device copy of the same bytes and NCCL\n"
     "all-to-all-v with a permutation kernel. Rank 0 prints the table.\n"
     "Exit status: 0 done, 1 a failure in the run, 2 a bad flag or environment (before any GPU work).\n";
@@ -109,25 +111,26 @@ void checkOptions(const Options& o) {
                             std::to_string(o.experts) + " (a token picks distinct experts)");
 }
 
-// What the flags need of the group nccl-moe-run started, checked before any GPU work.
-void checkAgainstGroup(const Options& o, const RankEnvironment& env) {
-  if (o.experts % env.nranks != 0)
+// What the flags need of the group the launcher started, checked before any GPU work.
+void checkAgainstGroup(const Options& o, const RankLayout& layout) {
+  if (o.experts % layout.size != 0)
     throw tools::UsageError("--experts " + std::to_string(o.experts) + " is not a multiple of the " +
-                            std::to_string(env.nranks) + " ranks (every rank holds as many experts)");
+                            std::to_string(layout.size) + " ranks (every rank holds as many experts)");
 }
 
-RankEnvironment readEnvironment() {
+// The launcher's variables, read before any GPU or network work: a bad one is a usage error.
+RankLayout readLayout() {
   try {
-    return readRankEnvironment();
-  } catch (const RankEnvironmentError& e) {
+    return readRankLayout();
+  } catch (const BootstrapError& e) {
     throw tools::UsageError(e.what());
   }
 }
 
 // Rank 0 writes the file; the other ranks check the path too, so that every rank stops at once.
-tools::OutputFile openJson(const Options& o, const RankEnvironment& env) {
+tools::OutputFile openJson(const Options& o, const RankLayout& layout) {
   if (o.json.empty()) return {};
-  if (env.rank != 0) {
+  if (layout.rank != 0) {
     tools::checkWritable("--json", o.json);
     return {};
   }
@@ -255,13 +258,13 @@ std::string twoHopColumns(const Row& r) {
   return text;
 }
 
-int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
-  check(cudaSetDevice(0), "cudaSetDevice");
+int run(const Options& o, const RankLayout& layout, tools::OutputFile& json) {
+  const RankBootstrap setup = bootstrapRank(layout);  // this rank's GPU and the job's unique id
   ncclComm_t nccl;
-  check(ncclCommInitRank(&nccl, env.nranks, env.uniqueId, env.rank), "ncclCommInitRank");
+  check(ncclCommInitRank(&nccl, layout.size, setup.uniqueId, layout.rank), "ncclCommInitRank");
   cudaStream_t stream;
   check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  const int R = env.nranks, me = env.rank, H = o.hidden;
+  const int R = layout.size, me = layout.rank, H = o.hidden;
 
   ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
   config.numExperts = o.experts;
@@ -288,7 +291,7 @@ int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
   std::vector<Row> table;
   ncclMoeHandle_t handle = nullptr;
   cudaDeviceProp prop;
-  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  check(cudaGetDeviceProperties(&prop, setup.device), "cudaGetDeviceProperties");
   if (me == 0) {
     std::printf("# nccl-moe-perf: %d ranks on %s, %d experts, top-%d, hidden %d, %s dispatch, bf16 combine, %s layout, "
                 "%d SMs per op, %d iterations%s\n",
@@ -580,16 +583,16 @@ int run(const Options& o, const RankEnvironment& env, tools::OutputFile& json) {
 }  // namespace
 }  // namespace nccl_moe::perf
 
-// Every flag, the rank environment and the JSON path are checked before the first CUDA call.
+// Every flag, the rank layout and the JSON path are checked before the first CUDA call.
 int main(int argc, char** argv) {
   using namespace nccl_moe;
   return tools::runToolMain("nccl-moe-perf", [&] {
     perf::Options options;
     if (perf::parseOptions(argc, argv, &options) == tools::ParseOutcome::kAnswered) return 0;
     perf::checkOptions(options);
-    const RankEnvironment env = perf::readEnvironment();
-    perf::checkAgainstGroup(options, env);
-    tools::OutputFile json = perf::openJson(options, env);
-    return perf::run(options, env, json);
+    const RankLayout layout = perf::readLayout();
+    perf::checkAgainstGroup(options, layout);
+    tools::OutputFile json = perf::openJson(options, layout);
+    return perf::run(options, layout, json);
   });
 }

@@ -1,4 +1,4 @@
-#include "unique_id_hex.h"
+#include "tools/bootstrap/unique_id_hex.h"
 
 #include <cstddef>
 #include <stdexcept>
