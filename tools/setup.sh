@@ -6,6 +6,12 @@ set -euo pipefail
 # clang, its sanitizer/libFuzzer runtimes and llvm-symbolizer (llvm-14): tests/sanitize, tests/fuzz.
 packages=(cmake g++ make pkg-config libhwloc-dev hwloc nlohmann-json3-dev libgtest-dev libgmock-dev
           libibverbs-dev clang libclang-rt-14-dev llvm-14)
+# Optional, with NCCL_MOE_SETUP_MPI=1: Open MPI, for the rank bootstrap's MPI path
+# (tools/build.sh -DNCCL_MOE_WITH_MPI=ON) and the mpirun case of the bootstrap tests, which skips
+# without it. Nothing else needs MPI (docs/launching.md).
+if [ "${NCCL_MOE_SETUP_MPI:-0}" = 1 ]; then
+  packages+=(libopenmpi-dev openmpi-bin)
+fi
 
 missing=()
 for package in "${packages[@]}"; do
