@@ -29,7 +29,7 @@ Status capSmsOnSharedDevice(ncclMoeComm* comm) {
   if (Status s = cudaStatus(cudaDeviceGetPCIBusId(busId, sizeof(busId), comm->device), "cudaDeviceGetPCIBusId"); !s.isOk())
     return s;
   std::vector<uint8_t> all;
-  if (Status s = allGatherBytes(comm->nccl, comm->ranks, busId, sizeof(busId), &all, comm->config.timeoutMs); !s.isOk()) return s;
+  if (Status s = comm->control->allGather(busId, sizeof(busId), &all); !s.isOk()) return s;
   int sharing = 0;
   for (int r = 0; r < comm->ranks; ++r) sharing += std::memcmp(all.data() + r * sizeof(busId), busId, sizeof(busId)) == 0;
   if (sharing <= 1) return Status::ok();
@@ -73,7 +73,7 @@ Status firstDisagreement(const ncclMoeComm& comm, const int32_t* mine, int count
                          int32_t* theirs) {
   const size_t bytes = count * sizeof(int32_t);
   std::vector<uint8_t> all;
-  if (Status s = allGatherBytes(comm.nccl, comm.ranks, mine, bytes, &all, comm.config.timeoutMs); !s.isOk()) return s;
+  if (Status s = comm.control->allGather(mine, bytes, &all); !s.isOk()) return s;
   *rank = -1;
   for (int r = 0; r < comm.ranks && *rank < 0; ++r)
     for (int f = 0; f < count; ++f) {
@@ -330,6 +330,10 @@ Status checkStart(const ncclMoeConfig_t* config, ncclMoeComm* comm) {
   return Status::ok();
 }
 
+namespace {
+Status setUpComm(ncclMoeComm* comm);
+}  // namespace
+
 Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out) {
   static std::atomic<uint64_t> nextId{1};
   auto comm = std::make_unique<ncclMoeComm>();
@@ -344,19 +348,36 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   const Status mine = checkStart(config, comm.get());
   const int timeoutMs = mine.isOk() ? comm->config.timeoutMs : envTimeoutMs();
   if (Status s = agreeToStart(nccl, comm->rank, comm->ranks, comm->device, mine, timeoutMs); !s.isOk()) return s;
+  // Every rank is here: the exchanges from now on run on the library's own communicator, which a
+  // failure aborts (so that nothing of it is left running when the communicator's memory is freed).
+  if (Status s = ControlComm::create(nccl, comm->rank, comm->ranks, comm->config.timeoutMs, &comm->control); !s.isOk())
+    return s;
+  if (Status s = setUpComm(comm.get()); !s.isOk()) {
+    comm->control->abort();
+    return s;
+  }
+  *out = std::move(comm);
+  return Status::ok();
+}
 
+namespace {
+
+// createComm after the agreement to start: plan, buffers, peers, rail exchange.
+Status setUpComm(ncclMoeComm* comm) {
   if (Status s = checkConfigAgrees(*comm); !s.isOk()) return s;
-  if (Status s = gatherClusterView(nccl, comm->rank, comm->ranks, comm->config.timeoutMs, &comm->cluster); !s.isOk()) return s;
+  if (Status s = gatherClusterView(comm->control->get(), comm->rank, comm->ranks, comm->config.timeoutMs, &comm->cluster);
+      !s.isOk())
+    return s;
   if (comm->rank == 0 && !comm->cluster.summary.empty()) logInfo("cluster: %s", comm->cluster.summary.c_str());
   crossCheckWithTuner(*comm);
   NetworkPlan network;
-  if (Status s = choosePlanFor(comm.get(), &network); !s.isOk()) return s;
-  if (Status s = capSmsOnSharedDevice(comm.get()); !s.isOk()) return s;
-  splitSmsForNetwork(comm.get(), network.smShare);
+  if (Status s = choosePlanFor(comm, &network); !s.isOk()) return s;
+  if (Status s = capSmsOnSharedDevice(comm); !s.isOk()) return s;
+  splitSmsForNetwork(comm, network.smShare);
   comm->dims = groupDimsOf(comm->config);
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks, comm->domainRanks, comm->domains);
   const int domain = comm->rank / comm->domainRanks;
-  if (Status s = PeerBuffer::create(nccl, comm->rank, comm->ranks, domain * comm->domainRanks, comm->domainRanks,
+  if (Status s = PeerBuffer::create(comm->control->get(), comm->rank, comm->ranks, domain * comm->domainRanks, comm->domainRanks,
                                     layout.total, comm->config.timeoutMs, &comm->buffer);
       !s.isOk())
     return s;
@@ -393,7 +414,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   view.netChunks = network.chunking.chunks;
   view.netChunkRows = network.chunking.rowsPerChunk;
   if (comm->domains > 1) {
-    if (Status s = RailExchange::create(nccl, comm->device, view, comm->config.timeoutMs, comm->networkCtas,
+    if (Status s = RailExchange::create(comm->nccl, comm->device, view, comm->config.timeoutMs, comm->networkCtas,
                                         &comm->rail);
         !s.isOk())
       return s;
@@ -418,9 +439,10 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
             view.netChunkRows, (layout.total - layout.netDispatchSend) / 1048576.0,
             (layout.netCombineSend - layout.netDispatchSend) / 1048576.0,
             (layout.total - layout.netCombineSend) / 1048576.0);
-  *out = std::move(comm);
   return Status::ok();
 }
+
+}  // namespace
 
 Status asyncError(const ncclMoeComm& comm) {
   const volatile ErrorRecord* record = comm.errorHost.get();
@@ -434,6 +456,15 @@ Status asyncError(const ncclMoeComm& comm) {
                    "communicator was aborted; the communicator is unusable (destroy it)",
                    record->rank, (unsigned long long)record->expected, record->peer, phaseName(record->phase),
                    which.c_str())};
+  }
+  if (record->kind == kErrorRailPeerFailed) {
+    const int64_t chunk = record->slot;
+    const std::string which = chunk < 0 ? "" : format(", chunk %lld of %d", static_cast<long long>(chunk) + 1,
+                                                      comm.view.netChunks);
+    return {ncclRemoteError,
+            format("rank %d: rail peer %d had already failed when it sent its part of the network phase (%s%s); "
+                   "what it sent was not used; the communicator is unusable (destroy it)",
+                   record->rank, record->peer, phaseName(record->phase), which.c_str())};
   }
   if (record->phase == kPhaseNetRowsReady || record->phase == kPhaseNetPartialsReady)
     return {ncclRemoteError,
@@ -459,9 +490,11 @@ Status destroyComm(ncclMoeComm* comm) {
   Status status = quiesce(comm);
   if (status.isOk() && asyncError(*comm).isOk()) {
     // Peers may still read this rank's buffer: a collective round trip guarantees they are done.
+    // (If a rank never comes, the control communicator aborts itself: nothing of the exchange is
+    // left running when the buffers are freed.)
     std::vector<uint8_t> unused;
     const uint8_t token = 1;
-    status = allGatherBytes(comm->nccl, comm->ranks, &token, 1, &unused, comm->config.timeoutMs);
+    status = comm->control->allGather(&token, 1, &unused);
   }
   return status;
 }

@@ -16,6 +16,7 @@
 #include "kernels/kernel_args.h"
 #include "core/network_jobs.h"
 #include "core/phase_clock.h"
+#include "transport/control_comm.h"
 #include "transport/peer_buffer.h"
 #include "transport/rail_exchange.h"
 
@@ -48,6 +49,9 @@ struct ncclMoeComm {
   bool inputsExposed = false;  // ncclMoeCommGetInputBuffers was called: calls end once peers read them
   uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
   nccl_moe::SharedErrorMessage lastError;  // any thread may write it: read through lastErrorCopy
+  // The library's own communicator for host-side exchanges (transport/control_comm.h). Declared
+  // last so that it goes first: after a failure it is aborted before any memory is freed.
+  std::unique_ptr<nccl_moe::ControlComm> control;
 };
 
 struct ncclMoeHandle {

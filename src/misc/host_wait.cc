@@ -5,24 +5,47 @@
 #include <thread>
 
 #include "misc/cuda_memory.h"
+#include "misc/nccl_status.h"
 
 namespace nccl_moe {
 
-Status waitStream(cudaStream_t stream, int timeoutMs, const char* what) {
-  const auto start = std::chrono::steady_clock::now();
-  const auto limit = start + std::chrono::milliseconds(timeoutMs);
+namespace {
+
+// Polls `done` (true: finished, with *result set) with a growing pause until `timeoutMs` passes.
+template <class Done>
+bool pollUntil(int timeoutMs, Done done) {
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   auto pause = std::chrono::microseconds(20);
   for (;;) {
-    const cudaError_t state = cudaStreamQuery(stream);
-    if (state != cudaErrorNotReady) return cudaStatus(state, what);
-    if (std::chrono::steady_clock::now() >= limit)
-      return {ncclRemoteError,
-              format("%s timed out after %d ms: another rank did not take part (it failed before, died, or "
-                     "stalls); this rank's NCCL communicator still has the operation queued (abort it)",
-                     what, timeoutMs)};
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= limit) return false;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(1000));
   }
+}
+
+}  // namespace
+
+Status waitStream(cudaStream_t stream, int timeoutMs, const char* what) {
+  cudaError_t state = cudaErrorNotReady;
+  if (pollUntil(timeoutMs, [&] { return (state = cudaStreamQuery(stream)) != cudaErrorNotReady; }))
+    return cudaStatus(state, what);
+  return {ncclRemoteError,
+          format("%s timed out after %d ms: another rank did not take part (it failed before, died, or "
+                 "stalls); this rank's NCCL communicator still has the operation queued (abort it)",
+                 what, timeoutMs)};
+}
+
+Status waitCommReady(ncclComm_t comm, int timeoutMs, const char* what) {
+  ncclResult_t state = ncclInProgress;
+  const bool finished = pollUntil(timeoutMs, [&] {
+    if (ncclCommGetAsyncError(comm, &state) != ncclSuccess) state = ncclInternalError;
+    return state != ncclInProgress;
+  });
+  if (finished) return ncclStatus(state, what);
+  return {ncclRemoteError,
+          format("%s timed out after %d ms: another rank did not take part (it failed before, died, or stalls)", what,
+                 timeoutMs)};
 }
 
 }  // namespace nccl_moe

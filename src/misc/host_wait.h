@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#include <nccl.h>
 
 #include "misc/status.h"
 
@@ -12,5 +13,10 @@ namespace nccl_moe {
 // Waits until the work queued on `stream` is done, at most `timeoutMs` milliseconds. On timeout:
 // ncclRemoteError naming `what` (the work is still queued: the caller must not free what it uses).
 Status waitStream(cudaStream_t stream, int timeoutMs, const char* what);
+
+// Waits until a non-blocking NCCL communicator has finished the call in progress (its state is
+// no longer ncclInProgress), at most `timeoutMs` milliseconds; its error, or ncclRemoteError
+// naming `what` on timeout. A blocking communicator is never in progress: returns at once.
+Status waitCommReady(ncclComm_t comm, int timeoutMs, const char* what);
 
 }  // namespace nccl_moe

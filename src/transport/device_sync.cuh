@@ -78,6 +78,20 @@ __device__ inline void raiseTimeout(const DomainView& view, int peer, int phase,
   }
 }
 
+// Records that rail peer `peer` (global rank) had failed when it sent this rank a network group.
+__device__ inline void raiseRailPeerFailure(const DomainView& view, int peer, int phase, int chunk) {
+  if (atomicCAS(&view.error->kind, kErrorNone, kErrorRailPeerFailed) == kErrorNone) {
+    ErrorRecord record{};
+    record.kind = kErrorRailPeerFailed;
+    record.rank = view.rank;
+    record.peer = peer;
+    record.phase = phase;
+    record.slot = chunk;
+    publishError(view, record);
+    printf("nccl-moe: rank %d: rail peer %d had failed when it sent its rows for phase %d\n", view.rank, peer, phase);
+  }
+}
+
 // Every peer p of the domain (or only this rank, with `selfOnly`) has stored an epoch >= `target`
 // into this rank's slot signals[phase][p]. Called by a whole block; returns false (in every
 // thread) after a timeout or another failure.

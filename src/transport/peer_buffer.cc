@@ -23,9 +23,16 @@ Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes
     return s;
   if (Status s = cudaStatus(cudaMemcpy(send, mine, bytes, cudaMemcpyHostToDevice), "cudaMemcpy(exchange)"); !s.isOk())
     return s;
-  if (Status s = ncclStatus(ncclAllGather(send, device.get(), stride, ncclUint8, comm, stream.get()), "ncclAllGather");
-      !s.isOk())
+  // A non-blocking communicator (transport/control_comm.h) may still be enqueueing when this returns.
+  const ncclResult_t queued = ncclAllGather(send, device.get(), stride, ncclUint8, comm, stream.get());
+  if (queued == ncclInProgress) {
+    if (Status s = waitCommReady(comm, timeoutMs, "ncclAllGather of the set-up exchange"); !s.isOk()) {
+      device.abandon();
+      return s;
+    }
+  } else if (Status s = ncclStatus(queued, "ncclAllGather"); !s.isOk()) {
     return s;
+  }
   if (Status s = waitStream(stream.get(), timeoutMs, "the all-gather of the set-up exchange"); !s.isOk()) {
     // NCCL may still write into these: leave them to the process rather than free them under it.
     device.abandon();

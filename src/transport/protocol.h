@@ -83,7 +83,22 @@ struct ErrorRecord {
 
 // kErrorNetworkTimeout: a network group did not complete in time (peer = the rail peer's global
 // rank, phase = the phase its arrival would have signalled, expected = the timeout in ms).
-enum ErrorKind : int32_t { kErrorNone = 0, kErrorTimeout = 1, kErrorRoutingFault = 2, kErrorNetworkTimeout = 3 };
+// kErrorRailPeerFailed: a rail peer had already failed when it sent this rank its part of a network
+// group (peer = its global rank, phase = the phase the group's arrival would have signalled, slot =
+// the chunk or -1): what it sent is not used.
+enum ErrorKind : int32_t {
+  kErrorNone = 0,
+  kErrorTimeout = 1,
+  kErrorRoutingFault = 2,
+  kErrorNetworkTimeout = 3,
+  kErrorRailPeerFailed = 4,
+};
+
+// The status word every sender of a network group sends after its rows (transport/rail_exchange):
+// whether the kernels that produced them had failed. A receiver whose rail peer failed must not
+// use the rows (they may be half written) nor signal their arrival. kRailStatusNone: nothing came
+// from that peer in this group (its leg was empty).
+enum RailStatus : uint64_t { kRailStatusNone = 0, kRailStatusOk = 1, kRailStatusFailed = 2 };
 
 // Byte offsets of the regions of one rank's buffer (the same on every rank).
 struct BufferLayout {

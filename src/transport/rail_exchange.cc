@@ -17,24 +17,33 @@ int64_t steadyNowNs() {
       .count();
 }
 
-Status issueGroup(ncclComm_t rail, const RailJob& job, cudaStream_t stream) {
+// `status`: the group's status words (transport/network_sync.h): [0] goes to every rail peer this
+// rank sends rows to, after them; the word of the peer in domain n lands in [1 + n] after its rows.
+Status issueGroup(ncclComm_t rail, const RailJob& job, uint64_t* status, cudaStream_t stream) {
   // A chunk fitted to counts may carry nothing either way (every transfer of this rank empty; its
   // rail peers then have nothing for it either): no NCCL call at all.
   bool empty = true;
   for (const RailLeg& leg : job.legs) empty = empty && leg.sendRows == 0 && leg.recvRows == 0;
   if (empty) return Status::ok();
   if (Status s = ncclStatus(ncclGroupStart(), "ncclGroupStart"); !s.isOk()) return s;
-  Status status;
+  Status result;
   for (const RailLeg& leg : job.legs) {
     const size_t sendBytes = static_cast<size_t>(leg.sendRows) * leg.rowBytes;
     const size_t recvBytes = static_cast<size_t>(leg.recvRows) * leg.rowBytes;
-    if (status.isOk() && sendBytes > 0)
-      status = ncclStatus(ncclSend(leg.send, sendBytes, ncclUint8, leg.peer, rail, stream), "ncclSend");
-    if (status.isOk() && recvBytes > 0)
-      status = ncclStatus(ncclRecv(leg.recv, recvBytes, ncclUint8, leg.peer, rail, stream), "ncclRecv");
+    // Two sends to one peer in a group arrive in order: rows, then the status word (and the same
+    // on the receiving side).
+    if (result.isOk() && sendBytes > 0) {
+      result = ncclStatus(ncclSend(leg.send, sendBytes, ncclUint8, leg.peer, rail, stream), "ncclSend");
+      if (result.isOk()) result = ncclStatus(ncclSend(status, 1, ncclUint64, leg.peer, rail, stream), "ncclSend(status)");
+    }
+    if (result.isOk() && recvBytes > 0) {
+      result = ncclStatus(ncclRecv(leg.recv, recvBytes, ncclUint8, leg.peer, rail, stream), "ncclRecv");
+      if (result.isOk())
+        result = ncclStatus(ncclRecv(status + 1 + leg.peer, 1, ncclUint64, leg.peer, rail, stream), "ncclRecv(status)");
+    }
   }
   const Status ended = ncclStatus(ncclGroupEnd(), "ncclGroupEnd");
-  return status.isOk() ? ended : status;
+  return result.isOk() ? ended : result;
 }
 
 }  // namespace
@@ -61,6 +70,7 @@ Status RailExchange::create(ncclComm_t parent, int device, const DomainView& vie
     if (Status s = slot.started.create(); !s.isOk()) return s;
     if (Status s = slot.finished.create(); !s.isOk()) return s;
     if (Status s = allocateDevice(1, &slot.epoch, "cudaMalloc(job epoch)"); !s.isOk()) return s;
+    if (Status s = allocateDevice(1 + view.domains, &slot.status, "cudaMalloc(job status)"); !s.isOk()) return s;
   }
   RailExchange* raw = exchange.get();
   exchange->watchdog_ = std::thread([raw] { raw->watch(); });
@@ -103,7 +113,8 @@ void RailExchange::abort() {
 
 Status RailExchange::rehearse(const RailJob& job) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (Status s = issueGroup(rail_, job, stream_.get()); !s.isOk()) return s;
+  // (No prologue: the status words it moves are never read.)
+  if (Status s = issueGroup(rail_, job, slots_.front().status.get(), stream_.get()); !s.isOk()) return s;
   return waitStream(stream_.get(), static_cast<int>(timeout_.count()), "the network rehearsal over the rail communicator");
 }
 
@@ -123,17 +134,17 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
     if (Status s = cudaStatus(cudaLaunchHostFunc(stream, armGraphWatch, graphWatch), "cudaLaunchHostFunc(arm)");
         !s.isOk())
       return s;
-  if (Status s = cudaStatus(launchNetworkPrologue(view_, slot.epoch.get(), stream), "launch(network prologue)"); !s.isOk())
+  if (Status s = cudaStatus(launchNetworkPrologue(view_, slot.epoch.get(), slot.status.get(), stream), "launch(network prologue)"); !s.isOk())
     return s;
   if (Status s = cudaStatus(cudaEventRecord(slot.started.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
-  if (Status s = issueGroup(rail_, job, stream); !s.isOk()) return s;
+  if (Status s = issueGroup(rail_, job, slot.status.get(), stream); !s.isOk()) return s;
   logMessage(LogLevel::kTrace, "rank %d: network group '%s' enqueued", view_.rank, job.what);
   if (Status s = cudaStatus(cudaEventRecord(slot.finished.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
   if (graphWatch != nullptr)
     if (Status s = cudaStatus(cudaLaunchHostFunc(stream, disarmGraphWatch, graphWatch), "cudaLaunchHostFunc(disarm)");
         !s.isOk())
       return s;
-  if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, job.chunk, slot.epoch.get(), stream),
+  if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, job.chunk, slot.epoch.get(), slot.status.get(), stream),
                             "launch(network signal)");
       !s.isOk())
     return s;

@@ -15,6 +15,9 @@
 // error naming the phase, the chunk and the rail peer in the host-mapped error record, and aborts
 // the rail communicator, whose kernels then return. The signal kernel behind them sees the record
 // and signals nothing, so the kernels waiting for it time out too and the call ends with the error.
+// A rank whose kernels failed still sends (its group is stream-ordered after them, and its rail
+// peers wait for it), so each sender also sends a status word after its rows: a receiver whose
+// rail peer had failed records that and does not signal, rather than hand half-written rows on.
 // A group enqueued while the stream is captured into a CUDA graph runs at every replay, long after
 // this call returned: instead of events (graph nodes the watchdog cannot tell apart between
 // replays) it is framed by two host nodes that stamp and clear an "armed since" time at each
@@ -115,6 +118,7 @@ class RailExchange {
     CudaEvent started;
     CudaEvent finished;
     DeviceMemory<uint64_t> epoch;
+    DeviceMemory<uint64_t> status;  // the group's status words (transport/network_sync.h)
     bool busy = false;
     bool startSeen = false;
     std::chrono::steady_clock::time_point startedAt;
