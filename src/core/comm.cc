@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "misc/env.h"
+#include "misc/host_wait.h"
 #include "misc/numerics.h"
 #include "misc/log.h"
 #include "plan/plan_choice.h"
@@ -122,13 +123,18 @@ Status agreeToStart(ncclComm_t nccl, int rank, int ranks, int device, const Stat
   verdict.code = mine.code();
   verdict.topologyProbe = static_cast<int32_t>(readParam(params::kTopology));
   std::snprintf(verdict.message, sizeof(verdict.message), "%s", mine.message().c_str());
-  std::vector<uint8_t> all;
-  {
-    DeviceScope scope(device);
-    if (Status s = allGatherBytes(nccl, ranks, &verdict, sizeof(verdict), &all, timeoutMs); !s.isOk()) return s;
-  }
+  // The first collective on a fresh communicator connects to the peers inside the NCCL call,
+  // which blocks for a rank that never comes: bounded on a thread of its own.
+  auto all = std::make_shared<std::vector<uint8_t>>();
+  if (Status s = runBounded(timeoutMs, "the start exchange of ncclMoeCommCreate",
+                            [=] {
+                              DeviceScope scope(device);
+                              return allGatherBytes(nccl, ranks, &verdict, sizeof(verdict), all.get(), timeoutMs);
+                            });
+      !s.isOk())
+    return s;
   std::vector<StartVerdict> verdicts(ranks);
-  std::memcpy(verdicts.data(), all.data(), all.size());
+  std::memcpy(verdicts.data(), all->data(), all->size());
   for (int r = 0; r < ranks; ++r) {
     StartVerdict& v = verdicts[r];
     v.message[sizeof(v.message) - 1] = '\0';

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "misc/cuda_memory.h"
@@ -46,6 +49,31 @@ Status waitCommReady(ncclComm_t comm, int timeoutMs, const char* what) {
   return {ncclRemoteError,
           format("%s timed out after %d ms: another rank did not take part (it failed before, died, or stalls)", what,
                  timeoutMs)};
+}
+
+Status runBounded(int timeoutMs, const char* what, std::function<Status()> work) {
+  struct Outcome {
+    std::mutex mutex;
+    std::condition_variable done;
+    bool finished = false;
+    Status status;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  std::thread([outcome, work = std::move(work)] {
+    Status status = work();
+    std::lock_guard<std::mutex> lock(outcome->mutex);
+    outcome->status = std::move(status);
+    outcome->finished = true;
+    outcome->done.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(outcome->mutex);
+  if (outcome->done.wait_for(lock, std::chrono::milliseconds(timeoutMs), [&] { return outcome->finished; }))
+    return outcome->status;
+  return {ncclRemoteError,
+          format("%s timed out after %d ms: another rank did not take part (it failed before, died, or stalls); "
+                 "NCCL is still waiting for it inside the call on this rank's communicator (abort that "
+                 "communicator: ncclCommAbort)",
+                 what, timeoutMs)};
 }
 
 }  // namespace nccl_moe

@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <functional>
+
 #include "misc/status.h"
 
 namespace nccl_moe {
@@ -18,5 +20,13 @@ Status waitStream(cudaStream_t stream, int timeoutMs, const char* what);
 // no longer ncclInProgress), at most `timeoutMs` milliseconds; its error, or ncclRemoteError
 // naming `what` on timeout. A blocking communicator is never in progress: returns at once.
 Status waitCommReady(ncclComm_t comm, int timeoutMs, const char* what);
+
+// Runs `work` on a thread of its own and waits at most `timeoutMs` for it. For a call into NCCL
+// that may block the calling thread with no timeout of its own (the first collective on a blocking
+// communicator connects to every peer inside the call, and waits there for a peer that never
+// comes): on timeout the thread is left behind, still blocked (it ends when the caller aborts the
+// communicator, or with the process), and ncclRemoteError names `what`. `work` must own everything
+// it touches (capture by value or shared_ptr): it may outlive the caller's frame.
+Status runBounded(int timeoutMs, const char* what, std::function<Status()> work);
 
 }  // namespace nccl_moe
