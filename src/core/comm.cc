@@ -13,6 +13,7 @@
 #include "misc/log.h"
 #include "plan/plan_choice.h"
 #include "transport/protocol.h"
+#include "core/two_hop.h"
 #include "misc/comm_registry.h"
 #include "misc/nccl_status.h"
 
@@ -52,21 +53,6 @@ struct NetworkPlan {
   NetworkChunking chunking;
   double smShare = 0;  // the network's share of the SM budget while it runs
 };
-
-// The plan's split of the SM budget (after any cap) while the network phase runs: NCCL's share
-// for the rail communicator, the rest for the kernels beside it; at least one SM each.
-void splitSmsForNetwork(ncclMoeComm* comm, double networkShare) {
-  if (comm->domains <= 1) return;
-  const int budget = std::max(2, std::min(comm->config.dispatchSms, comm->config.combineSms));
-  comm->networkCtas = std::clamp(static_cast<int>(std::lround(networkShare * budget)), 1, budget - 1);
-  comm->dispatchSmsBeside = std::max(1, comm->config.dispatchSms - comm->networkCtas);
-  comm->combineSmsBeside = std::max(1, comm->config.combineSms - comm->networkCtas);
-  if (comm->rank == 0)
-    logInfo("SM split while the network phase runs: NCCL (rail communicator) at most %d CTAs, dispatch %d and "
-            "combine %d SMs beside it (budgets %d and %d)",
-            comm->networkCtas, comm->dispatchSmsBeside, comm->combineSmsBeside, comm->config.dispatchSms,
-            comm->config.combineSms);
-}
 
 // Collective: every rank's `count` values; *rank = the first rank whose values differ from this
 // rank's (-1 if none), *field = the first differing index there, *theirs = that rank's value.
@@ -419,19 +405,8 @@ Status setUpComm(ncclMoeComm* comm) {
   view.epochs = comm->epochs.get();
   view.netChunks = network.chunking.chunks;
   view.netChunkRows = network.chunking.rowsPerChunk;
-  if (comm->domains > 1) {
-    if (Status s = RailExchange::create(comm->nccl, comm->device, view, comm->config.timeoutMs, comm->networkCtas,
-                                        &comm->rail);
-        !s.isOk())
-      return s;
-    // Every transfer once while all ranks are here: NCCL sets up its connections and buffers now,
-    // not in the middle of a call.
-    comm->networkJobs = networkJobs(comm->buffer->local(), view);
-    comm->fittedJobs = comm->networkJobs;
-    for (const RailJob* job : {&comm->networkJobs.meta, &comm->networkJobs.dispatch.front(),
-                               &comm->networkJobs.combine.front()})
-      if (Status s = comm->rail->rehearse(*job); !s.isOk()) return s;
-  }
+  if (comm->domains > 1)
+    if (Status s = setUpRailExchange(comm); !s.isOk()) return s;
   logInfo("rank %d/%d: MoE communicator on device %d, %d experts, hidden %d, max %d tokens, top-%d, %s rows%s, "
           "buffer %.1f MiB",
           comm->rank, comm->ranks, comm->device, comm->config.shape.experts, comm->config.shape.hidden,

@@ -1,8 +1,10 @@
-// Host side of layout, dispatch and combine on one NVLink domain: handle memory, kernel arguments,
-// counts for the host.
+// Host side of layout, dispatch and combine: handle memory, kernel arguments, counts for the host,
+// and the one-domain pipelines (the two-hop ones: core/two_hop.cc).
 #include <algorithm>
 
+#include "core/call_phases.h"
 #include "core/comm.h"
+#include "core/two_hop.h"
 #include "kernels/launch.h"
 #include "plan/routing.h"
 
@@ -76,35 +78,13 @@ Status routingFaultStatus(const ncclMoeComm& comm, const HandleCounts& counts) {
                                  " (nothing was moved on any rank)");
 }
 
-const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
-  return *reinterpret_cast<const HandleCounts*>(handle.hostCounts.get());
-}
 
-// Pinned host copy of a handle's counts: HandleCounts, tokensPerExpert [L], then (two-hop) the
-// network rows [2][domains] (HandleDevice::netRows).
+// Bytes of the pinned host copy of a handle's counts (core/call_phases.h).
 size_t hostCountsBytes(const ncclMoeComm& comm) {
   const size_t net = comm.domains > 1 ? 2 * static_cast<size_t>(comm.domains) * sizeof(int32_t) : 0;
   return sizeof(HandleCounts) + comm.dims.localExperts * sizeof(int64_t) + net;
 }
 
-int32_t* hostNetRows(const ncclMoeHandle& handle) {
-  return reinterpret_cast<int32_t*>(handle.hostCounts.get() + sizeof(HandleCounts) +
-                                    handle.comm->dims.localExperts * sizeof(int64_t));
-}
-
-// Whether the network transfers of a call on `handle` can carry exactly the rows its slots hold:
-// every rank of the group made the layout in blocking mode, so every rank has read the counts
-// before any dispatch or combine on it (the API enforces that), and all of them decide alike.
-// Such a call cannot be captured into a graph: its sizes are this layout's.
-Status exactNetworkRows(const ncclMoeHandle& handle, cudaStream_t stream, bool* exact) {
-  *exact = handle.summary.knownRecvRows >= 0 && hostCountsOf(handle).groupBlocking != 0;
-  if (*exact && streamIsCapturing(stream))
-    return Status::invalidUsage(
-        "a two-hop dispatch or combine of a layout made in blocking mode on every rank moves the rows that layout "
-        "counted and cannot be captured into a CUDA graph; capture calls of a layout with a row budget "
-        "(non-blocking mode) instead");
-  return Status::ok();
-}
 
 // A routing fault the host already knows about (the layout has finished), without waiting. Not
 // while the stream is being captured into a graph: the event then belongs to the capture.
@@ -114,8 +94,6 @@ Status knownFault(const ncclMoeHandle& handle, cudaStream_t stream) {
   const HandleCounts& counts = hostCountsOf(handle);
   return counts.fault ? routingFaultStatus(*handle.comm, counts) : Status::ok();
 }
-
-LaunchBudget budgetOf(int sms) { return LaunchBudget{sms}; }
 
 // A zero-copy input is the whole area (its start), never a pointer inside it.
 Status checkInputArea(const InputArea& area, const void* x, const char* which, const char* argument) {
@@ -127,29 +105,16 @@ Status checkInputArea(const InputArea& area, const void* x, const char* which, c
                                                             static_cast<const uint8_t*>(area.begin))));
 }
 
-// The chunk jobs of a call: whole slots, or (exact) fitted to the rows the layout counted. The
-// fitted copies are the communicator's scratch, rewritten per call (NCCL copies what it needs
-// when the group is enqueued).
-const std::vector<RailJob>& callChunks(ncclMoeComm* comm, const ncclMoeHandle& handle, bool exact, bool dispatch) {
-  if (!exact) return dispatch ? comm->networkJobs.dispatch : comm->networkJobs.combine;
-  const int32_t* packed = hostNetRows(handle);          // rows my send slot for n holds
-  const int32_t* relayed = packed + comm->domains;      // rows my receive slot from n holds
-  std::vector<RailJob>& jobs = dispatch ? comm->fittedJobs.dispatch : comm->fittedJobs.combine;
-  for (size_t c = 0; c < jobs.size(); ++c)
-    fitToCounts(&jobs[c], static_cast<int64_t>(c) * comm->view.netChunkRows, dispatch ? packed : relayed,
-                dispatch ? relayed : packed);
-  return jobs;
-}
-
-// `enqueue` (returning Status) between the begin and end events of `phase` on `stream`.
-template <class Enqueue>
-Status inPhase(PhaseClock& clock, ncclMoePhase_t phase, cudaStream_t stream, Enqueue enqueue) {
-  if (Status s = clock.begin(phase, stream); !s.isOk()) return s;
-  if (Status s = enqueue(); !s.isOk()) return s;
-  return clock.end(phase, stream);
-}
-
 }  // namespace
+
+const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
+  return *reinterpret_cast<const HandleCounts*>(handle.hostCounts.get());
+}
+
+int32_t* hostNetRows(const ncclMoeHandle& handle) {
+  return reinterpret_cast<int32_t*>(handle.hostCounts.get() + sizeof(HandleCounts) +
+                                    handle.comm->dims.localExperts * sizeof(int64_t));
+}
 
 Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclMoeRouting_t& routing,
                     ncclMoeHandle* handle, cudaStream_t stream) {
@@ -222,10 +187,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
       !s.isOk())
     return s;
   if (comm->rail)
-    if (Status s = inPhase(clock, ncclMoePhaseLayoutNetwork, stream,
-                           [&] { return comm->rail->issue(comm->networkJobs.meta, stream); });
-        !s.isOk())
-      return s;
+    if (Status s = runTwoHopLayoutNetwork(comm, stream); !s.isOk()) return s;
   if (Status s = inPhase(clock, ncclMoePhaseLayoutScan, stream,
                          [&] {
                            return cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream),
@@ -301,50 +263,7 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
       return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream),
                         "launch(dispatch)");
     });
-  if (Status s = inPhase(clock, ncclMoePhaseDispatchStage, stream,
-                         [&] {
-                           return cudaStatus(launchHybridDispatchStage(comm->view, comm->dims, handle->device,
-                                                                       outputs, budget, stream),
-                                             "launch(dispatch stage)");
-                         });
-      !s.isOk())
-    return s;
-  // The network chunks run on the exchange's stream beside the pull of this domain's rows; the rows
-  // of chunk c are pulled once it has landed, beside the transfer of the chunks after it.
-  RailExchange& rail = *comm->rail;
-  const std::vector<RailJob>& chunks = callChunks(comm, *handle, exact, /*dispatch=*/true);
-  if (Status s = rail.forkFrom(stream); !s.isOk()) return s;
-  if (Status s = inPhase(clock, ncclMoePhaseDispatchNetwork, rail.stream(),
-                         [&] {
-                           for (const RailJob& chunk : chunks)
-                             if (Status issued = rail.issueForked(chunk); !issued.isOk()) return issued;
-                           return Status::ok();
-                         });
-      !s.isOk())
-    return s;
-  // Kernels beside the network chunks get the plan's NVLink share of the budget (the last chunk's
-  // pull runs alone).
-  const LaunchBudget beside = budgetOf(comm->dispatchSmsBeside);
-  if (Status s = inPhase(clock, ncclMoePhaseDispatchNvlink, stream,
-                         [&] {
-                           return cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs,
-                                                                      kDirectRows, beside, stream),
-                                             "launch(dispatch pull)");
-                         });
-      !s.isOk())
-    return s;
-  for (int c = 0; c < comm->view.netChunks; ++c) {
-    if (Status s = rail.joinInto(stream, c); !s.isOk()) return s;
-    const bool first = c == 0, last = c == comm->view.netChunks - 1;
-    if (first)
-      if (Status s = clock.begin(ncclMoePhaseDispatchForward, stream); !s.isOk()) return s;
-    if (Status s = cudaStatus(launchHybridDispatchPull(comm->view, comm->dims, handle->device, outputs, c,
-                                                       last ? budget : beside, stream),
-                              "launch(dispatch pull)");
-        !s.isOk())
-      return s;
-  }
-  return clock.end(ncclMoePhaseDispatchForward, stream);
+  return runTwoHopDispatch(comm, handle, outputs, exact, stream);
 }
 
 Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
@@ -374,31 +293,7 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
       return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream),
                         "launch(combine)");
     });
-  // Chunk c's domain partials go out while chunk c + 1's are summed (with the plan's NVLink share
-  // of the budget; the first chunk, which also stages the rank partials, runs alone).
-  RailExchange& rail = *comm->rail;
-  const std::vector<RailJob>& jobs = callChunks(comm, *handle, exact, /*dispatch=*/false);
-  const LaunchBudget beside = budgetOf(comm->combineSmsBeside);
-  const int chunks = comm->view.netChunks;
-  if (Status s = clock.begin(ncclMoePhaseCombineNvlink, stream); !s.isOk()) return s;
-  for (int c = 0; c < chunks; ++c) {
-    if (Status s = cudaStatus(launchHybridCombineCollect(comm->view, comm->dims, handle->device, buffers, c,
-                                                         c == 0 ? budget : beside, stream),
-                              "launch(combine collect)");
-        !s.isOk())
-      return s;
-    if (Status s = rail.forkFrom(stream); !s.isOk()) return s;
-    if (c == 0)
-      if (Status s = clock.begin(ncclMoePhaseCombineNetwork, rail.stream()); !s.isOk()) return s;
-    if (Status s = rail.issueForked(jobs[c]); !s.isOk()) return s;
-  }
-  if (Status s = clock.end(ncclMoePhaseCombineNvlink, stream); !s.isOk()) return s;
-  if (Status s = clock.end(ncclMoePhaseCombineNetwork, rail.stream()); !s.isOk()) return s;
-  if (Status s = rail.joinInto(stream, chunks - 1); !s.isOk()) return s;
-  return inPhase(clock, ncclMoePhaseCombineReduce, stream, [&] {
-    return cudaStatus(launchHybridCombineReduce(comm->view, comm->dims, handle->device, buffers, budget, stream),
-                      "launch(combine reduce)");
-  });
+  return runTwoHopCombine(comm, handle, buffers, exact, stream);
 }
 
 }  // namespace nccl_moe
