@@ -58,6 +58,13 @@ TEST(LauncherOptions, HelpNeedsNothingElse) {
   EXPECT_NE(usageText().find("-np N"), std::string::npos);
 }
 
+TEST(LauncherOptions, VersionNeedsNothingElse) {
+  EXPECT_TRUE(parseLaunchOptions({"--version"}).version);
+  EXPECT_FALSE(parseLaunchOptions({"--help"}).version);
+  EXPECT_NE(usageText().find("--version"), std::string::npos);
+  EXPECT_EQ(usageErrorOf({"--version=1"}), "--version takes no value, got '--version=1'");
+}
+
 TEST(LauncherOptions, ErrorsSayWhatIsWrong) {
   EXPECT_EQ(usageErrorOf({"prog"}), "-np N is required (the number of ranks to start)");
   EXPECT_EQ(usageErrorOf({"-np", "2"}), "no program given to run on each rank");

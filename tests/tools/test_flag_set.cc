@@ -123,6 +123,28 @@ TEST_F(ToolFlagSet, VersionPrintsTheProgramAndItsVersion) {
   EXPECT_EQ(out_.str(), "nccl-moe-x 1.2.3\n");
 }
 
+TEST_F(ToolFlagSet, GivenTellsWhichFlagsTheCommandLineSet) {
+  EXPECT_EQ(parse({"-b", "128", "--fp8", "--layout=expert-major"}), ParseOutcome::kRun);
+  EXPECT_TRUE(flags_.given("-b"));  // set, even to the default value
+  EXPECT_TRUE(flags_.given("--fp8"));
+  EXPECT_TRUE(flags_.given("--layout"));
+  EXPECT_FALSE(flags_.given("-n"));
+  EXPECT_FALSE(flags_.given("--unknown"));
+  // Each parse starts afresh.
+  EXPECT_EQ(parse({"-n", "3"}), ParseOutcome::kRun);
+  EXPECT_FALSE(flags_.given("-b"));
+  EXPECT_TRUE(flags_.given("-n"));
+}
+
+TEST_F(ToolFlagSet, AChoiceMayNameItsValue) {
+  std::string type = "bf16";
+  flags_.choice("-d", "row type", &type, {"bf16", "fp32"}, "TYPE");
+  EXPECT_EQ(helpFor(flags_.help(), "-d TYPE"), "row type, one of bf16, fp32 (default bf16)");
+  EXPECT_EQ(usageErrorOf({"-d"}), "-d needs a value (TYPE)");
+  EXPECT_EQ(parse({"-d", "fp32"}), ParseOutcome::kRun);
+  EXPECT_EQ(type, "fp32");
+}
+
 TEST_F(ToolFlagSet, ADefinitionMistakeIsALogicError) {
   int small = 0;
   EXPECT_THROW(flags_.integer("-n", "again", &small, 0, 1), std::logic_error);

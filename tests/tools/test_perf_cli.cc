@@ -2,11 +2,16 @@
 // before any CUDA or NCCL call (these tests pass on a machine without a GPU). Flags that pass
 // reach the next check, the rank layout, which fails the same way on a malformed launcher variable.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "../support/gpu.h"
 #include "nccl_moe.h"
 #include "tool_run.h"
 #include "tool_test_paths.h"
@@ -103,10 +108,13 @@ TEST(ToolPerfCli, HelpListsEveryFlagWithItsRangeAndDefault) {
       {"-f N", "tokens multiplied by N each step, at least 2 when -b < -e, in [1, 1024] (default 2)"},
       {"-n N", "timed iterations, in [1, 1000000] (default 20)"},
       {"-w N", "warm-up iterations, in [0, 1000000] (default 5)"},
+      {"-c N", "1: check every rank's dispatch rows and combine output against the CPU reference (#wrong), 0: do not "
+               "(#wrong N/A), in [0, 1] (default 1)"},
+      {"-d TYPE", "type of the token rows and of combine, one of bf16, fp32 (default bf16)"},
       {"--experts N", "experts in all, a multiple of the ranks, in [1, 65536] (default 256)"},
       {"--topk N", "experts per token, at most --experts, in [1, 1024] (default 8)"},
       {"--hidden N", "elements per token row, in [1, 65536] (default 7168)"},
-      {"--fp8", "FP8 dispatch (bf16 otherwise)"},
+      {"--fp8", "FP8 dispatch (rows of -d TYPE otherwise)"},
       {"--expert-major", "HybridEP layout (no all-to-all-v baseline)"},
       {"--zero-copy", "x and the expert outputs written into the communicator's input areas beforehand"},
       {"--sms N", "SM budget of dispatch and of combine, in [1, 1024] (default 24)"},
@@ -117,10 +125,34 @@ TEST(ToolPerfCli, HelpListsEveryFlagWithItsRangeAndDefault) {
   for (const auto& [label, description] : lines) EXPECT_EQ(helpFor(run.out, label), description) << run.out;
 }
 
-TEST(ToolPerfCli, VersionIsTheLibrarysAndNccls) {
-  const ToolRun run = perf({"--version"});
-  EXPECT_EQ(run.status, 0) << run.err;
-  EXPECT_EQ(run.out.rfind("nccl-moe-perf " + versionText(NCCL_MOE_VERSION_CODE) + " (NCCL ", 0), 0u) << run.out;
+TEST(ToolPerfCli, CheckFlagTakesZeroOrOne) {
+  expectUsageError(perf({"-c", "2"}), "-c: '2' is out of range, want [0, 1]");
+  expectUsageError(perf({"-c", "on"}), "-c: 'on' is not an integer");
+  expectFlagsAccepted({"-c", "0"});
+  expectFlagsAccepted({"-c", "1", "-d", "fp32"});
+  expectUsageError(perf({"-d", "fp8"}), "-d: 'fp8' is not one of bf16, fp32");
+}
+
+// Two ranks of a one-GPU virtual cluster: every element checked, the table, the summary lines and
+// the JSON.
+TEST(ToolPerfGpu, TwoRanksCheckedWithJson) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  char dir[] = "/tmp/nccl-moe-perf-gpu-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string json = std::string(dir) + "/out.json";
+  const ToolRun run = runTool(kNcclMoeRunPath, {{"-np", "2", "--timeout", "300", kNcclMoePerfPath, "-b", "64", "-e",
+                                                 "128", "--experts", "16", "--topk", "4", "--hidden", "512", "-n", "3",
+                                                 "-w", "1", "--json", json},
+                                                {},
+                                                ""});
+  EXPECT_EQ(run.status, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("# Avg bus bandwidth    : "), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("# #wrong elements      : 0 OK"), std::string::npos) << run.out;
+  std::ifstream file(json);
+  std::stringstream text;
+  text << file.rdbuf();
+  EXPECT_NE(text.str().find("\"wrong_total\": 0"), std::string::npos) << text.str();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

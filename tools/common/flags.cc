@@ -116,10 +116,10 @@ void FlagSet::number(const std::string& name, const std::string& help, double* f
 }
 
 void FlagSet::choice(const std::string& name, const std::string& help, std::string* field,
-                     std::vector<std::string> choices) {
+                     std::vector<std::string> choices, const std::string& metavar) {
   std::string list;
   for (const std::string& choice : choices) list += (list.empty() ? "" : ", ") + choice;
-  add(Flag{name, metavarOf(name), help, "one of " + list, *field,
+  add(Flag{name, metavar.empty() ? metavarOf(name) : metavar, help, "one of " + list, *field,
            [=](const std::string& value) { *field = parseChoice(name, value, choices); }});
 }
 
@@ -142,6 +142,7 @@ ParseOutcome FlagSet::parse(int argc, const char* const* argv, std::ostream& out
   const auto isFlag = [&](const std::string& arg) {
     return isHelp(arg) || isVersion(arg) || find(arg.substr(0, arg.find('='))) != nullptr;
   };
+  given_.clear();
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (isHelp(arg)) {
@@ -163,6 +164,7 @@ ParseOutcome FlagSet::parse(int argc, const char* const* argv, std::ostream& out
       const std::string what = arg.rfind("-", 0) == 0 ? "unknown flag " : "unexpected argument ";
       throw UsageError(what + quoted(arg) + " (" + program_.name + " --help lists the flags)");
     }
+    given_.push_back(name);
     if (flag->metavar.empty()) {
       if (value) throw UsageError(name + " takes no value");
       flag->set("");
@@ -196,6 +198,10 @@ std::string FlagSet::help() const {
   line("--version", "print the version");
   if (!program_.about.empty()) text << program_.about << (program_.about.back() == '\n' ? "" : "\n");
   return text.str();
+}
+
+bool FlagSet::given(const std::string& name) const {
+  return std::find(given_.begin(), given_.end(), name) != given_.end();
 }
 
 void FlagSet::checkFits(const std::string& name, long long min, long long max, long double lowest,

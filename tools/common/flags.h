@@ -69,7 +69,9 @@ class FlagSet {
     addInteger(name, help, field, min, max, true);
   }
   void number(const std::string& name, const std::string& help, double* field, double min, double max);
-  void choice(const std::string& name, const std::string& help, std::string* field, std::vector<std::string> choices);
+  // One of `choices`; `metavar` names the value in --help (default: the flag's name in capitals).
+  void choice(const std::string& name, const std::string& help, std::string* field, std::vector<std::string> choices,
+              const std::string& metavar = "");
   // A non-empty text value such as a path; `metavar` names it in --help ("FILE").
   void text(const std::string& name, const std::string& metavar, const std::string& help, std::string* field);
   // A switch: present or not, no value.
@@ -81,6 +83,9 @@ class FlagSet {
   ParseOutcome parse(int argc, const char* const* argv);  // to stdout
 
   std::string help() const;
+
+  // Whether the last parse() saw `name` on the command line (its value is then not the default).
+  bool given(const std::string& name) const;
 
  private:
   struct Flag {
@@ -111,6 +116,7 @@ class FlagSet {
 
   ProgramInfo program_;
   std::vector<Flag> flags_;
+  std::vector<std::string> given_;
 };
 
 }  // namespace nccl_moe::tools

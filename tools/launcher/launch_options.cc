@@ -115,12 +115,14 @@ LaunchOptions parseLaunchOptions(const std::vector<std::string>& arguments) {
       options.overrideEnvironment = true;
     } else if (name == "-h" || name == "--help") {
       options.help = true;
+    } else if (name == "--version") {
+      options.version = true;
     } else {
       throw UsageError("unknown option '" + argument + "'");
     }
   }
   options.program.assign(arguments.begin() + static_cast<std::ptrdiff_t>(index), arguments.end());
-  if (options.help) return options;
+  if (options.help || options.version) return options;
 
   if (!ranksGiven) throw UsageError("-np N is required (the number of ranks to start)");
   if (options.program.empty()) throw UsageError("no program given to run on each rank");
@@ -165,6 +167,7 @@ Options:
   --override-env         replace inherited CUDA_VISIBLE_DEVICES, NCCL_HOSTID, MASTER_ADDR,
                          MASTER_PORT, CUDA_MPS_* instead of keeping them
   -h, --help             this text
+  --version              the nccl-moe and NCCL versions
 
 Each rank gets NCCL_MOE_RANK, NCCL_MOE_NRANKS, NCCL_MOE_LOCAL_RANK, NCCL_MOE_DOMAIN_SIZE,
 NCCL_MOE_UNIQUE_ID (hex ncclUniqueId), NCCL_MOE_DEVICE=0, RANK, WORLD_SIZE, LOCAL_RANK,

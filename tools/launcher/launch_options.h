@@ -28,6 +28,7 @@ struct LaunchOptions {
   HostIdMode hostIdMode = HostIdMode::kAuto;
   bool overrideEnvironment = false;
   bool help = false;
+  bool version = false;  // --version: print the library's and NCCL's versions
   std::vector<std::string> program;  // the program and its arguments
 };
 

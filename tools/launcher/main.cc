@@ -6,6 +6,7 @@
 
 #include "launch_job.h"
 #include "launch_options.h"
+#include "tools/common/loaded_nccl.h"
 
 namespace {
 
@@ -26,6 +27,10 @@ int main(int argc, char** argv) {
   }
   if (options.help) {
     std::cout << usageText();
+    return 0;
+  }
+  if (options.version) {
+    std::cout << "nccl-moe-run " << nccl_moe::tools::versionWithLoadedNccl() << "\n";
     return 0;
   }
   try {

@@ -8,11 +8,14 @@
 
 namespace nccl_moe::perf {
 
-// dst[i] = src[index[i]] for i < rows (rows of rowBytes bytes).
+// dst[i] = src[index[i]] for i < rows (rows of rowBytes bytes; any size, 16-byte vectors when it allows).
 cudaError_t launchGatherRows(const void* src, const int32_t* index, int64_t rows, size_t rowBytes, void* dst,
                              cudaStream_t stream);
-// out[t] = bf16 sum of rows[list[offsets[t] .. offsets[t+1])] for t < tokens (float32 accumulation).
+// out[t] = sum of rows[list[offsets[t] .. offsets[t+1])] for t < tokens (float32 accumulation), in
+// bf16 or fp32 rows.
 cudaError_t launchSumRowsBf16(const void* rows, const int32_t* offsets, const int32_t* list, int tokens, int hidden,
+                              void* out, cudaStream_t stream);
+cudaError_t launchSumRowsFp32(const void* rows, const int32_t* offsets, const int32_t* list, int tokens, int hidden,
                               void* out, cudaStream_t stream);
 
 }  // namespace nccl_moe::perf

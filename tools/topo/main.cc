@@ -3,8 +3,12 @@
 #include <iostream>
 #include <string>
 
+#include <nccl.h>
+
 #include "cli_args.h"
 #include "commands.h"
+#include "nccl_moe.h"
+#include "tools/common/version.h"
 #include "topology/error.h"
 
 namespace {
@@ -19,7 +23,8 @@ constexpr const char* kHelp =
     "  validate   check a cluster file (JSON or NCCL topology XML)\n"
     "  presets    list the built-in machines\n"
     "\n"
-    "Run 'nccl-moe-topo <command> --help' for a command's options.\n";
+    "Run 'nccl-moe-topo <command> --help' for a command's options; 'nccl-moe-topo --version' prints the\n"
+    "versions.\n";
 
 struct Command {
   const char* name;
@@ -42,6 +47,12 @@ int main(int argc, char** argv) {
   std::string name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
     std::cout << kHelp;
+    return 0;
+  }
+  if (name == "--version") {
+    // The tool does not load NCCL (it only needs nccl.h): the version is its headers'.
+    std::cout << "nccl-moe-topo "
+              << nccl_moe::tools::toolVersion(NCCL_MOE_VERSION_CODE, NCCL_VERSION_CODE, "built with its headers") << "\n";
     return 0;
   }
   nccl_moe::topo::cli::Argv rest(argv + 2, argv + argc);
