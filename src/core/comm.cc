@@ -21,8 +21,6 @@ namespace nccl_moe {
 
 namespace {
 
-size_t alignUp(size_t value, size_t alignment) { return (value + alignment - 1) / alignment * alignment; }
-
 // Ranks that share one GPU (the one-GPU virtual cluster) spin-wait on each other inside kernels, so
 // all of their blocks must be resident at once: split the GPU's SMs between them (leaving a few
 // to NCCL's kernels when the network phase runs beside them).
@@ -243,42 +241,20 @@ GroupDims groupDimsOf(const CommConfig& config) {
   return dims;
 }
 
-BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains) {
-  constexpr size_t kAlign = 256;
+BufferShape bufferShapeOf(const CommConfig& config) {
   const GroupDims dims = groupDimsOf(config);
-  const size_t tokens = static_cast<size_t>(dims.maxTokens);
-  const size_t rowBytes = static_cast<size_t>(dims.hidden) * elementBytes(config.rowType);
-  const size_t pairs = static_cast<size_t>(ranks) * tokens;
-  BufferLayout layout;
-  size_t offset = 0;
-  auto region = [&](size_t bytes) {
-    const size_t at = offset;
-    offset = alignUp(offset + bytes, kAlign);
-    return at;
-  };
-  layout.signals = region(sizeof(uint64_t) * kPhaseCount * domainRanks);
-  layout.metaSlotBytes = alignUp(sizeof(MetaHeader) + tokens * dims.metaWidth * sizeof(MetaSelection), kAlign);
-  layout.meta = region(layout.metaSlotBytes * domains);
-  layout.dispatchRows = region(tokens * (dims.fp8 ? static_cast<size_t>(dims.hidden) : rowBytes));
-  layout.dispatchScales = region(dims.fp8 ? tokens * dims.scaleBlocks * sizeof(float) : 0);
-  layout.combineRows = region(pairs * rowBytes);
-  layout.combineProbs = region(pairs * dims.metaWidth * sizeof(float));
-  if (domains > 1) {
-    const size_t staged = dims.fp8 ? static_cast<size_t>(dims.hidden) : rowBytes;
-    const size_t scales = dims.fp8 ? static_cast<size_t>(dims.scaleBlocks) * sizeof(float) : 0;
-    layout.netDispatchScaleOffset = alignUp(staged, 16);
-    layout.netDispatchRowBytes = layout.netDispatchScaleOffset + alignUp(scales, 16);
-    layout.netCombineGradOffset = alignUp(rowBytes, 16);
-    layout.netCombineRowBytes = layout.netCombineGradOffset + alignUp(dims.metaWidth * sizeof(float), 16);
-    layout.netSlotRows = tokens;
-    const size_t others = static_cast<size_t>(domains - 1);
-    layout.netDispatchSend = region(others * tokens * layout.netDispatchRowBytes);
-    layout.netDispatchRecv = region(others * tokens * layout.netDispatchRowBytes);
-    layout.netCombineSend = region(others * tokens * layout.netCombineRowBytes);
-    layout.netCombineRecv = region(static_cast<size_t>(domains) * tokens * layout.netCombineRowBytes);
-  }
-  layout.total = offset;
-  return layout;
+  BufferShape shape;
+  shape.hidden = dims.hidden;
+  shape.maxTokens = dims.maxTokens;
+  shape.metaWidth = dims.metaWidth;
+  shape.rowElementBytes = static_cast<int>(elementBytes(config.rowType));
+  shape.fp8Dispatch = dims.fp8 != 0;
+  shape.signalPhases = kPhaseCount;
+  return shape;
+}
+
+BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains) {
+  return bufferLayoutOf(bufferShapeOf(config), ranks, domainRanks, domains);
 }
 
 void commInfo(const ncclMoeComm& comm, ncclMoeCommInfo_t* info) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "plan/buffer_layout.h"
 #include "plan/moe_shape.h"
 
 namespace nccl_moe::plan {
@@ -102,18 +103,13 @@ const char* toString(PlanKind kind) {
 }
 
 int64_t twoHopStagingBytes(const CostShape& shape, int domains) {
-  if (domains <= 1) return 0;
-  auto align16 = [](int64_t bytes) { return (bytes + 15) / 16 * 16; };
-  const int64_t codes = shape.fp8Dispatch ? shape.hidden : static_cast<int64_t>(shape.hidden) * shape.dispatchElementBytes;
-  const int64_t scales = shape.fp8Dispatch ? (shape.hidden + 127) / 128 * 4 : 0;
-  const int64_t dispatchRow = align16(codes) + align16(scales);
-  const int64_t combineRow = align16(static_cast<int64_t>(shape.hidden) * shape.combineElementBytes) + align16(4 * shape.topk);
-  // The routing meta of one rank: a 32-byte header and (expert, slot, prob) per selection, in
-  // 256-byte aligned slots.
-  const int64_t metaSlot = (32 + static_cast<int64_t>(shape.tokensPerRank) * shape.topk * 12 + 255) / 256 * 256;
-  const int64_t others = domains - 1, tokens = shape.tokensPerRank;
-  return others * metaSlot + 2 * others * tokens * dispatchRow + others * tokens * combineRow +
-         domains * tokens * combineRow;
+  BufferShape buffer;
+  buffer.hidden = shape.hidden;
+  buffer.maxTokens = shape.tokensPerRank;
+  buffer.metaWidth = shape.topk;
+  buffer.rowElementBytes = shape.dispatchElementBytes;
+  buffer.fp8Dispatch = shape.fp8Dispatch;
+  return networkStagingBytes(buffer, domains);
 }
 
 Status choosePlan(const PlanInput& input, ChosenPlan* plan) {

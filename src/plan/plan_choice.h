@@ -103,11 +103,11 @@ struct ChosenPlan {
   std::string reason;  // why this plan, in words
 };
 
-// Bytes the two-hop regions add to a rank's buffer (core/comm.cc computeBufferLayout, checked by a
-// unit test): per other domain a routing meta slot and a send and a receive slot of maxTokens
-// dispatch rows (FP8: codes and scales, each 16-byte padded), a send slot of combine rows (row
-// 16-byte padded + top-k fp32 gradients), and per domain a receive slot of combine rows:
-//   (M-1) meta + 2 (M-1) T dispatchRow + (M-1) T combineRow + M T combineRow.
+// Bytes the two-hop regions add to a rank's buffer (plan/buffer_layout.h networkStagingBytes, the
+// arithmetic the library lays its buffer out with): per other domain a routing meta slot and a
+// send and a receive slot of maxTokens dispatch rows (FP8: codes and scales, each 16-byte
+// padded), a send slot of combine rows (row 16-byte padded + top-k fp32 gradients), and per domain
+// a receive slot of combine rows, each region 256-byte aligned.
 int64_t twoHopStagingBytes(const CostShape& shape, int domains);
 
 // Fails (ncclInvalidArgument) on an unusable input: ranks < 1, an override that does not divide

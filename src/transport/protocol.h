@@ -27,6 +27,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "plan/buffer_layout.h"
+
 namespace nccl_moe {
 
 // Ranks of one NVLink domain that the protocol supports (signal slots, per-token rank masks).
@@ -100,26 +102,8 @@ enum ErrorKind : int32_t {
 // from that peer in this group (its leg was empty).
 enum RailStatus : uint64_t { kRailStatusNone = 0, kRailStatusOk = 1, kRailStatusFailed = 2 };
 
-// Byte offsets of the regions of one rank's buffer (the same on every rank).
-struct BufferLayout {
-  size_t signals = 0;
-  size_t meta = 0;
-  size_t metaSlotBytes = 0;   // one domain's slot of the meta region
-  size_t dispatchRows = 0;
-  size_t dispatchScales = 0;
-  size_t combineRows = 0;
-  size_t combineProbs = 0;
-  // Two-hop regions (zero bytes with one domain). Slots of maxTokens rows of the given stride.
-  size_t netDispatchSend = 0;
-  size_t netDispatchRecv = 0;
-  size_t netCombineSend = 0;
-  size_t netCombineRecv = 0;
-  size_t netDispatchRowBytes = 0;  // staged row (FP8: codes, then fp32 scales), 16-byte multiple
-  size_t netDispatchScaleOffset = 0;  // where the FP8 scales start inside a dispatch net row
-  size_t netCombineRowBytes = 0;   // combine row, 16-byte padded, then maxTopk fp32 gradients
-  size_t netCombineGradOffset = 0; // where the gradients start inside a combine net row
-  size_t netSlotRows = 0;          // rows per slot (maxTokens)
-  size_t total = 0;
-};
+// The byte offsets of the regions of one rank's buffer: plan/buffer_layout.h (BufferLayout).
+static_assert(sizeof(MetaHeader) == kMetaHeaderBytes, "plan/buffer_layout.h sizes the meta with this");
+static_assert(sizeof(MetaSelection) == kMetaSelectionBytes, "plan/buffer_layout.h sizes the meta with this");
 
 }  // namespace nccl_moe

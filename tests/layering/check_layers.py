@@ -8,8 +8,8 @@ Layers, lowest first (a folder may include itself and the folders listed for it)
   topology/           the cluster model, probe and formats (includes only itself)
   src/misc/           status, logging, environment, CUDA RAII, last error, the comm registry
   src/plan/           creation-time arithmetic (shape limits, routing checks, plan choice,
-                      cost model; pure C++): misc, topology
-  src/transport/      the cross-rank protocol, peer memory, the rail exchange: misc
+                      cost model, the buffer layout; pure C++): misc, topology
+  src/transport/      the cross-rank protocol, peer memory, the rail exchange: misc, plan
   src/kernels/        layout, dispatch, combine, FP8: misc, plan, transport
   src/reference/      the CPU oracle and CPU models (group layout, two-hop plan): misc, plan
   src/core/           the API entry points and the pipelines: everything above
@@ -29,7 +29,7 @@ ALLOWED = {
     "topology": {"topology"},
     "src/misc": {"misc"},
     "src/plan": {"misc", "plan", "topology"},
-    "src/transport": {"misc", "transport"},
+    "src/transport": {"misc", "plan", "transport"},
     "src/kernels": {"misc", "plan", "transport", "kernels"},
     "src/reference": {"misc", "plan", "reference"},
     "src/core": {"misc", "plan", "transport", "kernels", "reference", "core", "topology"},
