@@ -241,20 +241,8 @@ GroupDims groupDimsOf(const CommConfig& config) {
   return dims;
 }
 
-BufferShape bufferShapeOf(const CommConfig& config) {
-  const GroupDims dims = groupDimsOf(config);
-  BufferShape shape;
-  shape.hidden = dims.hidden;
-  shape.maxTokens = dims.maxTokens;
-  shape.metaWidth = dims.metaWidth;
-  shape.rowElementBytes = static_cast<int>(elementBytes(config.rowType));
-  shape.fp8Dispatch = dims.fp8 != 0;
-  shape.signalPhases = kPhaseCount;
-  return shape;
-}
-
 BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains) {
-  return bufferLayoutOf(bufferShapeOf(config), ranks, domainRanks, domains);
+  return bufferLayoutOf(groupDimsOf(config), kPhaseCount, ranks, domainRanks, domains);
 }
 
 void commInfo(const ncclMoeComm& comm, ncclMoeCommInfo_t* info) {

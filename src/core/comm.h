@@ -74,7 +74,6 @@ namespace nccl_moe {
 // Region offsets of each rank's peer-visible buffer for a configuration (pure host arithmetic).
 // domains == 1: the single-domain regions only.
 BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains);
-BufferShape bufferShapeOf(const CommConfig& config);
 GroupDims groupDimsOf(const CommConfig& config);
 
 // ncclMoeCommGetInfo: what creation decided (plan, budgets, buffer sizes), header fields untouched.

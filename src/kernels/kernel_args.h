@@ -11,18 +11,6 @@
 
 namespace nccl_moe {
 
-struct GroupDims {
-  int experts = 0;
-  int localExperts = 0;
-  int hidden = 0;
-  int maxTokens = 0;
-  int metaWidth = 0;        // selections per token in the meta (K or maxTopk)
-  int rowType = 0;          // ElementType of token rows
-  int fp8 = 0;              // dispatch rows are e4m3 + scales
-  int fp8PowerOfTwo = 0;
-  int scaleBlocks = 0;
-};
-
 // One packed received row: source rank, source token, local expert (-1: per-rank row / padding),
 // and, for a source in another domain, the row's index in the rail peer's network receive slot.
 struct RecvEntry {

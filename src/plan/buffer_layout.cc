@@ -10,11 +10,11 @@ size_t alignUp(size_t value, size_t alignment) { return (value + alignment - 1) 
 
 }  // namespace
 
-BufferLayout bufferLayoutOf(const BufferShape& shape, int ranks, int domainRanks, int domains) {
-  const size_t tokens = static_cast<size_t>(shape.maxTokens);
-  const size_t rowBytes = static_cast<size_t>(shape.hidden) * shape.rowElementBytes;
-  const size_t stagedRowBytes = shape.fp8Dispatch ? static_cast<size_t>(shape.hidden) : rowBytes;
-  const size_t scaleBytes = shape.fp8Dispatch ? static_cast<size_t>(fp8BlockCount(shape.hidden)) * sizeof(float) : 0;
+BufferLayout bufferLayoutOf(const GroupDims& dims, int signalPhases, int ranks, int domainRanks, int domains) {
+  const size_t tokens = static_cast<size_t>(dims.maxTokens);
+  const size_t rowBytes = static_cast<size_t>(dims.hidden) * elementBytes(static_cast<ElementType>(dims.rowType));
+  const size_t stagedRowBytes = dims.fp8 ? static_cast<size_t>(dims.hidden) : rowBytes;
+  const size_t scaleBytes = dims.fp8 ? static_cast<size_t>(fp8BlockCount(dims.hidden)) * sizeof(float) : 0;
   const size_t pairs = static_cast<size_t>(ranks) * tokens;
   BufferLayout layout;
   size_t offset = 0;
@@ -23,18 +23,18 @@ BufferLayout bufferLayoutOf(const BufferShape& shape, int ranks, int domainRanks
     offset = alignUp(offset + bytes, kRegionAlignment);
     return at;
   };
-  layout.signals = region(sizeof(uint64_t) * shape.signalPhases * domainRanks);
-  layout.metaSlotBytes = alignUp(kMetaHeaderBytes + tokens * shape.metaWidth * kMetaSelectionBytes, kRegionAlignment);
+  layout.signals = region(sizeof(uint64_t) * signalPhases * domainRanks);
+  layout.metaSlotBytes = alignUp(kMetaHeaderBytes + tokens * dims.metaWidth * kMetaSelectionBytes, kRegionAlignment);
   layout.meta = region(layout.metaSlotBytes * domains);
   layout.dispatchRows = region(tokens * stagedRowBytes);
   layout.dispatchScales = region(tokens * scaleBytes);
   layout.combineRows = region(pairs * rowBytes);
-  layout.combineProbs = region(pairs * shape.metaWidth * sizeof(float));
+  layout.combineProbs = region(pairs * dims.metaWidth * sizeof(float));
   if (domains > 1) {
     layout.netDispatchScaleOffset = alignUp(stagedRowBytes, 16);
     layout.netDispatchRowBytes = layout.netDispatchScaleOffset + alignUp(scaleBytes, 16);
     layout.netCombineGradOffset = alignUp(rowBytes, 16);
-    layout.netCombineRowBytes = layout.netCombineGradOffset + alignUp(shape.metaWidth * sizeof(float), 16);
+    layout.netCombineRowBytes = layout.netCombineGradOffset + alignUp(dims.metaWidth * sizeof(float), 16);
     layout.netSlotRows = tokens;
     const size_t others = static_cast<size_t>(domains - 1);
     layout.netDispatchSend = region(others * tokens * layout.netDispatchRowBytes);
@@ -46,11 +46,12 @@ BufferLayout bufferLayoutOf(const BufferShape& shape, int ranks, int domainRanks
   return layout;
 }
 
-int64_t networkStagingBytes(const BufferShape& shape, int domains) {
+int64_t networkStagingBytes(const GroupDims& dims, int domains) {
   if (domains <= 1) return 0;
   // Only the network regions and the meta slots depend on the domains (the signals depend on the
-  // ranks per domain, the rest on the ranks): one rank per domain isolates them.
-  const BufferLayout layout = bufferLayoutOf(shape, domains, 1, domains);
+  // ranks per domain, the rest on the ranks): what follows the one-domain regions, plus the meta
+  // slots of the other domains.
+  const BufferLayout layout = bufferLayoutOf(dims, /*signalPhases=*/0, domains, 1, domains);
   return static_cast<int64_t>(layout.total - layout.netDispatchSend) +
          static_cast<int64_t>((domains - 1) * layout.metaSlotBytes);
 }

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "plan/moe_shape.h"
+
 namespace nccl_moe {
 
 // The routing meta of a token: a header per rank, then one (expert, slot, prob) selection per
@@ -15,16 +17,6 @@ constexpr size_t kMetaHeaderBytes = 32;
 constexpr size_t kMetaSelectionBytes = 12;
 // Every region starts on this boundary.
 constexpr size_t kRegionAlignment = 256;
-
-// What the buffer's size depends on.
-struct BufferShape {
-  int hidden = 0;
-  int maxTokens = 0;        // per rank
-  int metaWidth = 0;        // selections per token in the meta (K, or maxTopk for a routing map)
-  int rowElementBytes = 0;  // bytes of one element of a token row (bf16: 2, fp32: 4)
-  bool fp8Dispatch = false; // dispatch rows staged as e4m3 codes + one fp32 scale per 128
-  int signalPhases = 0;     // signal slots per domain peer (transport/protocol.h kPhaseCount)
-};
 
 struct BufferLayout {
   size_t signals = 0;
@@ -47,11 +39,12 @@ struct BufferLayout {
   size_t total = 0;
 };
 
-// The regions of a rank in a group of `ranks` ranks, `domains` NVLink domains of `domainRanks`.
-BufferLayout bufferLayoutOf(const BufferShape& shape, int ranks, int domainRanks, int domains);
+// The regions of a rank in a group of `ranks` ranks, `domains` NVLink domains of `domainRanks`;
+// `signalPhases` signal slots per domain peer (transport/protocol.h kPhaseCount).
+BufferLayout bufferLayoutOf(const GroupDims& dims, int signalPhases, int ranks, int domainRanks, int domains);
 
 // What several domains add to a rank's buffer against one: the network slots and the other
 // domains' meta slots (0 with one domain).
-int64_t networkStagingBytes(const BufferShape& shape, int domains);
+int64_t networkStagingBytes(const GroupDims& dims, int domains);
 
 }  // namespace nccl_moe

@@ -35,6 +35,20 @@ struct GroupShape {
   int ownerOf(int expert) const { return expert / localExperts(); }
 };
 
+// The group's dimensions as the kernels and the buffer layout read them (plain ints: passed to
+// kernels by value). Made from the validated configuration (core/comm.cc groupDimsOf).
+struct GroupDims {
+  int experts = 0;
+  int localExperts = 0;
+  int hidden = 0;
+  int maxTokens = 0;
+  int metaWidth = 0;        // selections per token in the meta (K or maxTopk)
+  int rowType = 0;          // ElementType of token rows
+  int fp8 = 0;              // dispatch rows are e4m3 + scales
+  int fp8PowerOfTwo = 0;
+  int scaleBlocks = 0;
+};
+
 // What the implementation can represent. Device row ids, slots and per-rank row counts are
 // 32-bit; byte sizes are 64-bit. The limits keep every derived count inside those types: the rows
 // one rank can receive (ranks x maxTokensPerRank x maxTopk, plus padding) fit an int32, and the

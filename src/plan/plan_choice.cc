@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "misc/numerics.h"
 #include "plan/buffer_layout.h"
 #include "plan/moe_shape.h"
 
@@ -103,13 +104,14 @@ const char* toString(PlanKind kind) {
 }
 
 int64_t twoHopStagingBytes(const CostShape& shape, int domains) {
-  BufferShape buffer;
-  buffer.hidden = shape.hidden;
-  buffer.maxTokens = shape.tokensPerRank;
-  buffer.metaWidth = shape.topk;
-  buffer.rowElementBytes = shape.dispatchElementBytes;
-  buffer.fp8Dispatch = shape.fp8Dispatch;
-  return networkStagingBytes(buffer, domains);
+  GroupDims dims;
+  dims.hidden = shape.hidden;
+  dims.maxTokens = shape.tokensPerRank;
+  dims.metaWidth = shape.topk;
+  dims.rowType = static_cast<int>(shape.dispatchElementBytes == 4 ? ElementType::kFp32 : ElementType::kBf16);
+  dims.fp8 = shape.fp8Dispatch;
+  dims.scaleBlocks = fp8BlockCount(shape.hidden);
+  return networkStagingBytes(dims, domains);
 }
 
 Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
