@@ -1,7 +1,7 @@
 // Every NCCL_MOE_* environment variable the library and its plugin read, declared in one table
 // (name, default, range, what it does) as NCCL's param.h does, and read through it: a value that
 // is set is logged (INFO) once, one that is ignored is warned about once, even when NCCL_MOE_DEBUG
-// is unset. `paramTable()` prints the table (nccl-moe-perf --help); README's table lists the same
+// is unset. `paramTable()` prints the table (nccl-moe-perf --help); docs/environment.md's table lists the same
 // variables (a test holds them equal).
 #pragma once
 

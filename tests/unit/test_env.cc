@@ -50,16 +50,19 @@ TEST(Env, IgnoredValueWarnsOnceByDefault) {
 namespace nccl_moe::test {
 namespace {
 
-// The one table of variables and the README's tables name the same variables: a variable added to
-// the code without its documentation (or the other way round) fails here.
-TEST(Env, ReadmeDocumentsEveryVariableOfTheTable) {
-  std::ifstream readme(std::string(NCCL_MOE_SOURCE_DIR) + "/README.md");
-  ASSERT_TRUE(readme.good());
+// The one table of variables and the documentation's tables (docs/environment.md, and the tuner
+// plugin's in docs/plugin.md) name the same variables: a variable added to the code without its
+// documentation (or the other way round) fails here.
+TEST(Env, DocsDocumentEveryVariableOfTheTable) {
   std::set<std::string> documented;
   const std::regex row(R"(^\|\s*`(NCCL_MOE_[A-Z_]+)`\s*\|)");
-  for (std::string line; std::getline(readme, line);) {
-    std::smatch match;
-    if (std::regex_search(line, match, row)) documented.insert(match[1]);
+  for (const char* page : {"/docs/environment.md", "/docs/plugin.md"}) {
+    std::ifstream doc(std::string(NCCL_MOE_SOURCE_DIR) + page);
+    ASSERT_TRUE(doc.good()) << page;
+    for (std::string line; std::getline(doc, line);) {
+      std::smatch match;
+      if (std::regex_search(line, match, row)) documented.insert(match[1]);
+    }
   }
   std::set<std::string> declared;
   for (const std::string& line : paramTable()) declared.insert(line.substr(0, line.find(' ')));
