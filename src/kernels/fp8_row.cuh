@@ -40,6 +40,23 @@ __device__ __forceinline__ void load8(const void* x, int type, int c, float* v) 
   }
 }
 
+// Two floats to E4M3 codes, `lo` in the low byte: the hardware conversion where the GPU has one
+// (sm_89 on; PTX cvt.rn.satfinite.e4m3x2.f32, whose rounding and saturation floatToE4m3 follows:
+// tests/gpu/test_fp8_kernel.cu holds the two equal), else floatToE4m3. A NaN keeps its sign, as
+// in floatToE4m3 (the hardware returns one NaN code for both signs).
+__device__ __forceinline__ uint32_t e4m3Pair(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  uint16_t codes;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(codes) : "f"(hi), "f"(lo));
+  uint32_t pair = codes;
+  if (lo != lo) pair = (pair & 0xFF00u) | floatToE4m3(lo);
+  if (hi != hi) pair = (pair & 0x00FFu) | (static_cast<uint32_t>(floatToE4m3(hi)) << 8);
+  return pair;
+#else
+  return static_cast<uint32_t>(floatToE4m3(lo)) | (static_cast<uint32_t>(floatToE4m3(hi)) << 8);
+#endif
+}
+
 // Whole 128-channel blocks, two per warp step: each half-warp owns a block, each lane 8 channels
 // (one 16-byte load, one 8-byte store), the block's amax reduced inside the half-warp.
 __device__ inline void warpQuantizeFullBlocks(const void* x, int type, int blocks, bool powerOfTwoScales, uint8_t* q,
@@ -59,7 +76,7 @@ __device__ inline void warpQuantizeFullBlocks(const void* x, int type, int block
     const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
     uint32_t packed[2] = {0, 0};
 #pragma unroll
-    for (int i = 0; i < 8; ++i) packed[i / 4] |= static_cast<uint32_t>(floatToE4m3(v[i] / s)) << (8 * (i % 4));
+    for (int i = 0; i < 8; i += 2) packed[i / 4] |= e4m3Pair(v[i] / s, v[i + 1] / s) << (8 * (i % 4));
     *reinterpret_cast<uint2*>(q + c) = make_uint2(packed[0], packed[1]);
     if (sub == 0) scales[block] = s;
   }

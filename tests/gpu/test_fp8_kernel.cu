@@ -8,6 +8,7 @@
 
 #include "../support/gpu.h"
 #include "kernels/fp8_quantize.h"
+#include "kernels/fp8_row.cuh"
 #include "reference/fp8.h"
 #include "reference/random_routing.h"
 
@@ -46,6 +47,39 @@ TEST(Fp8Kernel, SoftwareConversionMatchesHardware) {
   for (int i = 0; i < n; ++i) {
     ASSERT_EQ(sw[i], hw[i]) << "value " << values[i];
     ASSERT_EQ(sw[i], floatToE4m3(values[i])) << "device and host software differ at " << values[i];
+  }
+}
+
+__global__ void convertPairs(const float* in, int pairs, uint16_t* out) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += gridDim.x * blockDim.x)
+    out[i] = static_cast<uint16_t>(e4m3Pair(in[2 * i], in[2 * i + 1]));
+}
+
+// The kernels' pair conversion (hardware on sm_89 and later) gives floatToE4m3's codes, NaNs of
+// either sign, infinities, ties and subnormals included.
+TEST(Fp8Kernel, PairConversionMatchesSoftware) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  std::vector<float> values = {std::nanf(""), -std::nanf(""), INFINITY, -INFINITY, 0.0f, -0.0f, 448.0f, -449.0f,
+                               1e-30f, -1e-30f, 0.0009765625f, 0.001953125f * 1.5f};
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<float> log2Magnitude(-16.0f, 10.0f);
+  for (int i = 0; i < 50000; ++i) values.push_back(std::exp2(log2Magnitude(rng)) * (i % 3 ? 1.0f : -1.0f));
+  for (int code = 0; code < 255; ++code) {
+    const float v = e4m3ToFloat(static_cast<uint8_t>(code)), next = e4m3ToFloat(static_cast<uint8_t>(code + 1));
+    if (v == v && next == next) values.push_back((v + next) / 2);
+  }
+  if (values.size() % 2) values.push_back(1.0f);
+  const int pairs = static_cast<int>(values.size() / 2);
+  DeviceArray<float> in(values.size());
+  DeviceArray<uint16_t> out(pairs);
+  ASSERT_EQ(cudaMemcpy(in.get(), values.data(), in.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  convertPairs<<<64, 256>>>(in.get(), pairs, out.get());
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<uint16_t> codes(pairs);
+  ASSERT_EQ(cudaMemcpy(codes.data(), out.get(), out.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int i = 0; i < pairs; ++i) {
+    ASSERT_EQ(codes[i] & 0xFF, floatToE4m3(values[2 * i])) << "low value " << values[2 * i];
+    ASSERT_EQ(codes[i] >> 8, floatToE4m3(values[2 * i + 1])) << "high value " << values[2 * i + 1];
   }
 }
 
