@@ -32,6 +32,10 @@ class PendingTopology {
 void keepIoDevices(hwloc_topology_t topology) {
   // Bridges, GPUs and NICs are "important" I/O objects; this keeps the PCI tree above them.
   hwloc_topology_set_io_types_filter(topology, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+  // The GPU vendor plugins (OpenCL, GL/NV-CONTROL; installed with libhwloc-plugins) would start
+  // drivers and add OS devices the probe gets from CUDA and NVML itself; they also leak at exit.
+  for (const char* unused : {"opencl", "gl"})
+    hwloc_topology_set_components(topology, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, unused);
 }
 
 void load(hwloc_topology_t topology, const std::string& what) {
