@@ -87,7 +87,8 @@ else()
   else()
     set(_python_dir "lib/python3/site-packages")
   endif()
-  set(NCCL_MOE_PYTHON_INSTALL_DIR "${_python_dir}" CACHE PATH
+  # STRING, not PATH: CMake would make a relative -D value absolute against the current directory.
+  set(NCCL_MOE_PYTHON_INSTALL_DIR "${_python_dir}" CACHE STRING
       "Where cmake --install puts the nccl_moe Python package (relative to the prefix, or absolute)")
   if(NCCL_MOE_INSTALL_PYTHON)
     set(_python_exclude "")
