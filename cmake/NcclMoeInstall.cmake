@@ -81,3 +81,51 @@ endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/nccl_moe_bootstrap.pc.in"
                "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" @ONLY)
 install(FILES "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" DESTINATION "${_pc_dir}")
+
+# The nccl_moe Python package, in its own install component "python":
+# - a pip build (scikit-build-core sets SKBUILD; the wheel's install prefix is its site-packages):
+#   the library itself as nccl_moe/lib/libnccl_moe.so, one plain file (a wheel holds no symlinks);
+#   scikit-build-core adds the package's .py files (pyproject.toml: wheel.packages), and
+#   pyproject.toml installs this component only;
+# - `cmake --install`: the .py files under NCCL_MOE_PYTHON_INSTALL_DIR (relative to the prefix, or
+#   absolute) and nccl_moe/lib/libnccl_moe.so as a relative symlink to the installed library, so
+#   that the package loads the one copy in <prefix>/lib. Part of every install with
+#   -DNCCL_MOE_INSTALL_PYTHON=ON; otherwise only on request: `cmake --install build --component python`.
+# nccl_moe/library.py looks in nccl_moe/lib/ before the build tree and the loader's path.
+if(SKBUILD)
+  # The file is copied as built: give it its install RUNPATH (NCCL's directory) from the start,
+  # not the build tree's, which CMake pads with an empty entry (the current directory).
+  set_target_properties(nccl_moe PROPERTIES BUILD_WITH_INSTALL_RPATH ON)
+  install(FILES "$<TARGET_FILE:nccl_moe>" DESTINATION nccl_moe/lib RENAME libnccl_moe.so COMPONENT python)
+else()
+  find_package(Python3 COMPONENTS Interpreter)
+  if(Python3_FOUND)
+    set(_python_dir "lib/python${Python3_VERSION_MAJOR}.${Python3_VERSION_MINOR}/site-packages")
+  else()
+    set(_python_dir "lib/python3/site-packages")
+  endif()
+  # STRING, not PATH: CMake would make a relative -D value absolute against the current directory.
+  set(NCCL_MOE_PYTHON_INSTALL_DIR "${_python_dir}" CACHE STRING
+      "Where cmake --install puts the nccl_moe Python package (relative to the prefix, or absolute)")
+  if(NCCL_MOE_INSTALL_PYTHON)
+    set(_python_exclude "")
+    message(STATUS "nccl-moe: cmake --install also installs the Python package to ${NCCL_MOE_PYTHON_INSTALL_DIR}")
+  else()
+    set(_python_exclude EXCLUDE_FROM_ALL)
+  endif()
+  install(DIRECTORY "${PROJECT_SOURCE_DIR}/python/nccl_moe" DESTINATION "${NCCL_MOE_PYTHON_INSTALL_DIR}"
+          COMPONENT python ${_python_exclude} FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
+  # The link is made at install time, when the prefix (cmake --install --prefix, DESTDIR) is known.
+  install(CODE "
+    set(_pkg \"${NCCL_MOE_PYTHON_INSTALL_DIR}\")
+    if(NOT IS_ABSOLUTE \"\${_pkg}\")
+      set(_pkg \"\${CMAKE_INSTALL_PREFIX}/\${_pkg}\")
+    endif()
+    set(_link \"\$ENV{DESTDIR}\${_pkg}/nccl_moe/lib/libnccl_moe.so\")
+    set(_target \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/libnccl_moe.so.${PROJECT_VERSION_MAJOR}\")
+    file(RELATIVE_PATH _relative \"\${_pkg}/nccl_moe/lib\" \"\${_target}\")
+    file(MAKE_DIRECTORY \"\$ENV{DESTDIR}\${_pkg}/nccl_moe/lib\")
+    message(STATUS \"Installing: \${_link} -> \${_relative}\")
+    file(CREATE_LINK \"\${_relative}\" \"\${_link}\" SYMBOLIC)
+  " COMPONENT python ${_python_exclude})
+endif()

@@ -205,10 +205,12 @@ const char* ncclMoeGetLastError(ncclMoeComm_t comm);
 /* Collective over every rank of `comm`. The NCCL communicator must outlive the MoE one. Every
  * rank must pass the same numExperts, hiddenSize, maxTokensPerRank, maxTopk, dataType and FP8
  * settings (checked: ncclInvalidUsage names the field and ranks that differ); SM budgets and the
- * timeout may differ. Only the first exchange (every rank's verdict on its arguments) runs on
- * `comm`; if a rank never takes part it fails with ncclRemoteError after the timeout and `comm`
- * still has that exchange queued: abort it (ncclCommAbort). Everything after runs on a
- * communicator the library splits from `comm` and owns. */
+ * timeout may differ. Needs NCCL 2.18 or newer loaded in the process: an older one (ncclGetVersion)
+ * fails this rank with ncclInvalidUsage before any NCCL call. Only the first exchange (every
+ * rank's verdict on its arguments) runs on `comm`; if a rank never takes part it fails with
+ * ncclRemoteError after the timeout and `comm` still has that exchange queued: abort it
+ * (ncclCommAbort). Everything after runs on a communicator the library splits from `comm` and
+ * owns. */
 ncclResult_t ncclMoeCommCreate(ncclComm_t comm, const ncclMoeConfig_t* config,
                                ncclMoeComm_t* moeComm);
 /* Collective: waits for this rank's work and for the peers to finish with its buffers, then frees

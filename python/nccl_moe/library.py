@@ -7,7 +7,8 @@ version. The library is looked up in this order:
    would give two sets of live communicators and handles;
 2. the path in ``NCCL_MOE_LIBRARY`` (an explicit choice: if it does not load, that is an error,
    there is no silent fallback);
-3. next to the package (``nccl_moe/libnccl_moe.so*`` or ``nccl_moe/lib/``);
+3. next to the package (``nccl_moe/libnccl_moe.so*`` or ``nccl_moe/lib/``): where ``pip install .``
+   bundles the library it builds, and where ``cmake --install`` links the installed one;
 4. the build tree of a source checkout (``<repo>/build/src``), so ``PYTHONPATH=python`` works
    right after ``tools/build.sh``;
 5. the dynamic linker's search path (``LD_LIBRARY_PATH``, ldconfig).

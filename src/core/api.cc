@@ -5,6 +5,7 @@
 #include "core/comm.h"
 #include "misc/last_error.h"
 #include "misc/live_set.h"
+#include "misc/nccl_version.h"
 
 #include <memory>
 
@@ -95,6 +96,9 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCommCreate(ncclComm_t comm, const ncclMoeCon
   if (moeComm == nullptr) return reportFailure(kCall, Status::invalidArgument("moeComm is NULL"));
   *moeComm = nullptr;
   if (comm == nullptr) return reportFailure(kCall, Status::invalidArgument("comm is NULL"));
+  // Before any NCCL call: a too-old NCCL may lack the functions used below (nccl_symbols.h). This
+  // rank alone fails at once; the others fail when their set-up exchange with it times out.
+  if (Status s = checkLoadedNccl(); !s.isOk()) return reportFailure(kCall, s);
   std::unique_ptr<ncclMoeComm> created;
   if (Status s = createComm(comm, config, &created); !s.isOk()) return reportFailure(kCall, s);
   liveComms().add(created.get());

@@ -3,6 +3,7 @@
 
 #include <nccl.h>
 
+#include "misc/nccl_symbols.h"
 #include "misc/status.h"
 
 namespace nccl_moe {

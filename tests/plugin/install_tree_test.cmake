@@ -1,6 +1,7 @@
 # CTest script: `cmake --install` the build into a scratch prefix, check what landed there, then
 # configure and build examples/ against the installed package only (find_package(NcclMoe)).
-# Arguments: BUILD_DIR, EXAMPLES_DIR, WORK_DIR, CXX_COMPILER, CUDA_ROOT.
+# Arguments: BUILD_DIR, EXAMPLES_DIR, WORK_DIR, CXX_COMPILER, CUDA_ROOT; PYTHON_EXECUTABLE (optional:
+# then the Python package's install is checked too).
 foreach(arg BUILD_DIR EXAMPLES_DIR WORK_DIR CXX_COMPILER CUDA_ROOT)
   if(NOT DEFINED ${arg})
     message(FATAL_ERROR "install_tree_test.cmake needs -D${arg}=...")
@@ -59,6 +60,39 @@ if(PKG_CONFIG_EXECUTABLE)
   if(NOT result EQUAL 0 OR NOT flags MATCHES "-lnccl_moe_bootstrap" OR NOT flags MATCHES "-lcudart")
     message(FATAL_ERROR "pkg-config nccl_moe_bootstrap: ${flags}")
   endif()
+endif()
+
+# The Python package: not part of a plain install (NCCL_MOE_INSTALL_PYTHON is off in this build),
+# installed on request as the "python" component, where it loads the installed library through
+# its nccl_moe/lib/ link, with NCCL_MOE_LIBRARY unset and from outside the checkout.
+file(GLOB_RECURSE stray LIST_DIRECTORIES false "${prefix}/*.py")
+if(stray)
+  message(FATAL_ERROR "a plain install installed Python files: ${stray}")
+endif()
+if(PYTHON_EXECUTABLE)
+  run_step("cmake --install --component python"
+    ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" --component python)
+  file(GLOB_RECURSE links LIST_DIRECTORIES false "${prefix}/*libnccl_moe.so")
+  list(FILTER links INCLUDE REGEX "/nccl_moe/lib/libnccl_moe\\.so$")
+  list(LENGTH links found)
+  if(NOT found EQUAL 1 OR NOT IS_SYMLINK "${links}")
+    message(FATAL_ERROR "expected one nccl_moe/lib/libnccl_moe.so link under ${prefix}, found: ${links}")
+  endif()
+  file(REAL_PATH "${links}" link_target)
+  if(NOT link_target STREQUAL library_target)
+    message(FATAL_ERROR "nccl_moe/lib/libnccl_moe.so -> ${link_target}, not ${library_target}")
+  endif()
+  get_filename_component(package_dir "${links}" DIRECTORY)
+  get_filename_component(site_dir "${package_dir}/../.." ABSOLUTE)
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} -E env --unset=NCCL_MOE_LIBRARY "PYTHONPATH=${site_dir}"
+      "${PYTHON_EXECUTABLE}" -c "import nccl_moe; print(nccl_moe.load_library().path)"
+    WORKING_DIRECTORY "${WORK_DIR}"
+    RESULT_VARIABLE result OUTPUT_VARIABLE loaded ERROR_VARIABLE error OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT result EQUAL 0 OR NOT loaded STREQUAL links)
+    message(FATAL_ERROR "the installed package loaded '${loaded}', not ${links}: ${error}")
+  endif()
+  message(STATUS "installed Python package loads ${loaded}")
 endif()
 
 run_step("configure examples/"

@@ -68,7 +68,7 @@ class ErrorsFromTheLibrary(unittest.TestCase):
         self.assertEqual(self.lib.version, parts[0] * 10000 + parts[1] * 100 + parts[2])
         self.assertEqual(self.lib.version_string(), "%d.%d.%d" % tuple(parts))
         self.assertEqual(nccl_moe.__version__, "%d.%d.%d" % tuple(parts))
-        with open(os.path.join(REPO_DIR, "python", "pyproject.toml")) as project:
+        with open(os.path.join(REPO_DIR, "pyproject.toml")) as project:
             self.assertIn('version = "%d.%d.%d"' % tuple(parts), project.read())
 
     def test_error_strings(self):
