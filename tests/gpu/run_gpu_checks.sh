@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Every GPU check of the project in one command, on a machine with one GPU or more (the suites run
+# on the one-GPU virtual cluster: nccl-moe-run --mps). Writes each part's log under OUT_DIR and
+# prints a summary line per part. Usage:
+#
+#   tests/gpu/run_gpu_checks.sh [OUT_DIR]        # default OUT_DIR: gpu-checks
+#
+# Settings (environment):
+#   NCCL_MOE_BUILD   build directory (default: build): its src/libnccl_moe.so, tools/nccl-moe-run,
+#                    tools/nccl-moe-perf, tests/nccl-moe-rank-check, tests/gpu/* are used, so a
+#                    build copied from another machine works
+#   PARTS            which parts, in order (default: "vc unit py san torchrun mega"):
+#                      vc        the virtual-cluster suite (correctness and failure cases)
+#                      unit      the single-process GPU tests (FP8 kernels)
+#                      py        the Python GPU suite (python/tests/gpu/run_rank_tests.py)
+#                      san       compute-sanitizer memcheck, racecheck, synccheck on 2 ranks, and
+#                                memcheck on 2x2 ranks (two-hop)
+#                      torchrun  nccl-moe-perf with -c 1 on 2 ranks started by torchrun
+#                      mega      the Megatron-Core release matrix (python/tests/megatron)
+#   VC_FILTER        gtest filter for the vc part; VC_SECONDS its limit (default 600)
+#   PY_RANKS         ranks of the py part (default 2); PY_ARGS extra arguments (e.g. --only ncclep)
+#   SAN_TOOLS        sanitizer tools of the san part (default "memcheck racecheck synccheck")
+#   NCCL_MOE_MEGATRON_WHEELS, RELEASES, ORDERS, RANKS, BUDGET_S: see python/tests/megatron/run_releases.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-gpu-checks}
+mkdir -p "$out"
+build=$(cd "${NCCL_MOE_BUILD:-build}" && pwd)
+export NCCL_NVLS_ENABLE=0  # no NVLink multicast objects on shared machines
+export LD_LIBRARY_PATH="$build/src${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+run="$build/tools/nccl-moe-run --mps --fail-grace 20"
+check="$build/tests/nccl-moe-rank-check"
+start=$SECONDS
+elapsed() { echo "$((SECONDS - start)) s"; }
+
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+git log --oneline -1 2>/dev/null
+
+part_vc() {
+  NCCL_MOE_RUN_BIN="$build/tools/nccl-moe-run" NCCL_MOE_RANK_CHECK_BIN="$check" timeout "${VC_SECONDS:-600}" \
+    "$build/tests/gpu/nccl_moe_virtual_cluster_tests" ${VC_FILTER:+--gtest_filter=$VC_FILTER} > "$out/vc.log" 2>&1
+  echo "vc: exit $? after $(elapsed): $(grep -c '^\[       OK \]' "$out/vc.log") passed, $(grep -c '^\[  FAILED  \]' "$out/vc.log") failed"
+  grep '^\[  FAILED  \]' "$out/vc.log" | sed 's/, where GetParam.*//' | sort -u
+}
+
+part_unit() {
+  "$build/tests/gpu/nccl_moe_gpu_tests" > "$out/gpu_unit.log" 2>&1
+  echo "unit: exit $? after $(elapsed): $(grep -E '^\[  (PASSED|FAILED) ' "$out/gpu_unit.log" | tr '\n' ' ')"
+}
+
+part_py() {
+  NCCL_MOE_LIBRARY="$build/src/libnccl_moe.so" timeout 300 $run -np "${PY_RANKS:-2}" --timeout 280 -- \
+    python3 python/tests/gpu/run_rank_tests.py ${PY_ARGS:-} > "$out/py.log" 2>&1
+  echo "py: exit $? after $(elapsed): $(grep -c 'PASS ' "$out/py.log") lines PASS, $(grep -c 'FAIL' "$out/py.log") FAIL"
+  grep -E 'RESULT' "$out/py.log" | head -1
+}
+
+part_san() {
+  # API errors are not reported: NCCL's own initialisation probes kernels of other architectures
+  # (cudaErrorNoKernelImageForDevice), which is not an error of this project's code.
+  local sanitizer="compute-sanitizer --error-exitcode 9 --print-limit 20 --report-api-errors no"
+  for tool in ${SAN_TOOLS:-memcheck racecheck synccheck}; do
+    timeout 150 $run -np 2 --timeout 140 -- $sanitizer --tool "$tool" "$check" --experts 8 --topk 2 --tokens 32 \
+      --hidden 128 --iters 2 > "$out/san_${tool}_1x2.log" 2>&1
+    echo "san $tool 1x2: exit $? after $(elapsed): $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/san_${tool}_1x2.log" | sort -u | tr '\n' ' ')"
+  done
+  timeout 200 $run -np 4 --nodes 2 --timeout 190 -- $sanitizer --tool memcheck "$check" --experts 16 --topk 4 --tokens 32 \
+    --hidden 128 --fp8 --expert-major --pad 4 > "$out/san_memcheck_2x2.log" 2>&1
+  echo "san memcheck 2x2: exit $? after $(elapsed): $(grep -hE 'ERROR SUMMARY' "$out/san_memcheck_2x2.log" | sort -u | tr '\n' ' ')"
+}
+
+part_torchrun() {
+  # Two ranks on one GPU under torchrun: MPS lets their kernels run side by side, and each rank
+  # gets its own NCCL host id so that NCCL accepts two ranks on one GPU.
+  local mps_started=0
+  if [ -z "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && command -v nvidia-cuda-mps-control > /dev/null; then
+    export CUDA_MPS_PIPE_DIRECTORY=/tmp/nccl-moe-mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/nccl-moe-mps-log
+    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+    nvidia-cuda-mps-control -d && mps_started=1
+  fi
+  timeout 200 python3 -m torch.distributed.run --no-python --nproc_per_node 2 --master_port 29610 bash -c \
+    "NCCL_HOSTID=torchrun-\$LOCAL_RANK exec $build/tools/nccl-moe-perf -b 256 -e 1K -f 4 -n 5 -w 2 --sms 24 -c 1" \
+    > "$out/torchrun_perf.log" 2>&1
+  echo "torchrun perf: exit $? after $(elapsed)"
+  grep -vE '^\s*$' "$out/torchrun_perf.log" | tail -12
+  if [ "$mps_started" = 1 ]; then
+    echo quit | nvidia-cuda-mps-control
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  fi
+}
+
+part_mega() {
+  NCCL_MOE_BUILD="$build" bash python/tests/megatron/run_releases.sh "$out/megatron" > "$out/megatron.log" 2>&1
+  echo "mega: exit $? after $(elapsed)"
+  cat "$out/megatron/table.md" 2>/dev/null
+}
+
+for part in ${PARTS:-vc unit py san torchrun mega}; do
+  "part_$part"
+done
