@@ -8,6 +8,7 @@
 #include <nccl.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdarg>
 #include <chrono>
@@ -22,6 +23,7 @@
 #include "nccl_moe_bootstrap.h"
 #include "reference/random_routing.h"
 #include "reference/reference.h"
+#include "tools/common/flags.h"
 
 namespace nccl_moe {
 namespace {
@@ -64,51 +66,62 @@ struct Options {
   bool deadInDestroy = false;  // --dead-rank stops before ncclMoeCommDestroy: the others' destroy completes
 };
 
-bool parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--experts") o->experts = std::atoi(next());
-    else if (a == "--hidden") o->hidden = std::atoi(next());
-    else if (a == "--tokens") o->tokens = std::atoi(next());
-    else if (a == "--topk") o->topk = std::atoi(next());
-    else if (a == "--map") o->mapFormat = true;
-    else if (a == "--expert-major") o->expertMajor = true;
-    else if (a == "--pad") o->pad = std::atoi(next());
-    else if (a == "--budget") o->budget = std::atoll(next());
-    else if (a == "--fp8") o->fp8 = true;
-    else if (a == "--pow2") o->pow2 = true;
-    else if (a == "--fp32") o->fp32 = true;
-    else if (a == "--skew") o->skew = std::atof(next());
-    else if (a == "--masked") o->masked = std::atof(next());
-    else if (a == "--uneven") o->uneven = true;
-    else if (a == "--zero-rank") o->zeroRank = std::atoi(next());
-    else if (a == "--iters") o->iters = std::atoi(next());
-    else if (a == "--sms") o->sms = std::atoi(next());
-    else if (a == "--seed") o->seed = std::strtoull(next(), nullptr, 0);
-    else if (a == "--bad-rank") o->badRank = std::atoi(next());
-    else if (a == "--dead-rank") o->deadRank = std::atoi(next());
-    else if (a == "--dead-in-dispatch") o->deadInDispatch = true;
-    else if (a == "--timeout-ms") o->timeoutMs = std::atoi(next());
-    else if (a == "--graph") o->graphReplays = std::atoi(next());
-    else if (a == "--stale") o->stale = true;
-    else if (a == "--config-mismatch") o->mismatch = true;
-    else if (a == "--phase-times") o->phaseTimes = true;
-    else if (a == "--zero-copy") o->zeroCopy = true;
-    else if (a == "--budget-rank") o->budgetRank = std::atoi(next());
-    else if (a == "--failed-layout") o->failedLayout = true;
-    else if (a == "--bad-config-rank") o->badConfigRank = std::atoi(next());
-    else if (a == "--no-topology-rank") o->noTopologyRank = std::atoi(next());
-    else if (a == "--dead-in-create") o->deadInCreate = true;
-    else if (a == "--dead-in-replay") o->deadInReplay = true;
-    else if (a == "--dead-in-combine") o->deadInCombine = true;
-    else if (a == "--dead-in-destroy") o->deadInDestroy = true;
-    else {
-      std::fprintf(stderr, "rank-check: unknown argument %s\n", a.c_str());
-      return false;
-    }
+// The shared strict flag parser of the tools (tools/common/flags.h): a typo or an out-of-range
+// value is a usage error naming the flag (exit 2), never a silent atoi default.
+tools::FlagSet flagsOf(Options* o) {
+  tools::FlagSet flags({"nccl-moe-rank-check", "nccl-moe-run -np R [--nodes M] nccl-moe-rank-check [flags]",
+                        "One rank of a virtual-cluster correctness run: compares every output with the CPU reference\n"
+                        "bit for bit, or plays one failure scenario (tests/gpu/test_virtual_cluster.cc).",
+                        tools::versionText(NCCL_MOE_VERSION_CODE)});
+  constexpr long long kNoRank = -1, kRanks = 1 << 16;
+  flags.integer("--experts", "experts E", &o->experts, 1, 1 << 20);
+  flags.integer("--hidden", "hidden size H", &o->hidden, 1, 1 << 20);
+  flags.integer("--tokens", "max tokens per rank", &o->tokens, 0, 1 << 24);
+  flags.integer("--topk", "selections per token K", &o->topk, 1, 1 << 10);
+  flags.toggle("--map", "routing map format instead of top-k", &o->mapFormat);
+  flags.toggle("--expert-major", "expert-major layout", &o->expertMajor);
+  flags.integer("--pad", "expert-major padding multiple", &o->pad, 0, 1 << 16);
+  flags.integer("--budget", "expert-major row budget (-1: none)", &o->budget, -1, INT32_MAX);
+  flags.toggle("--fp8", "FP8 dispatch", &o->fp8);
+  flags.toggle("--pow2", "power-of-two FP8 scales", &o->pow2);
+  flags.toggle("--fp32", "fp32 rows instead of bf16", &o->fp32);
+  flags.number("--skew", "routing skew (0: uniform)", &o->skew, 0.0, 1000.0);
+  flags.number("--masked", "fraction of masked slots", &o->masked, 0.0, 1.0);
+  flags.toggle("--uneven", "token counts differ between ranks", &o->uneven);
+  flags.integer("--zero-rank", "this rank has no tokens (-1: none)", &o->zeroRank, kNoRank, kRanks);
+  flags.integer("--iters", "calls per scenario", &o->iters, 1, 1000);
+  flags.integer("--sms", "SM budget per op", &o->sms, 1, 1024);
+  flags.integer("--seed", "random seed", &o->seed, 0, LLONG_MAX);
+  flags.integer("--bad-rank", "this rank's routing is invalid (-1: none)", &o->badRank, kNoRank, kRanks);
+  flags.integer("--dead-rank", "this rank stops answering (-1: none)", &o->deadRank, kNoRank, kRanks);
+  flags.toggle("--dead-in-dispatch", "the dead rank stops after the layout", &o->deadInDispatch);
+  flags.integer("--timeout-ms", "the communicator's timeout", &o->timeoutMs, 1, INT32_MAX);
+  flags.integer("--graph", "CUDA graph replays with new routing (0: eager)", &o->graphReplays, 0, 1000);
+  flags.toggle("--stale", "a handle outliving its communicator is refused", &o->stale);
+  flags.toggle("--config-mismatch", "rank 1 asks for another maxTokensPerRank", &o->mismatch);
+  flags.toggle("--phase-times", "time every phase and check their order", &o->phaseTimes);
+  flags.toggle("--zero-copy", "inputs in the communicator's input areas", &o->zeroCopy);
+  flags.integer("--budget-rank", "only this rank's layout has the budget (-1: all)", &o->budgetRank, kNoRank, kRanks);
+  flags.toggle("--failed-layout", "a layout failing part-way leaves its handle refused", &o->failedLayout);
+  flags.integer("--bad-config-rank", "this rank passes an invalid config (-1: none)", &o->badConfigRank, kNoRank,
+                kRanks);
+  flags.integer("--no-topology-rank", "this rank sets NCCL_MOE_TOPOLOGY=0 (-1: none)", &o->noTopologyRank, kNoRank,
+                kRanks);
+  flags.toggle("--dead-in-create", "the dead rank never creates its communicator", &o->deadInCreate);
+  flags.toggle("--dead-in-replay", "with --graph: the dead rank skips a replay", &o->deadInReplay);
+  flags.toggle("--dead-in-combine", "the dead rank stops after the dispatch", &o->deadInCombine);
+  flags.toggle("--dead-in-destroy", "the dead rank skips destroy", &o->deadInDestroy);
+  return flags;
+}
+
+// 0: run; 1: --help/--version answered; 2: a usage error (printed).
+int parse(int argc, char** argv, Options* o) {
+  try {
+    return flagsOf(o).parse(argc, argv) == tools::ParseOutcome::kRun ? 0 : 1;
+  } catch (const tools::UsageError& e) {
+    std::fprintf(stderr, "nccl-moe-rank-check: %s\n", e.what());
+    return 2;
   }
-  return true;
 }
 
 int gRank = 0;
@@ -904,7 +917,7 @@ int runDeadRank(const Options& o, const RankLayout& env, ncclMoeComm_t* commInOu
 
 int main(int argc, char** argv) {
   Options o;
-  if (!parse(argc, argv, &o)) return 2;
+  if (const int parsed = parse(argc, argv, &o); parsed != 0) return parsed == 1 ? 0 : 2;
   RankBootstrap setup;
   try {
     setup = bootstrapRank();
