@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "../support/shell_text.h"
 #include "launcher_test_paths.h"
 #include "tools/bootstrap/rank_layout.h"
 #include "tools/bootstrap/socket_io.h"
@@ -21,18 +22,8 @@ namespace {
 
 using Variables = std::map<std::string, std::string>;
 
-std::string shellQuoted(const std::string& text) {
-  std::string result = "'";
-  for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return result + "'";
-}
-
-std::string readFile(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+using test::readFile;
+using test::shellQuoted;
 
 // `env` with every bootstrap variable of this machine cleared, then `variables` set.
 std::string cleanEnv(const Variables& variables) {

@@ -5,28 +5,13 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "../support/shell_text.h"
 #include "tools/bootstrap/rank_layout.h"
 
 namespace nccl_moe::tools {
-namespace {
-
-std::string quoted(const std::string& text) {
-  std::string result = "'";
-  for (char c : text) result += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return result + "'";
-}
-
-std::string readFile(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-}  // namespace
+using test::readFile;
+using test::shellQuoted;
 
 ToolRun runTool(const std::string& program, const ToolCall& call) {
   char pattern[] = "/tmp/nccl-moe-tool-test-XXXXXX";
@@ -38,10 +23,10 @@ ToolRun runTool(const std::string& program, const ToolCall& call) {
   const std::filesystem::path dir = pattern;
   std::string command = call.shellPrefix + " env";
   for (const char* variable : bootstrap::bootstrapVariables()) command += std::string(" -u ") + variable;
-  for (const std::string& variable : call.environment) command += " " + quoted(variable);
-  command += " " + quoted(program);
-  for (const std::string& argument : call.arguments) command += " " + quoted(argument);
-  command += " >" + quoted((dir / "out").string()) + " 2>" + quoted((dir / "err").string());
+  for (const std::string& variable : call.environment) command += " " + shellQuoted(variable);
+  command += " " + shellQuoted(program);
+  for (const std::string& argument : call.arguments) command += " " + shellQuoted(argument);
+  command += " >" + shellQuoted((dir / "out").string()) + " 2>" + shellQuoted((dir / "err").string());
   const int raw = std::system(command.c_str());
   run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   run.out = readFile(dir / "out");
