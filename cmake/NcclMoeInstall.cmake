@@ -28,11 +28,14 @@ install(TARGETS nccl_moe EXPORT NcclMoeTargets
 install(FILES "${_plugin_link}" DESTINATION "${CMAKE_INSTALL_LIBDIR}")
 install(FILES "${PROJECT_SOURCE_DIR}/include/nccl_moe.h" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
-# The rank bootstrap for rank programs (tools/bootstrap): a static library and its C++ header.
-install(TARGETS nccl_moe_bootstrap EXPORT NcclMoeTargets
-  ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
-  INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
-install(FILES "${PROJECT_SOURCE_DIR}/include/nccl_moe_bootstrap.h" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+# The rank bootstrap for rank programs (tools/bootstrap): a static library and its C++ header
+# (not in a library-only build: NCCL_MOE_LIBRARY_ONLY, the Python wheel's).
+if(TARGET nccl_moe_bootstrap)
+  install(TARGETS nccl_moe_bootstrap EXPORT NcclMoeTargets
+    ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+    INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+  install(FILES "${PROJECT_SOURCE_DIR}/include/nccl_moe_bootstrap.h" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
 
 foreach(tool nccl-moe-topo nccl-moe-run nccl-moe-perf nccl-moe-demo)
   if(TARGET ${tool})
@@ -78,9 +81,11 @@ set(NCCL_MOE_PC_MPI_LIBS "")
 if(NCCL_MOE_WITH_MPI)
   list(JOIN MPI_C_LIBRARIES " " NCCL_MOE_PC_MPI_LIBS)
 endif()
-configure_file("${CMAKE_CURRENT_LIST_DIR}/nccl_moe_bootstrap.pc.in"
-               "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" @ONLY)
-install(FILES "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" DESTINATION "${_pc_dir}")
+if(TARGET nccl_moe_bootstrap)
+  configure_file("${CMAKE_CURRENT_LIST_DIR}/nccl_moe_bootstrap.pc.in"
+                 "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" @ONLY)
+  install(FILES "${CMAKE_BINARY_DIR}/packaging/nccl_moe_bootstrap.pc" DESTINATION "${_pc_dir}")
+endif()
 
 # The nccl_moe Python package, in its own install component "python":
 # - a pip build (scikit-build-core sets SKBUILD; the wheel's install prefix is its site-packages):
