@@ -19,7 +19,7 @@ struct VersionedSymbol {
   int version;
 };
 constexpr VersionedSymbol kSymbolsNewestFirst[] = {
-    {kSymbolV6, 6}, {kSymbolV5, 5}, {kSymbolV4, 4}, {kSymbolV3, 3}, {kSymbolV2, 2}};
+    {kSymbolV7, 7}, {kSymbolV6, 6}, {kSymbolV5, 5}, {kSymbolV4, 4}, {kSymbolV3, 3}, {kSymbolV2, 2}};
 
 // Any function of this library: dladdr() of it tells which object nccl-moe itself was loaded from.
 void selfMarker() {}
@@ -97,12 +97,13 @@ std::unique_ptr<ChainedTuner> ChainedTuner::open(const std::string& name, std::s
     }
   }
   switch (tuner->version_) {
+    case 7: tuner->v7_ = static_cast<const TunerV7*>(symbol); break;
     case 6: tuner->v6_ = static_cast<const TunerV6*>(symbol); break;
     case 5: tuner->v5_ = static_cast<const TunerV5*>(symbol); break;
     case 4: tuner->v4_ = static_cast<const TunerV4*>(symbol); break;
     case 3: tuner->v3_ = static_cast<const TunerV3*>(symbol); break;
     case 2: tuner->v2_ = static_cast<const TunerV2*>(symbol); break;
-    default: *error = name + " exports no ncclTunerPlugin_v2..v6 symbol"; return nullptr;
+    default: *error = name + " exports no ncclTunerPlugin_v2..v7 symbol"; return nullptr;
   }
   if (sameObject(symbol, reinterpret_cast<const void*>(&selfMarker))) {
     *error = name + " is nccl-moe itself; not chaining to it";
@@ -116,6 +117,7 @@ std::unique_ptr<ChainedTuner> ChainedTuner::open(const std::string& name, std::s
 }
 
 ncclResult_t ChainedTuner::init(const InitCall& call, void** context) const {
+  if (v7_ != nullptr) return initV7(call, context);
   if (v5_ != nullptr || v6_ != nullptr) {
     // Older callers have no domain info or constants: give one domain per node and a scratch
     // constants table whose changes are dropped.
@@ -134,6 +136,25 @@ ncclResult_t ChainedTuner::init(const InitCall& call, void** context) const {
   return v2_->init(call.ranks, call.nodes, call.logger, context);
 }
 
+// A v7 tuner gets NCCL's own v7 table when NCCL called in v7, else one made from the v5 table it
+// passed (no values for the fifth compute-capability class), whose shared rows are copied back.
+ncclResult_t ChainedTuner::initV7(const InitCall& call, void** context) const {
+  NvlDomainInfo domains{static_cast<int>(call.nodes), 0, 0};
+  if (call.nodes > 0) domains.minRanksPerNvlDomain = domains.maxRanksPerNvlDomain = static_cast<int>(call.ranks / call.nodes);
+  NvlDomainInfo* nvl = call.nvlDomains != nullptr ? call.nvlDomains : &domains;
+  if (call.constantsV7 != nullptr) {
+    const ncclResult_t result = v7_->init(context, call.commId, call.ranks, call.nodes, call.logger, nvl, call.constantsV7);
+    // The caller copies its v5 view back into NCCL's table: give it what the v7 tuner left there.
+    if (call.constants != nullptr) copyConstants(*call.constantsV7, call.constants);
+    return result;
+  }
+  TunerConstantsV7 table{};
+  if (call.constants != nullptr) copyConstants(*call.constants, &table);
+  const ncclResult_t result = v7_->init(context, call.commId, call.ranks, call.nodes, call.logger, nvl, &table);
+  if (call.constants != nullptr) copyConstants(table, call.constants);
+  return result;
+}
+
 ncclResult_t ChainedTuner::getCollInfo(void* context, const CollCall& call, int* nChannels) const {
   if (v2_ != nullptr) {
     if (call.costTable != nullptr) return v2FromTable(*v2_, context, call, nChannels);
@@ -143,6 +164,10 @@ ncclResult_t ChainedTuner::getCollInfo(void* context, const CollCall& call, int*
   auto forward = [&](float** table) {
     const int numAlgo = call.costTable != nullptr ? call.numAlgo : kNumAlgorithms;
     const int numProto = call.costTable != nullptr ? call.numProto : kNumProtocols;
+    if (v7_ != nullptr) {
+      return v7_->getCollInfo(context, call.collType, call.nBytes, call.numPipeOps, table, numAlgo,
+                              numProto, call.regBuff, nChannels);
+    }
     if (v6_ != nullptr) {
       return v6_->getCollInfo(context, call.collType, call.nBytes, call.numPipeOps, table, numAlgo,
                               numProto, call.regBuff, nChannels);
@@ -163,6 +188,7 @@ ncclResult_t ChainedTuner::getCollInfo(void* context, const CollCall& call, int*
 }
 
 ncclResult_t ChainedTuner::finalize(void* context) const {
+  if (v7_ != nullptr) return v7_->finalize(context);
   if (v6_ != nullptr) return v6_->finalize(context);
   if (v5_ != nullptr) return v5_->finalize(context);
   if (v4_ != nullptr) return v4_->destroy(context);
@@ -172,6 +198,8 @@ ncclResult_t ChainedTuner::finalize(void* context) const {
 
 ncclResult_t ChainedTuner::getChunkSize(void* context, int collType, size_t nBytes, int algorithm,
                                         int protocol, int nChannels, size_t* chunkSize) const {
+  if (v7_ != nullptr && v7_->getChunkSize != nullptr)
+    return v7_->getChunkSize(context, collType, nBytes, algorithm, protocol, nChannels, chunkSize);
   if (v6_ == nullptr || v6_->getChunkSize == nullptr) return ncclSuccess;
   return v6_->getChunkSize(context, collType, nBytes, algorithm, protocol, nChannels, chunkSize);
 }

@@ -1,5 +1,5 @@
 // Another tuner plugin, named by NCCL_MOE_CHAIN_TUNER, that nccl-moe forwards every call to (its
-// answers first, then nccl-moe's channel cap on top). Whatever ABI version it exports (v2 to v6)
+// answers first, then nccl-moe's channel cap on top). Whatever ABI version it exports (v2 to v7)
 // is driven through the version-independent calls of tuner_calls.h.
 #pragma once
 
@@ -27,12 +27,13 @@ class ChainedTuner {
   // Forwards one query; *nChannels gets its channel answer (0: none).
   ncclResult_t getCollInfo(void* context, const CollCall& call, int* nChannels) const;
   ncclResult_t finalize(void* context) const;
-  // v6 tuners may change *chunkSize; older ones leave it alone.
+  // v6 and v7 tuners may change *chunkSize; older ones leave it alone.
   ncclResult_t getChunkSize(void* context, int collType, size_t nBytes, int algorithm, int protocol,
                             int nChannels, size_t* chunkSize) const;
 
  private:
   ChainedTuner() = default;
+  ncclResult_t initV7(const InitCall& call, void** context) const;
 
   DlHandle library_;
   int version_ = 0;
@@ -42,6 +43,7 @@ class ChainedTuner {
   const tuner_abi::TunerV4* v4_ = nullptr;
   const tuner_abi::TunerV5* v5_ = nullptr;
   const tuner_abi::TunerV6* v6_ = nullptr;
+  const tuner_abi::TunerV7* v7_ = nullptr;
 };
 
 // The chained tuner of this process for `name`, opened once and shared by every communicator

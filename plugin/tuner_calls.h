@@ -18,6 +18,9 @@ struct InitCall {
   tuner_abi::Logger logger = nullptr;
   tuner_abi::NvlDomainInfo* nvlDomains = nullptr;  // v5+, else nullptr
   tuner_abi::TunerConstants* constants = nullptr;  // v5+, in/out, else nullptr
+  // v7: NCCL's own table (fifth compute-capability row included); `constants` then points to a copy
+  // of its shared rows, copied back after init.
+  tuner_abi::TunerConstantsV7* constantsV7 = nullptr;
 };
 
 struct CollCall {

@@ -1,4 +1,4 @@
-// The C symbols NCCL looks up in a tuner plugin: ncclTunerPlugin_v6 (NCCL 2.30+) down to
+// The C symbols NCCL looks up in a tuner plugin: ncclTunerPlugin_v7 (NCCL after 2.30.7) down to
 // ncclTunerPlugin_v2, each a struct of function pointers in that version's layout
 // (tuner_abi.h). Each entry converts its arguments to the version-independent calls of tuner.h.
 // libnccl_moe.map exports them next to the ncclMoe* API.
@@ -71,6 +71,27 @@ ncclResult_t initV6(void** context, uint64_t commId, size_t nRanks, size_t nNode
   return initNew(6, context, commId, nRanks, nNodes, logger, nvlDomainInfo, constants);
 }
 
+ncclResult_t initV7(void** context, uint64_t commId, size_t nRanks, size_t nNodes, Logger logger,
+                    NvlDomainInfoV7* nvlDomainInfo, TunerConstantsV7* constants) {
+  // The version-independent call carries v5's table: a copy of the shared rows, copied back.
+  TunerConstants shared{};
+  if (constants != nullptr) copyConstants(*constants, &shared);
+  pinLibrary();
+  InitCall call;
+  call.abiVersion = 7;
+  call.hasCommId = true;
+  call.commId = commId;
+  call.ranks = nRanks;
+  call.nodes = nNodes;
+  call.logger = logger;
+  call.nvlDomains = nvlDomainInfo;
+  call.constants = constants != nullptr ? &shared : nullptr;
+  call.constantsV7 = constants;
+  const ncclResult_t result = tunerInit(call, context);
+  if (constants != nullptr) copyConstants(shared, constants);
+  return result;
+}
+
 ncclResult_t getCollInfoV2(void* context, int collType, size_t nBytes, int collNetSupport,
                            int nvlsSupport, int numPipeOps, int* algorithm, int* protocol,
                            int* nChannels) {
@@ -115,6 +136,9 @@ ncclResult_t getChunkSize(void* context, int collType, size_t nBytes, int algori
 
 #define NCCL_MOE_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
 
+NCCL_MOE_PLUGIN_EXPORT const nccl_moe::tuner_abi::TunerV7 ncclTunerPlugin_v7 = {
+    nccl_moe::tuner_abi::kPluginName, nccl_moe::initV7, nccl_moe::getCollInfoV4,
+    nccl_moe::finalize, nccl_moe::getChunkSize};
 NCCL_MOE_PLUGIN_EXPORT const nccl_moe::tuner_abi::TunerV6 ncclTunerPlugin_v6 = {
     nccl_moe::tuner_abi::kPluginName, nccl_moe::initV6, nccl_moe::getCollInfoV4,
     nccl_moe::finalize, nccl_moe::getChunkSize};

@@ -1,4 +1,4 @@
-// Tuner ABI v6 (NCCL 2.30 and newer, symbol ncclTunerPlugin_v6; the newest as of NCCL 2.30.7): v5
+// Tuner ABI v6 (NCCL 2.30, symbol ncclTunerPlugin_v6; NCCL's development tree moved on to v7): v5
 // plus getChunkSize, which may change the chunk size NCCL computed for the algorithm, protocol and
 // channels it chose (optional: NULL keeps NCCL's). The domain info and constants are v5's.
 #pragma once

@@ -95,8 +95,9 @@ TEST_F(PluginAbi, ExportsEveryTunerVersionNcclLooksFor) {
   const auto* v4 = entry<TunerV4>(kSymbolV4);
   const auto* v5 = entry<TunerV5>(kSymbolV5);
   const auto* v6 = entry<TunerV6>(kSymbolV6);
-  ASSERT_TRUE(v2 && v3 && v4 && v5 && v6);
-  for (const char* name : {v2->name, v3->name, v4->name, v5->name, v6->name}) {
+  const auto* v7 = entry<TunerV7>(kSymbolV7);
+  ASSERT_TRUE(v2 && v3 && v4 && v5 && v6 && v7);
+  for (const char* name : {v2->name, v3->name, v4->name, v5->name, v6->name, v7->name}) {
     EXPECT_STREQ(name, "nccl-moe");
   }
   EXPECT_TRUE(v2->init && v2->getCollInfo && v2->destroy);
@@ -104,9 +105,10 @@ TEST_F(PluginAbi, ExportsEveryTunerVersionNcclLooksFor) {
   EXPECT_TRUE(v4->init && v4->getCollInfo && v4->destroy);
   EXPECT_TRUE(v5->init && v5->getCollInfo && v5->finalize);
   EXPECT_TRUE(v6->init && v6->getCollInfo && v6->finalize && v6->getChunkSize);
+  EXPECT_TRUE(v7->init && v7->getCollInfo && v7->finalize && v7->getChunkSize);
   // The MoE API is exported from the same library; internals are not.
   EXPECT_NE(dlsym(library_, "ncclMoeGetVersion"), nullptr);
-  EXPECT_EQ(dlsym(library_, "ncclTunerPlugin_v7"), nullptr);
+  EXPECT_EQ(dlsym(library_, "ncclTunerPlugin_v8"), nullptr);
   EXPECT_EQ(dlsym(library_, "_ZN8nccl_moe12commRegistryEv"), nullptr);
 }
 
@@ -201,7 +203,20 @@ TEST_F(PluginAbi, EveryVersionCaps) {
   EXPECT_EQ(chunk, size_t{1} << 17);  // no chained tuner: NCCL's chunk size stands
   EXPECT_EQ(v6->finalize(context), ncclSuccess);
 
-  for (const char* version : {"(v2)", "(v3)", "(v4)", "(v6)"}) {
+  const auto* v7 = entry<TunerV7>(kSymbolV7);
+  channels = 0;
+  TunerConstantsV7 constants7{};
+  constants7.llMaxBws[4][2] = 77.0;  // the fifth compute-capability row, which only v7 has
+  ASSERT_EQ(v7->init(&context, 77, 8, 1, &LogCapture::logger, &domains_, &constants7), ncclSuccess);
+  EXPECT_EQ(v7->getCollInfo(context, kAllReduce, bytes, 1, table.table(), CostTable::kAlgos, CostTable::kProtos, 0, &channels), ncclSuccess);
+  EXPECT_EQ(channels, 4);
+  chunk = 1 << 17;
+  EXPECT_EQ(v7->getChunkSize(context, kAllReduce, bytes, 1, 2, 4, &chunk), ncclSuccess);
+  EXPECT_EQ(chunk, size_t{1} << 17);
+  EXPECT_EQ(v7->finalize(context), ncclSuccess);
+  EXPECT_EQ(constants7.llMaxBws[4][2], 77.0);
+
+  for (const char* version : {"(v2)", "(v3)", "(v4)", "(v6)", "(v7)"}) {
     EXPECT_EQ(LogCapture::instance().count(std::string("nccl-moe tuner ") + version), 1) << version;
   }
 }
@@ -264,6 +279,50 @@ TEST_F(PluginAbi, ChainedChunkSizeThroughV6) {
   size_t chunk = 1 << 17;
   EXPECT_EQ(v6->getChunkSize(context, kAllReduce, 1 << 20, 1, 2, 4, &chunk), ncclSuccess);
   EXPECT_EQ(chunk, size_t{1} << 18);
+  EXPECT_EQ(v6->finalize(context), ncclSuccess);
+}
+
+// NCCL calls v7, the chained tuner is v6: it gets v5's table (the shared rows), its chunk size
+// reaches NCCL, and the fifth compute-capability row NCCL passed is left alone.
+TEST_F(PluginAbi, ChainedV6TunerUnderAV7Caller) {
+  env_.set("NCCL_MOE_CHAIN_TUNER", kFakeTunerV6Path);
+  const auto* v7 = entry<TunerV7>(kSymbolV7);
+  void* context = nullptr;
+  TunerConstantsV7 constants7{};
+  constants7.perChMaxTreeBws[4][0] = 41.0;
+  constants7.perChMaxTreeBws[0][0] = 3.0;
+  ASSERT_EQ(v7->init(&context, 7, 8, 1, &LogCapture::logger, &domains_, &constants7), ncclSuccess);
+  size_t chunk = 1 << 17;
+  EXPECT_EQ(v7->getChunkSize(context, kAllReduce, 1 << 20, 1, 2, 4, &chunk), ncclSuccess);
+  EXPECT_EQ(chunk, size_t{1} << 18);
+  EXPECT_EQ(v7->finalize(context), ncclSuccess);
+  EXPECT_EQ(constants7.perChMaxTreeBws[4][0], 41.0);
+  EXPECT_EQ(constants7.perChMaxTreeBws[0][0], 3.0);
+}
+
+// Chained v7 tuner: under a v7 caller it gets NCCL's own table (its change to the fifth row and
+// to a shared value both reach NCCL); under a v6 caller a table made from v5's, whose shared
+// values come back.
+TEST_F(PluginAbi, ChainedV7TunerUnderV7AndV6Callers) {
+  env_.set("NCCL_MOE_CHAIN_TUNER", kFakeTunerV7Path);
+  const auto* v7 = entry<TunerV7>(kSymbolV7);
+  void* context = nullptr;
+  TunerConstantsV7 constants7{};
+  constants7.llMaxBws[4][0] = 5.0;
+  constants7.llMaxBws[0][0] = 2.0;
+  ASSERT_EQ(v7->init(&context, 7, 8, 1, &LogCapture::logger, &domains_, &constants7), ncclSuccess);
+  EXPECT_EQ(constants7.llMaxBws[4][0], 105.0);
+  EXPECT_EQ(constants7.llMaxBws[0][0], 3.0);
+  size_t chunk = 1 << 10;
+  EXPECT_EQ(v7->getChunkSize(context, kAllReduce, 1 << 20, 1, 2, 4, &chunk), ncclSuccess);
+  EXPECT_EQ(chunk, size_t{3} << 10);
+  EXPECT_EQ(v7->finalize(context), ncclSuccess);
+
+  const auto* v6 = entry<TunerV6>(kSymbolV6);
+  TunerConstants constants5{};
+  constants5.llMaxBws[0][0] = 2.0;
+  ASSERT_EQ(v6->init(&context, 6, 8, 1, &LogCapture::logger, &domains_, &constants5), ncclSuccess);
+  EXPECT_EQ(constants5.llMaxBws[0][0], 3.0);
   EXPECT_EQ(v6->finalize(context), ncclSuccess);
 }
 
