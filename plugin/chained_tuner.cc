@@ -21,6 +21,13 @@ struct VersionedSymbol {
 constexpr VersionedSymbol kSymbolsNewestFirst[] = {
     {kSymbolV7, 7}, {kSymbolV6, 6}, {kSymbolV5, 5}, {kSymbolV4, 4}, {kSymbolV3, 3}, {kSymbolV2, 2}};
 
+// The domain info of a caller that passes none (v2-v4): one NVLink domain per node.
+NvlDomainInfo oneDomainPerNode(const InitCall& call) {
+  NvlDomainInfo domains{static_cast<int>(call.nodes), 0, 0};
+  if (call.nodes > 0) domains.minRanksPerNvlDomain = domains.maxRanksPerNvlDomain = static_cast<int>(call.ranks / call.nodes);
+  return domains;
+}
+
 // Any function of this library: dladdr() of it tells which object nccl-moe itself was loaded from.
 void selfMarker() {}
 
@@ -121,10 +128,7 @@ ncclResult_t ChainedTuner::init(const InitCall& call, void** context) const {
   if (v5_ != nullptr || v6_ != nullptr) {
     // Older callers have no domain info or constants: give one domain per node and a scratch
     // constants table whose changes are dropped.
-    NvlDomainInfo domains{static_cast<int>(call.nodes), 0, 0};
-    if (call.nodes > 0) {
-      domains.minRanksPerNvlDomain = domains.maxRanksPerNvlDomain = static_cast<int>(call.ranks / call.nodes);
-    }
+    NvlDomainInfo domains = oneDomainPerNode(call);
     TunerConstants scratch{};
     NvlDomainInfo* nvl = call.nvlDomains != nullptr ? call.nvlDomains : &domains;
     TunerConstants* constants = call.constants != nullptr ? call.constants : &scratch;
@@ -139,8 +143,7 @@ ncclResult_t ChainedTuner::init(const InitCall& call, void** context) const {
 // A v7 tuner gets NCCL's own v7 table when NCCL called in v7, else one made from the v5 table it
 // passed (no values for the fifth compute-capability class), whose shared rows are copied back.
 ncclResult_t ChainedTuner::initV7(const InitCall& call, void** context) const {
-  NvlDomainInfo domains{static_cast<int>(call.nodes), 0, 0};
-  if (call.nodes > 0) domains.minRanksPerNvlDomain = domains.maxRanksPerNvlDomain = static_cast<int>(call.ranks / call.nodes);
+  NvlDomainInfo domains = oneDomainPerNode(call);
   NvlDomainInfo* nvl = call.nvlDomains != nullptr ? call.nvlDomains : &domains;
   if (call.constantsV7 != nullptr) {
     const ncclResult_t result = v7_->init(context, call.commId, call.ranks, call.nodes, call.logger, nvl, call.constantsV7);

@@ -39,7 +39,8 @@ ncclResult_t initOld(int version, size_t nRanks, size_t nNodes, Logger logger, v
 }
 
 ncclResult_t initNew(int version, void** context, uint64_t commId, size_t nRanks, size_t nNodes,
-                     Logger logger, NvlDomainInfo* nvlDomainInfo, TunerConstants* constants) {
+                     Logger logger, NvlDomainInfo* nvlDomainInfo, TunerConstants* constants,
+                     TunerConstantsV7* constantsV7 = nullptr) {
   pinLibrary();
   InitCall call;
   call.abiVersion = version;
@@ -50,6 +51,7 @@ ncclResult_t initNew(int version, void** context, uint64_t commId, size_t nRanks
   call.logger = logger;
   call.nvlDomains = nvlDomainInfo;
   call.constants = constants;
+  call.constantsV7 = constantsV7;
   return tunerInit(call, context);
 }
 
@@ -74,21 +76,11 @@ ncclResult_t initV6(void** context, uint64_t commId, size_t nRanks, size_t nNode
 ncclResult_t initV7(void** context, uint64_t commId, size_t nRanks, size_t nNodes, Logger logger,
                     NvlDomainInfoV7* nvlDomainInfo, TunerConstantsV7* constants) {
   // The version-independent call carries v5's table: a copy of the shared rows, copied back.
+  if (constants == nullptr) return initNew(7, context, commId, nRanks, nNodes, logger, nvlDomainInfo, nullptr);
   TunerConstants shared{};
-  if (constants != nullptr) copyConstants(*constants, &shared);
-  pinLibrary();
-  InitCall call;
-  call.abiVersion = 7;
-  call.hasCommId = true;
-  call.commId = commId;
-  call.ranks = nRanks;
-  call.nodes = nNodes;
-  call.logger = logger;
-  call.nvlDomains = nvlDomainInfo;
-  call.constants = constants != nullptr ? &shared : nullptr;
-  call.constantsV7 = constants;
-  const ncclResult_t result = tunerInit(call, context);
-  if (constants != nullptr) copyConstants(shared, constants);
+  copyConstants(*constants, &shared);
+  const ncclResult_t result = initNew(7, context, commId, nRanks, nNodes, logger, nvlDomainInfo, &shared, constants);
+  copyConstants(shared, constants);
   return result;
 }
 
