@@ -32,7 +32,6 @@ class ControlComm {
   Status allGather(const void* mine, size_t bytes, std::vector<uint8_t>* all);
   // Ends its kernels and frees it (after a failure elsewhere, or a failed creation). Idempotent.
   void abort();
-  bool aborted() const { return comm_ == nullptr; }
   // For exchanges that take a communicator (the caller aborts this one if such an exchange fails).
   ncclComm_t get() const { return comm_; }
 

@@ -29,4 +29,17 @@ void preferRingSimple(float** costTable, int numAlgo, int numProto) {
   if (entry >= 0.0f) entry = 0.0f;
 }
 
+ncclResult_t countedCollInfo(void*, int, size_t, int, float** costTable, int numAlgo, int numProto, int,
+                             int* nChannels) {
+  ++fakeTunerCollCalls;
+  preferRingSimple(costTable, numAlgo, numProto);
+  *nChannels = channelsAnswer();
+  return ncclSuccess;
+}
+
+ncclResult_t countedFinalize(void*) {
+  ++fakeTunerFinalizeCalls;
+  return ncclSuccess;
+}
+
 }  // namespace fake_tuner

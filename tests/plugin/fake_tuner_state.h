@@ -28,4 +28,10 @@ int channelsAnswer();
 // (when NCCL did not ignore it). Done before a failure too, so the caller must undo it.
 void preferRingSimple(float** costTable, int numAlgo, int numProto);
 
+// The getCollInfo (v4-v7 arguments) and finalize of the v6 and v7 fakes: count the call, prefer
+// RING/SIMPLE, answer channelsAnswer(); never fail.
+ncclResult_t countedCollInfo(void* context, int collType, size_t nBytes, int numPipeOps, float** costTable,
+                             int numAlgo, int numProto, int regBuff, int* nChannels);
+ncclResult_t countedFinalize(void* context);
+
 }  // namespace fake_tuner

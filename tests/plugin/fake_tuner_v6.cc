@@ -16,19 +16,6 @@ ncclResult_t init(void** context, uint64_t commId, size_t nRanks, size_t, Logger
   return ncclSuccess;
 }
 
-ncclResult_t getCollInfo(void*, int, size_t, int, float** costTable, int numAlgo, int numProto, int,
-                         int* nChannels) {
-  ++fakeTunerCollCalls;
-  fake_tuner::preferRingSimple(costTable, numAlgo, numProto);
-  *nChannels = fake_tuner::channelsAnswer();
-  return ncclSuccess;
-}
-
-ncclResult_t finalize(void*) {
-  ++fakeTunerFinalizeCalls;
-  return ncclSuccess;
-}
-
 ncclResult_t getChunkSize(void*, int, size_t, int, int, int, size_t* chunkSize) {
   *chunkSize *= 2;
   return ncclSuccess;
@@ -37,4 +24,4 @@ ncclResult_t getChunkSize(void*, int, size_t, int, int, int, size_t* chunkSize) 
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const TunerV6 ncclTunerPlugin_v6 = {
-    "fake-v6", init, getCollInfo, finalize, getChunkSize};
+    "fake-v6", init, fake_tuner::countedCollInfo, fake_tuner::countedFinalize, getChunkSize};

@@ -21,19 +21,6 @@ ncclResult_t init(void** context, uint64_t commId, size_t nRanks, size_t, Logger
   return ncclSuccess;
 }
 
-ncclResult_t getCollInfo(void*, int, size_t, int, float** costTable, int numAlgo, int numProto, int,
-                         int* nChannels) {
-  ++fakeTunerCollCalls;
-  fake_tuner::preferRingSimple(costTable, numAlgo, numProto);
-  *nChannels = fake_tuner::channelsAnswer();
-  return ncclSuccess;
-}
-
-ncclResult_t finalize(void*) {
-  ++fakeTunerFinalizeCalls;
-  return ncclSuccess;
-}
-
 ncclResult_t getChunkSize(void*, int, size_t, int, int, int, size_t* chunkSize) {
   *chunkSize *= 3;
   return ncclSuccess;
@@ -42,4 +29,4 @@ ncclResult_t getChunkSize(void*, int, size_t, int, int, int, size_t* chunkSize) 
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const TunerV7 ncclTunerPlugin_v7 = {
-    "fake-v7", init, getCollInfo, finalize, getChunkSize};
+    "fake-v7", init, fake_tuner::countedCollInfo, fake_tuner::countedFinalize, getChunkSize};
