@@ -16,6 +16,8 @@
 #                      san       compute-sanitizer memcheck, racecheck, synccheck on 2 ranks, and
 #                                memcheck on 2x2 ranks (two-hop)
 #                      torchrun  nccl-moe-perf with -c 1 on 2 ranks started by torchrun
+#                      tools     the GPU cases of the tool, launcher and plugin tests (the programs
+#                                hold their build directory's paths: see tests/gpu/pack_build.sh)
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
 #   VC_FILTER        gtest filter for the vc part; VC_SECONDS its limit (default 600)
 #   PY_RANKS         ranks of the py part (default 2); PY_ARGS extra arguments (e.g. --only ncclep)
@@ -87,6 +89,18 @@ part_torchrun() {
     echo quit | nvidia-cuda-mps-control
     unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
   fi
+}
+
+part_tools() {
+  local filter='*Gpu*'
+  for program in tests/tools/tool_cli_tests tests/launcher/launcher_gpu_tests tests/plugin/plugin_gpu_tests \
+      tests/plugin/plugin_abi_tests; do
+    local log="$out/tools_$(basename "$program").log"
+    timeout 300 "$build/$program" --gtest_filter="$filter" > "$log" 2>&1
+    echo "tools $(basename "$program"): exit $? after $(elapsed): $(grep -c '^\[       OK \]' "$log") passed," \
+      "$(grep -c '^\[  SKIPPED \]' "$log") skipped, $(grep -c '^\[  FAILED  \]' "$log") failed"
+    grep '^\[  FAILED  \]' "$log" | sort -u
+  done
 }
 
 part_mega() {
