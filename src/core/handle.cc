@@ -182,7 +182,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
                          [&] {
                            return cudaStatus(launchLayoutPublish(comm->view, comm->dims, input, device,
                                                                  comm->faultKey.get(), budget, stream),
-                                             "launch(layout)");
+                                             "launch(layout publish)");
                          });
       !s.isOk())
     return s;
@@ -191,7 +191,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   if (Status s = inPhase(clock, ncclMoePhaseLayoutScan, stream,
                          [&] {
                            return cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream),
-                                             "launch(layout)");
+                                             "launch(layout scan)");
                          });
       !s.isOk())
     return s;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 
 #include "misc/host_wait.h"
 #include "misc/log.h"
@@ -196,6 +197,17 @@ bool RailExchange::graphWatchExpired(int64_t nowNs) {
   return false;
 }
 
+bool RailExchange::graphWatchArmed() const {
+  for (const GraphWatch& watch : graphWatches_)
+    if (watch.armedSinceNs.load(std::memory_order_acquire) != 0) return true;
+  return false;
+}
+
+bool RailExchange::failedHere() const {
+  return view_.errorHost != nullptr &&
+         *reinterpret_cast<const volatile int32_t*>(&view_.errorHost->kind) != kErrorNone;
+}
+
 Status RailExchange::forkFrom(cudaStream_t stream) {
   if (Status s = cudaStatus(cudaEventRecord(fork_.get(), stream), "cudaEventRecord(fork)"); !s.isOk()) return s;
   return cudaStatus(cudaStreamWaitEvent(stream_.get(), fork_.get(), 0), "cudaStreamWaitEvent(fork)");
@@ -244,6 +256,12 @@ void RailExchange::watch() {
   // forbid (or be invalidated by) them.
   cudaStreamCaptureMode relaxed = cudaStreamCaptureModeRelaxed;
   cudaThreadExchangeStreamCaptureMode(&relaxed);
+  // Once a kernel of this rank has failed (a domain peer timed out, say), a network group still
+  // pending would wait the whole timeout again for a rail peer that may have given up already: it
+  // gets a short grace (time for a live rail peer to receive this rank's failed status word) and
+  // is then aborted, so the first detection ends the call on this rank within about timeoutMs.
+  const auto failureGrace = std::min<std::chrono::milliseconds>(timeout_ / 4, std::chrono::milliseconds(250));
+  std::optional<std::chrono::steady_clock::time_point> failureSeenAt;
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     // Captured groups are armed by host nodes at replay, without waking this thread: they are
@@ -252,6 +270,19 @@ void RailExchange::watch() {
       abortLocked();
       changed_.notify_all();
       return;
+    }
+    const bool pending = graphWatchArmed() ||
+                         std::any_of(slots_.begin(), slots_.end(), [](const Watch& slot) { return slot.busy; });
+    if (pending && failedHere()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!failureSeenAt) failureSeenAt = now;
+      if (now - *failureSeenAt > failureGrace) {
+        logWarn("rank %d: this rank already failed (error record kind %d); aborting its pending network phase",
+                view_.rank, static_cast<int>(view_.errorHost->kind));
+        abortLocked();
+        changed_.notify_all();
+        return;
+      }
     }
     bool watching = false;
     for (Watch& slot : slots_) {

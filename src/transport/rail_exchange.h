@@ -140,6 +140,9 @@ class RailExchange {
   GraphWatch* newGraphWatch(const RailJob& job);
   void watch();
   bool graphWatchExpired(int64_t nowNs);
+  bool graphWatchArmed() const;
+  // A kernel of this rank already recorded a failure (view_.errorHost).
+  bool failedHere() const;
   void reportTimeout(const JobInfo& info);
   void abortLocked();
 
