@@ -166,15 +166,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   handle->commId = comm->id;
   handle->summary = summary;
 
-  LayoutInput input;
-  input.format = static_cast<int>(summary.format);
-  input.numTokens = routing.numTokens;
-  input.topk = routing.topk;
-  input.topkIdx = routing.topkIdx;
-  input.topkProbs = routing.topkProbs;
-  input.routingMap = routing.routingMap;
-  input.denseProbs = routing.denseProbs;
-  input.blocking = summary.options.budgeted() ? 0 : 1;
+  const LayoutInput input{routing, summary.options.budgeted() ? 0 : 1};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kLayout, stream); !s.isOk()) return s;
@@ -239,22 +231,14 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   bool exact = false;
   if (comm->rail)
     if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
-  DispatchOutputs outputs;
-  outputs.x = args.x;
-  outputs.recvX = args.recvX;
-  outputs.recvScales = args.recvScales;
-  outputs.recvTopkIdx = args.recvTopkIdx;
-  outputs.recvRoutingMap = args.recvRoutingMap;
-  outputs.recvProbs = args.recvProbs;
-  outputs.topk = handle->summary.topk;
   const InputAreas areas = inputAreas(*comm);
   if (Status s = checkInputArea(areas.dispatch, args.x, "dispatch", "ncclMoeDispatchArgs_t.x"); !s.isOk()) return s;
   // FP8 dispatch: the staging area holds the quantised rows the kernel writes (no input area).
   if (comm->config.fp8Dispatch && areas.staging.contains(args.x))
     return Status::invalidArgument(
         "ncclMoeDispatchArgs_t.x points into the communicator's FP8 staging area, which the dispatch overwrites");
-  outputs.xInBuffer = args.x != nullptr && args.x == areas.dispatch.begin;
-  outputs.releaseInputs = comm->inputsExposed;
+  const DispatchOutputs outputs{args, handle->summary.topk, args.x != nullptr && args.x == areas.dispatch.begin,
+                                comm->inputsExposed};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kDispatch, stream); !s.isOk()) return s;
@@ -271,20 +255,14 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
   bool exact = false;
   if (comm->rail)
     if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
-  CombineBuffers buffers;
-  buffers.x = args.x;
-  buffers.out = args.out;
-  buffers.probsGrad = args.probsGrad;
-  buffers.outProbsGrad = args.outProbsGrad;
-  buffers.topk = handle->summary.topk;
   const InputArea area = inputAreas(*comm).combine;
   if (Status s = checkInputArea(area, args.x, "combine", "ncclMoeCombineArgs_t.x"); !s.isOk()) return s;
-  buffers.xInBuffer = args.x != nullptr && args.x == area.begin;
-  if (buffers.xInBuffer && handle->summary.options.layout == OutputLayout::kExpertMajor)
+  const bool xInBuffer = args.x != nullptr && args.x == area.begin;
+  if (xInBuffer && handle->summary.options.layout == OutputLayout::kExpertMajor)
     return Status::invalidUsage(
         "ncclMoeCombineArgs_t.x is the combine input area, which needs a per-rank handle: an expert-major "
         "handle's rows are summed per token and rank into that area first");
-  buffers.releaseInputs = comm->inputsExposed;
+  const CombineBuffers buffers{args, handle->summary.topk, xInBuffer, comm->inputsExposed};
   const LaunchBudget budget = budgetOf(comm->config.combineSms);
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kCombine, stream); !s.isOk()) return s;
