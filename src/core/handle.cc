@@ -105,6 +105,25 @@ Status checkInputArea(const InputArea& area, const void* x, const char* which, c
                                                             static_cast<const uint8_t*>(area.begin))));
 }
 
+// What a dispatch or combine on a laid-out handle does first: fail on a routing fault the host
+// already knows about; two-hop, learn whether the network rows are known exactly.
+Status startDataCall(const ncclMoeComm& comm, const ncclMoeHandle& handle, cudaStream_t stream, bool* exact) {
+  if (Status s = knownFault(handle, stream); !s.isOk()) return s;
+  *exact = false;
+  return comm.rail ? exactNetworkRows(handle, stream, exact) : Status::ok();
+}
+
+// Times a dispatch or combine as `op` and enqueues it: with one domain its one kernel (`launch`,
+// returning the launch's cudaError_t), timed as `phase`; with several the two-hop pipeline
+// (`twoHop`, core/two_hop.cc), which times its own phases.
+template <class Launch, class TwoHop>
+Status runTimed(ncclMoeComm* comm, TimedOp op, ncclMoePhase_t phase, const char* what, cudaStream_t stream,
+                const Launch& launch, const TwoHop& twoHop) {
+  if (Status s = comm->clock.startCall(op, stream); !s.isOk()) return s;
+  if (comm->rail) return twoHop();
+  return inPhase(comm->clock, phase, stream, [&] { return cudaStatus(launch(), what); });
+}
+
 }  // namespace
 
 const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
@@ -227,10 +246,8 @@ Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerEx
 }
 
 Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispatchArgs_t& args, cudaStream_t stream) {
-  if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
   bool exact = false;
-  if (comm->rail)
-    if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
+  if (Status s = startDataCall(*comm, *handle, stream, &exact); !s.isOk()) return s;
   const InputAreas areas = inputAreas(*comm);
   if (Status s = checkInputArea(areas.dispatch, args.x, "dispatch", "ncclMoeDispatchArgs_t.x"); !s.isOk()) return s;
   // FP8 dispatch: the staging area holds the quantised rows the kernel writes (no input area).
@@ -240,21 +257,15 @@ Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispat
   const DispatchOutputs outputs{args, handle->summary.topk, args.x != nullptr && args.x == areas.dispatch.begin,
                                 comm->inputsExposed};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
-  PhaseClock& clock = comm->clock;
-  if (Status s = clock.startCall(TimedOp::kDispatch, stream); !s.isOk()) return s;
-  if (!comm->rail)
-    return inPhase(clock, ncclMoePhaseDispatchNvlink, stream, [&] {
-      return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream),
-                        "launch(dispatch)");
-    });
-  return runTwoHopDispatch(comm, handle, outputs, exact, stream);
+  return runTimed(
+      comm, TimedOp::kDispatch, ncclMoePhaseDispatchNvlink, "launch(dispatch)", stream,
+      [&] { return launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream); },
+      [&] { return runTwoHopDispatch(comm, handle, outputs, exact, stream); });
 }
 
 Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
-  if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
   bool exact = false;
-  if (comm->rail)
-    if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
+  if (Status s = startDataCall(*comm, *handle, stream, &exact); !s.isOk()) return s;
   const InputArea area = inputAreas(*comm).combine;
   if (Status s = checkInputArea(area, args.x, "combine", "ncclMoeCombineArgs_t.x"); !s.isOk()) return s;
   const bool xInBuffer = args.x != nullptr && args.x == area.begin;
@@ -264,14 +275,10 @@ Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombine
         "handle's rows are summed per token and rank into that area first");
   const CombineBuffers buffers{args, handle->summary.topk, xInBuffer, comm->inputsExposed};
   const LaunchBudget budget = budgetOf(comm->config.combineSms);
-  PhaseClock& clock = comm->clock;
-  if (Status s = clock.startCall(TimedOp::kCombine, stream); !s.isOk()) return s;
-  if (!comm->rail)
-    return inPhase(clock, ncclMoePhaseCombineNvlink, stream, [&] {
-      return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream),
-                        "launch(combine)");
-    });
-  return runTwoHopCombine(comm, handle, buffers, exact, stream);
+  return runTimed(
+      comm, TimedOp::kCombine, ncclMoePhaseCombineNvlink, "launch(combine)", stream,
+      [&] { return launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream); },
+      [&] { return runTwoHopCombine(comm, handle, buffers, exact, stream); });
 }
 
 }  // namespace nccl_moe
