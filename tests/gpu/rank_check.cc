@@ -26,6 +26,7 @@
 #include "reference/reference.h"
 #include "tools/common/flags.h"
 #include "tools/harness/device.h"
+#include "tools/harness/reference_layer.h"
 
 namespace nccl_moe {
 namespace {
@@ -200,11 +201,8 @@ void expectPoison(const char* what, const std::vector<uint8_t>& bytes, size_t fr
     }
 }
 
-struct Group {
-  GroupShape shape;
-  std::vector<RankRouting> routings;
-  std::vector<HostRows> x;
-};
+// Every rank's routing and tokens, as the tools' reference layer takes them.
+using Group = harness::GroupInputs;
 
 Group makeGroup(const Options& o, int ranks, std::mt19937_64& rng) {
   Group g;
