@@ -105,6 +105,25 @@ Status checkInputArea(const InputArea& area, const void* x, const char* which, c
                                                             static_cast<const uint8_t*>(area.begin))));
 }
 
+// What a dispatch or combine on a laid-out handle does first: fail on a routing fault the host
+// already knows about; two-hop, learn whether the network rows are known exactly.
+Status startDataCall(const ncclMoeComm& comm, const ncclMoeHandle& handle, cudaStream_t stream, bool* exact) {
+  if (Status s = knownFault(handle, stream); !s.isOk()) return s;
+  *exact = false;
+  return comm.rail ? exactNetworkRows(handle, stream, exact) : Status::ok();
+}
+
+// Times a dispatch or combine as `op` and enqueues it: with one domain its one kernel (`launch`,
+// returning the launch's cudaError_t), timed as `phase`; with several the two-hop pipeline
+// (`twoHop`, core/two_hop.cc), which times its own phases.
+template <class Launch, class TwoHop>
+Status runTimed(ncclMoeComm* comm, TimedOp op, ncclMoePhase_t phase, const char* what, cudaStream_t stream,
+                const Launch& launch, const TwoHop& twoHop) {
+  if (Status s = comm->clock.startCall(op, stream); !s.isOk()) return s;
+  if (comm->rail) return twoHop();
+  return inPhase(comm->clock, phase, stream, [&] { return cudaStatus(launch(), what); });
+}
+
 }  // namespace
 
 const HandleCounts& hostCountsOf(const ncclMoeHandle& handle) {
@@ -166,15 +185,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   handle->commId = comm->id;
   handle->summary = summary;
 
-  LayoutInput input;
-  input.format = static_cast<int>(summary.format);
-  input.numTokens = routing.numTokens;
-  input.topk = routing.topk;
-  input.topkIdx = routing.topkIdx;
-  input.topkProbs = routing.topkProbs;
-  input.routingMap = routing.routingMap;
-  input.denseProbs = routing.denseProbs;
-  input.blocking = summary.options.budgeted() ? 0 : 1;
+  const LayoutInput input{routing, summary.options.budgeted() ? 0 : 1};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kLayout, stream); !s.isOk()) return s;
@@ -235,65 +246,39 @@ Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerEx
 }
 
 Status runDispatch(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeDispatchArgs_t& args, cudaStream_t stream) {
-  if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
   bool exact = false;
-  if (comm->rail)
-    if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
-  DispatchOutputs outputs;
-  outputs.x = args.x;
-  outputs.recvX = args.recvX;
-  outputs.recvScales = args.recvScales;
-  outputs.recvTopkIdx = args.recvTopkIdx;
-  outputs.recvRoutingMap = args.recvRoutingMap;
-  outputs.recvProbs = args.recvProbs;
-  outputs.topk = handle->summary.topk;
+  if (Status s = startDataCall(*comm, *handle, stream, &exact); !s.isOk()) return s;
   const InputAreas areas = inputAreas(*comm);
   if (Status s = checkInputArea(areas.dispatch, args.x, "dispatch", "ncclMoeDispatchArgs_t.x"); !s.isOk()) return s;
   // FP8 dispatch: the staging area holds the quantised rows the kernel writes (no input area).
   if (comm->config.fp8Dispatch && areas.staging.contains(args.x))
     return Status::invalidArgument(
         "ncclMoeDispatchArgs_t.x points into the communicator's FP8 staging area, which the dispatch overwrites");
-  outputs.xInBuffer = args.x != nullptr && args.x == areas.dispatch.begin;
-  outputs.releaseInputs = comm->inputsExposed;
+  const DispatchOutputs outputs{args, handle->summary.topk, args.x != nullptr && args.x == areas.dispatch.begin,
+                                comm->inputsExposed};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
-  PhaseClock& clock = comm->clock;
-  if (Status s = clock.startCall(TimedOp::kDispatch, stream); !s.isOk()) return s;
-  if (!comm->rail)
-    return inPhase(clock, ncclMoePhaseDispatchNvlink, stream, [&] {
-      return cudaStatus(launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream),
-                        "launch(dispatch)");
-    });
-  return runTwoHopDispatch(comm, handle, outputs, exact, stream);
+  return runTimed(
+      comm, TimedOp::kDispatch, ncclMoePhaseDispatchNvlink, "launch(dispatch)", stream,
+      [&] { return launchDispatch(comm->view, comm->dims, handle->device, outputs, budget, stream); },
+      [&] { return runTwoHopDispatch(comm, handle, outputs, exact, stream); });
 }
 
 Status runCombine(ncclMoeComm* comm, ncclMoeHandle* handle, const ncclMoeCombineArgs_t& args, cudaStream_t stream) {
-  if (Status s = knownFault(*handle, stream); !s.isOk()) return s;
   bool exact = false;
-  if (comm->rail)
-    if (Status s = exactNetworkRows(*handle, stream, &exact); !s.isOk()) return s;
-  CombineBuffers buffers;
-  buffers.x = args.x;
-  buffers.out = args.out;
-  buffers.probsGrad = args.probsGrad;
-  buffers.outProbsGrad = args.outProbsGrad;
-  buffers.topk = handle->summary.topk;
+  if (Status s = startDataCall(*comm, *handle, stream, &exact); !s.isOk()) return s;
   const InputArea area = inputAreas(*comm).combine;
   if (Status s = checkInputArea(area, args.x, "combine", "ncclMoeCombineArgs_t.x"); !s.isOk()) return s;
-  buffers.xInBuffer = args.x != nullptr && args.x == area.begin;
-  if (buffers.xInBuffer && handle->summary.options.layout == OutputLayout::kExpertMajor)
+  const bool xInBuffer = args.x != nullptr && args.x == area.begin;
+  if (xInBuffer && handle->summary.options.layout == OutputLayout::kExpertMajor)
     return Status::invalidUsage(
         "ncclMoeCombineArgs_t.x is the combine input area, which needs a per-rank handle: an expert-major "
         "handle's rows are summed per token and rank into that area first");
-  buffers.releaseInputs = comm->inputsExposed;
+  const CombineBuffers buffers{args, handle->summary.topk, xInBuffer, comm->inputsExposed};
   const LaunchBudget budget = budgetOf(comm->config.combineSms);
-  PhaseClock& clock = comm->clock;
-  if (Status s = clock.startCall(TimedOp::kCombine, stream); !s.isOk()) return s;
-  if (!comm->rail)
-    return inPhase(clock, ncclMoePhaseCombineNvlink, stream, [&] {
-      return cudaStatus(launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream),
-                        "launch(combine)");
-    });
-  return runTwoHopCombine(comm, handle, buffers, exact, stream);
+  return runTimed(
+      comm, TimedOp::kCombine, ncclMoePhaseCombineNvlink, "launch(combine)", stream,
+      [&] { return launchCombine(comm->view, comm->dims, handle->device, buffers, budget, stream); },
+      [&] { return runTwoHopCombine(comm, handle, buffers, exact, stream); });
 }
 
 }  // namespace nccl_moe

@@ -8,18 +8,20 @@
 #include <cstdint>
 
 #include "kernels/kernel_args.h"
+#include "nccl_moe.h"
+#include "plan/moe_shape.h"
 
 namespace nccl_moe {
 
-// This rank's routing as the layout reads it (device pointers).
-struct LayoutInput {
-  int format = 0;  // RoutingFormat
-  int numTokens = 0;
-  int topk = 0;
-  const int64_t* topkIdx = nullptr;
-  const float* topkProbs = nullptr;
-  const uint8_t* routingMap = nullptr;
-  const float* denseProbs = nullptr;
+// The launchers take the caller's public argument structs as given (checked by core/call_checks:
+// the kernels read their device pointers and counts, never the size/magic/version header), each
+// extended by what only the communicator or the handle knows.
+
+// This rank's routing as the layout reads it (device pointers); its format is read as a RoutingFormat.
+static_assert(static_cast<int>(RoutingFormat::kTopk) == NCCL_MOE_ROUTING_TOPK &&
+                  static_cast<int>(RoutingFormat::kMap) == NCCL_MOE_ROUTING_MAP,
+              "ncclMoeRouting_t.format must equal its RoutingFormat");
+struct LayoutInput : ncclMoeRouting_t {
   int blocking = 1;  // no row budget: the host reads the counts before dispatch and combine
 };
 
@@ -46,14 +48,8 @@ cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, c
 cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                              LaunchBudget budget, cudaStream_t stream);
 
-struct DispatchOutputs {
-  const void* x = nullptr;
-  void* recvX = nullptr;
-  float* recvScales = nullptr;
-  int64_t* recvTopkIdx = nullptr;
-  uint8_t* recvRoutingMap = nullptr;
-  float* recvProbs = nullptr;
-  int topk = 0;  // K of the per-rank recvTopkIdx/recvProbs rows
+struct DispatchOutputs : ncclMoeDispatchArgs_t {
+  int topk = 0;           // K of the per-rank recvTopkIdx/recvProbs rows (the handle's routing)
   int xInBuffer = 0;      // x is this rank's staging area (zero-copy): nothing to stage
   int releaseInputs = 0;  // end only when the domain peers have read this rank's staging area
 };
@@ -72,12 +68,8 @@ cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& di
                                      const DispatchOutputs& outputs, int networkChunk, LaunchBudget budget,
                                      cudaStream_t stream);
 
-struct CombineBuffers {
-  const void* x = nullptr;         // [rows, H] expert outputs
-  void* out = nullptr;             // [T, H]
-  const float* probsGrad = nullptr;
-  float* outProbsGrad = nullptr;
-  int topk = 0;                    // K of the routing (top-k format)
+struct CombineBuffers : ncclMoeCombineArgs_t {
+  int topk = 0;            // K of the handle's routing (top-k format)
   int xInBuffer = 0;       // x is this rank's partials area (zero-copy, per-rank layout): no copy
   int releaseInputs = 0;   // end only when the domain peers have read this rank's partials
 };

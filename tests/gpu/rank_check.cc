@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@
 #include "reference/random_routing.h"
 #include "reference/reference.h"
 #include "tools/common/flags.h"
+#include "tools/harness/device.h"
+#include "tools/harness/reference_layer.h"
 
 namespace nccl_moe {
 namespace {
@@ -147,36 +150,25 @@ void fail(const char* fmt, ...) {
     }                                                                                           \
   } while (0)
 
-// A device buffer filled with a poison byte, and read back to the host.
-class DeviceBytes {
- public:
-  explicit DeviceBytes(size_t bytes) : bytes_(bytes) { CUDA_OK(cudaMalloc(&ptr_, bytes ? bytes : 1)); }
-  ~DeviceBytes() { cudaFree(ptr_); }
-  DeviceBytes(const DeviceBytes&) = delete;
-  DeviceBytes& operator=(const DeviceBytes&) = delete;
-  template <class T = void>
-  T* get() const { return static_cast<T*>(ptr_); }
-  void poison(uint8_t byte) { CUDA_OK(cudaMemset(ptr_, byte, bytes_ ? bytes_ : 1)); }
-  void upload(const void* src, size_t bytes) {
-    if (bytes) CUDA_OK(cudaMemcpy(ptr_, src, bytes, cudaMemcpyHostToDevice));
-  }
-  std::vector<uint8_t> download() const {
-    std::vector<uint8_t> host(bytes_);
-    if (bytes_) CUDA_OK(cudaMemcpy(host.data(), ptr_, bytes_, cudaMemcpyDeviceToHost));
-    return host;
-  }
+// The check's device buffers (the tools' DeviceBuffer, on the library's DeviceMemory) are filled,
+// uploaded and read back on the legacy default stream, as cudaMemcpy does: such a copy waits for
+// nothing the library enqueued on the check's non-blocking streams (the zero-copy checks enqueue
+// their next copy right after a call, with no host wait between).
+using harness::DeviceBuffer;
+const cudaStream_t kCopyStream = cudaStreamLegacy;
 
- private:
-  void* ptr_ = nullptr;
-  size_t bytes_;
-};
+std::vector<uint8_t> download(const DeviceBuffer& buffer) {
+  std::vector<uint8_t> host(buffer.bytes());
+  buffer.download(host.data(), host.size(), kCopyStream);
+  return host;
+}
 
 // A rank's top-k expert ids on the device and the ncclMoeRouting_t that points at them.
 struct TopkOnDevice {
-  DeviceBytes idx;
+  DeviceBuffer idx;
   ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
   TopkOnDevice(const RankRouting& mine, int topk) : idx(mine.topkIdx.size() * 8) {
-    idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
+    idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8, kCopyStream);
     routing.numTokens = mine.numTokens;
     routing.topk = topk;
     routing.topkIdx = idx.get<int64_t>();
@@ -209,11 +201,8 @@ void expectPoison(const char* what, const std::vector<uint8_t>& bytes, size_t fr
     }
 }
 
-struct Group {
-  GroupShape shape;
-  std::vector<RankRouting> routings;
-  std::vector<HostRows> x;
-};
+// Every rank's routing and tokens, as the tools' reference layer takes them.
+using Group = harness::GroupInputs;
 
 Group makeGroup(const Options& o, int ranks, std::mt19937_64& rng) {
   Group g;
@@ -257,13 +246,13 @@ class Check {
     LayoutOptions options{o_.expertMajor ? OutputLayout::kExpertMajor : OutputLayout::kPerRank, o_.pad, o_.budget};
 
     // Inputs on the device.
-    DeviceBytes x(g.x[me].bytes().size()), idx(mine.topkIdx.size() * 8), probs(mine.topkProbs.size() * 4),
+    DeviceBuffer x(g.x[me].bytes().size()), idx(mine.topkIdx.size() * 8), probs(mine.topkProbs.size() * 4),
         map(mine.routingMap.size()), dense(mine.denseProbs.size() * 4);
-    x.upload(g.x[me].bytes().data(), g.x[me].bytes().size());
-    idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8);
-    probs.upload(mine.topkProbs.data(), mine.topkProbs.size() * 4);
-    map.upload(mine.routingMap.data(), mine.routingMap.size());
-    dense.upload(mine.denseProbs.data(), mine.denseProbs.size() * 4);
+    x.upload(g.x[me].bytes().data(), g.x[me].bytes().size(), kCopyStream);
+    idx.upload(mine.topkIdx.data(), mine.topkIdx.size() * 8, kCopyStream);
+    probs.upload(mine.topkProbs.data(), mine.topkProbs.size() * 4, kCopyStream);
+    map.upload(mine.routingMap.data(), mine.routingMap.size(), kCopyStream);
+    dense.upload(mine.denseProbs.data(), mine.denseProbs.size() * 4, kCopyStream);
     ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
     routing.numTokens = T;
     if (o_.mapFormat) {
@@ -323,14 +312,14 @@ class Check {
     const size_t recvRowBytes = o_.fp8 ? H : static_cast<size_t>(H) * elementBytes(rowType);
     const int blocks = fp8BlockCount(H);
     const int width = o_.expertMajor ? 1 : (o_.mapFormat ? L : o_.topk);
-    DeviceBytes recvX(capacity * recvRowBytes), recvScales(o_.fp8 ? capacity * blocks * 4 : 0),
+    DeviceBuffer recvX(capacity * recvRowBytes), recvScales(o_.fp8 ? capacity * blocks * 4 : 0),
         recvIdx(!o_.expertMajor && !o_.mapFormat ? capacity * width * 8 : 0),
         recvMap(!o_.expertMajor && o_.mapFormat ? capacity * width : 0), recvProbs(capacity * width * 4);
-    recvX.poison(0xAB);
-    recvScales.poison(0xAB);
-    recvIdx.poison(0xAB);
-    recvMap.poison(0xAB);
-    recvProbs.poison(0xAB);
+    recvX.fill(0xAB, kCopyStream);
+    recvScales.fill(0xAB, kCopyStream);
+    recvIdx.fill(0xAB, kCopyStream);
+    recvMap.fill(0xAB, kCopyStream);
+    recvProbs.fill(0xAB, kCopyStream);
     if (iteration == 0 && env_.localSize < env_.size && o_.budget < 0)
       expectCaptureRefused(*handle, capacity, recvX.get(), o_.fp8 ? recvScales.get<float>() : nullptr);
     ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
@@ -358,9 +347,9 @@ class Check {
     // Zero-copy: the next rows go into the input area as soon as the dispatch has completed on
     // the stream, with no host wait; the peers must have read the previous rows by then.
     std::vector<HostRows> w = cachedDispatchRows(iteration, g);
-    DeviceBytes wIn(w[me].bytes().size()), recvW(zeroCopyDispatch ? capacity * recvRowBytes : 0);
-    wIn.upload(w[me].bytes().data(), w[me].bytes().size());
-    recvW.poison(0x5A);
+    DeviceBuffer wIn(w[me].bytes().size()), recvW(zeroCopyDispatch ? capacity * recvRowBytes : 0);
+    wIn.upload(w[me].bytes().data(), w[me].bytes().size(), kCopyStream);
+    recvW.fill(0x5A, kCopyStream);
     if (zeroCopyDispatch) {
       CUDA_OK(cudaMemcpyAsync(areas_.dispatchX, wIn.get(), w[me].bytes().size(), cudaMemcpyDeviceToDevice, stream_));
       ncclMoeDispatchArgs_t next = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
@@ -371,25 +360,25 @@ class Check {
     }
     CUDA_OK(cudaStreamSynchronize(stream_));
     checkAsync("dispatch");
-    const std::vector<uint8_t> gotX = recvX.download();
+    const std::vector<uint8_t> gotX = download(recvX);
     compareBytes("dispatch rows", gotX.data(), want[me].x.bytes().data(), rows, recvRowBytes);
     expectPoison("dispatch rows", gotX, rows * recvRowBytes, 0xAB);
     if (o_.fp8) {
-      const std::vector<uint8_t> gotScales = recvScales.download();
+      const std::vector<uint8_t> gotScales = download(recvScales);
       compareBytes("FP8 scales", gotScales.data(), reinterpret_cast<const uint8_t*>(want[me].scales.data()), rows,
                    blocks * 4);
       expectPoison("FP8 scales", gotScales, rows * blocks * 4, 0xAB);
     }
-    const std::vector<uint8_t> gotProbs = recvProbs.download();
+    const std::vector<uint8_t> gotProbs = download(recvProbs);
     compareBytes("dispatch probs", gotProbs.data(), reinterpret_cast<const uint8_t*>(want[me].probs.data()), rows,
                  width * 4);
     if (d.recvTopkIdx) {
-      const std::vector<uint8_t> got = recvIdx.download();
+      const std::vector<uint8_t> got = download(recvIdx);
       compareBytes("dispatch expert ids", got.data(), reinterpret_cast<const uint8_t*>(want[me].topkIdx.data()), rows,
                    width * 8);
     }
     if (d.recvRoutingMap) {
-      const std::vector<uint8_t> got = recvMap.download();
+      const std::vector<uint8_t> got = download(recvMap);
       compareBytes("dispatch routing map", got.data(), want[me].routingMap.data(), rows, width);
     }
 
@@ -410,10 +399,10 @@ class Check {
     if (Status s = referenceProbsGrad(layout, g.routings, gradProbs, &wantGrad); !s.isOk())
       fail("reference probs grad: %s", s.message().c_str());
     const int slots = mine.slots(E);
-    DeviceBytes yIn(y[me].bytes().size()), gradIn(gradProbs[me].size() * 4), out(static_cast<size_t>(T) * H * elementBytes(rowType)),
+    DeviceBuffer yIn(y[me].bytes().size()), gradIn(gradProbs[me].size() * 4), out(static_cast<size_t>(T) * H * elementBytes(rowType)),
         outGrad(static_cast<size_t>(T) * slots * 4);
-    yIn.upload(y[me].bytes().data(), y[me].bytes().size());
-    gradIn.upload(gradProbs[me].data(), gradProbs[me].size() * 4);
+    yIn.upload(y[me].bytes().data(), y[me].bytes().size(), kCopyStream);
+    gradIn.upload(gradProbs[me].data(), gradProbs[me].size() * 4, kCopyStream);
     const bool zeroCopyCombine = o_.zeroCopy && !o_.expertMajor;
     if (o_.zeroCopy && o_.expertMajor) {
       ncclMoeCombineArgs_t refused = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
@@ -424,8 +413,8 @@ class Check {
         fail("a zero-copy combine with an expert-major handle must be refused");
     }
     for (int repeat = 0; repeat < 2; ++repeat) {
-      out.poison(0xCD);
-      outGrad.poison(0xCD);
+      out.fill(0xCD, kCopyStream);
+      outGrad.fill(0xCD, kCopyStream);
       ncclMoeCombineArgs_t c = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
       c.x = yIn.get();
       if (zeroCopyCombine) {
@@ -444,10 +433,10 @@ class Check {
       if (zeroCopyCombine) CUDA_OK(cudaMemsetAsync(areas_.combineX, 0x77, y[me].bytes().size(), stream_));
       CUDA_OK(cudaStreamSynchronize(stream_));
       checkAsync("combine");
-      const std::vector<uint8_t> gotOut = out.download();
+      const std::vector<uint8_t> gotOut = download(out);
       compareBytes(repeat ? "combine (repeated)" : "combine", gotOut.data(), combined[me].bytes().data(), T,
                    static_cast<size_t>(H) * elementBytes(rowType));
-      const std::vector<uint8_t> gotGrad = outGrad.download();
+      const std::vector<uint8_t> gotGrad = download(outGrad);
       compareBytes("probs gradient", gotGrad.data(), reinterpret_cast<const uint8_t*>(wantGrad[me].data()), T, slots * 4);
     }
 
@@ -457,10 +446,10 @@ class Check {
     if (Status s = referenceDispatchRows(layout, w, {o_.fp8, o_.pow2}, &wantRows, &wantScales); !s.isOk())
       fail("reference cached dispatch: %s", s.message().c_str());
     if (zeroCopyDispatch) {
-      const std::vector<uint8_t> got = recvW.download();
+      const std::vector<uint8_t> got = download(recvW);
       compareBytes("back-to-back zero-copy dispatch rows", got.data(), wantRows[me].bytes().data(), rows, recvRowBytes);
     }
-    recvX.poison(0xEF);
+    recvX.fill(0xEF, kCopyStream);
     ncclMoeDispatchArgs_t cached = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
     cached.x = wIn.get();
     cached.recvRows = capacity;
@@ -472,7 +461,7 @@ class Check {
     }
     CUDA_OK(cudaStreamSynchronize(stream_));
     checkAsync("cached dispatch");
-    const std::vector<uint8_t> gotW = recvX.download();
+    const std::vector<uint8_t> gotW = download(recvX);
     compareBytes("cached dispatch rows", gotW.data(), wantRows[me].bytes().data(), rows, recvRowBytes);
     expectPoison("cached dispatch rows", gotW, rows * recvRowBytes, 0xEF);
   }
@@ -531,7 +520,7 @@ void runGraph(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaS
               ncclMoeHandle_t* handle) {
   const int me = env.rank, T = o.tokens, H = o.hidden, K = o.topk, L = o.experts / env.size;
   const size_t rowBytes = static_cast<size_t>(H) * 2;
-  DeviceBytes idx(static_cast<size_t>(T) * K * 8), probs(static_cast<size_t>(T) * K * 4), x(T * rowBytes),
+  DeviceBuffer idx(static_cast<size_t>(T) * K * 8), probs(static_cast<size_t>(T) * K * 4), x(T * rowBytes),
       recvX(o.budget * rowBytes), recvProbs(o.budget * 4), out(T * rowBytes);
   ncclMoeRouting_t routing = NCCL_MOE_ROUTING_INITIALIZER;
   routing.numTokens = T;
@@ -563,9 +552,9 @@ void runGraph(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaS
     fixed.mapFormat = false;
     fixed.fp32 = false;
     *g = makeGroup(fixed, env.size, rng);
-    idx.upload(g->routings[me].topkIdx.data(), g->routings[me].topkIdx.size() * 8);
-    probs.upload(g->routings[me].topkProbs.data(), g->routings[me].topkProbs.size() * 4);
-    x.upload(g->x[me].bytes().data(), g->x[me].bytes().size());
+    idx.upload(g->routings[me].topkIdx.data(), g->routings[me].topkIdx.size() * 8, kCopyStream);
+    probs.upload(g->routings[me].topkProbs.data(), g->routings[me].topkProbs.size() * 4, kCopyStream);
+    x.upload(g->x[me].bytes().data(), g->x[me].bytes().size(), kCopyStream);
   };
   Group g;
   load(0, &g);
@@ -586,8 +575,8 @@ void runGraph(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaS
   CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
   for (int replay = 1; replay <= o.graphReplays && gFailures == 0; ++replay) {
     load(replay, &g);
-    recvX.poison(0xAB);
-    out.poison(0xCD);
+    recvX.fill(0xAB, kCopyStream);
+    out.fill(0xCD, kCopyStream);
     CUDA_OK(cudaGraphLaunch(exec, stream));
     CUDA_OK(cudaStreamSynchronize(stream));
     GroupLayout layout;
@@ -607,10 +596,10 @@ void runGraph(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaS
       return;
     }
     const int64_t used = layout.recvRows(me);
-    const std::vector<uint8_t> gotX = recvX.download();
+    const std::vector<uint8_t> gotX = download(recvX);
     compareBytes("graph replay dispatch rows", gotX.data(), want[me].x.bytes().data(), used, rowBytes);
     expectPoison("graph replay dispatch rows", gotX, used * rowBytes, 0xAB);
-    const std::vector<uint8_t> gotOut = out.download();
+    const std::vector<uint8_t> gotOut = download(out);
     compareBytes("graph replay combine", gotOut.data(), combined[me].bytes().data(), T, rowBytes);
     const int64_t* deviceRows = nullptr;
     const int64_t* devicePerExpert = nullptr;
@@ -663,7 +652,7 @@ void runStale(const Options& o, const RankLayout& env, ncclComm_t nccl, const nc
   std::mt19937_64 rng(o.seed);
   Group g = makeGroup(o, env.size, rng);
   const RankRouting& mine = g.routings[env.rank];
-  DeviceBytes x(g.x[env.rank].bytes().size()), recv(64);
+  DeviceBuffer x(g.x[env.rank].bytes().size()), recv(64);
   TopkOnDevice topk(mine, o.topk);
   const ncclMoeRouting_t& routing = topk.routing;
   ncclMoeLayoutOptions_t options = NCCL_MOE_LAYOUT_OPTIONS_INITIALIZER;
@@ -851,9 +840,9 @@ int runDeadRank(const Options& o, const RankLayout& env, ncclMoeComm_t* commInOu
       return 1;
     }
     if (env.rank == o.deadRank && o.deadInDispatch) return staySilent();
-    DeviceBytes x(g.x[env.rank].bytes().size()), recv(static_cast<size_t>(rows) * o.hidden * 2 + 2),
+    DeviceBuffer x(g.x[env.rank].bytes().size()), recv(static_cast<size_t>(rows) * o.hidden * 2 + 2),
         out(g.x[env.rank].bytes().size() + 2);
-    x.upload(g.x[env.rank].bytes().data(), g.x[env.rank].bytes().size());
+    x.upload(g.x[env.rank].bytes().data(), g.x[env.rank].bytes().size(), kCopyStream);
     ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
     d.x = x.get();
     d.recvRows = rows;
@@ -1052,4 +1041,12 @@ int main(int argc, char** argv) {
 }  // namespace
 }  // namespace nccl_moe
 
-int main(int argc, char** argv) { return nccl_moe::main(argc, argv); }
+int main(int argc, char** argv) {
+  // A device buffer's failed CUDA call (tools/harness throws) ends the rank as CUDA_OK does.
+  try {
+    return nccl_moe::main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %d: %s\n", nccl_moe::gRank, e.what());
+    return 1;
+  }
+}

@@ -9,11 +9,21 @@
 #include "../support/gpu.h"
 #include "kernels/fp8_quantize.h"
 #include "kernels/fp8_row.cuh"
+#include "misc/cuda_memory.h"
 #include "reference/fp8.h"
 #include "reference/random_routing.h"
 
 namespace nccl_moe::test {
 namespace {
+
+// `count` values of T on the device for the length of a test, owned by the library's DeviceMemory.
+template <class T>
+DeviceMemory<T> deviceArray(size_t count) {
+  DeviceMemory<T> memory;
+  const Status status = allocateDevice(count, &memory, "cudaMalloc(test)");
+  EXPECT_TRUE(status.isOk()) << status.message();
+  return memory;
+}
 
 __global__ void convertBothWays(const float* in, int n, uint8_t* software, uint8_t* hardware) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
@@ -36,9 +46,9 @@ TEST(Fp8Kernel, SoftwareConversionMatchesHardware) {
   std::uniform_real_distribution<float> log2Magnitude(-14.0f, 12.0f);
   for (int i = 0; i < 100000; ++i) values.push_back(std::exp2(log2Magnitude(rng)) * (i % 2 ? 1.0f : -1.0f));
   const int n = static_cast<int>(values.size());
-  DeviceArray<float> in(n);
-  DeviceArray<uint8_t> software(n), hardware(n);
-  ASSERT_EQ(cudaMemcpy(in.get(), values.data(), in.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  const auto in = deviceArray<float>(n);
+  const auto software = deviceArray<uint8_t>(n), hardware = deviceArray<uint8_t>(n);
+  ASSERT_EQ(cudaMemcpy(in.get(), values.data(), n * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
   convertBothWays<<<64, 256>>>(in.get(), n, software.get(), hardware.get());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<uint8_t> sw(n), hw(n);
@@ -70,13 +80,14 @@ TEST(Fp8Kernel, PairConversionMatchesSoftware) {
   }
   if (values.size() % 2) values.push_back(1.0f);
   const int pairs = static_cast<int>(values.size() / 2);
-  DeviceArray<float> in(values.size());
-  DeviceArray<uint16_t> out(pairs);
-  ASSERT_EQ(cudaMemcpy(in.get(), values.data(), in.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  const auto in = deviceArray<float>(values.size());
+  const auto out = deviceArray<uint16_t>(pairs);
+  ASSERT_EQ(cudaMemcpy(in.get(), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice),
+            cudaSuccess);
   convertPairs<<<64, 256>>>(in.get(), pairs, out.get());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<uint16_t> codes(pairs);
-  ASSERT_EQ(cudaMemcpy(codes.data(), out.get(), out.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(codes.data(), out.get(), codes.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost), cudaSuccess);
   for (int i = 0; i < pairs; ++i) {
     ASSERT_EQ(codes[i] & 0xFF, floatToE4m3(values[2 * i])) << "low value " << values[2 * i];
     ASSERT_EQ(codes[i] >> 8, floatToE4m3(values[2 * i + 1])) << "high value " << values[2 * i + 1];
@@ -93,17 +104,18 @@ TEST(Fp8Kernel, QuantizeRowsMatchesReference) {
         HostRows x = randomRows(type, rows, hidden, 50.0f, rng);
         for (int c = 0; c < hidden; c += 3) x.set(5, c, 0.0f);  // a row with small amax blocks
         const int blocks = fp8BlockCount(hidden);
-        DeviceArray<uint8_t> dx(x.bytes().size()), dq(rows * hidden);
-        DeviceArray<float> dscales(rows * blocks);
-        ASSERT_EQ(cudaMemcpy(dx.get(), x.bytes().data(), dx.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-        ASSERT_EQ(cudaMemset(dq.get(), 0xAB, dq.bytes()), cudaSuccess);  // poison
+        const auto dx = deviceArray<uint8_t>(x.bytes().size()), dq = deviceArray<uint8_t>(rows * hidden);
+        const auto dscales = deviceArray<float>(rows * blocks);
+        ASSERT_EQ(cudaMemcpy(dx.get(), x.bytes().data(), x.bytes().size(), cudaMemcpyHostToDevice), cudaSuccess);
+        ASSERT_EQ(cudaMemset(dq.get(), 0xAB, rows * hidden), cudaSuccess);  // poison
         ASSERT_EQ(launchQuantizeRowsE4m3(dx.get(), type, rows, hidden, pow2, dq.get(), dscales.get(), 8, nullptr),
                   cudaSuccess);
         ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
         std::vector<uint8_t> q(rows * hidden);
         std::vector<float> scales(rows * blocks);
         ASSERT_EQ(cudaMemcpy(q.data(), dq.get(), q.size(), cudaMemcpyDeviceToHost), cudaSuccess);
-        ASSERT_EQ(cudaMemcpy(scales.data(), dscales.get(), dscales.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(scales.data(), dscales.get(), scales.size() * sizeof(float), cudaMemcpyDeviceToHost),
+                  cudaSuccess);
         std::vector<float> row(hidden), wantScales(blocks);
         std::vector<uint8_t> wantQ(hidden);
         for (int64_t r = 0; r < rows; ++r) {

@@ -1,5 +1,5 @@
 // GPU presence for tests: any CUDA error (no driver, no device) means "no GPU", and the test is
-// skipped rather than failed.
+// skipped rather than failed. (Device memory in a test: the library's DeviceMemory, misc/cuda_memory.h.)
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,25 +14,5 @@ inline bool gpuAvailable() {
 
 #define NCCL_MOE_SKIP_WITHOUT_GPU() \
   if (!::nccl_moe::test::gpuAvailable()) GTEST_SKIP() << "no CUDA device: GPU test skipped"
-
-// Device memory owned for the length of a test.
-template <class T>
-class DeviceArray {
- public:
-  explicit DeviceArray(size_t count) : count_(count) {
-    if (count_ > 0 && cudaMalloc(&data_, count_ * sizeof(T)) != cudaSuccess) data_ = nullptr;
-  }
-  ~DeviceArray() {
-    if (data_) cudaFree(data_);
-  }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* get() const { return data_; }
-  size_t bytes() const { return count_ * sizeof(T); }
-
- private:
-  size_t count_;
-  T* data_ = nullptr;
-};
 
 }  // namespace nccl_moe::test

@@ -20,19 +20,18 @@ void checkMoe(ncclResult_t result, const char* what, ncclMoeComm_t comm) {
                            ncclMoeGetLastError(comm));
 }
 
-DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) { checkCuda(cudaMalloc(&ptr_, bytes ? bytes : 16), "cudaMalloc"); }
-
-DeviceBuffer::~DeviceBuffer() {
-  if (ptr_ != nullptr) cudaFree(ptr_);
+DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
+  void* p = nullptr;
+  checkCuda(cudaMalloc(&p, bytes ? bytes : 16), "cudaMalloc");
+  memory_ = DeviceMemory<>(p);
 }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
-    : ptr_(std::exchange(other.ptr_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+    : memory_(std::move(other.memory_)), bytes_(std::exchange(other.bytes_, 0)) {}
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
   if (this != &other) {
-    if (ptr_ != nullptr) cudaFree(ptr_);
-    ptr_ = std::exchange(other.ptr_, nullptr);
+    memory_ = std::move(other.memory_);
     bytes_ = std::exchange(other.bytes_, 0);
   }
   return *this;
@@ -42,7 +41,7 @@ void DeviceBuffer::upload(const void* host, size_t bytes, cudaStream_t stream) {
   if (bytes > bytes_)
     throw std::logic_error("DeviceBuffer::upload: " + std::to_string(bytes) + " bytes into " + std::to_string(bytes_));
   if (bytes == 0) return;
-  checkCuda(cudaMemcpyAsync(ptr_, host, bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync to the device");
+  checkCuda(cudaMemcpyAsync(memory_.get(), host, bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync to the device");
   checkCuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
 }
 
@@ -50,13 +49,13 @@ void DeviceBuffer::download(void* host, size_t bytes, cudaStream_t stream) const
   if (bytes > bytes_)
     throw std::logic_error("DeviceBuffer::download: " + std::to_string(bytes) + " bytes from " + std::to_string(bytes_));
   if (bytes == 0) return;
-  checkCuda(cudaMemcpyAsync(host, ptr_, bytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync to the host");
+  checkCuda(cudaMemcpyAsync(host, memory_.get(), bytes, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync to the host");
   checkCuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
 }
 
 void DeviceBuffer::fill(uint8_t byte, cudaStream_t stream) {
   if (bytes_ == 0) return;
-  checkCuda(cudaMemsetAsync(ptr_, byte, bytes_, stream), "cudaMemsetAsync");
+  checkCuda(cudaMemsetAsync(memory_.get(), byte, bytes_, stream), "cudaMemsetAsync");
   checkCuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
 }
 

@@ -1,6 +1,7 @@
-// Device memory and error checks for the tools that drive the library on a GPU (nccl-moe-perf,
-// nccl-moe-demo). A failed CUDA, NCCL or nccl-moe call throws std::runtime_error naming the call
-// and the reason; the tools' runToolMain prints it and exits with status 1.
+// Device memory and error checks for the programs that drive the library on a GPU (nccl-moe-perf,
+// nccl-moe-demo, the virtual-cluster rank check). A failed CUDA, NCCL or nccl-moe call throws
+// std::runtime_error naming the call and the reason; the tools' runToolMain prints it and exits
+// with status 1.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "misc/cuda_memory.h"
 #include "nccl_moe.h"
 
 namespace nccl_moe::harness {
@@ -19,19 +21,17 @@ void checkNccl(ncclResult_t result, const char* what);
 // Adds ncclMoeGetLastError(comm): the argument, rank or limit that failed.
 void checkMoe(ncclResult_t result, const char* what, ncclMoeComm_t comm);
 
-// cudaMalloc'ed bytes, freed at scope exit. Zero bytes allocate a minimal block, so get() is never null.
+// cudaMalloc'ed bytes, owned by the library's DeviceMemory (freed at scope exit), with the copies
+// the programs make. Zero bytes allocate a minimal block, so get() is never null.
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t bytes);
-  ~DeviceBuffer();
   DeviceBuffer(DeviceBuffer&& other) noexcept;
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
   template <class T = void>
-  T* get() const { return static_cast<T*>(ptr_); }
+  T* get() const { return static_cast<T*>(memory_.get()); }
   size_t bytes() const { return bytes_; }
 
   // Copies of `bytes` (at most bytes()) from / to host memory, ordered on `stream` and complete on
@@ -43,7 +43,7 @@ class DeviceBuffer {
   void fill(uint8_t byte, cudaStream_t stream);  // every byte, complete on return
 
  private:
-  void* ptr_ = nullptr;
+  DeviceMemory<> memory_;
   size_t bytes_ = 0;
 };
 

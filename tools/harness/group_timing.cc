@@ -4,18 +4,14 @@
 
 namespace nccl_moe::harness {
 
-GroupReduce::GroupReduce(ncclComm_t comm, cudaStream_t stream) : comm_(comm), stream_(stream) {
-  checkCuda(cudaMalloc(&scratch_, sizeof(double)), "cudaMalloc");
-}
-
-GroupReduce::~GroupReduce() { cudaFree(scratch_); }
+GroupReduce::GroupReduce(ncclComm_t comm, cudaStream_t stream) : comm_(comm), stream_(stream) {}
 
 // Every copy on the stream: the all-reduce runs there (a non-blocking stream), and a cudaMemcpy on
 // the legacy stream would not wait for it.
 void GroupReduce::reduce(void* value, ncclDataType_t type, ncclRedOp_t op) {
-  checkCuda(cudaMemcpyAsync(scratch_, value, 8, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
-  checkNccl(ncclAllReduce(scratch_, scratch_, 1, type, op, comm_, stream_), "ncclAllReduce");
-  checkCuda(cudaMemcpyAsync(value, scratch_, 8, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+  checkCuda(cudaMemcpyAsync(scratch_.get(), value, 8, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+  checkNccl(ncclAllReduce(scratch_.get(), scratch_.get(), 1, type, op, comm_, stream_), "ncclAllReduce");
+  checkCuda(cudaMemcpyAsync(value, scratch_.get(), 8, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
   checkCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
@@ -35,7 +31,7 @@ int64_t GroupReduce::sum(int64_t value) {
 }
 
 void GroupReduce::barrier() {
-  checkNccl(ncclAllReduce(scratch_, scratch_, 1, ncclFloat64, ncclSum, comm_, stream_), "ncclAllReduce");
+  checkNccl(ncclAllReduce(scratch_.get(), scratch_.get(), 1, ncclFloat64, ncclSum, comm_, stream_), "ncclAllReduce");
   checkCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 

@@ -9,12 +9,13 @@
 #include <cstdint>
 #include <functional>
 
+#include "tools/harness/device.h"
+
 namespace nccl_moe::harness {
 
 class GroupReduce {
  public:
   GroupReduce(ncclComm_t comm, cudaStream_t stream);
-  ~GroupReduce();
   GroupReduce(const GroupReduce&) = delete;
   GroupReduce& operator=(const GroupReduce&) = delete;
 
@@ -29,7 +30,7 @@ class GroupReduce {
 
   ncclComm_t comm_;
   cudaStream_t stream_;
-  void* scratch_ = nullptr;  // 8 bytes on the device
+  DeviceBuffer scratch_{sizeof(double)};  // one value on the device
 };
 
 class GroupTimer {
