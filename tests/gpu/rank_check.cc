@@ -722,7 +722,7 @@ void runFailedLayout(const Options& o, const RankLayout& env, ncclMoeComm_t comm
   // The test's own stream must have stayed out of the capture, and take work again.
   if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess || capture != cudaStreamCaptureStatusNone)
     fail("the test's stream is left in capture state %d after the invalidated capture", static_cast<int>(capture));
-  DeviceBytes probe(64);
+  DeviceBuffer probe(64);
   if (const cudaError_t probed = cudaMemsetAsync(probe.get<uint8_t>(), 0, 64, stream); probed != cudaSuccess)
     fail("a memset on the test's stream fails after the invalidated capture: %s", cudaGetErrorString(probed));
   CUDA_OK(cudaStreamSynchronize(stream));
