@@ -79,6 +79,7 @@ __device__ inline bool llWaitRecords(const LowLatencyView& v, int parity, size_t
 // Stores `value` into the word at `field` of record `v.rank` of every peer's parity `parity`, after
 // everything this rank wrote before is visible to them. Called by the threads of one block.
 __device__ inline void llSignalPeers(const LowLatencyView& v, int parity, size_t field, uint64_t value) {
+  __syncthreads();  // whatever any thread of the block wrote before is announced too
   __threadfence_system();
   for (int peer = threadIdx.x; peer < v.ranks; peer += blockDim.x) {
     auto* word = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(llRecord(v, peer, parity, v.rank)) + field);

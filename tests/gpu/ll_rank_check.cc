@@ -445,7 +445,16 @@ class Run {
       ids[2 * o_.topk + 1] = ids[2 * o_.topk];
       want = "rank " + std::to_string(o_.dupRank) + " token 2 slot 1: expert";
     } else {
-      if (me == o_.topkRank) topk = o_.topk - 1;
+      // That rank's ids keep the first K - 1 slots of each token (still a valid routing of its own).
+      if (me == o_.topkRank) {
+        topk = o_.topk - 1;
+        RankRouting& mine = g.routings[me];
+        std::vector<int64_t> fewer;
+        for (int t = 0; t < mine.numTokens; ++t)
+          for (int k = 0; k < topk; ++k) fewer.push_back(mine.topkIdx[static_cast<size_t>(t) * o_.topk + k]);
+        mine.topkIdx = fewer;
+        mine.topk = topk;
+      }
       want = "rank " + std::to_string(o_.topkRank) + " passed topk=" + std::to_string(o_.topk - 1);
     }
     Buffers b(g.shape, o_.topk);
