@@ -95,6 +95,12 @@ typedef struct {
   int combineSms;       /* SM budget of combine kernels (default 24) */
   int timeoutMs;        /* every wait fails after this long (default 300000; env
                            NCCL_MOE_TIMEOUT_MS overrides the default) */
+  /* Low-latency (LL) mode, docs/low_latency.md. Added after the first release of this struct: a
+   * caller built against the older header passes the older size, and the LL mode is then off. */
+  int lowLatencyMaxTokens; /* N: the most tokens one rank passes to one LL call, 1..1024; 0 or
+                              unset (default): LL mode off, no LL buffers reserved */
+  int lowLatencyFp8;    /* LL dispatch format: 0 (default) BF16; 1 FP8 E4M3 with one fp32 scale per
+                           128 channels; 2 the same with power-of-two scales */
 } ncclMoeConfig_t;
 
 #define NCCL_MOE_CONFIG_INITIALIZER                                                        \
@@ -104,7 +110,8 @@ typedef struct {
         NCCL_MOE_UNDEF_INT, /* maxTokensPerRank */ NCCL_MOE_UNDEF_INT, /* maxTopk */       \
         NCCL_MOE_UNDEF_INT, /* dataType */ NCCL_MOE_UNDEF_INT, /* fp8Dispatch */           \
         NCCL_MOE_UNDEF_INT, /* fp8PowerOfTwoScales */ NCCL_MOE_UNDEF_INT, /* dispatchSms */ \
-        NCCL_MOE_UNDEF_INT, /* combineSms */ NCCL_MOE_UNDEF_INT /* timeoutMs */            \
+        NCCL_MOE_UNDEF_INT, /* combineSms */ NCCL_MOE_UNDEF_INT, /* timeoutMs */           \
+        NCCL_MOE_UNDEF_INT, /* lowLatencyMaxTokens */ NCCL_MOE_UNDEF_INT /* lowLatencyFp8 */ \
   }
 
 /* ---- Routing of one call ------------------------------------------------------------------- */
@@ -203,8 +210,8 @@ const char* ncclMoeGetLastError(ncclMoeComm_t comm);
 /* ---- Communicator -------------------------------------------------------------------------- */
 
 /* Collective over every rank of `comm`. The NCCL communicator must outlive the MoE one. Every
- * rank must pass the same numExperts, hiddenSize, maxTokensPerRank, maxTopk, dataType and FP8
- * settings (checked: ncclInvalidUsage names the field and ranks that differ); SM budgets and the
+ * rank must pass the same numExperts, hiddenSize, maxTokensPerRank, maxTopk, dataType, FP8 and
+ * low-latency settings (checked: ncclInvalidUsage names the field and ranks that differ); SM budgets and the
  * timeout may differ. Needs NCCL 2.18 or newer loaded in the process: an older one (ncclGetVersion)
  * fails this rank with ncclInvalidUsage before any NCCL call. Only the first exchange (every
  * rank's verdict on its arguments) runs on `comm`; if a rank never takes part it fails with
@@ -288,10 +295,15 @@ typedef struct {
   size_t netDispatchRowBytes;
   size_t netCombineRowBytes;
   size_t netSlotRows;
+  /* Low-latency buffers this rank reserved (both parities; docs/low_latency.md section 1.1), apart
+   * from bufferBytes; 0 with the LL mode off, and with several NVLink domains (the two-hop LL path
+   * is not built yet). Added after the first release of this struct: a caller passing the older
+   * size gets every field but this one. */
+  size_t lowLatencyBufferBytes;
 } ncclMoeCommInfo_t;
 
 #define NCCL_MOE_COMM_INFO_INITIALIZER \
-  { sizeof(ncclMoeCommInfo_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+  { sizeof(ncclMoeCommInfo_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* Not collective, no synchronisation. What ncclMoeCommCreate decided for this communicator: the
  * domains and network chunks of its plan, its SM budgets and its buffer sizes. */
@@ -325,6 +337,96 @@ typedef struct {
  * refused (ncclInvalidUsage: its rows are summed per token and rank first); a pointer inside an
  * area other than its start is refused (ncclInvalidArgument). */
 ncclResult_t ncclMoeCommGetInputBuffers(ncclMoeComm_t comm, ncclMoeInputBuffers_t* buffers);
+
+/* ---- Low-latency mode (decoding) ----------------------------------------------------------- */
+/* The contract is docs/low_latency.md. Symbols: N = lowLatencyMaxTokens, P = R x N rows per
+ * local-expert segment, B = ceil(H / 128) FP8 scale blocks, P4 = P rounded up to a multiple of 4.
+ * Every LL call is collective over the EP group, enqueued on the caller's stream, with no host
+ * synchronisation and no allocation, so it can be captured in a CUDA graph and replayed with new
+ * routing (new contents at the same addresses; the counts travel on the device). Every rank issues
+ * the same sequence of LL calls; LL and high-throughput calls interleave freely (separate buffers).
+ * One kernel per call: the plain calls run both halves, or an operation is split into a send half
+ * (returns once its rows are posted; no kernel of the library occupies an SM for it afterwards)
+ * and a receive half (completes it). Receive halves come in the order of their send halves, one per
+ * send half; at most two operations of each kind are outstanding (sent, not received), and a plain
+ * call while one of its kind is outstanding is refused.
+ * Only one NVLink domain is supported for now: on a communicator with several domains every LL call
+ * fails with ncclInvalidUsage (the two-hop LL path is not built yet).
+ * Errors checked on the host fail before anything is enqueued (outputs untouched). A routing fault
+ * in the ids (an id outside [-1, E), an id twice in one token) or a K that differs between ranks is
+ * found on the device and reported on every rank: nothing is written to any output, and
+ * ncclMoeCommGetAsyncError returns ncclInvalidArgument naming the rank, token and slot; the
+ * communicator is then unusable, as after every asynchronous error. */
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int numTokens;           /* T on this rank: 0 <= T <= lowLatencyMaxTokens (may differ by rank) */
+  int topk;                /* K: 1 <= K <= maxTopk, the same on every rank */
+  const void* x;           /* [T,H] bf16 tokens (BF16 whatever dataType says) */
+  const int64_t* topkIdx;  /* [T,K] global expert ids, -1 masks a slot; no id twice per token */
+  void* recvX;             /* [L,P,H] bf16, or E4M3 bytes with lowLatencyFp8: segment l holds the
+                              rows of local expert l, sorted by (source rank, source token) */
+  float* recvScales;       /* lowLatencyFp8 only: the scale of (l, row i, block b) at element
+                              (l*B + b)*P4 + i; otherwise NULL */
+  int32_t* recvCount;      /* [L] rows received per local expert (device memory) */
+  int32_t* recvSrcInfo;    /* [L,P,3] per row: source rank, source token, top-k slot */
+} ncclMoeLowLatencyDispatchArgs_t;
+
+#define NCCL_MOE_LOW_LATENCY_DISPATCH_ARGS_INITIALIZER                                          \
+  {                                                                                             \
+    sizeof(ncclMoeLowLatencyDispatchArgs_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, 0, 0, NULL, \
+        NULL, NULL, NULL, NULL, NULL                                                            \
+  }
+
+typedef struct {
+  size_t size;
+  unsigned int magic;
+  unsigned int version;
+  int numTokens;               /* T of the dispatch whose layout y follows */
+  int topk;                    /* K of that dispatch */
+  const void* y;               /* [L,P,H] bf16 expert outputs in that dispatch's layout; rows at
+                                  or past recvCount[l] are not read */
+  const int32_t* recvCount;    /* that dispatch's recvCount and recvSrcInfo, unmodified */
+  const int32_t* recvSrcInfo;
+  const int64_t* topkIdx;      /* [T,K] the ids that dispatch was given */
+  const float* weights;        /* [T,K] fp32 (weighted combine), or NULL (unweighted: every
+                                  weight 1). The weight of a masked slot is not read */
+  void* out;                   /* [T,H] bf16: per token, the fp32 fmaf chain over its kept slots in
+                                  slot order from +0, rounded once to bf16 (+0 for no kept slot) */
+} ncclMoeLowLatencyCombineArgs_t;
+
+#define NCCL_MOE_LOW_LATENCY_COMBINE_ARGS_INITIALIZER                                          \
+  {                                                                                            \
+    sizeof(ncclMoeLowLatencyCombineArgs_t), NCCL_MOE_MAGIC, NCCL_MOE_STRUCT_VERSION, 0, 0, NULL, \
+        NULL, NULL, NULL, NULL, NULL                                                           \
+  }
+
+/* Collective. Sends every (token, kept slot) to the rank owning its expert (one row per (token,
+ * destination rank) over NVLink, FP8-quantised at the source with lowLatencyFp8) and writes the
+ * outputs: both halves in one kernel. */
+ncclResult_t ncclMoeLowLatencyDispatch(ncclMoeComm_t comm, const ncclMoeLowLatencyDispatchArgs_t* args,
+                                       cudaStream_t stream);
+/* The send half: checks the ids, writes the rows into the peers' landing slots and returns. Once it
+ * has completed on the stream, x and topkIdx may be overwritten. The output pointers are kept for
+ * the receive half, which writes them. */
+ncclResult_t ncclMoeLowLatencyDispatchSend(ncclMoeComm_t comm, const ncclMoeLowLatencyDispatchArgs_t* args,
+                                           cudaStream_t stream);
+/* The receive half of the oldest outstanding dispatch send half: waits for every peer's rows and
+ * writes the outputs given to that send half. */
+ncclResult_t ncclMoeLowLatencyDispatchRecv(ncclMoeComm_t comm, cudaStream_t stream);
+
+/* Collective. Each expert output goes back to its token's rank, which sums the token's kept slots
+ * (weighted, or unweighted with weights NULL) into out: both halves in one kernel. */
+ncclResult_t ncclMoeLowLatencyCombine(ncclMoeComm_t comm, const ncclMoeLowLatencyCombineArgs_t* args,
+                                      cudaStream_t stream);
+/* The send half: reads y, recvCount, recvSrcInfo, topkIdx and weights (all may be overwritten once
+ * it has completed on the stream) and writes the expert outputs into their tokens' ranks. */
+ncclResult_t ncclMoeLowLatencyCombineSend(ncclMoeComm_t comm, const ncclMoeLowLatencyCombineArgs_t* args,
+                                          cudaStream_t stream);
+/* The receive half of the oldest outstanding combine send half: waits for every peer's outputs and
+ * writes the out given to that send half. */
+ncclResult_t ncclMoeLowLatencyCombineRecv(ncclMoeComm_t comm, cudaStream_t stream);
 
 /* ---- Phase timing (profiling) ------------------------------------------------------------- */
 

@@ -57,6 +57,8 @@ class MoeConfig(_Versioned):
         ("dispatchSms", ctypes.c_int),
         ("combineSms", ctypes.c_int),
         ("timeoutMs", ctypes.c_int),
+        ("lowLatencyMaxTokens", ctypes.c_int),
+        ("lowLatencyFp8", ctypes.c_int),
     ]
     _defaults = {name: NCCL_MOE_UNDEF_INT for name, _ in _fields_[3:]}
 

@@ -3,10 +3,12 @@
 
 #include "core/call_checks.h"
 #include "core/comm.h"
+#include "core/low_latency.h"
 #include "misc/last_error.h"
 #include "misc/live_set.h"
 #include "misc/nccl_version.h"
 
+#include <cstddef>
 #include <memory>
 
 // Functions of the public API are the only symbols the library exports (with libnccl_moe.map).
@@ -56,6 +58,16 @@ Status checkLaidOut(const ncclMoeHandle* handle) {
 
 // Every call on a communicator first reports a failure a kernel recorded (a timeout).
 Status checkCommHealthy(ncclMoeComm* comm) { return asyncError(*comm); }
+
+// The LL calls: a live, healthy communicator, then the call's own checks and its one kernel
+// (core/low_latency.cc). Nothing is enqueued, and no output written, on any failure.
+template <class Run>
+ncclResult_t lowLatencyCall(const char* call, ncclMoeComm* comm, Run run) {
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(call, s);
+  if (Status s = checkCommHealthy(comm); !s.isOk()) return reportFailure(call, s, &comm->lastError);
+  if (Status s = run(); !s.isOk()) return reportFailure(call, s, &comm->lastError);
+  return ncclSuccess;
+}
 
 }  // namespace
 }  // namespace nccl_moe
@@ -128,8 +140,9 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetInfo(ncclMoeComm_t comm, ncclMoeCommI
   constexpr const char* kCall = "ncclMoeCommGetInfo";
   if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
   if (info == nullptr) return reportFailure(kCall, Status::invalidArgument("info is NULL"));
-  if (Status s = checkStructHeader("ncclMoeCommInfo_t", info->size, info->magic, info->version,
-                                   sizeof(ncclMoeCommInfo_t));
+  // The first release's struct ended before lowLatencyBufferBytes.
+  if (Status s = checkGrowingStructHeader("ncclMoeCommInfo_t", info->size, info->magic, info->version,
+                                          offsetof(ncclMoeCommInfo_t, lowLatencyBufferBytes), sizeof(ncclMoeCommInfo_t));
       !s.isOk())
     return reportFailure(kCall, s, &comm->lastError);
   commInfo(*comm, info);
@@ -291,4 +304,42 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCombine(ncclMoeComm_t comm, ncclMoeHandle_t 
     return reportFailure(kCall, s, &comm->lastError);
   if (Status s = runCombine(comm, handle, *args, stream); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
   return ncclSuccess;
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeLowLatencyDispatch(ncclMoeComm_t comm, const ncclMoeLowLatencyDispatchArgs_t* args,
+                                                       cudaStream_t stream) {
+  constexpr const char* kCall = "ncclMoeLowLatencyDispatch";
+  return lowLatencyCall(kCall, comm, [&] { return runLowLatencyDispatch(comm, args, kLowLatencyBoth, kCall, stream); });
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeLowLatencyDispatchSend(ncclMoeComm_t comm,
+                                                           const ncclMoeLowLatencyDispatchArgs_t* args,
+                                                           cudaStream_t stream) {
+  constexpr const char* kCall = "ncclMoeLowLatencyDispatchSend";
+  return lowLatencyCall(kCall, comm, [&] { return runLowLatencyDispatch(comm, args, kLowLatencySend, kCall, stream); });
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeLowLatencyDispatchRecv(ncclMoeComm_t comm, cudaStream_t stream) {
+  constexpr const char* kCall = "ncclMoeLowLatencyDispatchRecv";
+  return lowLatencyCall(kCall, comm,
+                        [&] { return runLowLatencyDispatch(comm, nullptr, kLowLatencyReceive, kCall, stream); });
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeLowLatencyCombine(ncclMoeComm_t comm, const ncclMoeLowLatencyCombineArgs_t* args,
+                                                      cudaStream_t stream) {
+  constexpr const char* kCall = "ncclMoeLowLatencyCombine";
+  return lowLatencyCall(kCall, comm, [&] { return runLowLatencyCombine(comm, args, kLowLatencyBoth, kCall, stream); });
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeLowLatencyCombineSend(ncclMoeComm_t comm,
+                                                          const ncclMoeLowLatencyCombineArgs_t* args,
+                                                          cudaStream_t stream) {
+  constexpr const char* kCall = "ncclMoeLowLatencyCombineSend";
+  return lowLatencyCall(kCall, comm, [&] { return runLowLatencyCombine(comm, args, kLowLatencySend, kCall, stream); });
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeLowLatencyCombineRecv(ncclMoeComm_t comm, cudaStream_t stream) {
+  constexpr const char* kCall = "ncclMoeLowLatencyCombineRecv";
+  return lowLatencyCall(kCall, comm,
+                        [&] { return runLowLatencyCombine(comm, nullptr, kLowLatencyReceive, kCall, stream); });
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
 
 #include "misc/env.h"
@@ -12,6 +13,8 @@
 #include "misc/numerics.h"
 #include "misc/log.h"
 #include "plan/plan_choice.h"
+#include "plan/routing.h"
+#include "transport/low_latency_protocol.h"
 #include "transport/protocol.h"
 #include "core/two_hop.h"
 #include "misc/comm_registry.h"
@@ -138,10 +141,11 @@ Status agreeToStart(ncclComm_t nccl, int rank, int ranks, int device, const Stat
 // compare the settings that determine the layout and name the first that differs.
 Status checkConfigAgrees(const ncclMoeComm& comm) {
   const CommConfig& c = comm.config;
-  const int32_t mine[] = {c.shape.experts, c.shape.hidden, c.shape.maxTokensPerRank, c.shape.maxTopk,
-                          static_cast<int32_t>(c.rowType), c.fp8Dispatch, c.fp8PowerOfTwoScales};
+  const int32_t mine[] = {c.shape.experts,     c.shape.hidden,          c.shape.maxTokensPerRank,
+                          c.shape.maxTopk,     static_cast<int32_t>(c.rowType), c.fp8Dispatch,
+                          c.fp8PowerOfTwoScales, c.lowLatencyMaxTokens,  c.lowLatencyFp8};
   const char* names[] = {"numExperts", "hiddenSize", "maxTokensPerRank", "maxTopk", "dataType", "fp8Dispatch",
-                         "fp8PowerOfTwoScales"};
+                         "fp8PowerOfTwoScales", "lowLatencyMaxTokens", "lowLatencyFp8"};
   int rank = -1, field = 0;
   int32_t theirs = 0;
   if (Status s = firstDisagreement(comm, mine, sizeof(mine) / sizeof(mine[0]), &rank, &field, &theirs); !s.isOk())
@@ -261,6 +265,8 @@ void commInfo(const ncclMoeComm& comm, ncclMoeCommInfo_t* info) {
   info->netDispatchRowBytes = twoHop ? layout.netDispatchRowBytes : 0;
   info->netCombineRowBytes = twoHop ? layout.netCombineRowBytes : 0;
   info->netSlotRows = twoHop ? layout.netSlotRows : 0;
+  if (structHolds(info->size, offsetof(ncclMoeCommInfo_t, lowLatencyBufferBytes) + sizeof(size_t)))
+    info->lowLatencyBufferBytes = comm.lowLatency ? comm.lowLatency->bufferBytes() : 0;
 }
 
 InputAreas inputAreas(const ncclMoeComm& comm) {
@@ -288,6 +294,20 @@ Status checkStart(const ncclMoeConfig_t* config, ncclMoeComm* comm) {
 
 namespace {
 Status setUpComm(ncclMoeComm* comm);
+
+// The LL buffers, when the LL mode is on (every rank agrees: checkConfigAgrees, choosePlanFor). With
+// several domains nothing is reserved: the two-hop LL path is not built yet, its calls fail.
+Status setUpLowLatency(ncclMoeComm* comm) {
+  if (comm->config.lowLatencyMaxTokens == 0) return Status::ok();
+  if (comm->domains > 1) {
+    if (comm->rank == 0)
+      logWarn("low-latency mode requested (lowLatencyMaxTokens=%d) on %d NVLink domains: the two-hop LL path is not "
+              "built yet, so no LL buffers are reserved and every LL call fails with ncclInvalidUsage",
+              comm->config.lowLatencyMaxTokens, comm->domains);
+    return Status::ok();
+  }
+  return LowLatencyState::create(*comm, &comm->lowLatency);
+}
 }  // namespace
 
 Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out) {
@@ -371,6 +391,7 @@ Status setUpComm(ncclMoeComm* comm) {
   view.netChunkRows = network.chunking.rowsPerChunk;
   if (comm->domains > 1)
     if (Status s = setUpRailExchange(comm); !s.isOk()) return s;
+  if (Status s = setUpLowLatency(comm); !s.isOk()) return s;
   logInfo("rank %d/%d: MoE communicator on device %d, %d experts, hidden %d, max %d tokens, top-%d, %s rows%s, "
           "buffer %.1f MiB",
           comm->rank, comm->ranks, comm->device, comm->config.shape.experts, comm->config.shape.hidden,
@@ -389,6 +410,29 @@ Status setUpComm(ncclMoeComm* comm) {
 
 }  // namespace
 
+namespace {
+
+// A routing fault (or a K that differs between ranks) that an LL dispatch found on the device; every
+// rank records the same one (the lowest faulty rank's).
+Status lowLatencyFaultStatus(const ncclMoeComm& comm, const ErrorRecord& record) {
+  const char* after =
+      " (found by the low-latency dispatch: nothing was written to any output on any rank); the communicator is "
+      "unusable (destroy it)";
+  if (record.expected == kLowLatencyTopkMismatch)
+    return Status::invalidArgument(format("rank %d passed topk=%lld to the low-latency dispatch but rank 0 passed "
+                                          "topk=%llu: K must be the same on every rank%s",
+                                          record.peer, (long long)record.value, (unsigned long long)record.observed,
+                                          after));
+  RoutingFaultRecord fault;
+  fault.fault = static_cast<RoutingFault>(record.expected);
+  fault.token = static_cast<int32_t>(record.token);
+  fault.slot = static_cast<int32_t>(record.slot);
+  fault.value = record.value;
+  return Status::invalidArgument(describeRoutingFault(fault, record.peer, comm.config.shape) + after);
+}
+
+}  // namespace
+
 Status asyncError(const ncclMoeComm& comm) {
   const volatile ErrorRecord* record = comm.errorHost.get();
   if (record == nullptr || record->kind == kErrorNone) return Status::ok();
@@ -402,6 +446,7 @@ Status asyncError(const ncclMoeComm& comm) {
                    record->rank, (unsigned long long)record->expected, record->peer, phaseName(record->phase),
                    which.c_str())};
   }
+  if (record->kind == kErrorRoutingFault) return lowLatencyFaultStatus(comm, *const_cast<const ErrorRecord*>(record));
   if (record->kind == kErrorRailPeerFailed) {
     const int64_t chunk = record->slot;
     const std::string which = chunk < 0 ? "" : format(", chunk %lld of %d", static_cast<long long>(chunk) + 1,

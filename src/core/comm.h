@@ -11,6 +11,7 @@
 #include "core/call_checks.h"
 #include "core/cluster_view.h"
 #include "core/config.h"
+#include "core/low_latency.h"
 #include "misc/cuda_memory.h"
 #include "misc/last_error.h"
 #include "kernels/kernel_args.h"
@@ -49,6 +50,9 @@ struct ncclMoeComm {
   bool inputsExposed = false;  // ncclMoeCommGetInputBuffers was called: calls end once peers read them
   uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
   nccl_moe::SharedErrorMessage lastError;  // any thread may write it: read through lastErrorCopy
+  // The low-latency mode (core/low_latency.h): null when it is off, and with several NVLink domains
+  // (the two-hop LL path is not built yet; every LL call fails then).
+  std::unique_ptr<nccl_moe::LowLatencyState> lowLatency;
   // The library's own communicator for host-side exchanges (transport/control_comm.h). Declared
   // last so that it goes first: after a failure it is aborted before any memory is freed.
   std::unique_ptr<nccl_moe::ControlComm> control;

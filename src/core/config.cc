@@ -1,9 +1,11 @@
 #include "core/config.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
 
 #include "misc/env.h"
+#include "plan/low_latency_shape.h"
 
 namespace nccl_moe {
 
@@ -22,7 +24,15 @@ Status checkStructHeader(const char* name, size_t size, unsigned magic, unsigned
   return Status::ok();
 }
 
+Status checkGrowingStructHeader(const char* name, size_t size, unsigned magic, unsigned version,
+                                size_t oldestSize, size_t currentSize) {
+  return checkStructHeader(name, size, magic, version, size == oldestSize ? oldestSize : currentSize);
+}
+
 namespace {
+
+// ncclMoeConfig_t as the first release declared it (before the low-latency fields).
+constexpr size_t kConfigSizeBeforeLowLatency = offsetof(ncclMoeConfig_t, lowLatencyMaxTokens);
 
 int orDefault(int value, int fallback) { return value == NCCL_MOE_UNDEF_INT ? fallback : value; }
 
@@ -44,12 +54,30 @@ Status checkSms(const char* field, int value) {
   return Status::ok();
 }
 
+// The low-latency fields: absent from a struct of the first release's size (LL mode off).
+Status resolveLowLatency(const ncclMoeConfig_t& config, CommConfig* out) {
+  const bool present = structHolds(config.size, offsetof(ncclMoeConfig_t, lowLatencyFp8) + sizeof(int));
+  const int maxTokens = present ? orDefault(config.lowLatencyMaxTokens, 0) : 0;
+  const int fp8 = present ? orDefault(config.lowLatencyFp8, 0) : 0;
+  if (maxTokens < 0 || maxTokens > LowLatencyLimits::kMaxTokens)
+    return Status::invalidArgument(format(
+        "ncclMoeConfig_t.lowLatencyMaxTokens=%d must lie in [0, %d] (0 turns the low-latency mode off; larger "
+        "batches belong to the high-throughput path)",
+        maxTokens, LowLatencyLimits::kMaxTokens));
+  if (fp8 < 0 || fp8 > 2)
+    return Status::invalidArgument(format(
+        "ncclMoeConfig_t.lowLatencyFp8=%d must be 0 (BF16), 1 (FP8 E4M3) or 2 (FP8 with power-of-two scales)", fp8));
+  out->lowLatencyMaxTokens = maxTokens;
+  out->lowLatencyFp8 = fp8;
+  return Status::ok();
+}
+
 }  // namespace
 
 Status resolveConfig(const ncclMoeConfig_t* config, int ranks, CommConfig* resolved) {
   if (config == nullptr) return Status::invalidArgument("config is NULL");
-  if (Status s = checkStructHeader("ncclMoeConfig_t", config->size, config->magic, config->version,
-                                   sizeof(ncclMoeConfig_t));
+  if (Status s = checkGrowingStructHeader("ncclMoeConfig_t", config->size, config->magic, config->version,
+                                          kConfigSizeBeforeLowLatency, sizeof(ncclMoeConfig_t));
       !s.isOk())
     return s;
   for (auto [field, value] : {std::pair<const char*, int>{"numExperts", config->numExperts},
@@ -90,6 +118,7 @@ Status resolveConfig(const ncclMoeConfig_t* config, int ranks, CommConfig* resol
   if (out.timeoutMs < 1)
     return Status::invalidArgument(
         format("ncclMoeConfig_t.timeoutMs=%d must be positive", out.timeoutMs));
+  if (Status s = resolveLowLatency(*config, &out); !s.isOk()) return s;
   *resolved = out;
   return Status::ok();
 }

@@ -16,11 +16,21 @@ struct CommConfig {
   int dispatchSms = 0;
   int combineSms = 0;
   int timeoutMs = 0;
+  int lowLatencyMaxTokens = 0;  // N of the low-latency mode; 0: off (docs/low_latency.md)
+  int lowLatencyFp8 = 0;        // 0: BF16 LL dispatch; 1: FP8 E4M3; 2: FP8 with power-of-two scales
 };
 
 // Checks the struct header (size, magic, version) of any versioned API struct.
 Status checkStructHeader(const char* name, size_t size, unsigned magic, unsigned version,
                          size_t expectedSize);
+
+// The same for a struct that gained fields at its end: its first release's size (`oldestSize`) is
+// accepted beside the current one; the caller reads only the fields that size covers.
+Status checkGrowingStructHeader(const char* name, size_t size, unsigned magic, unsigned version,
+                                size_t oldestSize, size_t currentSize);
+
+// Whether a struct of `size` bytes holds the field that ends at `fieldEnd` (offsetof + sizeof).
+inline bool structHolds(size_t size, size_t fieldEnd) { return size >= fieldEnd; }
 
 // `ranks` is the EP group size; 0 when not known yet (the divisibility check is then skipped).
 Status resolveConfig(const ncclMoeConfig_t* config, int ranks, CommConfig* resolved);

@@ -1,5 +1,7 @@
 #include "transport/protocol.h"
 
+#include "transport/low_latency_protocol.h"
+
 namespace nccl_moe {
 
 const char* phaseName(int phase) {
@@ -12,6 +14,13 @@ const char* phaseName(int phase) {
     case kPhasePartialsRead: return "combine: waiting for peers to finish pulling this rank's partials";
     case kPhaseNetRowsReady: return "dispatch: waiting for the network phase (rows from rail peers)";
     case kPhaseNetPartialsReady: return "combine: waiting for the network phase (domain partials from rail peers)";
+    case kPhaseLowLatencyDispatchCredit:
+      return "low-latency dispatch: waiting for the peer to release its landing slots of this parity";
+    case kPhaseLowLatencyDispatchArrival: return "low-latency dispatch: waiting for the peer's token rows";
+    case kPhaseLowLatencyCombineCredit:
+      return "low-latency combine: waiting for the peer to release its landing rows of this parity";
+    case kPhaseLowLatencyCombineArrival: return "low-latency combine: waiting for the peer's expert outputs";
+    case kPhaseLowLatencyGridSync: return "low-latency receive: waiting for this rank's other blocks";
     default: return "unknown phase";
   }
 }

@@ -9,8 +9,10 @@
 #   NCCL_MOE_BUILD   build directory (default: build): its src/libnccl_moe.so, tools/nccl-moe-run,
 #                    tools/nccl-moe-perf, tests/nccl-moe-rank-check, tests/gpu/* are used, so a
 #                    build copied from another machine works
-#   PARTS            which parts, in order (default: "vc unit py san torchrun mega"):
+#   PARTS            which parts, in order (default: "vc ll unit py san torchrun mega"):
 #                      vc        the virtual-cluster suite (correctness and failure cases)
+#                      ll        the low-latency virtual-cluster suite, and memcheck, racecheck and
+#                                synccheck of a small low-latency run on 2 ranks
 #                      unit      the single-process GPU tests (FP8 kernels)
 #                      py        the Python GPU suite (python/tests/gpu/run_rank_tests.py)
 #                      san       compute-sanitizer memcheck, racecheck, synccheck on 2 ranks, and
@@ -43,6 +45,20 @@ part_vc() {
     "$build/tests/gpu/nccl_moe_virtual_cluster_tests" ${VC_FILTER:+--gtest_filter=$VC_FILTER} > "$out/vc.log" 2>&1
   echo "vc: exit $? after $(elapsed): $(grep -c '^\[       OK \]' "$out/vc.log") passed, $(grep -c '^\[  FAILED  \]' "$out/vc.log") failed"
   grep '^\[  FAILED  \]' "$out/vc.log" | sed 's/, where GetParam.*//' | sort -u
+}
+
+part_ll() {
+  NCCL_MOE_RUN_BIN="$build/tools/nccl-moe-run" NCCL_MOE_LL_RANK_CHECK_BIN="$build/tests/nccl-moe-ll-rank-check" \
+    timeout "${VC_SECONDS:-600}" "$build/tests/gpu/nccl_moe_ll_cluster_tests" ${LL_FILTER:+--gtest_filter=$LL_FILTER} \
+    > "$out/ll.log" 2>&1
+  echo "ll: exit $? after $(elapsed): $(grep -c '^\[       OK \]' "$out/ll.log") passed, $(grep -c '^\[  FAILED  \]' "$out/ll.log") failed"
+  grep '^\[  FAILED  \]' "$out/ll.log" | sed 's/, where GetParam.*//' | sort -u
+  local sanitizer="compute-sanitizer --error-exitcode 9 --print-limit 20 --report-api-errors no"
+  for tool in ${SAN_TOOLS:-memcheck racecheck synccheck}; do
+    timeout 150 $run -np 2 --timeout 140 -- $sanitizer --tool "$tool" "$build/tests/nccl-moe-ll-rank-check" \
+      --experts 8 --topk 2 --tokens 16 --hidden 128 --fp8 1 --split --iters 1 > "$out/ll_san_${tool}.log" 2>&1
+    echo "ll san $tool: exit $? after $(elapsed): $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/ll_san_${tool}.log" | sort -u | tr '\n' ' ')"
+  done
 }
 
 part_unit() {
@@ -109,6 +125,6 @@ part_mega() {
   cat "$out/megatron/table.md" 2>/dev/null
 }
 
-for part in ${PARTS:-vc unit py san torchrun mega}; do
+for part in ${PARTS:-vc ll unit py san torchrun mega}; do
   "part_$part"
 done

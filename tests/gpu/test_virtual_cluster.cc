@@ -2,12 +2,11 @@
 // or 8 ranks of nccl-moe-rank-check under MPS, each compares its outputs with the CPU reference bit
 // for bit. The same command runs unchanged on a multi-GPU node. Skipped without a GPU.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "../support/gpu.h"
+#include "cluster_command.h"
 #include "virtual_cluster_paths.h"
 
 namespace nccl_moe::test {
@@ -22,19 +21,9 @@ struct ClusterCase {
   const char* env = "";  // assignments for the job's environment, e.g. "NCCL_MOE_NET_CHUNKS=3"
 };
 
-// The build paths, unless the environment names others (a build carried to another machine).
-std::string toolPath(const char* variable, const char* builtPath) {
-  const char* value = std::getenv(variable);
-  return value != nullptr && value[0] != '\0' ? value : builtPath;
-}
-
 int runCluster(const ClusterCase& c) {
-  const std::string command = std::string(c.env) + " " + toolPath("NCCL_MOE_RUN_BIN", kNcclMoeRunPath) + " -np " + std::to_string(c.ranks) + " --nodes " +
-                               std::to_string(c.nodes) + " --mps --timeout " + std::to_string(c.limitS) + " --fail-grace 20 " + toolPath("NCCL_MOE_RANK_CHECK_BIN", kRankCheckPath) + " " +
-                              c.args;
-  std::printf("%s\n", command.c_str());
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return runClusterJob({c.env, toolPath("NCCL_MOE_RUN_BIN", kNcclMoeRunPath),
+                        toolPath("NCCL_MOE_RANK_CHECK_BIN", kRankCheckPath), c.ranks, c.nodes, c.limitS, c.args});
 }
 
 class VirtualCluster : public testing::TestWithParam<ClusterCase> {};

@@ -64,6 +64,39 @@ TEST(Api, CallsOnUnknownObjectsFailWithoutDereferencing) {
   EXPECT_EQ(areas.dispatchX, nullptr);
 }
 
+TEST(Api, LowLatencyCallsOnUnknownCommunicatorsFailWithoutEnqueueing) {
+  auto* bogusComm = reinterpret_cast<ncclMoeComm_t>(0x10);
+  ncclMoeLowLatencyDispatchArgs_t dispatch = NCCL_MOE_LOW_LATENCY_DISPATCH_ARGS_INITIALIZER;
+  ncclMoeLowLatencyCombineArgs_t combine = NCCL_MOE_LOW_LATENCY_COMBINE_ARGS_INITIALIZER;
+  EXPECT_EQ(ncclMoeLowLatencyDispatch(bogusComm, &dispatch, nullptr), ncclInvalidArgument);
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("ncclMoeLowLatencyDispatch"), std::string::npos);
+  EXPECT_EQ(ncclMoeLowLatencyDispatchSend(nullptr, &dispatch, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeLowLatencyDispatchRecv(bogusComm, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeLowLatencyCombine(bogusComm, &combine, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeLowLatencyCombineSend(bogusComm, &combine, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(ncclMoeLowLatencyCombineRecv(nullptr, nullptr), ncclInvalidArgument);
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("comm is NULL"), std::string::npos);
+}
+
+TEST(Api, LowLatencyStructsAndTheirInitializers) {
+  const ncclMoeLowLatencyDispatchArgs_t dispatch = NCCL_MOE_LOW_LATENCY_DISPATCH_ARGS_INITIALIZER;
+  EXPECT_EQ(dispatch.size, sizeof(dispatch));
+  EXPECT_EQ(dispatch.magic, NCCL_MOE_MAGIC);
+  EXPECT_EQ(dispatch.version, NCCL_MOE_STRUCT_VERSION);
+  EXPECT_EQ(dispatch.numTokens, 0);
+  EXPECT_EQ(dispatch.recvSrcInfo, nullptr);
+  const ncclMoeLowLatencyCombineArgs_t combine = NCCL_MOE_LOW_LATENCY_COMBINE_ARGS_INITIALIZER;
+  EXPECT_EQ(combine.size, sizeof(combine));
+  EXPECT_EQ(combine.weights, nullptr);
+  EXPECT_EQ(combine.out, nullptr);
+  const ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
+  EXPECT_EQ(config.lowLatencyMaxTokens, NCCL_MOE_UNDEF_INT);
+  EXPECT_EQ(config.lowLatencyFp8, NCCL_MOE_UNDEF_INT);
+  const ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
+  EXPECT_EQ(info.size, sizeof(info));
+  EXPECT_EQ(info.lowLatencyBufferBytes, 0u);
+}
+
 TEST(Api, EveryPhaseHasItsOwnName) {
   std::set<std::string> names;
   for (int p = 0; p < ncclMoeNumPhases; ++p) {
@@ -100,7 +133,9 @@ TEST(Api, SharedLibraryExportsOnlyThePublicApi) {
         "ncclMoeCommDestroy", "ncclMoeCommGetAsyncError", "ncclMoeLayoutCreate", "ncclMoeHandleGetCounts",
         "ncclMoeHandleGetDeviceCounts", "ncclMoeHandleDestroy", "ncclMoeDispatch", "ncclMoeCombine",
         "ncclMoeCommSetPhaseTiming", "ncclMoeCommGetPhaseTimes", "ncclMoePhaseName",
-        "ncclMoeCommGetInputBuffers", "ncclMoeCommGetInfo"})
+        "ncclMoeCommGetInputBuffers", "ncclMoeCommGetInfo", "ncclMoeLowLatencyDispatch",
+        "ncclMoeLowLatencyDispatchSend", "ncclMoeLowLatencyDispatchRecv", "ncclMoeLowLatencyCombine",
+        "ncclMoeLowLatencyCombineSend", "ncclMoeLowLatencyCombineRecv"})
     EXPECT_NE(dlsym(library.get(), symbol), nullptr) << symbol << " is not exported";
   // Internals stay hidden (C++ symbols of the reference and the kernels' launchers).
   EXPECT_EQ(dlsym(library.get(), "_ZN8nccl_moe18buildGroupLayoutERKNS_10GroupShapeERKSt6vectorINS_11RankRoutingESaIS4_EERKNS_13LayoutOptionsEPNS_11GroupLayoutE"), nullptr);

@@ -206,7 +206,8 @@ TEST(Checks, EveryStructHeaderAndNullPointerIsChecked) {
     for (int field = 0; field < 3; ++field) {
       Struct broken = valid;
       if (field == 0) broken.magic = 0x12345678;
-      if (field == 1) broken.size = sizeof(Struct) - 8;
+      // Larger than any release's (ncclMoeConfig_t also takes its first release's smaller size).
+      if (field == 1) broken.size = sizeof(Struct) + 8;
       if (field == 2) broken.version = NCCL_MOE_STRUCT_VERSION + 1;
       Status s = check(&broken);
       EXPECT_EQ(s.code(), ncclInvalidArgument) << name << " field " << field;

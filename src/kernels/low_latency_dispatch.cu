@@ -1,0 +1,282 @@
+// Low-latency dispatch, one NVLink domain (docs/low_latency.md sections 3 and 6): one kernel that
+// runs the send half, the receive half or both.
+//   send     every block checks this rank's ids (the first fault in (token, slot) order); then one
+//            warp per (token, destination rank) that owns one of the token's experts writes the
+//            token's header and row (BF16 copy, or FP8 E4M3 quantised here, once per destination,
+//            with the same bits each time) into slot (this rank, token) of the destination's
+//            landing region; the last block then writes this rank's record (T, K, the fault) into
+//            every peer and releases its arrival.
+//   receive  waits for every peer's arrival; every block judges the records alike (the lowest rank
+//            with a fault or a K other than rank 0's); without one, a warp per (source rank, local
+//            expert) counts its rows in token order (their position inside the source), the grid
+//            meets, and a warp per landing slot copies the row to each of its local experts'
+//            segments at (rows of lower sources) + (position inside its source): sorted by (source
+//            rank, token). Every consumed slot is emptied; the last block credits every peer.
+#include <algorithm>
+#include <climits>
+
+#include "kernels/fp8_row.cuh"
+#include "kernels/low_latency_device.cuh"
+#include "plan/routing.h"
+
+namespace nccl_moe {
+
+namespace {
+
+struct IdFault {
+  int32_t kind = 0;  // RoutingFault
+  int32_t token = -1;
+  int32_t slot = -1;
+  int64_t value = 0;
+};
+
+// The first bad id of this rank in (token, slot) order: an id outside [-1, E), or an id a lower
+// slot of the same token holds. Every block finds the same one (T x K ids at most 1024 x maxTopk).
+__device__ IdFault findIdFault(const LowLatencyView& v, const int64_t* ids, int tokens, int topk) {
+  __shared__ int first;
+  if (threadIdx.x == 0) first = INT_MAX;
+  __syncthreads();
+  for (int i = threadIdx.x; i < tokens * topk; i += blockDim.x) {
+    const int64_t e = ids[i];
+    if (e == -1) continue;
+    bool bad = e < 0 || e >= v.experts;
+    for (int j = i - i % topk; !bad && j < i; ++j) bad = ids[j] == e;
+    if (bad) atomicMin(&first, i);
+  }
+  __syncthreads();
+  IdFault fault;
+  if (first != INT_MAX) {
+    const int64_t e = ids[first];
+    fault.kind = static_cast<int32_t>(e < 0 || e >= v.experts ? RoutingFault::kExpertOutOfRange
+                                                               : RoutingFault::kDuplicateExpert);
+    fault.token = first / topk;
+    fault.slot = first % topk;
+    fault.value = e;
+  }
+  __syncthreads();
+  return fault;
+}
+
+// ---- Send half ----------------------------------------------------------------------------------
+
+// Whether token t (its K ids) selects an expert of rank `dst`: the whole warp answers.
+__device__ __forceinline__ bool selectsRank(const LowLatencyView& v, const int64_t* ids, int topk, int dst) {
+  bool hit = false;
+  for (int k = laneId(); k < topk; k += kWarp) {
+    const int64_t e = ids[k];
+    hit = hit || (e >= 0 && e / v.localExperts == dst);
+  }
+  return __any_sync(0xFFFFFFFFu, hit);
+}
+
+// Slot (this rank, t) of rank `dst`: header (t + 1 last, after the ids) and the row.
+__device__ void writeSlot(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity, int t,
+                          int dst) {
+  uint8_t* slot = llDispatchSlot(v, dst, parity, v.rank, t);
+  auto* header = reinterpret_cast<int32_t*>(slot);
+  const int64_t* ids = a.topkIdx + static_cast<int64_t>(t) * a.topk;
+  for (int k = laneId(); k < a.topk; k += kWarp) header[1 + k] = static_cast<int32_t>(ids[k]);
+  const size_t xRowBytes = static_cast<size_t>(v.hidden) * 2;
+  const uint8_t* x = static_cast<const uint8_t*>(a.x) + static_cast<size_t>(t) * xRowBytes;
+  uint8_t* row = slot + v.regions.headerBytes;
+  if (v.fp8)
+    warpQuantizeRowE4m3(x, static_cast<int>(ElementType::kBf16), v.hidden, v.powerOfTwoScales != 0, row,
+                        reinterpret_cast<float*>(row + v.regions.scaleOffset));
+  else
+    warpCopyBytes(row, x, xRowBytes);
+  if (laneId() == 0) header[0] = t + 1;
+}
+
+__device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
+  const int parity = static_cast<int>(seq & 1);
+  const IdFault fault = findIdFault(v, a.topkIdx, a.numTokens, a.topk);
+  // A peer's parity is written again only once it has consumed what this rank wrote there two
+  // dispatches ago (normally long done: no wait).
+  if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchCredit), seq > 2 ? seq - 2 : 0,
+                     kPhaseLowLatencyDispatchCredit))
+    return;
+  if (fault.kind == 0) {
+    const int64_t units = static_cast<int64_t>(a.numTokens) * v.ranks;
+    for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+      const int t = static_cast<int>(u / v.ranks), dst = static_cast<int>(u % v.ranks);
+      if (selectsRank(v, a.topkIdx + static_cast<int64_t>(t) * a.topk, a.topk, dst)) writeSlot(v, a, parity, t, dst);
+    }
+  }
+  if (!llLastBlock(&v.counters->sendBlocksDone)) return;
+  for (int peer = threadIdx.x; peer < v.ranks; peer += blockDim.x) {
+    LowLatencyPeerRecord* record = llRecord(v, peer, parity, v.rank);
+    record->tokens = a.numTokens;
+    record->topk = a.topk;
+    record->faultKind = fault.kind;
+    record->faultToken = fault.token;
+    record->faultSlot = fault.slot;
+    record->faultValue = fault.value;
+  }
+  llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq);
+  if (threadIdx.x == 0) v.counters->dispatchSent = seq;
+}
+
+// ---- Receive half -------------------------------------------------------------------------------
+
+struct Verdict {
+  int rank = -1;  // the lowest rank with a fault or a K other than rank 0's; -1: none
+  uint64_t kind = 0;
+  int token = -1;
+  int slot = -1;
+  int64_t value = 0;
+  uint64_t expectedTopk = 0;
+};
+
+// The same on every rank: every rank reads the same records.
+__device__ Verdict judge(const LowLatencyView& v, int parity) {
+  Verdict verdict;
+  const int topk0 = llRecord(v, v.rank, parity, 0)->topk;
+  for (int s = 0; s < v.ranks && verdict.rank < 0; ++s) {
+    const LowLatencyPeerRecord* r = llRecord(v, v.rank, parity, s);
+    if (r->faultKind != 0)
+      verdict = {s, static_cast<uint64_t>(r->faultKind), r->faultToken, r->faultSlot, r->faultValue, 0};
+    else if (r->topk != topk0)
+      verdict = {s, kLowLatencyTopkMismatch, -1, -1, r->topk, static_cast<uint64_t>(topk0)};
+  }
+  return verdict;
+}
+
+__device__ __forceinline__ int sourceTokens(const LowLatencyView& v, int parity, int s) {
+  const int t = llRecord(v, v.rank, parity, s)->tokens;
+  return t < 0 ? 0 : t > v.maxTokens ? v.maxTokens : t;
+}
+
+__device__ __forceinline__ int32_t* positionsOf(const LowLatencyView& v, int s, int t) {
+  return v.positions + (static_cast<int64_t>(s) * v.maxTokens + t) * v.maxTopk;
+}
+
+// Slot (s, t) holds this call's row: its header names t (an empty slot holds 0).
+__device__ __forceinline__ bool slotFilled(const int32_t* header, int t) {
+  return *reinterpret_cast<const volatile int32_t*>(header) == t + 1;
+}
+
+// Warp per (source s, local expert l): the position of each of its rows inside source s, in token
+// order, and their number.
+__device__ void countRows(const LowLatencyView& v, int parity, int topk) {
+  const int L = v.localExperts;
+  const int64_t units = static_cast<int64_t>(v.ranks) * L;
+  const uint32_t below = (1u << laneId()) - 1u;
+  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+    const int s = static_cast<int>(u / L), l = static_cast<int>(u % L);
+    const int expert = v.rank * L + l, tokens = sourceTokens(v, parity, s);
+    int running = 0;
+    for (int first = 0; first < tokens; first += kWarp) {
+      const int t = first + laneId();
+      int hitSlot = -1;
+      if (t < tokens) {
+        const auto* header = reinterpret_cast<const int32_t*>(llDispatchSlot(v, v.rank, parity, s, t));
+        if (slotFilled(header, t))
+          for (int k = 0; k < topk; ++k)
+            if (header[1 + k] == expert) hitSlot = k;
+      }
+      const uint32_t hits = __ballot_sync(0xFFFFFFFFu, hitSlot >= 0);
+      if (hitSlot >= 0) positionsOf(v, s, t)[hitSlot] = running + __popc(hits & below);
+      running += __popc(hits);
+    }
+    if (laneId() == 0) v.sourceCounts[static_cast<int64_t>(s) * L + l] = running;
+  }
+}
+
+// Rows of local expert l from sources below s: where source s's rows of l start in segment l.
+__device__ __forceinline__ int64_t segmentBase(const LowLatencyView& v, int s, int l) {
+  int64_t sum = 0;
+  for (int below = laneId(); below < s; below += kWarp) sum += v.sourceCounts[static_cast<int64_t>(below) * v.localExperts + l];
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
+  return sum;
+}
+
+// One landed row into segment l at row i (with FP8, its scales into their planes).
+__device__ void placeRow(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, const uint8_t* row, int l,
+                         int64_t i, int s, int t, int k) {
+  const int64_t outRow = static_cast<int64_t>(l) * v.segmentRows + i;
+  const size_t rowBytes = static_cast<size_t>(v.hidden) * (v.fp8 ? 1 : 2);
+  warpCopyBytes(static_cast<uint8_t*>(a.recvX) + outRow * rowBytes, row, rowBytes);
+  if (v.fp8) {
+    const auto* scales = reinterpret_cast<const float*>(row + v.regions.scaleOffset);
+    for (int b = laneId(); b < v.scaleBlocks; b += kWarp)
+      a.recvScales[(static_cast<int64_t>(l) * v.scaleBlocks + b) * v.scalePlaneRows + i] = scales[b];
+  }
+  if (laneId() < 3) a.recvSrcInfo[outRow * 3 + laneId()] = laneId() == 0 ? s : laneId() == 1 ? t : k;
+}
+
+// Warp per landing slot: copy its row to its local experts' segments (unless `place` is false: a
+// fault), then empty the slot.
+__device__ void placeAndEmpty(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity,
+                              bool place) {
+  const int L = v.localExperts;
+  const int64_t units = static_cast<int64_t>(v.ranks) * v.maxTokens;
+  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+    const int s = static_cast<int>(u / v.maxTokens), t = static_cast<int>(u % v.maxTokens);
+    if (t >= sourceTokens(v, parity, s)) continue;
+    uint8_t* slot = llDispatchSlot(v, v.rank, parity, s, t);
+    auto* header = reinterpret_cast<int32_t*>(slot);
+    if (!slotFilled(header, t)) continue;
+    for (int k = 0; place && k < a.topk; ++k) {
+      const int l = header[1 + k] - v.rank * L;
+      if (l < 0 || l >= L) continue;
+      const int64_t i = segmentBase(v, s, l) + positionsOf(v, s, t)[k];
+      placeRow(v, a, slot + v.regions.headerBytes, l, i, s, t, k);
+    }
+    __syncwarp();
+    if (laneId() == 0) header[0] = 0;
+  }
+}
+
+__device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
+  const int parity = static_cast<int>(seq & 1);
+  if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq, kPhaseLowLatencyDispatchArrival))
+    return;
+  const Verdict verdict = judge(v, parity);
+  const bool place = verdict.rank < 0;
+  if (place) {
+    countRows(v, parity, a.topk);
+    if (!llGridSync(v)) return;
+    if (blockIdx.x == 0)
+      for (int l = threadIdx.x; l < v.localExperts; l += blockDim.x) {
+        int32_t count = 0;
+        for (int s = 0; s < v.ranks; ++s) count += v.sourceCounts[static_cast<int64_t>(s) * v.localExperts + l];
+        a.recvCount[l] = count;
+      }
+  }
+  placeAndEmpty(v, a, parity, place);
+  if (!llLastBlock(&v.counters->receiveBlocksDone)) return;
+  // Every slot of this parity is consumed and empty again: the peers may write it.
+  llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchCredit), seq);
+  if (threadIdx.x == 0) {
+    v.counters->dispatchReceived = seq;
+    if (!place)
+      llRaiseRoutingFault(v, verdict.rank, verdict.kind, verdict.token, verdict.slot, verdict.value,
+                          verdict.expectedTopk);
+  }
+}
+
+__global__ void __launch_bounds__(kLowLatencyThreads)
+    lowLatencyDispatchKernel(LowLatencyView v, ncclMoeLowLatencyDispatchArgs_t a, int halves) {
+  // A failure already recorded (a timeout, an earlier fault) ends the call: the communicator is
+  // unusable, and its peers' waits end at their timeout or on their own failure.
+  if (errorRaised(v.domain)) return;
+  // Read once, before any block can advance them.
+  const uint64_t sendSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->dispatchSent) + 1;
+  const uint64_t receiveSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->dispatchReceived) + 1;
+  if (halves & kLowLatencySend) sendHalf(v, a, sendSeq);
+  if (halves & kLowLatencyReceive) receiveHalf(v, a, receiveSeq);
+}
+
+}  // namespace
+
+cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLowLatencyDispatchArgs_t& args,
+                                     LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
+  int64_t units = static_cast<int64_t>(view.ranks) * view.maxTokens;  // receive: one warp per landing slot
+  if (halves & kLowLatencySend) units = std::max<int64_t>(units, static_cast<int64_t>(args.numTokens) * view.ranks);
+  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
+  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
+  lowLatencyDispatchKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view, args, static_cast<int>(halves));
+  return cudaGetLastError();
+}
+
+}  // namespace nccl_moe
