@@ -84,6 +84,7 @@ Status firstDisagreement(const ncclMoeComm& comm, const int32_t* mine, int count
 struct StartVerdict {
   int32_t code = ncclSuccess;
   int32_t topologyProbe = 1;  // NCCL_MOE_TOPOLOGY: 0 skips the cluster-view exchanges
+  int32_t layoutEngine = 0;   // NCCL_MOE_LAYOUT_ENGINE: which kernels read the peers' meta
   char message[240] = {};
 };
 
@@ -109,6 +110,7 @@ Status agreeToStart(ncclComm_t nccl, int rank, int ranks, int device, const Stat
   StartVerdict verdict;
   verdict.code = mine.code();
   verdict.topologyProbe = static_cast<int32_t>(readParam(params::kTopology));
+  verdict.layoutEngine = static_cast<int32_t>(readParam(params::kLayoutEngine));
   std::snprintf(verdict.message, sizeof(verdict.message), "%s", mine.message().c_str());
   // The first collective on a fresh communicator connects to the peers inside the NCCL call,
   // which blocks for a rank that never comes: bounded on a thread of its own.
@@ -134,6 +136,11 @@ Status agreeToStart(ncclComm_t nccl, int rank, int ranks, int device, const Stat
       return Status::invalidUsage(format("NCCL_MOE_TOPOLOGY differs between ranks: %d on rank %d, %d on rank %d; "
                                          "every rank must run the same set-up exchanges",
                                          verdict.topologyProbe, rank, verdicts[r].topologyProbe, r));
+  for (int r = 0; r < ranks; ++r)
+    if (verdicts[r].layoutEngine != verdict.layoutEngine)
+      return Status::invalidUsage(format("NCCL_MOE_LAYOUT_ENGINE differs between ranks: %d on rank %d, %d on rank %d; "
+                                         "every rank must publish and read the routing meta the same way",
+                                         verdict.layoutEngine, rank, verdicts[r].layoutEngine, r));
   return Status::ok();
 }
 
@@ -324,6 +331,7 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
   const Status mine = checkStart(config, comm.get());
   const int timeoutMs = mine.isOk() ? comm->config.timeoutMs : envTimeoutMs();
   if (Status s = agreeToStart(nccl, comm->rank, comm->ranks, comm->device, mine, timeoutMs); !s.isOk()) return s;
+  comm->layoutEngine = static_cast<int>(readParam(params::kLayoutEngine));  // agreed on by every rank
   // Every rank is here: the exchanges from now on run on the library's own communicator, which a
   // failure aborts (so that nothing of it is left running when the communicator's memory is freed).
   if (Status s = ControlComm::create(nccl, comm->rank, comm->ranks, comm->config.timeoutMs, &comm->control); !s.isOk())

@@ -63,9 +63,11 @@ void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, 
   d->segmentStart = carver.take<int64_t>(L);
   d->segmentKept = carver.take<int64_t>(L);
   d->segmentPairs = carver.take<int64_t>(L);
-  // The layout's chunked scans (kernels/layout.cu): items x chunks of 256 tokens.
-  d->scanCounts =
-      carver.take<int32_t>(std::max(R, static_cast<size_t>(comm.dims.experts)) * ((T + kLayoutScanChunk - 1) / kLayoutScanChunk));
+  // The layout's chunk counts, chunks of 256 tokens: per item (scan engine, kernels/layout.cu) or
+  // per counter of ranks, experts and domains (count-first, kernels/layout_count_first.cu).
+  const size_t chunks = (T + kLayoutScanChunk - 1) / kLayoutScanChunk;
+  d->scanCounts = carver.take<int32_t>((R + comm.dims.experts + M) * chunks);
+  d->layoutTickets = carver.take<int32_t>(2);
 }
 
 Status routingFaultStatus(const ncclMoeComm& comm, const HandleCounts& counts) {
@@ -187,13 +189,17 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
 
   const LayoutInput input{routing, summary.options.budgeted() ? 0 : 1};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
+  const bool countFirst = comm->layoutEngine == 1;
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kLayout, stream); !s.isOk()) return s;
   if (Status s = inPhase(clock, ncclMoePhaseLayoutPublish, stream,
                          [&] {
-                           return cudaStatus(launchLayoutPublish(comm->view, comm->dims, input, device,
-                                                                 comm->faultKey.get(), budget, stream),
-                                             "launch(layout publish)");
+                           const cudaError_t launched =
+                               countFirst ? launchCountFirstPublish(comm->view, comm->dims, input, device,
+                                                                    comm->faultKey.get(), budget, stream)
+                                          : launchLayoutPublish(comm->view, comm->dims, input, device,
+                                                                comm->faultKey.get(), budget, stream);
+                           return cudaStatus(launched, "launch(layout publish)");
                          });
       !s.isOk())
     return s;
@@ -201,8 +207,10 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
     if (Status s = runTwoHopLayoutNetwork(comm, stream); !s.isOk()) return s;
   if (Status s = inPhase(clock, ncclMoePhaseLayoutScan, stream,
                          [&] {
-                           return cudaStatus(launchLayoutScan(comm->view, comm->dims, device, budget, stream),
-                                             "launch(layout scan)");
+                           const cudaError_t launched =
+                               countFirst ? launchCountFirstScan(comm->view, comm->dims, device, budget, stream)
+                                          : launchLayoutScan(comm->view, comm->dims, device, budget, stream);
+                           return cudaStatus(launched, "launch(layout scan)");
                          });
       !s.isOk())
     return s;

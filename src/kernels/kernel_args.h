@@ -87,7 +87,9 @@ struct HandleDevice {
   int64_t* segmentStart;      // [L]
   int64_t* segmentKept;       // [L]: rows kept per segment (padding included)
   int64_t* segmentPairs;      // [L]: (token, expert) pairs per segment
-  int32_t* scanCounts;        // [max(ranks, experts)][chunks of kLayoutScanChunk tokens]: layout scratch
+  int32_t* scanCounts;        // layout scratch: [max(ranks, experts)][chunks of kLayoutScanChunk tokens]
+                              // (scan engine), [chunks][ranks + experts + domains] (count-first)
+  int32_t* layoutTickets;     // [2] count-first: blocks done in the publish and the scan kernel
   int64_t pairCapacity;
   int64_t rowCapacity;
   int32_t expertMajor;

@@ -48,6 +48,14 @@ cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, c
 cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                              LaunchBudget budget, cudaStream_t stream);
 
+// The count-first engine's two parts (kernels/layout_count_first.cu; NCCL_MOE_LAYOUT_ENGINE=1), in
+// place of the two above: the same handle, from counts and per-source positions instead of scans.
+cudaError_t launchCountFirstPublish(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
+                                    const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
+                                    cudaStream_t stream);
+cudaError_t launchCountFirstScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                 LaunchBudget budget, cudaStream_t stream);
+
 struct DispatchOutputs : ncclMoeDispatchArgs_t {
   int topk = 0;           // K of the per-rank recvTopkIdx/recvProbs rows (the handle's routing)
   int xInBuffer = 0;      // x is this rank's staging area (zero-copy): nothing to stage

@@ -10,112 +10,22 @@
 //                and its rail peers' tokens for this domain) and the network pack orders;
 //   5. finish    tell the peers their meta was read.
 // Every rank derives the same numbers from the same meta, so no counts need to be exchanged.
-#include <cub/block/block_scan.cuh>
-
-#include "misc/numerics.h"
-#include "transport/device_sync.cuh"
-#include "kernels/launch.h"
-#include "plan/moe_shape.h"
-#include "plan/routing.h"
+#include "kernels/layout_meta.cuh"
 
 namespace nccl_moe {
 
 namespace {
 
-constexpr int kThreads = kLayoutScanChunk;  // a scan chunk is one token per thread
+using namespace layout_meta;
 using BlockScan = cub::BlockScan<int, kThreads>;
-
-// Rank s = (n, g)'s meta lives in slot n of the buffer of local peer g.
-__device__ __forceinline__ uint8_t* metaSlot(const DomainView& view, int rank) {
-  return view.peerBuffers[rank % view.localRanks] + view.layout.meta +
-         static_cast<size_t>(rank / view.localRanks) * view.layout.metaSlotBytes;
-}
-
-__device__ __forceinline__ const MetaHeader* metaHeader(const DomainView& view, int rank) {
-  return reinterpret_cast<const MetaHeader*>(metaSlot(view, rank));
-}
-
-__device__ __forceinline__ MetaSelection* metaSelections(const DomainView& view, int rank) {
-  return reinterpret_cast<MetaSelection*>(metaSlot(view, rank) + sizeof(MetaHeader));
-}
-
-// Selection k is the first of the token's selections owned by its group (a rank: groupSize = L
-// experts; a domain: D * L experts).
-__device__ __forceinline__ bool firstOfGroup(const MetaSelection* sel, int k, int groupSize) {
-  if (sel[k].expert < 0) return false;
-  const int group = sel[k].expert / groupSize;
-  for (int j = 0; j < k; ++j)
-    if (sel[j].expert >= 0 && sel[j].expert / groupSize == group) return false;
-  return true;
-}
-
-// Distinct groups in [low, group) among the token's selections: the index of `group` among the
-// token's groups of at least `low`, in ascending order.
-__device__ __forceinline__ int groupsBetween(const MetaSelection* sel, int width, int groupSize, int low, int group) {
-  int below = 0;
-  for (int k = 0; k < width; ++k) {
-    if (!firstOfGroup(sel, k, groupSize)) continue;
-    const int other = sel[k].expert / groupSize;
-    below += other >= low && other < group;
-  }
-  return below;
-}
-
-__device__ __forceinline__ uint64_t faultKeyOf(int token, int slot, RoutingFault fault) {
-  return (static_cast<uint64_t>(token) << 32) | (static_cast<uint64_t>(slot) << 4) |
-         static_cast<uint64_t>(fault);
-}
-
-// The token selects an expert of `group` (rank: groupSize = L; domain: D * L).
-__device__ __forceinline__ bool tokenHitsGroup(const MetaSelection* sel, int width, int groupSize, int group) {
-  for (int k = 0; k < width; ++k)
-    if (sel[k].expert >= 0 && sel[k].expert / groupSize == group) return true;
-  return false;
-}
 
 // 1. Normalise and check this rank's routing into its own meta region (one thread per token).
 __global__ void __launch_bounds__(kThreads) publishMetaKernel(DomainView view, GroupDims dims,
                                                               LayoutInput in, uint64_t* faultKey) {
   if (!waitForPeers(view, kPhaseMetaRead, view.epochs->lastMeta)) return;
   MetaSelection* meta = metaSelections(view, view.rank);
-  const int width = dims.metaWidth;
   for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < in.numTokens; t += gridDim.x * blockDim.x) {
-    MetaSelection* out = meta + static_cast<size_t>(t) * width;
-    uint64_t fault = ~0ull;
-    int count = 0;
-    if (in.format == static_cast<int>(RoutingFormat::kTopk)) {
-      for (int k = 0; k < in.topk; ++k) {
-        const int64_t e = in.topkIdx[static_cast<size_t>(t) * in.topk + k];
-        const float prob = in.topkProbs ? in.topkProbs[static_cast<size_t>(t) * in.topk + k] : 0.0f;
-        out[k] = MetaSelection{-1, k, 0.0f};
-        if (e == -1) continue;
-        if (fault == ~0ull && (e < 0 || e >= dims.experts)) fault = faultKeyOf(t, k, RoutingFault::kExpertOutOfRange);
-        for (int j = 0; j < k && fault == ~0ull; ++j)
-          if (in.topkIdx[static_cast<size_t>(t) * in.topk + j] == e)
-            fault = faultKeyOf(t, k, RoutingFault::kDuplicateExpert);
-        if (fault == ~0ull && in.topkProbs && !isfinite(prob)) fault = faultKeyOf(t, k, RoutingFault::kProbNotFinite);
-        if (fault == ~0ull) out[k] = MetaSelection{static_cast<int32_t>(e), k, prob};
-      }
-      for (int k = in.topk; k < width; ++k) out[k] = MetaSelection{-1, k, 0.0f};
-    } else {
-      for (int e = 0; e < dims.experts; ++e) {
-        const uint8_t selected = in.routingMap[static_cast<size_t>(t) * dims.experts + e];
-        if (selected == 0) continue;
-        const float prob = in.denseProbs ? in.denseProbs[static_cast<size_t>(t) * dims.experts + e] : 0.0f;
-        // Same order of checks as findRoutingFault (plan/routing.cc).
-        if (selected > 1) {
-          fault = faultKeyOf(t, e, RoutingFault::kMapValueNotBool);
-        } else if (count == width) {
-          fault = faultKeyOf(t, e, RoutingFault::kTooManyExperts);
-        } else if (in.denseProbs && !isfinite(prob)) {
-          fault = faultKeyOf(t, e, RoutingFault::kProbNotFinite);
-        } else {
-          out[count++] = MetaSelection{e, e, prob};
-        }
-        if (fault != ~0ull) break;
-      }
-      for (int k = count; k < width; ++k) out[k] = MetaSelection{-1, -1, 0.0f};
-    }
+    const uint64_t fault = normaliseToken(dims, in, t, meta + static_cast<size_t>(t) * dims.metaWidth);
     if (fault != ~0ull) atomicMin(reinterpret_cast<unsigned long long*>(faultKey), fault);
   }
 }
@@ -123,53 +33,9 @@ __global__ void __launch_bounds__(kThreads) publishMetaKernel(DomainView view, G
 // Fills the meta header (with the first fault, its value re-read from the input) and announces it.
 __global__ void finishMetaKernel(DomainView view, GroupDims dims, LayoutInput in, uint64_t* faultKey) {
   if (threadIdx.x != 0 || errorRaised(view)) return;
-  MetaHeader header{};
-  header.numTokens = in.numTokens;
-  header.topk = dims.metaWidth;
-  header.blocking = in.blocking;
-  const uint64_t key = *faultKey;
-  if (key != ~0ull) {
-    const int token = static_cast<int>(key >> 32);
-    const int slot = static_cast<int>((key >> 4) & 0x0FFFFFFF);
-    const auto fault = static_cast<RoutingFault>(key & 0xF);
-    header.faultKind = static_cast<int32_t>(fault);
-    header.faultToken = token;
-    header.faultSlot = slot;
-    const bool topk = in.format == static_cast<int>(RoutingFormat::kTopk);
-    const size_t i = topk ? static_cast<size_t>(token) * in.topk + slot : static_cast<size_t>(token) * dims.experts + slot;
-    if (fault == RoutingFault::kProbNotFinite) {
-      header.faultValue = floatBits(topk ? in.topkProbs[i] : in.denseProbs[i]);
-    } else if (fault == RoutingFault::kMapValueNotBool) {
-      header.faultValue = in.routingMap[i];
-    } else if (fault == RoutingFault::kTooManyExperts) {
-      header.faultValue = slot;
-    } else {
-      header.faultValue = in.topkIdx[i];
-    }
-    *faultKey = ~0ull;
-  }
-  *reinterpret_cast<MetaHeader*>(metaSlot(view, view.rank)) = header;
+  writeMetaHeader(view, dims, in, faultKey);
   // With several domains the meta first crosses the network; the network stream signals.
   if (view.domains == 1) signalPeers(view, kPhaseMetaReady, callEpoch(view));
-}
-
-// True when some rank's routing is faulty; the first such rank's fault goes to the handle.
-__device__ bool groupFault(const DomainView& view, const HandleDevice& handle) {
-  for (int r = 0; r < view.ranks; ++r) {
-    const MetaHeader* header = metaHeader(view, r);
-    if (header->faultKind != 0) {
-      if (blockIdx.x == 0 && threadIdx.x == 0) {
-        handle.counts->fault = 1;
-        handle.counts->faultRank = r;
-        handle.counts->faultKind = header->faultKind;
-        handle.counts->faultToken = header->faultToken;
-        handle.counts->faultSlot = header->faultSlot;
-        handle.counts->faultValue = header->faultValue;
-      }
-      return true;
-    }
-  }
-  return false;
 }
 
 // 2. Count (source, expert) selections and (source, destination rank) token hits over the whole
@@ -192,28 +58,6 @@ __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDi
       }
     }
   }
-}
-
-// Exclusive prefix sums of valueOf(i) over i < count in index order, a chunk of the block at a
-// time (one whole block calls it): visit(i, prefix, value). Returns the total, in every thread.
-template <class ValueOf, class Visit>
-__device__ int64_t blockExclusiveScan(int count, ValueOf valueOf, Visit visit) {
-  using Scan = cub::BlockScan<int64_t, kThreads>;
-  __shared__ typename Scan::TempStorage scratch;
-  __shared__ int64_t chunkTotal;
-  int64_t base = 0;
-  for (int first = 0; first < count; first += kThreads) {
-    const int i = first + threadIdx.x;
-    const int64_t value = i < count ? valueOf(i) : 0;
-    int64_t offset = 0, total = 0;
-    Scan(scratch).ExclusiveSum(value, offset, total);
-    if (threadIdx.x == 0) chunkTotal = total;
-    if (i < count) visit(i, base + offset, value);
-    __syncthreads();
-    base += chunkTotal;
-    __syncthreads();
-  }
-  return base;
 }
 
 // 3. Offsets, padding, budget and the reported counts of this rank (one block).
@@ -251,14 +95,7 @@ __global__ void __launch_bounds__(kThreads) offsetsKernel(DomainView view, Group
         handle.segmentKept[l] = keptHere;
         handle.tokensPerExpert[l] = handle.expertMajor ? keptHere : handle.segmentPairs[l];
       });
-  if (threadIdx.x != 0) return;
-  // The segments are contiguous, so the budget keeps min(all, budget) rows.
-  const int64_t kept = handle.rowBudget >= 0 ? min(padded, handle.rowBudget) : padded;
-  handle.counts->groupBlocking = someBudgeted ? 0 : 1;
-  handle.counts->recvPairs = pairs;
-  handle.counts->rowsNeeded = handle.expertMajor ? padded : pairs;
-  handle.counts->recvRows = handle.expertMajor ? kept : pairs;
-  handle.counts->overflow = handle.expertMajor && handle.rowBudget >= 0 && padded > handle.rowBudget;
+  if (threadIdx.x == 0) writeReportedCounts(handle, pairs, padded, someBudgeted != 0);
 }
 
 // Runs `visit(t, position)` for every token t < tokens of which `flag(t)` holds, in token order,
@@ -429,11 +266,6 @@ __global__ void __launch_bounds__(kThreads) paddingRowsKernel(DomainView view, G
       handle.recvRowProb[row] = 0.0f;
     }
   }
-}
-
-// The source rank of origin o's routes: this rank for its own domain, else its rail peer (o, g).
-__device__ __forceinline__ int routeSource(const DomainView& view, int origin) {
-  return origin == view.domain ? view.rank : origin * view.localRanks + view.localRank;
 }
 
 // 4d. Pair slots at every destination of this domain of the tokens this rank routes, per (origin,

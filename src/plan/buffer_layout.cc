@@ -24,7 +24,11 @@ BufferLayout bufferLayoutOf(const GroupDims& dims, int signalPhases, int ranks, 
     return at;
   };
   layout.signals = region(sizeof(uint64_t) * signalPhases * domainRanks);
-  layout.metaSlotBytes = alignUp(kMetaHeaderBytes + tokens * dims.metaWidth * kMetaSelectionBytes, kRegionAlignment);
+  const size_t selections = tokens * dims.metaWidth;
+  layout.metaPositions = alignUp(kMetaHeaderBytes + selections * kMetaSelectionBytes, 16);
+  layout.metaCounts = alignUp(layout.metaPositions + selections * kMetaPositionBytes, 16);
+  const size_t counters = static_cast<size_t>(ranks) + static_cast<size_t>(dims.experts) + static_cast<size_t>(domains);
+  layout.metaSlotBytes = alignUp(layout.metaCounts + counters * sizeof(int32_t), kRegionAlignment);
   layout.meta = region(layout.metaSlotBytes * domains);
   layout.dispatchRows = region(tokens * stagedRowBytes);
   layout.dispatchScales = region(tokens * scaleBytes);
@@ -46,12 +50,12 @@ BufferLayout bufferLayoutOf(const GroupDims& dims, int signalPhases, int ranks, 
   return layout;
 }
 
-int64_t networkStagingBytes(const GroupDims& dims, int domains) {
+int64_t networkStagingBytes(const GroupDims& dims, int ranks, int domains) {
   if (domains <= 1) return 0;
   // Only the network regions and the meta slots depend on the domains (the signals depend on the
   // ranks per domain, the rest on the ranks): what follows the one-domain regions, plus the meta
   // slots of the other domains.
-  const BufferLayout layout = bufferLayoutOf(dims, /*signalPhases=*/0, domains, 1, domains);
+  const BufferLayout layout = bufferLayoutOf(dims, /*signalPhases=*/0, ranks, 1, domains);
   return static_cast<int64_t>(layout.total - layout.netDispatchSend) +
          static_cast<int64_t>((domains - 1) * layout.metaSlotBytes);
 }

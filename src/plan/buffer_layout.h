@@ -11,10 +11,13 @@
 
 namespace nccl_moe {
 
-// The routing meta of a token: a header per rank, then one (expert, slot, prob) selection per
-// meta column (transport/protocol.h MetaHeader / MetaSelection, which assert these sizes).
+// A rank's routing meta (transport/protocol.h MetaHeader / MetaSelection / MetaPosition, which
+// assert these sizes): a header, one (expert, slot, prob) selection per token and meta column, the
+// selection's positions among the rank's own tokens (the count-first layout), then the rank's
+// counts: tokens per destination rank, selections per expert, tokens per domain (int32 each).
 constexpr size_t kMetaHeaderBytes = 32;
 constexpr size_t kMetaSelectionBytes = 12;
+constexpr size_t kMetaPositionBytes = 12;
 // Every region starts on this boundary.
 constexpr size_t kRegionAlignment = 256;
 
@@ -22,6 +25,8 @@ struct BufferLayout {
   size_t signals = 0;
   size_t meta = 0;
   size_t metaSlotBytes = 0;   // one domain's slot of the meta region
+  size_t metaPositions = 0;   // inside a meta slot: where the positions start
+  size_t metaCounts = 0;      // inside a meta slot: where the counts start
   size_t dispatchRows = 0;
   size_t dispatchScales = 0;
   size_t combineRows = 0;
@@ -44,7 +49,7 @@ struct BufferLayout {
 BufferLayout bufferLayoutOf(const GroupDims& dims, int signalPhases, int ranks, int domainRanks, int domains);
 
 // What several domains add to a rank's buffer against one: the network slots and the other
-// domains' meta slots (0 with one domain).
-int64_t networkStagingBytes(const GroupDims& dims, int domains);
+// domains' meta slots (0 with one domain), in a group of `ranks` ranks.
+int64_t networkStagingBytes(const GroupDims& dims, int ranks, int domains);
 
 }  // namespace nccl_moe

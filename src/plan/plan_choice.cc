@@ -103,15 +103,16 @@ const char* toString(PlanKind kind) {
   return "?";
 }
 
-int64_t twoHopStagingBytes(const CostShape& shape, int domains) {
+int64_t twoHopStagingBytes(const CostShape& shape, int ranks, int domains) {
   GroupDims dims;
+  dims.experts = shape.experts;
   dims.hidden = shape.hidden;
   dims.maxTokens = shape.tokensPerRank;
   dims.metaWidth = shape.topk;
   dims.rowType = static_cast<int>(shape.dispatchElementBytes == 4 ? ElementType::kFp32 : ElementType::kBf16);
   dims.fp8 = shape.fp8Dispatch;
   dims.scaleBlocks = fp8BlockCount(shape.hidden);
-  return networkStagingBytes(dims, domains);
+  return networkStagingBytes(dims, ranks, domains);
 }
 
 Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
@@ -148,7 +149,7 @@ Status choosePlan(const PlanInput& input, ChosenPlan* plan) {
   const double networkTime = chosen.dispatch.networkSeconds + chosen.combine.networkSeconds;
   const double nvlinkTime = chosen.dispatch.nvlinkSeconds + chosen.combine.nvlinkSeconds;
 
-  chosen.networkStagingBytes = twoHopStagingBytes(shape, chosen.domains);
+  chosen.networkStagingBytes = twoHopStagingBytes(shape, input.ranks, chosen.domains);
 
   if (chosen.kind != PlanKind::kDirect) {
     // Chunk rows: a chunk is the unit one NCCL send carries and the forwarder waits for. About

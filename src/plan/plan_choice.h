@@ -108,7 +108,7 @@ struct ChosenPlan {
 // send and a receive slot of maxTokens dispatch rows (FP8: codes and scales, each 16-byte
 // padded), a send slot of combine rows (row 16-byte padded + top-k fp32 gradients), and per domain
 // a receive slot of combine rows, each region 256-byte aligned.
-int64_t twoHopStagingBytes(const CostShape& shape, int domains);
+int64_t twoHopStagingBytes(const CostShape& shape, int ranks, int domains);
 
 // Fails (ncclInvalidArgument) on an unusable input: ranks < 1, an override that does not divide
 // the rank count, experts not a positive multiple of the rank count, top-k outside [1, experts],

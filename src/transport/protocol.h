@@ -60,6 +60,16 @@ struct MetaSelection {
   float prob;
 };
 
+// Where one selection's token stands among its own rank's tokens (the count-first layout, kernels/
+// layout_count_first.cu): `pair` among the tokens that select an expert of the selection's rank,
+// `row` among those that select its expert, `domain` among those that select an expert of its
+// domain. Token order, so the positions are deterministic; -1 for a masked selection.
+struct MetaPosition {
+  int32_t pair;
+  int32_t row;
+  int32_t domain;
+};
+
 struct MetaHeader {
   int32_t numTokens;
   int32_t topk;         // selections per token in the meta (K, or maxTopk for a routing map)
@@ -105,5 +115,6 @@ enum RailStatus : uint64_t { kRailStatusNone = 0, kRailStatusOk = 1, kRailStatus
 // The byte offsets of the regions of one rank's buffer: plan/buffer_layout.h (BufferLayout).
 static_assert(sizeof(MetaHeader) == kMetaHeaderBytes, "plan/buffer_layout.h sizes the meta with this");
 static_assert(sizeof(MetaSelection) == kMetaSelectionBytes, "plan/buffer_layout.h sizes the meta with this");
+static_assert(sizeof(MetaPosition) == kMetaPositionBytes, "plan/buffer_layout.h sizes the meta with this");
 
 }  // namespace nccl_moe

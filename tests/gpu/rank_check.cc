@@ -63,6 +63,7 @@ struct Options {
   bool failedLayout = false;  // a layout that fails part-way must leave its handle refused until redone
   int badConfigRank = -1;     // this rank passes an invalid config: creation must fail everywhere, not hang
   int noTopologyRank = -1;    // this rank sets NCCL_MOE_TOPOLOGY=0 (fewer set-up exchanges): refused everywhere
+  int otherEngineRank = -1;   // this rank flips NCCL_MOE_LAYOUT_ENGINE (another meta protocol): refused everywhere
   bool deadInCreate = false;  // --dead-rank never calls ncclMoeCommCreate: the others time out in it
   bool deadInReplay = false;  // with --graph: --dead-rank skips one more replay; the others must time out
   bool deadInCombine = false;  // --dead-rank stops after the dispatch: the others time out in combine
@@ -109,6 +110,8 @@ tools::FlagSet flagsOf(Options* o) {
   flags.integer("--bad-config-rank", "this rank passes an invalid config (-1: none)", &o->badConfigRank, kNoRank,
                 kRanks);
   flags.integer("--no-topology-rank", "this rank sets NCCL_MOE_TOPOLOGY=0 (-1: none)", &o->noTopologyRank, kNoRank,
+                kRanks);
+  flags.integer("--other-engine-rank", "this rank flips NCCL_MOE_LAYOUT_ENGINE (-1: none)", &o->otherEngineRank, kNoRank,
                 kRanks);
   flags.toggle("--dead-in-create", "the dead rank never creates its communicator", &o->deadInCreate);
   flags.toggle("--dead-in-replay", "with --graph: the dead rank skips a replay", &o->deadInReplay);
@@ -969,16 +972,20 @@ int main(int argc, char** argv) {
     ncclCommAbort(nccl);
     return ok ? 0 : 1;
   }
-  if (o.badConfigRank >= 0 || o.noTopologyRank >= 0) {
+  if (o.badConfigRank >= 0 || o.noTopologyRank >= 0 || o.otherEngineRank >= 0) {
     // One rank cannot start (or would run other set-up exchanges): every rank must return the same
     // ncclInvalidUsage naming that rank, well inside the launcher's limit (before: the others hung).
     if (env.rank == o.badConfigRank) config.numExperts = NCCL_MOE_UNDEF_INT;
     if (env.rank == o.noTopologyRank) setenv("NCCL_MOE_TOPOLOGY", "0", 1);
+    if (env.rank == o.otherEngineRank) {
+      const char* engine = std::getenv("NCCL_MOE_LAYOUT_ENGINE");
+      setenv("NCCL_MOE_LAYOUT_ENGINE", engine != nullptr && std::string(engine) == "1" ? "0" : "1", 1);
+    }
     const ncclResult_t created = ncclMoeCommCreate(nccl, &config, &comm);
     const std::string message = ncclMoeGetLastError(nullptr);
-    const std::string named = o.badConfigRank >= 0
-                                  ? "rank " + std::to_string(o.badConfigRank) + " cannot create its MoE communicator"
-                                  : "NCCL_MOE_TOPOLOGY differs between ranks";
+    const std::string named = o.badConfigRank >= 0    ? "rank " + std::to_string(o.badConfigRank) + " cannot create its MoE communicator"
+                              : o.noTopologyRank >= 0 ? "NCCL_MOE_TOPOLOGY differs between ranks"
+                                                      : "NCCL_MOE_LAYOUT_ENGINE differs between ranks";
     const bool refused = created == ncclInvalidUsage && comm == nullptr && message.find(named) != std::string::npos;
     std::printf("rank %d: %s: %s\n", env.rank, refused ? "refused on every rank" : "FAIL", message.c_str());
     ncclCommDestroy(nccl);

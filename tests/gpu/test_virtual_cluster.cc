@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "../support/gpu.h"
 #include "cluster_command.h"
@@ -129,6 +130,51 @@ const ClusterCase kCases[] = {
 
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),
                          [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
+
+// The count-first layout engine (NCCL_MOE_LAYOUT_ENGINE=1) must give the same handle, so the same
+// data: the shapes above that cover every layout feature (per-rank and expert-major rows, padding,
+// budgets and overflow, maps, FP8, skew, masked and empty ranks, uneven counts, two-hop with chunks,
+// graph replays with new routing, a bad routing), and the engine setting compared across ranks.
+const char* const kCountFirstCases[] = {
+    "r2_topk_per_rank",       "r2_map_expert_major_pad",          "r2_fp8_per_rank",
+    "r2_budget_overflow",     "r4_uneven_zero_rank",              "r4_skewed_masked_map",
+    "r4_all_to_one_expert",   "r8_topk_per_rank_phase_times",     "r8_expert_major_budget",
+    "r8_fp8_map_odd_hidden",  "r4_bad_routing_reported_everywhere", "r4_cuda_graph_replays_new_routing",
+    "n2x2_topk_per_rank",     "n2x2_map_expert_major_pad_uneven", "n2x4_skewed_masked_fp32_odd",
+    "n4x2_expert_major_budget", "n4x2_fp8_pow2_map_all_to_one",   "n4x1_nccl_only",
+    "n2x2_cuda_graph_replays_new_routing", "n2x2_bad_routing_reported_everywhere",
+    "n2x2_chunks3_topk_per_rank_phase_times", "n4x2_chunks5_expert_major_budget",
+    "r8_zero_copy_expert_major", "n2x2_one_budgeted_rank_whole_slots",
+};
+
+std::vector<ClusterCase> countFirstCases() {
+  static std::vector<std::string> envs;  // the cases point into these
+  envs.reserve(std::size(kCountFirstCases));
+  std::vector<ClusterCase> cases;
+  for (const char* name : kCountFirstCases)
+    for (const ClusterCase& c : kCases)
+      if (std::string(c.name) == name) {
+        envs.push_back(std::string(c.env) + " NCCL_MOE_LAYOUT_ENGINE=1");
+        ClusterCase engine = c;
+        engine.env = envs.back().c_str();
+        cases.push_back(engine);
+      }
+  cases.push_back({"r2_layout_engine_differs_refused", 2,
+                   "--experts 8 --topk 2 --tokens 32 --hidden 64 --other-engine-rank 1", 1, 60, ""});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(GpuCountFirst, VirtualCluster, testing::ValuesIn(countFirstCases()),
+                         [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
+
+// Every named case exists (a renamed case must not silently leave the engine untested).
+TEST(CountFirstCases, EveryNameIsACase) {
+  for (const char* name : kCountFirstCases) {
+    bool found = false;
+    for (const ClusterCase& c : kCases) found = found || std::string(c.name) == name;
+    EXPECT_TRUE(found) << name;
+  }
+}
 
 }  // namespace
 }  // namespace nccl_moe::test

@@ -129,7 +129,7 @@ TEST(TopoCli, PlanPrintsTheChosenPlan) {
   ASSERT_EQ(text.status, 0) << text.out;
   EXPECT_NE(text.out.find("Chosen plan: two-hop: 4 domains x 8 ranks, network in 4 chunks of 1024 rows per call "
                           "(advised 73 rows, 3 in flight), SMs "
-                          "19 network + 5 NVLink, network staging 730.0 MiB/rank"),
+                          "19 network + 5 NVLink, network staging 731.1 MiB/rank"),
             std::string::npos)
       << text.out;
   CliResult json = runJson("plan --preset dgx-h100 --nodes 4" + shape + " --json");
@@ -142,7 +142,7 @@ TEST(TopoCli, PlanPrintsTheChosenPlan) {
   EXPECT_EQ(chosen["chunk_rows"], 73);  // 1 MiB / 14336-byte BF16 rows
   // The library's two-hop regions: meta slots, dispatch send + receive, combine send + receive.
   EXPECT_EQ(chosen["network_staging_bytes"],
-            3ll * 393472 + 2ll * 3 * 4096 * 14336 + 3ll * 4096 * 14368 + 4ll * 4096 * 14368);
+            3ll * 787712 + 2ll * 3 * 4096 * 14336 + 3ll * 4096 * 14368 + 4ll * 4096 * 14368);
   // The network bytes are the cost model's node-dedup numbers (phases 0 and 2).
   ASSERT_EQ(plan["phases"][0]["strategy"], "node-dedup");
   EXPECT_EQ(chosen["dispatch"]["network_bytes"], plan["phases"][0]["network"]["bytes"]);

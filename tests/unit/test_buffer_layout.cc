@@ -32,6 +32,13 @@ TEST(BufferLayout, RegionsAreAlignedDisjointAndSizedForTheProtocol) {
       // Each region holds what the kernels address in it.
       EXPECT_GE(layout.meta - layout.signals, sizeof(uint64_t) * kPhaseCount * ranks);
       EXPECT_GE(layout.dispatchRows - layout.meta, sizeof(MetaHeader) + size_t{tokens} * topk * sizeof(MetaSelection));
+      // The count-first engine's positions (after the selections) and counts (ranks, experts, domains).
+      const size_t counters = static_cast<size_t>(ranks) + ranks * 4 + 1;
+      EXPECT_GE(layout.metaPositions, sizeof(MetaHeader) + size_t{tokens} * topk * sizeof(MetaSelection));
+      EXPECT_GE(layout.metaCounts, layout.metaPositions + size_t{tokens} * topk * sizeof(MetaPosition));
+      EXPECT_GE(layout.metaSlotBytes, layout.metaCounts + counters * sizeof(int32_t));
+      EXPECT_EQ(layout.metaPositions % 16, 0u);
+      EXPECT_EQ(layout.metaCounts % 16, 0u);
       const size_t stagedRow = fp8 ? hidden : size_t{hidden} * 2;
       EXPECT_GE(layout.dispatchScales - layout.dispatchRows, size_t{tokens} * stagedRow);
       EXPECT_GE(layout.combineRows - layout.dispatchScales, fp8 ? size_t{tokens} * fp8BlockCount(hidden) * 4 : 0u);
@@ -40,10 +47,11 @@ TEST(BufferLayout, RegionsAreAlignedDisjointAndSizedForTheProtocol) {
       EXPECT_GE(layout.total - layout.combineProbs, pairs * topk * sizeof(float));
       // And not much more: padding is alignment only.
       const size_t needed = sizeof(uint64_t) * kPhaseCount * ranks + sizeof(MetaHeader) +
-                            size_t{tokens} * topk * sizeof(MetaSelection) + size_t{tokens} * stagedRow +
+                            size_t{tokens} * topk * (sizeof(MetaSelection) + sizeof(MetaPosition)) +
+                            counters * sizeof(int32_t) + size_t{tokens} * stagedRow +
                             (fp8 ? size_t{tokens} * fp8BlockCount(hidden) * 4 : 0) + pairs * hidden * 2 +
                             pairs * topk * sizeof(float);
-      EXPECT_LE(layout.total, needed + 6 * 256);
+      EXPECT_LE(layout.total, needed + 6 * 256 + 2 * 16);
     }
   }
 }
@@ -98,10 +106,10 @@ TEST(BufferLayout, PlanStagingIsWhatTheTwoHopRegionsAdd) {
       shape.tokensPerRank = tokens;
       shape.hidden = hidden;
       shape.fp8Dispatch = fp8;
-      const int64_t staging = plan::twoHopStagingBytes(shape, M);
+      const int64_t staging = plan::twoHopStagingBytes(shape, D * M, M);
       const int64_t added = static_cast<int64_t>(two.total) - static_cast<int64_t>(one.total);
       EXPECT_NEAR(static_cast<double>(added), static_cast<double>(staging), 10 * 256.0) << "fp8 " << fp8 << " hidden " << hidden;
-      EXPECT_EQ(plan::twoHopStagingBytes(shape, 1), 0);
+      EXPECT_EQ(plan::twoHopStagingBytes(shape, D * M, 1), 0);
     }
 }
 

@@ -103,13 +103,14 @@ TEST(PlanChoice, FourDgxH100AreTwoHopOverEightRankDomains) {
   EXPECT_EQ(plan.chunksInFlight, 3);
   EXPECT_EQ(plan.smsForNetworkStaging, 19);
   EXPECT_EQ(plan.smsForForwarding, 5);
-  // 3 meta slots of 256-aligned (32 + 4096 x 8 x 12) = 393472 B; dispatch rows 14336 B sent and
+  // 3 meta slots of 256-aligned (32 + 4096 x 8 x 12 selections + 4096 x 8 x 12 positions + (32 ranks
+  // + 256 experts + 4 domains) x 4 counts) = 787712 B; dispatch rows 14336 B sent and
   // received per other domain; combine rows 14336 + 32 B sent per other domain, received per domain.
-  EXPECT_EQ(plan.networkStagingBytes, 3ll * 393472 + 2ll * 3 * 4096 * 14336 + 3ll * 4096 * 14368 + 4ll * 4096 * 14368);
+  EXPECT_EQ(plan.networkStagingBytes, 3ll * 787712 + 2ll * 3 * 4096 * 14336 + 3ll * 4096 * 14368 + 4ll * 4096 * 14368);
   EXPECT_EQ(describePlan(plan),
             "two-hop: 4 domains x 8 ranks, network in 4 chunks of 1024 rows per call (advised 73 rows, 3 in "
             "flight), SMs 19 network + 5 NVLink, "
-            "network staging 730.0 MiB/rank (topology: 4 NVLink domains of 8 consecutive ranks)");
+            "network staging 731.1 MiB/rank (topology: 4 NVLink domains of 8 consecutive ranks)");
 }
 
 TEST(PlanChoice, PredictionIsTheCostModels) {
@@ -156,7 +157,8 @@ TEST(PlanChoice, PcieOnlyIsNcclOnly) {
   EXPECT_EQ(box.dispatch.nvlinkBytes, 0);
   // Every other rank (4 experts) is hit unless all 8 experts avoid it: a flat all-to-all.
   EXPECT_NEAR(box.dispatch.networkBytes, 4096 * 15 * (1 - binomialRatio(60, 64, 8)) * 14336, 1e-3);
-  EXPECT_EQ(box.networkStagingBytes, 15ll * 393472 + 2ll * 15 * 4096 * 14336 + 15ll * 4096 * 14368 + 16ll * 4096 * 14368);
+  // Meta slots: 256-aligned (32 + 4096 x 8 x 12 x 2 + (16 + 64 + 16) x 4) = 786944 B.
+  EXPECT_EQ(box.networkStagingBytes, 15ll * 786944 + 2ll * 15 * 4096 * 14336 + 15ll * 4096 * 14368 + 16ll * 4096 * 14368);
   EXPECT_NE(box.reason.find("no NVLink or peer access"), std::string::npos) << box.reason;
 
   PlanInput input;  // the same, by hand: the topology's node domains are not usable without P2P
