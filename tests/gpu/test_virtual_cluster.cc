@@ -93,6 +93,11 @@ const ClusterCase kCases[] = {
     {"n2x2_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 2", 2},
     {"n2x2_silent_rank_times_out", 4,
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000", 2, 60},
+    // The rest of the dying-rank matrix: a dispatch on one domain, a creation across domains.
+    {"r4_rank_dies_mid_dispatch_times_out", 4,
+     "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 2 --dead-in-dispatch --timeout-ms 3000", 1, 60},
+    {"n2x2_rank_never_creates_others_time_out", 4,
+     "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 2 --dead-in-create --timeout-ms 3000", 2, 60},
     {"n2x2_rank_dies_mid_dispatch_times_out", 4,
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --dead-in-dispatch --timeout-ms 3000", 2, 60},
     // Chunked network phase (the defaults give these small shapes one chunk): chunks that divide the
