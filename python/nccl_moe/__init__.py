@@ -5,6 +5,8 @@ and CI without a GPU can import the package, check the library and read its vers
 
 * ``nccl_moe.fused_a2a``: drop-in backend for Megatron-Core's ``fused_a2a`` (needs PyTorch);
 * ``nccl_moe.megatron.install()``: makes Megatron use it without editing Megatron;
+* ``nccl_moe.low_latency.LowLatencyBuffer``: the low-latency dispatch/combine for decoding (needs
+  PyTorch; graph-capturable, split send/receive halves with a hook, autograd);
 * ``nccl_moe.load_library()`` / ``nccl_moe.is_available()``: the ctypes binding of the C API.
 """
 from .errors import (LibraryNotFoundError, NcclMoeError, RemoteError, StaleHandleError,

@@ -129,6 +129,36 @@ class MoeComm:
                                        ctypes.c_void_p(stream or None))
         self._check(code, "ncclMoeCombine")
 
+    # ---- what the communicator became ------------------------------------------------------
+
+    def info(self):
+        """ncclMoeCommGetInfo: the structs.MoeCommInfo of this communicator (no synchronisation)."""
+        self.check_live("communicator")
+        info = structs.MoeCommInfo()
+        self._check(self.lib.ncclMoeCommGetInfo(self._ptr, ctypes.byref(info)), "ncclMoeCommGetInfo")
+        return info
+
+    # ---- low-latency mode (docs/low_latency.md) ----------------------------------------------
+
+    _LL_CALLS = {
+        ("dispatch", "both"): "ncclMoeLowLatencyDispatch",
+        ("dispatch", "send"): "ncclMoeLowLatencyDispatchSend",
+        ("dispatch", "receive"): "ncclMoeLowLatencyDispatchRecv",
+        ("combine", "both"): "ncclMoeLowLatencyCombine",
+        ("combine", "send"): "ncclMoeLowLatencyCombineSend",
+        ("combine", "receive"): "ncclMoeLowLatencyCombineRecv",
+    }
+
+    def low_latency(self, kind, half, args, stream):
+        """One LL call: ``kind`` "dispatch" or "combine", ``half`` "both" (the plain call), "send"
+        or "receive" (``args`` None: the receive half completes the oldest send half)."""
+        self.check_live("communicator")
+        name = self._LL_CALLS[(kind, half)]
+        function = getattr(self.lib, name)
+        stream = ctypes.c_void_p(stream or None)
+        code = function(self._ptr, stream) if half == "receive" else function(self._ptr, ctypes.byref(args), stream)
+        self._check(code, name)
+
 
 def topk_routing(num_tokens, topk, topk_idx, topk_probs):
     """ncclMoeRouting_t of the top-k format (pointers as ints, 0 for none)."""

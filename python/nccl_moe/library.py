@@ -91,8 +91,19 @@ def _bind(lib):
         "ncclMoeHandleDestroy": (c_int, [c_void_p]),
         "ncclMoeDispatch": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p]),
         "ncclMoeCombine": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p]),
+        "ncclMoeCommGetInfo": (c_int, [c_void_p, c_void_p]),
+        # Low-latency mode (docs/low_latency.md): (comm, args, stream); a receive half (comm, stream).
+        "ncclMoeLowLatencyDispatch": (c_int, [c_void_p, c_void_p, c_void_p]),
+        "ncclMoeLowLatencyDispatchSend": (c_int, [c_void_p, c_void_p, c_void_p]),
+        "ncclMoeLowLatencyDispatchRecv": (c_int, [c_void_p, c_void_p]),
+        "ncclMoeLowLatencyCombine": (c_int, [c_void_p, c_void_p, c_void_p]),
+        "ncclMoeLowLatencyCombineSend": (c_int, [c_void_p, c_void_p, c_void_p]),
+        "ncclMoeLowLatencyCombineRecv": (c_int, [c_void_p, c_void_p]),
     }
-    optional = {"ncclMoeCommGetAsyncError"}
+    # Entry points a library built before them lacks: bound as None, an error only when used.
+    optional = {"ncclMoeCommGetAsyncError", "ncclMoeCommGetInfo", "ncclMoeLowLatencyDispatch",
+                "ncclMoeLowLatencyDispatchSend", "ncclMoeLowLatencyDispatchRecv", "ncclMoeLowLatencyCombine",
+                "ncclMoeLowLatencyCombineSend", "ncclMoeLowLatencyCombineRecv"}
     functions = {}
     for name, (restype, argtypes) in signatures.items():
         try:

@@ -117,6 +117,60 @@ class MoeCombineArgs(_Versioned):
     _defaults = {"rows": 0}
 
 
+class MoeCommInfo(_Versioned):
+    """ncclMoeCommInfo_t (filled by ncclMoeCommGetInfo)."""
+
+    _fields_ = _HEADER + [
+        ("rank", ctypes.c_int),
+        ("ranks", ctypes.c_int),
+        ("domains", ctypes.c_int),
+        ("ranksPerDomain", ctypes.c_int),
+        ("netChunks", ctypes.c_int),
+        ("netChunkRows", ctypes.c_int),
+        ("dispatchSms", ctypes.c_int),
+        ("combineSms", ctypes.c_int),
+        ("bufferBytes", ctypes.c_size_t),
+        ("metaSlotBytes", ctypes.c_size_t),
+        ("netDispatchRowBytes", ctypes.c_size_t),
+        ("netCombineRowBytes", ctypes.c_size_t),
+        ("netSlotRows", ctypes.c_size_t),
+        ("lowLatencyBufferBytes", ctypes.c_size_t),
+    ]
+    _defaults = {name: 0 for name, _ in _fields_[3:]}
+
+
+class MoeLowLatencyDispatchArgs(_Versioned):
+    """ncclMoeLowLatencyDispatchArgs_t."""
+
+    _fields_ = _HEADER + [
+        ("numTokens", ctypes.c_int),
+        ("topk", ctypes.c_int),
+        ("x", ctypes.c_void_p),
+        ("topkIdx", ctypes.c_void_p),
+        ("recvX", ctypes.c_void_p),
+        ("recvScales", ctypes.c_void_p),
+        ("recvCount", ctypes.c_void_p),
+        ("recvSrcInfo", ctypes.c_void_p),
+    ]
+    _defaults = {"numTokens": 0, "topk": 0}
+
+
+class MoeLowLatencyCombineArgs(_Versioned):
+    """ncclMoeLowLatencyCombineArgs_t."""
+
+    _fields_ = _HEADER + [
+        ("numTokens", ctypes.c_int),
+        ("topk", ctypes.c_int),
+        ("y", ctypes.c_void_p),
+        ("recvCount", ctypes.c_void_p),
+        ("recvSrcInfo", ctypes.c_void_p),
+        ("topkIdx", ctypes.c_void_p),
+        ("weights", ctypes.c_void_p),
+        ("out", ctypes.c_void_p),
+    ]
+    _defaults = {"numTokens": 0, "topk": 0}
+
+
 # Name in the header -> class, for the layout test.
 C_STRUCTS = {
     "ncclMoeConfig_t": MoeConfig,
@@ -124,4 +178,7 @@ C_STRUCTS = {
     "ncclMoeLayoutOptions_t": MoeLayoutOptions,
     "ncclMoeDispatchArgs_t": MoeDispatchArgs,
     "ncclMoeCombineArgs_t": MoeCombineArgs,
+    "ncclMoeCommInfo_t": MoeCommInfo,
+    "ncclMoeLowLatencyDispatchArgs_t": MoeLowLatencyDispatchArgs,
+    "ncclMoeLowLatencyCombineArgs_t": MoeLowLatencyCombineArgs,
 }

@@ -12,9 +12,10 @@ def require_torch():
         import torch  # noqa: F401
     except ImportError as error:  # includes sys.modules["torch"] = None
         raise TorchNotAvailableError(
-            "nccl_moe.fused_a2a needs PyTorch with CUDA (pip install torch): %s. The pure-Python "
-            "parts (nccl_moe.library, nccl_moe.structs, nccl_moe.shapes, nccl_moe.comm) work "
-            "without it." % error) from error
+            "nccl_moe.fused_a2a needs PyTorch with CUDA (pip install torch): %s. So does "
+            "nccl_moe.low_latency. The pure-Python parts (nccl_moe.library, nccl_moe.structs, "
+            "nccl_moe.shapes, nccl_moe.comm, nccl_moe.low_latency_shapes, nccl_moe.low_latency_comm) "
+            "work without it." % error) from error
     return torch
 
 

@@ -133,6 +133,27 @@ TEST(ToolPerfCli, CheckFlagTakesZeroOrOne) {
   expectUsageError(perf({"-d", "fp8"}), "-d: 'fp8' is not one of bf16, fp32");
 }
 
+TEST(ToolPerfCli, LowLatencyFlagsAreCheckedBeforeAnyGpuWork) {
+  expectUsageError(perf({"--low-latency", "-e", "64"}),
+                   "-e sets the high-throughput sweep; with --low-latency the token counts are --tokens LIST");
+  expectUsageError(perf({"--low-latency", "--tokens", "1,8,4"}), "--tokens: 4 after 8: the token counts must increase");
+  expectUsageError(perf({"--low-latency", "--tokens", "2048"}), "--tokens: '2048' is out of range, want [1, 1024]");
+  expectUsageError(perf({"--tokens", "8"}), "--tokens is a --low-latency flag");
+  expectUsageError(perf({"--low-latency", "--zero-copy"}),
+                   "--zero-copy does not apply to --low-latency (its dispatch types are --ll-dispatch; its rows are "
+                   "bf16 in the LL layout)");
+  expectUsageError(perf({"--low-latency", "--tokens", "64", "--ll-max-tokens", "32"}),
+                   "--ll-max-tokens 32 is less than the largest of --tokens, 64");
+  expectFlagsAccepted({"--low-latency", "--tokens", "1,8", "--ll-dispatch", "fp8-pow2", "-n", "100"});
+  const ToolRun help = perf({"--help"});
+  EXPECT_EQ(helpFor(help.out, "--ll-dispatch TYPE"),
+            "--low-latency: dispatch types, one communicator each (both: bf16 and fp8), one of both, bf16, fp8, "
+            "fp8-pow2 (default both)");
+  EXPECT_EQ(helpFor(help.out, "--ll-max-tokens N"),
+            "--low-latency: lowLatencyMaxTokens N of the communicators, at least the largest of --tokens (0: that "
+            "largest), in [0, 1024] (default 0)");
+}
+
 // Two ranks of a one-GPU virtual cluster: every element checked, the table, the summary lines and
 // the JSON.
 TEST(ToolPerfGpu, TwoRanksCheckedWithJson) {
@@ -151,6 +172,27 @@ TEST(ToolPerfGpu, TwoRanksCheckedWithJson) {
   std::ifstream file(json);
   std::stringstream text;
   text << file.rdbuf();
+  EXPECT_NE(text.str().find("\"wrong_total\": 0"), std::string::npos) << text.str();
+  std::filesystem::remove_all(dir);
+}
+
+// --low-latency on two ranks: both dispatch types and the combine checked bit for bit, the JSON.
+TEST(ToolPerfGpu, LowLatencyTwoRanksCheckedWithJson) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  char dir[] = "/tmp/nccl-moe-perf-ll-gpu-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string json = std::string(dir) + "/ll.json";
+  const ToolRun run = runTool(kNcclMoeRunPath, {{"-np", "2", "--timeout", "300", kNcclMoePerfPath, "--low-latency",
+                                                 "--tokens", "1,8,32", "--experts", "16", "--topk", "4", "--hidden",
+                                                 "512", "-n", "20", "-w", "2", "--json", json},
+                                                {},
+                                                ""});
+  EXPECT_EQ(run.status, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("# #wrong elements      : 0 OK"), std::string::npos) << run.out;
+  std::ifstream file(json);
+  std::stringstream text;
+  text << file.rdbuf();
+  EXPECT_NE(text.str().find("\"mode\": \"low-latency\""), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("\"wrong_total\": 0"), std::string::npos) << text.str();
   std::filesystem::remove_all(dir);
 }

@@ -9,10 +9,12 @@
 //   table.*        the columns, the bandwidths and the summary lines
 //   json_report.*  --json FILE
 //   sweep.*        the measured loop (GPU)
+//   ll_*           --low-latency: the LL calls' sweep (GPU), its table and JSON, its check
 #include <iostream>
 
 #include "tools/common/output_file.h"
 #include "tools/common/tool_main.h"
+#include "tools/perf/ll_sweep.h"
 #include "tools/perf/options.h"
 #include "tools/perf/sweep.h"
 
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
         const RankLayout layout = perf::readLayout();
         perf::checkAgainstGroup(options, layout);
         tools::OutputFile json = perf::openJson(options, layout);
+        if (options.lowLatency) return perf::runLowLatencySweep(options, layout, json);
         return perf::runSweep(options, layout, json);
       },
       "lower -e or --hidden, or pass -c 0 (the check holds the whole group's rows in host memory on every rank)");

@@ -46,7 +46,62 @@ tools::ParseOutcome parseOptions(int argc, const char* const* argv, Options* o, 
   flags.integer("--sms", "SM budget of dispatch and of combine", &o->sms, 1, 1024);
   flags.integer("--seed", "seed of the routings", &o->seed, 0, std::numeric_limits<long long>::max());
   flags.text("--json", "FILE", "also write the table as JSON to FILE (by rank 0)", &o->json);
-  return flags.parse(argc, argv, out);
+  flags.toggle("--low-latency", "time the low-latency calls (p50/p99, eager and graph-launched, host time) beside "
+               "the high-throughput path and the copy floor; -n and -w default to " + std::to_string(kLowLatencyIters) +
+               " and " + std::to_string(kLowLatencyWarmup), &o->lowLatency);
+  flags.text("--tokens", "LIST", "--low-latency: tokens per rank, comma-separated, increasing, each in [1, 1024] "
+             "(default " + o->tokensText + ")", &o->tokensText);
+  flags.integer("--ll-max-tokens", "--low-latency: lowLatencyMaxTokens N of the communicators, at least the largest "
+                "of --tokens (0: that largest)", &o->llMaxTokens, 0, kLowLatencyMaxTokens);
+  flags.choice("--ll-dispatch", "--low-latency: dispatch types, one communicator each (both: bf16 and fp8)",
+               &o->llDispatch, {"both", "bf16", "fp8", "fp8-pow2"}, "TYPE");
+  const tools::ParseOutcome outcome = flags.parse(argc, argv, out);
+  if (outcome != tools::ParseOutcome::kRun) return outcome;
+  if (!o->lowLatency) {
+    for (const char* flag : {"--tokens", "--ll-max-tokens", "--ll-dispatch"})
+      if (flags.given(flag)) throw tools::UsageError(std::string(flag) + " is a --low-latency flag");
+    return outcome;
+  }
+  for (const char* flag : {"-b", "-e", "-f"})
+    if (flags.given(flag))
+      throw tools::UsageError(std::string(flag) + " sets the high-throughput sweep; with --low-latency the token "
+                              "counts are --tokens LIST");
+  for (const char* flag : {"--fp8", "--expert-major", "--zero-copy"})
+    if (flags.given(flag))
+      throw tools::UsageError(std::string(flag) + " does not apply to --low-latency (its dispatch types are "
+                              "--ll-dispatch; its rows are bf16 in the LL layout)");
+  if (o->dtype != "bf16") throw tools::UsageError("-d " + o->dtype + ": the low-latency calls move bf16 rows");
+  if (!flags.given("-n")) o->iters = kLowLatencyIters;
+  if (!flags.given("-w")) o->warmup = kLowLatencyWarmup;
+  o->tokens = parseTokenList("--tokens", o->tokensText);
+  return outcome;
+}
+
+std::vector<int> parseTokenList(const std::string& flag, const std::string& text) {
+  std::vector<int> tokens;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const int value = static_cast<int>(tools::parseCount(flag, item, 1, kLowLatencyMaxTokens));
+    if (!tokens.empty() && value <= tokens.back())
+      throw tools::UsageError(flag + ": " + std::to_string(value) + " after " + std::to_string(tokens.back()) +
+                              ": the token counts must increase");
+    tokens.push_back(value);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return tokens;
+}
+
+int Options::lowLatencyMaxTokens() const {
+  if (llMaxTokens > 0) return llMaxTokens;
+  return tokens.empty() ? 0 : tokens.back();
+}
+
+std::vector<std::string> Options::lowLatencyDispatchTypes() const {
+  if (llDispatch == "both") return {"bf16", "fp8"};
+  return {llDispatch};
 }
 
 void checkOptions(const Options& o) {
@@ -59,6 +114,9 @@ void checkOptions(const Options& o) {
   if (o.topk > o.experts)
     throw tools::UsageError("--topk " + std::to_string(o.topk) + " is more than --experts " +
                             std::to_string(o.experts) + " (a token picks distinct experts)");
+  if (o.lowLatency && o.llMaxTokens > 0 && !o.tokens.empty() && o.llMaxTokens < o.tokens.back())
+    throw tools::UsageError("--ll-max-tokens " + std::to_string(o.llMaxTokens) + " is less than the largest of --tokens, " +
+                            std::to_string(o.tokens.back()));
 }
 
 void checkAgainstGroup(const Options& o, const RankLayout& layout) {
@@ -68,6 +126,7 @@ void checkAgainstGroup(const Options& o, const RankLayout& layout) {
 }
 
 std::vector<int> tokenSweep(const Options& o) {
+  if (o.lowLatency) return o.tokens;
   std::vector<int> tokens;
   for (long long t = o.minTokens; t <= o.maxTokens; t *= o.factor) {
     tokens.push_back(static_cast<int>(t));

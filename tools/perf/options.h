@@ -28,9 +28,30 @@ struct Options {
   int sms = 24;
   uint64_t seed = 1;
   std::string json;
+  // --low-latency: the LL calls (docs/low_latency.md) at a list of token counts, with the HT path
+  // and the copy floor of the same bytes in the same run.
+  bool lowLatency = false;
+  std::string tokensText = "1,8,32,128,256";  // --tokens LIST
+  std::vector<int> tokens;                     // parsed from tokensText (parseOptions)
+  int llMaxTokens = 0;                         // --ll-max-tokens: N; 0: the largest of --tokens
+  std::string llDispatch = "both";             // --ll-dispatch: both (bf16 and fp8), bf16, fp8, fp8-pow2
 
   bool fp32() const { return dtype == "fp32"; }
+  // N of the LL communicators: --ll-max-tokens, else the largest token count.
+  int lowLatencyMaxTokens() const;
+  // The dispatch types of --ll-dispatch, one communicator each: "bf16", "fp8", "fp8-pow2".
+  std::vector<std::string> lowLatencyDispatchTypes() const;
 };
+
+// With --low-latency, -n and -w default to these (many calls: p99 needs them).
+constexpr int kLowLatencyIters = 1000;
+constexpr int kLowLatencyWarmup = 100;
+// The LL limit of lowLatencyMaxTokens.
+constexpr int kLowLatencyMaxTokens = 1024;
+
+// "1,8,32" -> {1, 8, 32}: counts (K suffixes allowed) in [1, kLowLatencyMaxTokens], strictly
+// increasing. Throws tools::UsageError naming `flag`.
+std::vector<int> parseTokenList(const std::string& flag, const std::string& text);
 
 constexpr int kMaxTokensPerRank = 1 << 20;
 
@@ -47,7 +68,7 @@ void checkOptions(const Options& o);
 void checkAgainstGroup(const Options& o, const RankLayout& layout);
 
 // The token counts of the sweep: -b, -b x -f, ... while at most -e (-e itself only when a step
-// lands on it, as nccl-tests' sizes).
+// lands on it, as nccl-tests' sizes); with --low-latency, --tokens.
 std::vector<int> tokenSweep(const Options& o);
 
 }  // namespace nccl_moe::perf

@@ -31,9 +31,11 @@ os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
+import ll_reference as llref  # noqa: E402
 import reference as ref  # noqa: E402
 import nccl_moe  # noqa: E402
 from nccl_moe import fused_a2a as fa  # noqa: E402
+from nccl_moe import low_latency as ll  # noqa: E402
 
 BF16 = torch.bfloat16
 GROUP = None
@@ -681,6 +683,301 @@ def moe_training(path, pad=None, steps=3):
     return check
 
 
+# ---- checks: the low-latency mode (nccl_moe.low_latency, docs/low_latency.md) ----------------------
+
+def ll_buffer(experts, hidden, max_tokens, max_topk, fp8=0):
+    return ll.LowLatencyBuffer(GROUP, experts, hidden, max_tokens, max_topk=max_topk, fp8=fp8 > 0,
+                               fp8_power_of_two_scales=fp8 == 2, num_sms=8)
+
+
+def ll_inputs(key, tokens, experts, topk, hidden, masked=0.0, skew=0.0, skew_experts=1):
+    """x [T, H] bf16, ids [T, K] int64 (-1 masked), weights [T, K] fp32 in [-1, 1] (full precision)."""
+    gen = generator(*key)
+    x = (torch.randn((tokens, hidden), generator=gen, device="cuda") * 2).to(BF16)
+    idx, _ = make_topk(tokens, experts, topk, gen, masked, skew, skew_experts)
+    weights = torch.rand((tokens, topk), generator=gen, device="cuda") * 2 - 1
+    return x, idx, weights
+
+
+def ll_expert_rows(buffer, key):
+    """Random expert outputs [L, P, H] bf16 (rows past the counts are never read)."""
+    return torch.randn(buffer.sizing.recv_x_shape, generator=generator(*key), device="cuda").to(BF16)
+
+
+def ll_check_dispatch(what, buffer, received, count, handle, layout):
+    """This rank's dispatch outputs bit for bit: counts, rows (FP8: codes and scales) and the
+    source info below the counts."""
+    fp8 = buffer.sizing.fp8
+    recv_x, scales = received if fp8 else (received, None)
+    exact(count.cpu(), torch.tensor(layout.counts, dtype=torch.int32), what + " recv_count")
+    for l, used in enumerate(layout.counts):
+        exact(recv_x[l, :used], layout.rows[l], "%s segment %d rows" % (what, l))
+        exact(handle.recv_src_info[l, :used], layout.src[l], "%s segment %d source info" % (what, l))
+        if fp8:
+            exact(scales[l, :used], layout.scales[l], "%s segment %d FP8 scales" % (what, l))
+
+
+def ll_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0.0, fp8=0, max_topk=None,
+            zero_rank=None):
+    """One dispatch, a weighted and an unweighted combine, against the reference bit for bit; T
+    differs per rank (up to N = max_tokens), one rank may have none."""
+    def check():
+        experts = experts_per_rank * RANKS
+        max_tokens = tokens + 7 * RANKS
+        buffer = ll_buffer(experts, hidden, max_tokens, max_topk or topk, fp8)
+        try:
+            # skew: every token's first pick is expert 0 (all tokens to one expert).
+            x, idx, w = ll_inputs((name, RANK), tokens_for(tokens, zero_rank=zero_rank), experts, topk, hidden,
+                                  masked, skew, 1)
+            received, count, handle, hook = buffer.dispatch(x, idx)
+            assert hook is None, "a plain dispatch returned a hook"
+            y = ll_expert_rows(buffer, (name, RANK, "y"))
+            out_w, _ = buffer.combine(y, handle, w)
+            out_u, _ = buffer.combine(y, handle)
+            torch.cuda.synchronize()
+            buffer.async_error()
+            xs = llref.gather_padded(x, max_tokens, 0, GROUP)
+            ids = llref.gather_padded(idx, max_tokens, -1, GROUP)
+            layout = llref.dispatch_expected(xs, ids, RANK, experts_per_rank, fp8)
+            per_slot = llref.expert_rows_at_source(y, layout, GROUP, x.shape[0], topk)
+            torch.cuda.synchronize()
+        finally:
+            buffer.destroy()
+        assert buffer.buffer_bytes == buffer.sizing.buffer_bytes(), (
+            "lowLatencyBufferBytes %d, the contract's formula %d" % (buffer.buffer_bytes, buffer.sizing.buffer_bytes()))
+        ll_check_dispatch("dispatch", buffer, received, count, handle, layout)
+        exact(out_w, llref.combine_expected(per_slot, idx, w), "weighted combine")
+        exact(out_u, llref.combine_expected(per_slot, idx), "unweighted combine")
+        return "T=%d rows=%d LL bytes %d" % (x.shape[0], sum(layout.counts), buffer.buffer_bytes)
+    return check
+
+
+def ll_hooks():
+    """Two dispatches and two combines split into send halves with work between the halves, the
+    inputs overwritten after the send halves; hooks out of order, twice, or a third send half are
+    refused before anything is enqueued (every rank takes the same path)."""
+    name, tokens, local, topk, hidden = "ll/hooks", tokens_for(20), 2, 3, 128
+    experts, max_tokens = local * RANKS, 20 + 7 * RANKS
+    buffer = ll_buffer(experts, hidden, max_tokens, topk)
+    refusals = []
+    try:
+        xa, ida, wa = ll_inputs((name, RANK, "a"), tokens, experts, topk, hidden, masked=0.2)
+        xb, idb, _ = ll_inputs((name, RANK, "b"), tokens, experts, topk, hidden)
+        keep_a, keep_b = xa.clone(), xb.clone()
+        ra, ca, ha, hook_a = buffer.dispatch(xa, ida, return_recv_hook=True)
+        rb, cb, hb, hook_b = buffer.dispatch(xb, idb, return_recv_hook=True)
+        for attempt in (lambda: buffer.dispatch(xa, ida, return_recv_hook=True), lambda: buffer.dispatch(xa, ida),
+                        hook_b, lambda: buffer.combine(torch.zeros_like(ra), ha)):
+            try:
+                attempt()
+            except ll.HookOrderError as error:
+                refusals.append(str(error))
+        work = torch.randn((512, 512), device="cuda")
+        for _ in range(4):
+            work = work @ work.t() / 512
+        xa.fill_(7.0)  # the send halves have read them: the receive halves must not
+        xb.fill_(-3.0)
+        hook_a()
+        hook_b()
+        try:
+            hook_a()
+        except ll.HookOrderError as error:
+            refusals.append(str(error))
+        ya, yb = ll_expert_rows(buffer, (name, RANK, "ya")), ll_expert_rows(buffer, (name, RANK, "yb"))
+        out_a, hook_ca = buffer.combine(ya, ha, wa, return_recv_hook=True)
+        out_b, hook_cb = buffer.combine(yb, hb, return_recv_hook=True)
+        work = work @ work.t() / 512
+        ya.fill_(1.0)
+        hook_ca()
+        hook_cb()
+        torch.cuda.synchronize()
+        buffer.async_error()
+        layouts, per_slot = [], []
+        for x, idx, y in ((keep_a, ida, ll_expert_rows(buffer, (name, RANK, "ya"))), (keep_b, idb, yb)):
+            layout = llref.dispatch_expected(llref.gather_padded(x, max_tokens, 0, GROUP),
+                                             llref.gather_padded(idx, max_tokens, -1, GROUP), RANK, local)
+            layouts.append(layout)
+            per_slot.append(llref.expert_rows_at_source(y, layout, GROUP, tokens, topk))
+        torch.cuda.synchronize()
+    finally:
+        buffer.destroy()
+    assert len(refusals) == 5, "expected 5 refusals, got %d: %s" % (len(refusals), refusals)
+    assert "third low-latency dispatch send half" in refusals[0], refusals[0]
+    assert "plain low-latency dispatch while 2" in refusals[1], refusals[1]
+    assert "#2's hook called before the hook of the older dispatch #1" in refusals[2], refusals[2]
+    assert "before its receive hook was called" in refusals[3], refusals[3]
+    assert "was already called" in refusals[4], refusals[4]
+    ll_check_dispatch("split dispatch a", buffer, ra, ca, ha, layouts[0])
+    ll_check_dispatch("split dispatch b", buffer, rb, cb, hb, layouts[1])
+    exact(out_a, llref.combine_expected(per_slot[0], ida, wa), "split weighted combine")
+    exact(out_b, llref.combine_expected(per_slot[1], idb), "split unweighted combine")
+    return "refusals: " + " | ".join(r[:50] for r in refusals)
+
+
+def ll_graph(split):
+    """Dispatch, an expert (y = 2 * rows) and a weighted combine captured once in a CUDA graph with
+    caller outputs, replayed with fresh x, ids and weights at the same addresses; every replay
+    bit-exact. ``split``: the graph holds send halves and their hooks."""
+    def check():
+        name, local, topk, hidden = "ll/graph", 2, 4, 192
+        experts, max_tokens = local * RANKS, 24 + 7 * RANKS
+        tokens = tokens_for(24)
+        buffer = ll_buffer(experts, hidden, max_tokens, topk)
+        results = []
+        try:
+            x, idx, w = ll_inputs((name, RANK, "warm"), tokens, experts, topk, hidden)
+            outs = buffer.dispatch_outputs()
+            y = torch.empty(buffer.sizing.recv_x_shape, dtype=BF16, device="cuda")
+            out = torch.empty((tokens, hidden), dtype=BF16, device="cuda")
+
+            def step():
+                _, _, handle, hook = buffer.dispatch(x, idx, out=outs, return_recv_hook=split)
+                if hook is not None:
+                    hook()
+                torch.mul(outs.recv_x, 2, out=y)
+                _, hook = buffer.combine(y, handle, w, out=out, return_recv_hook=split)
+                if hook is not None:
+                    hook()
+                return handle
+
+            handle = step()  # eagerly once before the capture
+            torch.cuda.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                handle = step()
+            for replay in range(4):
+                nx, nidx, nw = ll_inputs((name, RANK, replay), tokens, experts, topk, hidden, masked=0.1 * replay)
+                x.copy_(nx)
+                idx.copy_(nidx)
+                w.copy_(nw)
+                out.fill_(float("nan"))
+                graph.replay()
+                torch.cuda.synchronize()
+                buffer.async_error()
+                layout = llref.dispatch_expected(llref.gather_padded(nx, max_tokens, 0, GROUP),
+                                                 llref.gather_padded(nidx, max_tokens, -1, GROUP), RANK, local)
+                per_slot = llref.expert_rows_at_source(y, layout, GROUP, tokens, topk)
+                results.append((layout, outs.recv_count.clone(), [outs.recv_x[l].clone() for l in range(local)],
+                                handle.recv_src_info.clone(), out.clone(),
+                                llref.combine_expected(per_slot, nidx, nw)))
+            torch.cuda.synchronize()
+        finally:
+            buffer.destroy()
+        for replay, (layout, count, rows, src, got, want) in enumerate(results):
+            what = "replay %d" % replay
+            exact(count.cpu(), torch.tensor(layout.counts, dtype=torch.int32), what + " recv_count")
+            for l, used in enumerate(layout.counts):
+                exact(rows[l][:used], layout.rows[l], "%s segment %d rows" % (what, l))
+                exact(src[l, :used], layout.src[l], "%s segment %d source info" % (what, l))
+            exact(got, want, what + " weighted combine")
+        return "%d replays%s" % (len(results), " (split halves in the graph)" if split else "")
+    return check
+
+
+def ll_autograd():
+    """dispatch's backward = unweighted combine of the row gradients (bit-exact); the combine's
+    backward: y's gradient bf16(fp32(w * g)) in the dispatch layout, zero past the counts
+    (bit-exact), the weights' gradient <g[t], y(e_k, t)> (fp32 sums in another order: close)."""
+    name, local, topk, hidden = "ll/autograd", 2, 3, 160
+    experts, max_tokens = local * RANKS, 18 + 7 * RANKS
+    tokens = tokens_for(18, zero_rank=1)
+    notes = Notes()
+    buffer = ll_buffer(experts, hidden, max_tokens, topk)
+    try:
+        x, idx, w = ll_inputs((name, RANK), tokens, experts, topk, hidden, masked=0.25)
+        x.requires_grad_()
+        recv_x, count, handle, _ = buffer.dispatch(x, idx)
+        g_rows = ll_expert_rows(buffer, (name, RANK, "g_rows"))
+        (gx,) = torch.autograd.grad([recv_x], [x], [g_rows])
+        y = ll_expert_rows(buffer, (name, RANK, "y")).requires_grad_()
+        weights = w.clone().requires_grad_()
+        out, _ = buffer.combine(y, handle, weights)
+        g_out = (torch.randn((tokens, hidden), generator=generator(name, RANK, "g"), device="cuda") * 3).to(BF16)
+        gy, gw = torch.autograd.grad([out], [y, weights], [g_out])
+        y2 = ll_expert_rows(buffer, (name, RANK, "y2")).requires_grad_()
+        out2, _ = buffer.combine(y2, handle)
+        (gy2,) = torch.autograd.grad([out2], [y2], [g_out])
+        torch.cuda.synchronize()
+        buffer.async_error()
+        layout = llref.dispatch_expected(llref.gather_padded(x.detach(), max_tokens, 0, GROUP),
+                                         llref.gather_padded(idx, max_tokens, -1, GROUP), RANK, local)
+        grads = llref.gather_padded(g_out, max_tokens, 0, GROUP)
+        weights_all = llref.gather_padded(w, max_tokens, 0, GROUP)
+        g_per_slot = llref.expert_rows_at_source(g_rows, layout, GROUP, tokens, topk)
+        y_per_slot = llref.expert_rows_at_source(y.detach(), layout, GROUP, tokens, topk)
+        torch.cuda.synchronize()
+    finally:
+        buffer.destroy()
+    exact(gx, llref.combine_expected(g_per_slot, idx), "dispatch grad x (unweighted combine of the row grads)")
+    want_rows = llref.weighted_rows_expected(layout, grads, weights_all, hidden)
+    for l, used in enumerate(layout.counts):
+        exact(gy[l, :used], want_rows[l], "combine grad y segment %d" % l)
+        exact(gy2[l, :used], layout_rows_of(grads, layout.src[l], hidden), "unweighted combine grad y segment %d" % l)
+        assert not gy[l, used:].any() and not gy2[l, used:].any(), "grad y past the count is not zero"
+    want_w = (g_out.double().unsqueeze(1) * y_per_slot.double()).sum(dim=2) * (idx >= 0)
+    scale = (g_out.double().abs().unsqueeze(1) * y_per_slot.double().abs()).sum(dim=2).max().item() if tokens else 1.0
+    # fp32 dot products over H bf16 products in another order: |error| <= ~H x 2^-24 x sum |g y|.
+    close(gw, want_w.float(), "combine grad weights", notes, rtol=1e-5, atol=hidden * 2.0 ** -23 * max(1.0, scale))
+    assert gx.dtype == BF16 and gw.dtype == torch.float32
+    return "T=%d %s" % (tokens, "; ".join(notes))
+
+
+def layout_rows_of(rows_by_rank, src, hidden):
+    """rows_by_rank[s][t] for each (s, t, k) of ``src``: what an unweighted backward dispatch delivers."""
+    if src.shape[0] == 0:
+        return torch.zeros((0, hidden), dtype=BF16, device="cuda")
+    return torch.stack([rows_by_rank[s][t] for s, t in src[:, :2].tolist()])
+
+
+def ll_errors():
+    """Host-side refusals (before any collective call, alike on every rank), then a bad expert id
+    on rank 0: reported on every rank through async_error, no output written."""
+    local, topk, hidden, max_tokens = 2, 2, 64, 16
+    experts = local * RANKS
+    messages = []
+    buffer = ll_buffer(experts, hidden, max_tokens, topk)
+    try:
+        x, idx, w = ll_inputs(("ll/errors", RANK), 8, experts, topk, hidden)
+        big_x, big_idx, _ = ll_inputs(("ll/errors", RANK, "big"), max_tokens + 1, experts, topk, hidden)
+        for attempt in (lambda: buffer.dispatch(big_x, big_idx),
+                        lambda: buffer.dispatch(x, idx[:, :1].expand(8, 3).contiguous()),
+                        lambda: buffer.combine(torch.zeros((8, hidden), dtype=BF16, device="cuda"), None)):
+            try:
+                attempt()
+            except (ValueError, TypeError) as error:
+                messages.append(str(error))
+        bad = idx.clone()
+        if RANK == 0:
+            bad[0, 1] = experts + 5
+        outs = buffer.dispatch_outputs()
+        outs.recv_x.fill_(1.5)
+        outs.recv_count.fill_(-7)
+        buffer.dispatch(x, bad, out=outs)
+        torch.cuda.synchronize()
+        try:
+            buffer.async_error()
+        except nccl_moe.NcclMoeError as error:
+            messages.append(str(error))
+        untouched = bool((outs.recv_x == 1.5).all()) and bool((outs.recv_count == -7).all())
+    finally:
+        buffer.destroy()
+    assert len(messages) == 4, "expected 4 errors, got %s" % messages
+    assert "takes at most max_tokens=16" in messages[0], messages[0]
+    assert "top-k must lie in [1, max_topk=2]" in messages[1], messages[1]
+    assert "handle must come from a dispatch" in messages[2], messages[2]
+    assert "rank 0 token 0 slot 1" in messages[3] and "out of range" in messages[3], messages[3]
+    assert untouched, "an output was written despite the routing fault"
+    fp8 = ll_buffer(experts, hidden, max_tokens, topk, fp8=1)
+    try:
+        fp8.dispatch(x.clone().requires_grad_(), idx)
+    except ValueError as error:
+        messages.append(str(error))
+    finally:
+        fp8.destroy()
+    assert "not differentiable" in messages[-1], messages[-1]
+    return messages[3][:120]
+
+
 # ---- the list of checks -----------------------------------------------------------------------
 
 def all_checks():
@@ -727,6 +1024,16 @@ def all_checks():
         ("moe/train_fused", moe_training("fused")),
         ("moe/train_hybrid_pad16", moe_training("hybrid", pad=16)),
         ("errors/bad_routing_reported_everywhere", bad_routing_is_reported_everywhere),
+        ("ll/bf16_uneven_masked", ll_case("ll/bf16_uneven_masked", 30, 4, 4, 256, masked=0.2, zero_rank=1)),
+        ("ll/top8_max_topk_odd_hidden", ll_case("ll/top8_max_topk_odd_hidden", 17, 8, 6, 333, max_topk=8)),
+        ("ll/all_to_one_expert", ll_case("ll/all_to_one_expert", 40, 4, 2, 128, skew=1000.0)),
+        ("ll/fp8", ll_case("ll/fp8", 26, 4, 4, 384, masked=0.1, fp8=1)),
+        ("ll/fp8_pow2_odd_hidden", ll_case("ll/fp8_pow2_odd_hidden", 21, 2, 3, 333, fp8=2, zero_rank=0)),
+        ("ll/hooks", ll_hooks),
+        ("ll/graph_replay", ll_graph(split=False)),
+        ("ll/graph_replay_split_halves", ll_graph(split=True)),
+        ("ll/autograd", ll_autograd),
+        ("ll/errors", ll_errors),
     ]
     return checks
 
