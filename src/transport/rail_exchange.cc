@@ -24,24 +24,29 @@ Status issueGroup(ncclComm_t rail, const RailJob& job, uint64_t* status, cudaStr
   // A chunk fitted to counts may carry nothing either way (every transfer of this rank empty; its
   // rail peers then have nothing for it either): no NCCL call at all.
   bool empty = true;
-  for (const RailLeg& leg : job.legs) empty = empty && leg.sendRows == 0 && leg.recvRows == 0;
+  for (const RailLeg& leg : job.legs) empty = empty && leg.sendRows == 0 && leg.recvRows == 0 && leg.tailBytes == 0;
   if (empty) return Status::ok();
   if (Status s = ncclStatus(ncclGroupStart(), "ncclGroupStart"); !s.isOk()) return s;
   Status result;
   for (const RailLeg& leg : job.legs) {
     const size_t sendBytes = static_cast<size_t>(leg.sendRows) * leg.rowBytes;
     const size_t recvBytes = static_cast<size_t>(leg.recvRows) * leg.rowBytes;
-    // Two sends to one peer in a group arrive in order: rows, then the status word (and the same
-    // on the receiving side).
+    // Two sends to one peer in a group arrive in order: rows, then the status word or the tail
+    // (and the same on the receiving side).
     if (result.isOk() && sendBytes > 0) {
       result = ncclStatus(ncclSend(leg.send, sendBytes, ncclUint8, leg.peer, rail, stream), "ncclSend");
-      if (result.isOk()) result = ncclStatus(ncclSend(status, 1, ncclUint64, leg.peer, rail, stream), "ncclSend(status)");
+      if (result.isOk() && !job.bare)
+        result = ncclStatus(ncclSend(status, 1, ncclUint64, leg.peer, rail, stream), "ncclSend(status)");
     }
+    if (result.isOk() && job.bare && leg.tailBytes > 0)
+      result = ncclStatus(ncclSend(leg.sendTail, leg.tailBytes, ncclUint8, leg.peer, rail, stream), "ncclSend(tail)");
     if (result.isOk() && recvBytes > 0) {
       result = ncclStatus(ncclRecv(leg.recv, recvBytes, ncclUint8, leg.peer, rail, stream), "ncclRecv");
-      if (result.isOk())
+      if (result.isOk() && !job.bare)
         result = ncclStatus(ncclRecv(status + 1 + leg.peer, 1, ncclUint64, leg.peer, rail, stream), "ncclRecv(status)");
     }
+    if (result.isOk() && job.bare && leg.tailBytes > 0)
+      result = ncclStatus(ncclRecv(leg.recvTail, leg.tailBytes, ncclUint8, leg.peer, rail, stream), "ncclRecv(tail)");
   }
   const Status ended = ncclStatus(ncclGroupEnd(), "ncclGroupEnd");
   return result.isOk() ? ended : result;
@@ -135,8 +140,11 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
     if (Status s = cudaStatus(cudaLaunchHostFunc(stream, armGraphWatch, graphWatch), "cudaLaunchHostFunc(arm)");
         !s.isOk())
       return s;
-  if (Status s = cudaStatus(launchNetworkPrologue(view_, slot.epoch.get(), slot.status.get(), stream), "launch(network prologue)"); !s.isOk())
-    return s;
+  if (!job.bare)
+    if (Status s = cudaStatus(launchNetworkPrologue(view_, slot.epoch.get(), slot.status.get(), stream),
+                              "launch(network prologue)");
+        !s.isOk())
+      return s;
   if (Status s = cudaStatus(cudaEventRecord(slot.started.get(), stream), "cudaEventRecord"); !s.isOk()) return s;
   if (Status s = issueGroup(rail_, job, slot.status.get(), stream); !s.isOk()) return s;
   logMessage(LogLevel::kTrace, "rank %d: network group '%s' enqueued", view_.rank, job.what);
@@ -145,10 +153,12 @@ Status RailExchange::issue(const RailJob& job, cudaStream_t stream) {
     if (Status s = cudaStatus(cudaLaunchHostFunc(stream, disarmGraphWatch, graphWatch), "cudaLaunchHostFunc(disarm)");
         !s.isOk())
       return s;
-  if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, job.chunk, slot.epoch.get(), slot.status.get(), stream),
-                            "launch(network signal)");
-      !s.isOk())
-    return s;
+  if (!job.bare)
+    if (Status s = cudaStatus(launchNetworkSignal(view_, job.phase, job.selfOnly, job.chunk, slot.epoch.get(),
+                                                  slot.status.get(), stream),
+                              "launch(network signal)");
+        !s.isOk())
+      return s;
   slot.busy = graphWatch == nullptr;
   slot.startSeen = false;
   slot.info = infoOf(job, view_);

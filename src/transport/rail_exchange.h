@@ -62,6 +62,11 @@ struct RailLeg {
   int64_t sendRows = 0;
   int64_t recvRows = 0;
   size_t rowBytes = 0;
+  // Bare jobs only (below): a small record sent after the rows and received after the peer's, in
+  // place of the status word (the low-latency path's sequence numbers, token counts and faults).
+  const void* sendTail = nullptr;
+  void* recvTail = nullptr;
+  size_t tailBytes = 0;
 };
 
 struct RailJob {
@@ -70,6 +75,10 @@ struct RailJob {
   bool selfOnly = false;  // signal this rank only (else every domain peer)
   int chunk = -1;         // chunk of a chunked phase (signals chunkSignal(epoch, chunk)); -1: whole
   int chunks = 0;         // chunks of the phase (messages)
+  // No prologue, status words or signal kernel around the group: the kernels behind it are
+  // stream-ordered after it and check what landed themselves (each leg's tail carries the sender's
+  // sequence number: a stale one means the sender had failed). The low-latency path's jobs.
+  bool bare = false;
   std::vector<RailLeg> legs;
 };
 
@@ -86,7 +95,8 @@ class RailExchange {
 
   // Runs `job` on the exchange's own stream and waits (set-up only: NCCL connects now).
   Status rehearse(const RailJob& job);
-  // Enqueues `job` on `stream` (prologue, NCCL group, signal) and hands it to the watchdog.
+  // Enqueues `job` on `stream` (prologue, NCCL group, signal; the group alone for a bare job) and
+  // hands it to the watchdog.
   Status issue(const RailJob& job, cudaStream_t stream);
   // Chunked phases run on the exchange's own stream so that `stream` can run NVLink work beside
   // them: forkFrom orders that stream after the work enqueued on `stream` so far, issueForked
@@ -103,8 +113,9 @@ class RailExchange {
   void abort();
 
  private:
-  // Enough for the layout and every chunk of a dispatch and a combine in flight at once.
-  static constexpr int kWatchSlots = 2 * kMaxNetworkChunks + 4;
+  // Enough for the layout and every chunk of a dispatch and a combine in flight at once, and the
+  // low-latency groups besides (two dispatches and two combines outstanding, one combine's partials).
+  static constexpr int kWatchSlots = 2 * kMaxNetworkChunks + 4 + 5;
   // What a timeout message names about a group.
   struct JobInfo {
     const char* what = "";
