@@ -302,17 +302,10 @@ Status checkStart(const ncclMoeConfig_t* config, ncclMoeComm* comm) {
 namespace {
 Status setUpComm(ncclMoeComm* comm);
 
-// The LL buffers, when the LL mode is on (every rank agrees: checkConfigAgrees, choosePlanFor). With
-// several domains nothing is reserved: the two-hop LL path is not built yet, its calls fail.
+// The LL buffers, when the LL mode is on (every rank agrees: checkConfigAgrees, choosePlanFor); with
+// several domains after the rail exchange, whose communicator the LL network groups share.
 Status setUpLowLatency(ncclMoeComm* comm) {
   if (comm->config.lowLatencyMaxTokens == 0) return Status::ok();
-  if (comm->domains > 1) {
-    if (comm->rank == 0)
-      logWarn("low-latency mode requested (lowLatencyMaxTokens=%d) on %d NVLink domains: the two-hop LL path is not "
-              "built yet, so no LL buffers are reserved and every LL call fails with ncclInvalidUsage",
-              comm->config.lowLatencyMaxTokens, comm->domains);
-    return Status::ok();
-  }
   return LowLatencyState::create(*comm, &comm->lowLatency);
 }
 }  // namespace

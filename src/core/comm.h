@@ -51,8 +51,8 @@ struct ncclMoeComm {
   bool inputsExposed = false;  // ncclMoeCommGetInputBuffers was called: calls end once peers read them
   uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
   nccl_moe::SharedErrorMessage lastError;  // any thread may write it: read through lastErrorCopy
-  // The low-latency mode (core/low_latency.h): null when it is off, and with several NVLink domains
-  // (the two-hop LL path is not built yet; every LL call fails then).
+  // The low-latency mode (core/low_latency.h): null when it is off. Declared after `rail`, so that
+  // it goes first (its network groups run on the rail exchange).
   std::unique_ptr<nccl_moe::LowLatencyState> lowLatency;
   // The library's own communicator for host-side exchanges (transport/control_comm.h). Declared
   // last so that it goes first: after a failure it is aborted before any memory is freed.

@@ -11,11 +11,13 @@ namespace {
 
 size_t aligned256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-// The shared shape of both LL calls (the mode already known to be available): check what this half needs (arguments, or an outstanding send
-// half to complete), launch, then record the send half or retire the oldest one.
+// The shared shape of both LL calls (the mode already known to be available): check what this half
+// needs (arguments, or an outstanding send half to complete), launch (`launch(args, outstanding)`
+// with the number of send halves outstanding before this call), then record the send half or retire
+// the oldest one.
 template <class Args, class CheckArgs, class Launch>
-Status runHalves(ncclMoeComm* comm, const Args* args, LowLatencyHalves halves, const char* call,
-                 OutstandingHalves<Args>& outstanding, CheckArgs checkArgs, Launch launch) {
+Status runHalves(ncclMoeComm* comm, const Args* args, LowLatencyHalves halves, OutstandingHalves<Args>& outstanding,
+                 CheckArgs checkArgs, Launch launch) {
   const bool sends = (halves & kLowLatencySend) != 0;
   if (sends) {
     if (Status s = checkArgs(comm->config, comm->rank, args); !s.isOk()) return s;
@@ -24,7 +26,7 @@ Status runHalves(ncclMoeComm* comm, const Args* args, LowLatencyHalves halves, c
     return s;
   }
   const Args& given = sends ? *args : outstanding.oldest();
-  if (Status s = cudaStatus(launch(given), call); !s.isOk()) return s;
+  if (Status s = launch(given, outstanding.count()); !s.isOk()) return s;
   if (halves == kLowLatencySend) outstanding.push(given);
   if (halves == kLowLatencyReceive) outstanding.pop();
   return Status::ok();
@@ -32,10 +34,10 @@ Status runHalves(ncclMoeComm* comm, const Args* args, LowLatencyHalves halves, c
 
 }  // namespace
 
-LowLatencyShape lowLatencyShapeOf(const CommConfig& config, int ranks) {
+LowLatencyShape lowLatencyShapeOf(const CommConfig& config, int ranks, int ranksPerDomain) {
   LowLatencyShape shape;
   shape.ranks = ranks;
-  shape.ranksPerDomain = ranks;
+  shape.ranksPerDomain = ranksPerDomain;
   shape.experts = config.shape.experts;
   shape.hidden = config.shape.hidden;
   shape.maxTopk = config.shape.maxTopk;
@@ -53,17 +55,25 @@ LowLatencyScratch lowLatencyScratchOf(const LowLatencyShape& shape) {
   s.sourceCounts = aligned256(R * L * sizeof(int32_t));
   s.stashKept = aligned256(2 * N * K * sizeof(int32_t));
   s.stashWeights = aligned256(2 * N * K * sizeof(float));
-  s.total = s.counters + s.positions + s.sourceCounts + s.stashKept + s.stashWeights;
+  const int M = shape.domains();
+  s.netTails = M > 1 ? aligned256(static_cast<size_t>(lowLatencyNetTailIndex(kLowLatencyNetKinds, 0, 0, 0, M)) *
+                                  static_cast<size_t>(lowLatencyNetTailBytes(shape)))
+                     : 0;
+  s.total = s.counters + s.positions + s.sourceCounts + s.stashKept + s.stashWeights + s.netTails;
   return s;
 }
 
-Status LowLatencyState::create(const ncclMoeComm& comm, std::unique_ptr<LowLatencyState>* out) {
-  const LowLatencyShape shape = lowLatencyShapeOf(comm.config, comm.ranks);
+Status LowLatencyState::create(ncclMoeComm& comm, std::unique_ptr<LowLatencyState>* out) {
+  const LowLatencyShape shape = lowLatencyShapeOf(comm.config, comm.ranks, comm.domainRanks);
   if (Status s = checkLowLatencyShape(shape); !s.isOk()) return s;
+  const bool twoHop = shape.domains() > 1;
+  if (twoHop && !comm.rail)
+    return Status::invalidUsage(format("rank %d: the two-hop low-latency path needs the rail exchange", comm.rank));
   const LowLatencyRegions regions = lowLatencyRegionsOf(shape);
   const LowLatencyScratch scratch = lowLatencyScratchOf(shape);
   std::unique_ptr<LowLatencyState> state(new LowLatencyState());
-  if (Status s = PeerBuffer::create(comm.control->get(), comm.rank, comm.ranks, 0, comm.ranks,
+  const int firstRank = shape.domainOf(comm.rank) * shape.domainSize();
+  if (Status s = PeerBuffer::create(comm.control->get(), comm.rank, comm.ranks, firstRank, shape.domainSize(),
                                     static_cast<size_t>(regions.total), comm.config.timeoutMs, &state->buffer_);
       !s.isOk())
     return s;
@@ -87,6 +97,8 @@ Status LowLatencyState::create(const ncclMoeComm& comm, std::unique_ptr<LowLaten
   v.sourceCounts = reinterpret_cast<int32_t*>(at += scratch.positions);
   v.stashKept = reinterpret_cast<int32_t*>(at += scratch.sourceCounts);
   v.stashWeights = reinterpret_cast<float*>(at += scratch.stashKept);
+  v.netTails = twoHop ? (at += scratch.stashWeights) : nullptr;
+  v.netTailBytes = twoHop ? lowLatencyNetTailBytes(shape) : 0;
   v.ranks = shape.ranks;
   v.rank = comm.rank;
   v.experts = shape.experts;
@@ -99,31 +111,111 @@ Status LowLatencyState::create(const ncclMoeComm& comm, std::unique_ptr<LowLaten
   v.powerOfTwoScales = shape.powerOfTwoScales;
   v.segmentRows = shape.segmentRows();
   v.scalePlaneRows = shape.scalePlaneRows();
-  logInfo("rank %d: low-latency mode: up to %d tokens per call, %s dispatch, LL buffers %.1f MiB (two parities), "
+
+  if (twoHop) {
+    state->rail_ = comm.rail.get();
+    state->jobs_ = lowLatencyNetJobs(state->buffer_->local(), v.netTails, shape, comm.rank);
+    for (CudaEvent* event : {&state->dispatchLanded_[0], &state->dispatchLanded_[1], &state->weightsLanded_[0],
+                             &state->weightsLanded_[1], &state->partialsLanded_})
+      if (Status s = event->create(); !s.isOk()) return s;
+    // Every kind of group once while all ranks are here (NCCL connects now, not inside a call or a
+    // capture). What lands is never read: every tail holds sequence number 0.
+    for (const auto& kind : state->jobs_)
+      if (Status s = state->rail_->rehearse(kind[0]); !s.isOk()) return s;
+  }
+  logInfo("rank %d: low-latency mode: up to %d tokens per call, %s dispatch, %s, LL buffers %.1f MiB (two parities), "
           "scratch %.2f MiB",
           comm.rank, shape.maxTokens, !shape.fp8 ? "BF16" : shape.powerOfTwoScales ? "FP8 (power-of-two scales)" : "FP8",
+          twoHop ? format("two hops over %d domains of %d ranks", shape.domains(), shape.domainSize()).c_str()
+                 : "one NVLink domain",
           regions.total / 1048576.0, scratch.total / 1048576.0);
   *out = std::move(state);
   return Status::ok();
 }
 
+LowLatencyView LowLatencyState::viewWith(int parity) const {
+  LowLatencyView v = view_;
+  v.netParity = parity;
+  return v;
+}
+
+Status LowLatencyState::issueNetwork(int kind, int parity, cudaEvent_t landed, cudaStream_t stream) {
+  if (Status s = rail_->forkFrom(stream); !s.isOk()) return s;
+  if (Status s = rail_->issue(jobs_[kind][parity], rail_->stream()); !s.isOk()) return s;
+  return cudaStatus(cudaEventRecord(landed, rail_->stream()), "cudaEventRecord(low-latency network landed)");
+}
+
+// Send: the send kernel (NVLink writes and the network slots), then the slots' group. Receive (after
+// that group landed): the relay's fan-out and the placement, one kernel.
+Status LowLatencyState::dispatchTwoHop(const ncclMoeLowLatencyDispatchArgs_t& args, LowLatencyHalves halves,
+                                       int outstanding, int maxBlocks, cudaStream_t stream) {
+  constexpr const char* kCall = "low-latency dispatch (two hops)";
+  // The oldest outstanding send half's parity, for a receive half alone.
+  int parity = static_cast<int>((dispatchSends_ - static_cast<uint64_t>(outstanding)) % 2);
+  if (halves & kLowLatencySend) {
+    parity = static_cast<int>(dispatchSends_ % 2);
+    if (Status s = cudaStatus(launchLowLatencyDispatch(viewWith(parity), args, kLowLatencySend, maxBlocks, stream), kCall);
+        !s.isOk())
+      return s;
+    if (Status s = issueNetwork(kLowLatencyNetDispatch, parity, dispatchLanded_[parity].get(), stream); !s.isOk())
+      return s;
+    ++dispatchSends_;
+  }
+  if (!(halves & kLowLatencyReceive)) return Status::ok();
+  if (Status s = cudaStatus(cudaStreamWaitEvent(stream, dispatchLanded_[parity].get(), 0), "cudaStreamWaitEvent");
+      !s.isOk())
+    return s;
+  return cudaStatus(launchLowLatencyDispatch(viewWith(parity), args, kLowLatencyReceive, maxBlocks, stream), kCall);
+}
+
+// Send: the send kernel (rows over NVLink, own slots stashed, weights staged), then the weights'
+// group. Receive (after it landed): the relay's node partials, their group, then the sum.
+Status LowLatencyState::combineTwoHop(const ncclMoeLowLatencyCombineArgs_t& args, LowLatencyHalves halves,
+                                      int outstanding, int maxBlocks, cudaStream_t stream) {
+  constexpr const char* kCall = "low-latency combine (two hops)";
+  int parity = static_cast<int>((combineSends_ - static_cast<uint64_t>(outstanding)) % 2);
+  if (halves & kLowLatencySend) {
+    parity = static_cast<int>(combineSends_ % 2);
+    if (Status s = cudaStatus(launchLowLatencyCombine(viewWith(parity), args, kLowLatencySend, maxBlocks, stream), kCall);
+        !s.isOk())
+      return s;
+    if (Status s = issueNetwork(kLowLatencyNetWeights, parity, weightsLanded_[parity].get(), stream); !s.isOk())
+      return s;
+    ++combineSends_;
+  }
+  if (!(halves & kLowLatencyReceive)) return Status::ok();
+  const LowLatencyView v = viewWith(parity);
+  if (Status s = cudaStatus(cudaStreamWaitEvent(stream, weightsLanded_[parity].get(), 0), "cudaStreamWaitEvent");
+      !s.isOk())
+    return s;
+  if (Status s = cudaStatus(launchLowLatencyCombineRelay(v, args, maxBlocks, stream), kCall); !s.isOk()) return s;
+  if (Status s = issueNetwork(kLowLatencyNetPartials, parity, partialsLanded_.get(), stream); !s.isOk()) return s;
+  if (Status s = cudaStatus(cudaStreamWaitEvent(stream, partialsLanded_.get(), 0), "cudaStreamWaitEvent"); !s.isOk())
+    return s;
+  return cudaStatus(launchLowLatencyCombine(v, args, kLowLatencyReceive, maxBlocks, stream), kCall);
+}
+
 Status runLowLatencyDispatch(ncclMoeComm* comm, const ncclMoeLowLatencyDispatchArgs_t* args, LowLatencyHalves halves,
                              const char* call, cudaStream_t stream) {
-  if (Status s = checkLowLatencyAvailable(comm->config, comm->domains, call); !s.isOk()) return s;
+  if (Status s = checkLowLatencyAvailable(comm->config, call); !s.isOk()) return s;
   LowLatencyState& ll = *comm->lowLatency;
-  return runHalves(comm, args, halves, call, ll.dispatches, checkLowLatencyDispatchArgs,
-                   [&](const ncclMoeLowLatencyDispatchArgs_t& given) {
-                     return launchLowLatencyDispatch(ll.view(), given, halves, comm->config.dispatchSms, stream);
+  const int sms = comm->config.dispatchSms;
+  return runHalves(comm, args, halves, ll.dispatches, checkLowLatencyDispatchArgs,
+                   [&](const ncclMoeLowLatencyDispatchArgs_t& given, int outstanding) {
+                     if (ll.twoHop()) return ll.dispatchTwoHop(given, halves, outstanding, sms, stream);
+                     return cudaStatus(launchLowLatencyDispatch(ll.view(), given, halves, sms, stream), call);
                    });
 }
 
 Status runLowLatencyCombine(ncclMoeComm* comm, const ncclMoeLowLatencyCombineArgs_t* args, LowLatencyHalves halves,
                             const char* call, cudaStream_t stream) {
-  if (Status s = checkLowLatencyAvailable(comm->config, comm->domains, call); !s.isOk()) return s;
+  if (Status s = checkLowLatencyAvailable(comm->config, call); !s.isOk()) return s;
   LowLatencyState& ll = *comm->lowLatency;
-  return runHalves(comm, args, halves, call, ll.combines, checkLowLatencyCombineArgs,
-                   [&](const ncclMoeLowLatencyCombineArgs_t& given) {
-                     return launchLowLatencyCombine(ll.view(), given, halves, comm->config.combineSms, stream);
+  const int sms = comm->config.combineSms;
+  return runHalves(comm, args, halves, ll.combines, checkLowLatencyCombineArgs,
+                   [&](const ncclMoeLowLatencyCombineArgs_t& given, int outstanding) {
+                     if (ll.twoHop()) return ll.combineTwoHop(given, halves, outstanding, sms, stream);
+                     return cudaStatus(launchLowLatencyCombine(ll.view(), given, halves, sms, stream), call);
                    });
 }
 

@@ -22,16 +22,11 @@ Status required(int rank, const char* args, const char* field, const void* point
 
 }  // namespace
 
-Status checkLowLatencyAvailable(const CommConfig& config, int domains, const char* call) {
+Status checkLowLatencyAvailable(const CommConfig& config, const char* call) {
   if (config.lowLatencyMaxTokens == 0)
     return Status::invalidUsage(format("%s: the low-latency mode is off on this communicator (create it with "
                                        "ncclMoeConfig_t.lowLatencyMaxTokens > 0)",
                                        call));
-  if (domains > 1)
-    return Status::invalidUsage(format("%s: this communicator spans %d NVLink domains, and the low-latency path "
-                                       "across domains (two hops, docs/low_latency.md section 5) is not built yet: "
-                                       "use the high-throughput calls, or one NVLink domain (NCCL_MOE_DOMAIN_SIZE)",
-                                       call, domains));
   return Status::ok();
 }
 

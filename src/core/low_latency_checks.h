@@ -12,9 +12,9 @@
 
 namespace nccl_moe {
 
-// The LL mode is on (lowLatencyMaxTokens > 0) and exists for `domains` NVLink domains (one, for
-// now: the two-hop LL path is not built yet). `call` names the API function for the message.
-Status checkLowLatencyAvailable(const CommConfig& config, int domains, const char* call);
+// The LL mode is on (lowLatencyMaxTokens > 0), on one NVLink domain or several (two hops). `call`
+// names the API function for the message.
+Status checkLowLatencyAvailable(const CommConfig& config, const char* call);
 
 Status checkLowLatencyDispatchArgs(const CommConfig& config, int rank, const ncclMoeLowLatencyDispatchArgs_t* args);
 Status checkLowLatencyCombineArgs(const CommConfig& config, int rank, const ncclMoeLowLatencyCombineArgs_t* args);

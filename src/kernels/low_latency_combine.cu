@@ -1,12 +1,22 @@
-// Low-latency combine, one NVLink domain (docs/low_latency.md sections 4 and 6): one kernel that
-// runs the send half, the receive half or both.
+// Low-latency combine (docs/low_latency.md sections 4, 5 and 6): one kernel that runs the send half,
+// the receive half or both; with several domains the host runs the halves on their own and the
+// receive half as two kernels (relay, then sum) with the partials' network group between them.
 //   send     a warp per received row (l, i < recvCount[l]) writes y's row into combine landing row
-//            (token, slot) of its source rank (recvSrcInfo); this rank's own ids and weights are
-//            stashed for its receive half (so the caller may overwrite them once the send half has
-//            run); the last block releases this rank's arrival at every peer.
-//   receive  waits for every peer's arrival, then per token and channel: acc = +0, acc =
-//            fmaf(w_k, row(t, k), acc) over the kept slots in slot order, out = bf16(acc) (bit for
-//            bit the CPU oracle); the last block credits every peer.
+//            (token, slot) of its source rank (recvSrcInfo) when the source is in this domain, else
+//            into relay row (source domain, token, slot) of the source's rail peer here; this rank's
+//            own ids and weights are stashed for its receive half (so the caller may overwrite them
+//            once the send half has run); with several domains the weights of this rank's tokens
+//            are staged for each other domain, with the slots whose experts live there (the tail's
+//            flags); the last block releases this rank's arrival at every domain peer.
+//   relay    (two hops) waits for the domain peers' arrivals and checks the weights' tails; per
+//            relayed token with a slot here and channel: P = +0, P = fmaf(w_k, row(n, t, k), P) over
+//            those slots in slot order, bf16(P) into the network combine send region.
+//   receive  waits for every domain peer's arrival, then per token and channel. One domain: acc = +0,
+//            acc = fmaf(w_k, row(t, k), acc) over the kept slots in slot order, out = bf16(acc).
+//            Several: the node partial of each domain holding a kept slot, in ascending domain
+//            order (the own one formed here like the relay's, the others landed from the rail
+//            peers), summed in fp32 from the first, out = bf16(sum) (section 5.3). Bit for bit the CPU
+//            oracle. The last block credits every domain peer.
 #include <algorithm>
 
 #include "kernels/fp8_row.cuh"  // load8
@@ -18,11 +28,19 @@ namespace {
 
 // ---- Send half ----------------------------------------------------------------------------------
 
+// The domain of expert e's rank (e >= 0). Ids outside [0, E) are undefined use in combine (dispatch
+// refuses them); clamped so that the stash and the weights' flags still agree.
+__device__ __forceinline__ int expertDomain(const LowLatencyView& v, int64_t e) {
+  const int64_t domain = e / v.localExperts / v.domain.localRanks;
+  return static_cast<int>(domain < v.domain.domains ? domain : v.domain.domains - 1);
+}
+
 // Received rows of every local expert, spread over the grid's warps as one index space (the
 // segments follow each other), so that many small segments still use every warp.
 __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity) {
   const int64_t warps = warpsInGrid(), me = globalWarp();
   const size_t rowBytes = static_cast<size_t>(v.hidden) * 2;
+  const int D = v.domain.localRanks, base = llDomainBase(v);
   int64_t before = 0;  // rows of the segments below l
   for (int l = 0; l < v.localExperts; ++l) {
     int64_t count = a.recvCount[l];
@@ -35,33 +53,70 @@ __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyCombine
       // Source info from elsewhere than this layout's dispatch is undefined use; it must still not
       // write outside the landing rows.
       if (s < 0 || s >= v.ranks || t < 0 || t >= v.maxTokens || k < 0 || k >= v.maxTopk) continue;
-      warpCopyBytes(llCombineRow(v, s, parity, t, k), static_cast<const uint8_t*>(a.y) + row * rowBytes, rowBytes);
+      const int sourceDomain = s / D;
+      uint8_t* dst = sourceDomain == v.domain.domain ? llCombineRow(v, s, parity, t, k)
+                                                     : llRelayRow(v, base + s % D, parity, sourceDomain, t, k);
+      warpCopyBytes(dst, static_cast<const uint8_t*>(a.y) + row * rowBytes, rowBytes);
     }
     before += count;
   }
 }
 
-// This rank's ids and weights of the call, for its receive half (-1: a masked slot).
+// This rank's ids and weights of the call, for its receive half: per slot the domain of its expert
+// + 1 (-1: a masked slot), and its weight.
 __device__ void stashOwnSlots(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity) {
   const int64_t entries = static_cast<int64_t>(a.numTokens) * a.topk;
   const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < entries; i += threads) {
     const int t = static_cast<int>(i / a.topk), k = static_cast<int>(i % a.topk);
     const int64_t at = (static_cast<int64_t>(parity) * v.maxTokens + t) * v.maxTopk + k;
-    const bool kept = a.topkIdx[i] >= 0;
-    v.stashKept[at] = kept ? 1 : -1;
+    const int64_t e = a.topkIdx[i];
+    const bool kept = e >= 0;
+    const int domain = kept ? expertDomain(v, e) : 0;
+    v.stashKept[at] = kept ? domain + 1 : -1;
     v.stashWeights[at] = kept && a.weights != nullptr ? a.weights[i] : 1.0f;
+  }
+}
+
+// Two hops: this rank's weights for each other domain n (network weights send region, token t:
+// the K weights) and the tail's flags (slot k of token t kept with its expert in n).
+__device__ void stageWeights(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a) {
+  // Every flag up to maxTopk: the relay reads them all, and slots >= K must not keep a stale 1.
+  const int M = v.domain.domains;
+  const int64_t perDomain = static_cast<int64_t>(a.numTokens) * v.maxTopk;
+  const int64_t entries = (M - 1) * perDomain;
+  const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t u = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; u < entries; u += threads) {
+    const int j = static_cast<int>(u / perDomain);
+    const int n = j < v.domain.domain ? j : j + 1;
+    const int t = static_cast<int>(u % perDomain / v.maxTopk), k = static_cast<int>(u % v.maxTopk);
+    const int64_t i = static_cast<int64_t>(t) * a.topk + k;
+    const int64_t e = k < a.topk ? a.topkIdx[i] : -1;
+    const bool here = e >= 0 && expertDomain(v, e) == n;
+    auto* weights = reinterpret_cast<float*>(llNetMessage(v, v.regions.netWeightsSend, n, v.regions.weightsBytes) +
+                                             t * v.regions.weightsBytes);
+    weights[k] = here && a.weights != nullptr ? a.weights[i] : 1.0f;
+    auto* flags = reinterpret_cast<int8_t*>(llNetTail(v, kLowLatencyNetWeights, 0, n) + 1);
+    flags[static_cast<int64_t>(t) * v.maxTopk + k] = here ? 1 : 0;
   }
 }
 
 __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, uint64_t seq) {
   const int parity = static_cast<int>(seq & 1);
-  if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, combineCredit), seq > 2 ? seq - 2 : 0,
-                     kPhaseLowLatencyCombineCredit))
+  if (!llWaitDomainRecords(v, parity, offsetof(LowLatencyPeerRecord, combineCredit), seq > 2 ? seq - 2 : 0,
+                           kPhaseLowLatencyCombineCredit))
     return;
   sendRows(v, a, parity);
   stashOwnSlots(v, a, parity);
+  if (v.domain.domains > 1) stageWeights(v, a);
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
+  for (int n = threadIdx.x; n < v.domain.domains; n += blockDim.x) {
+    if (n == v.domain.domain) continue;
+    LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetWeights, 0, n);
+    tail->sequence = seq;
+    tail->tokens = a.numTokens;
+    tail->topk = a.topk;
+  }
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, combineArrived), seq);
   if (threadIdx.x == 0) v.counters->combineSent = seq;
 }
@@ -112,18 +167,144 @@ __device__ void reduceUnit(const LowLatencyView& v, const ncclMoeLowLatencyCombi
   }
 }
 
+// ---- Two hops: node partials ---------------------------------------------------------------------
+
+// A lane's channels of a unit: 8 consecutive ones on the vector path, else 8 spaced a warp apart.
+__device__ __forceinline__ void loadUnit(const uint8_t* row, int first, bool vectorized, int hidden, float* y) {
+  if (vectorized) {
+    const int c = first + laneId() * kVectorChannels;
+    if (c < hidden) load8(row, static_cast<int>(ElementType::kBf16), c, y);
+    return;
+  }
+  const auto* r = reinterpret_cast<const uint16_t*>(row);
+#pragma unroll
+  for (int j = 0; j < kVectorChannels; ++j) {
+    const int c = first + laneId() + kWarp * j;
+    y[j] = c < hidden ? bf16ToFloat(r[c]) : 0.0f;
+  }
+}
+
+__device__ __forceinline__ void storeUnit(uint16_t* out, int first, bool vectorized, int hidden, const float* v) {
+  if (vectorized) {
+    const int c = first + laneId() * kVectorChannels;
+    if (c < hidden) *reinterpret_cast<int4*>(out + c) = packBf16x8(v);
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < kVectorChannels; ++j) {
+    const int c = first + laneId() + kWarp * j;
+    if (c < hidden) out[c] = floatToBf16(v[j]);
+  }
+}
+
+// The node partial of relayed token t of domain n (its slots here, in slot order, from +0), rounded
+// to BF16, into the network combine send region.
+__device__ void relayUnit(const LowLatencyView& v, int parity, int n, int t, int first, bool vectorized) {
+  const int8_t* flags = reinterpret_cast<const int8_t*>(llNetTail(v, kLowLatencyNetWeights, 1, n) + 1) +
+                        static_cast<int64_t>(t) * v.maxTopk;
+  const auto* weights = reinterpret_cast<const float*>(
+      llNetMessage(v, v.regions.netWeightsRecv, n, v.regions.weightsBytes) + t * v.regions.weightsBytes);
+  float acc[kVectorChannels] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int k = 0; k < v.maxTopk; ++k) {
+    if (flags[k] == 0) continue;
+    const float w = weights[k];
+    float y[kVectorChannels];
+    loadUnit(llRelayRow(v, v.rank, parity, n, t, k), first, vectorized, v.hidden, y);
+#pragma unroll
+    for (int j = 0; j < kVectorChannels; ++j) acc[j] = fmaf(w, y[j], acc[j]);
+  }
+  auto* out = reinterpret_cast<uint16_t*>(llNetMessage(v, v.regions.netCombineSend, n, v.regions.combineRowBytes) +
+                                          t * v.regions.combineRowBytes);
+  storeUnit(out, first, vectorized, v.hidden, acc);
+}
+
+// Whether relayed token t of domain n has a slot here (its tail's flags).
+__device__ __forceinline__ bool relayed(const LowLatencyView& v, int n, int t) {
+  const int8_t* flags = reinterpret_cast<const int8_t*>(llNetTail(v, kLowLatencyNetWeights, 1, n) + 1) +
+                        static_cast<int64_t>(t) * v.maxTopk;
+  bool any = false;
+  for (int k = 0; k < v.maxTopk; ++k) any = any || flags[k] != 0;
+  return any;
+}
+
+__device__ void relayHalf(const LowLatencyView& v, uint64_t seq) {
+  const int parity = static_cast<int>(seq & 1);
+  // The relay rows come from the domain peers' send halves, the weights from the network group.
+  if (!llWaitDomainRecords(v, parity, offsetof(LowLatencyPeerRecord, combineArrived), seq,
+                           kPhaseLowLatencyCombineArrival))
+    return;
+  if (!llRailPeersSent(v, kLowLatencyNetWeights, seq, kPhaseLowLatencyCombineWeights)) return;
+  const bool vectorized = v.hidden % kVectorChannels == 0;  // LL buffer rows are 16-byte aligned
+  const int unitsPerToken = (v.hidden + kUnitChannels - 1) / kUnitChannels;
+  const int64_t units = static_cast<int64_t>(v.domain.domains - 1) * v.maxTokens * unitsPerToken;
+  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+    const int first = static_cast<int>(u % unitsPerToken) * kUnitChannels;
+    const int t = static_cast<int>(u / unitsPerToken % v.maxTokens);
+    const int j = static_cast<int>(u / unitsPerToken / v.maxTokens);
+    const int n = j < v.domain.domain ? j : j + 1;
+    if (t >= llClampTokens(v, llNetTail(v, kLowLatencyNetWeights, 1, n)->tokens) || !relayed(v, n, t)) continue;
+    relayUnit(v, parity, n, t, first, vectorized);
+  }
+  if (!llLastBlock(&v.counters->relayBlocksDone)) return;
+  for (int n = threadIdx.x; n < v.domain.domains; n += blockDim.x)
+    if (n != v.domain.domain) llNetTail(v, kLowLatencyNetPartials, 0, n)->sequence = seq;
+}
+
+// out[t] for a unit of channels with several domains: the node partials in ascending domain order
+// (section 5.3), the own domain's from the combine landing rows, the others' landed from the rail
+// peers.
+__device__ void sumPartialsUnit(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity, int t,
+                                int first, bool vectorized) {
+  const int64_t stash = (static_cast<int64_t>(parity) * v.maxTokens + t) * v.maxTopk;
+  float total[kVectorChannels] = {0, 0, 0, 0, 0, 0, 0, 0};
+  bool any = false;
+  for (int m = 0; m < v.domain.domains; ++m) {
+    bool here = false;
+    for (int k = 0; k < a.topk; ++k) here = here || v.stashKept[stash + k] == m + 1;
+    if (!here) continue;
+    float partial[kVectorChannels];
+    if (m == v.domain.domain) {
+      float acc[kVectorChannels] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int k = 0; k < a.topk; ++k) {
+        if (v.stashKept[stash + k] != m + 1) continue;
+        const float w = v.stashWeights[stash + k];
+        float y[kVectorChannels];
+        loadUnit(llCombineRow(v, v.rank, parity, t, k), first, vectorized, v.hidden, y);
+#pragma unroll
+        for (int j = 0; j < kVectorChannels; ++j) acc[j] = fmaf(w, y[j], acc[j]);
+      }
+#pragma unroll
+      for (int j = 0; j < kVectorChannels; ++j) partial[j] = bf16ToFloat(floatToBf16(acc[j]));
+    } else {
+      loadUnit(llNetMessage(v, v.regions.netCombineRecv, m, v.regions.combineRowBytes) + t * v.regions.combineRowBytes,
+               first, vectorized, v.hidden, partial);
+    }
+#pragma unroll
+    for (int j = 0; j < kVectorChannels; ++j) total[j] = any ? total[j] + partial[j] : partial[j];
+    any = true;
+  }
+  storeUnit(static_cast<uint16_t*>(a.out) + static_cast<int64_t>(t) * v.hidden, first, vectorized, v.hidden, total);
+}
+
 __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, uint64_t seq) {
   const int parity = static_cast<int>(seq & 1);
-  if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, combineArrived), seq, kPhaseLowLatencyCombineArrival))
+  if (!llWaitDomainRecords(v, parity, offsetof(LowLatencyPeerRecord, combineArrived), seq,
+                           kPhaseLowLatencyCombineArrival))
     return;
+  const bool twoHop = v.domain.domains > 1;
+  if (twoHop && !llRailPeersSent(v, kLowLatencyNetPartials, seq, kPhaseLowLatencyCombinePartials)) return;
   const bool vectorized = v.hidden % kVectorChannels == 0 && aligned16(a.out);
   const int unitsPerToken = (v.hidden + kUnitChannels - 1) / kUnitChannels;
   const int64_t units = static_cast<int64_t>(a.numTokens) * unitsPerToken;
-  for (int64_t u = globalWarp(); u < units; u += warpsInGrid())
-    reduceUnit(v, a, parity, static_cast<int>(u / unitsPerToken), static_cast<int>(u % unitsPerToken) * kUnitChannels,
-               vectorized);
+  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+    const int t = static_cast<int>(u / unitsPerToken), first = static_cast<int>(u % unitsPerToken) * kUnitChannels;
+    if (twoHop)
+      sumPartialsUnit(v, a, parity, t, first, vectorized);
+    else
+      reduceUnit(v, a, parity, t, first, vectorized);
+  }
   if (!llLastBlock(&v.counters->receiveBlocksDone)) return;
-  // This parity's landing rows are read: the peers may write them again.
+  // This parity's landing (and relay) rows are read: the domain peers may write them again.
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, combineCredit), seq);
   if (threadIdx.x == 0) v.counters->combineReceived = seq;
 }
@@ -137,7 +318,23 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
   if (halves & kLowLatencyReceive) receiveHalf(v, a, receiveSeq);
 }
 
+__global__ void __launch_bounds__(kLowLatencyThreads) lowLatencyCombineRelayKernel(LowLatencyView v) {
+  if (errorRaised(v.domain)) return;
+  relayHalf(v, *reinterpret_cast<volatile uint64_t*>(&v.counters->combineReceived) + 1);
+}
+
 }  // namespace
+
+cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
+                                         int maxBlocks, cudaStream_t stream) {
+  (void)args;  // the relay reads what the rail peers sent, not this rank's arguments
+  const int64_t units = static_cast<int64_t>(view.domain.domains - 1) * view.maxTokens *
+                        ((view.hidden + kUnitChannels - 1) / kUnitChannels);
+  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
+  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
+  lowLatencyCombineRelayKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view);
+  return cudaGetLastError();
+}
 
 cudaError_t launchLowLatencyCombine(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
                                     LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {

@@ -16,13 +16,19 @@ namespace nccl_moe {
 constexpr int kLowLatencyThreads = 512;
 constexpr int kLowLatencyWarpsPerBlock = kLowLatencyThreads / kWarp;
 
+// The first rank of this rank's NVLink domain (0 with one domain). The LL buffers are mapped across
+// the domain only: v.buffers is indexed by the rank's place in it.
+__device__ __forceinline__ int llDomainBase(const LowLatencyView& v) { return v.domain.domain * v.domain.localRanks; }
+
+// Parity `parity` of `owner`'s LL buffer (`owner` a global rank of this domain).
 __device__ __forceinline__ uint8_t* llParity(const LowLatencyView& v, int owner, int parity) {
-  return v.buffers[owner] + static_cast<int64_t>(parity) * v.regions.perParity;
+  return v.buffers[owner - llDomainBase(v)] + static_cast<int64_t>(parity) * v.regions.perParity;
 }
 
-// Record `peer` of parity `parity` in `owner`'s LL buffer (written by `peer` only).
-__device__ __forceinline__ LowLatencyPeerRecord* llRecord(const LowLatencyView& v, int owner, int parity, int peer) {
-  return reinterpret_cast<LowLatencyPeerRecord*>(llParity(v, owner, parity) + v.regions.signals) + peer;
+// Record `source` of parity `parity` in `owner`'s LL buffer (what `source` tells `owner`, written by
+// `source` or, from another domain, by its relay here; the credit fields by `source` only).
+__device__ __forceinline__ LowLatencyPeerRecord* llRecord(const LowLatencyView& v, int owner, int parity, int source) {
+  return reinterpret_cast<LowLatencyPeerRecord*>(llParity(v, owner, parity) + v.regions.signals) + source;
 }
 
 // Dispatch slot (source rank, token) of parity `parity` in `owner`'s buffer: int32 header, then the row.
@@ -38,8 +44,63 @@ __device__ __forceinline__ uint8_t* llCombineRow(const LowLatencyView& v, int ow
   return llParity(v, owner, parity) + v.regions.combineRecv + row * v.regions.combineRowBytes;
 }
 
+// ---- Two hops (several domains) -----------------------------------------------------------------
+
+// Slot of domain n in the network regions (which hold none for the own domain).
+__device__ __forceinline__ int llOtherSlot(const LowLatencyView& v, int n) {
+  return static_cast<int>(v.domain.otherDomainSlot(n));
+}
+
+// The rank of domain n with this rank's place in its domain: its rail peer there.
+__device__ __forceinline__ int llRailPeer(const LowLatencyView& v, int n) {
+  return n * v.domain.localRanks + v.domain.localRank;
+}
+
+// Relay row (source domain n, token, slot) of parity `parity` in `owner`'s buffer: the expert output
+// of (railPeer(owner, n), token, k).
+__device__ __forceinline__ uint8_t* llRelayRow(const LowLatencyView& v, int owner, int parity, int n, int token, int k) {
+  const int64_t row = (static_cast<int64_t>(llOtherSlot(v, n)) * v.maxTokens + token) * v.maxTopk + k;
+  return llParity(v, owner, parity) + v.regions.relayRows + row * v.regions.combineRowBytes;
+}
+
+// This rank's network region at `offset` (a parity's regions.net*), message for or from domain n of
+// `perToken` bytes a token, in the operation's host-side parity v.netParity.
+__device__ __forceinline__ uint8_t* llNetMessage(const LowLatencyView& v, int64_t offset, int n, int64_t perToken) {
+  return llParity(v, v.rank, v.netParity) + offset + static_cast<int64_t>(llOtherSlot(v, n)) * v.maxTokens * perToken;
+}
+
+// The tail (private memory) of message `kind` for (receive = 0) or from (1) domain n.
+__device__ __forceinline__ LowLatencyNetTail* llNetTail(const LowLatencyView& v, int kind, int receive, int n) {
+  const int64_t index = lowLatencyNetTailIndex(kind, v.netParity, receive, n, v.domain.domains);
+  return reinterpret_cast<LowLatencyNetTail*>(v.netTails + index * v.netTailBytes);
+}
+
+// Every rail peer's tail is this operation's (else it had failed before it wrote: recorded).
+__device__ inline bool llRailPeersSent(const LowLatencyView& v, int kind, uint64_t seq, int phase) {
+  for (int n = 0; n < v.domain.domains; ++n) {
+    if (n == v.domain.domain) continue;
+    const LowLatencyNetTail* tail = llNetTail(v, kind, 1, n);
+    if (*reinterpret_cast<const volatile uint64_t*>(&tail->sequence) != seq) {
+      if (threadIdx.x == 0) raiseRailPeerFailure(v.domain, llRailPeer(v, n), phase, -1);
+      return false;
+    }
+  }
+  return true;
+}
+
+__device__ __forceinline__ int llClampTokens(const LowLatencyView& v, int tokens) {
+  return tokens < 0 ? 0 : tokens > v.maxTokens ? v.maxTokens : tokens;
+}
+
+__device__ __forceinline__ int llClampTopk(const LowLatencyView& v, int topk) {
+  return topk < 1 ? 1 : topk > v.maxTopk ? v.maxTopk : topk;
+}
+
+// ---- Waits and signals --------------------------------------------------------------------------
+
 // Spins until *word >= target; false (and the error recorded) after a timeout or another failure.
-// `peer` is the rank whose store is awaited (one domain: local index = global rank).
+// `peer` is the global rank whose store is awaited; a record of another domain's source is written
+// by its relay here, the rank of this domain with the same place, which the error names.
 __device__ inline bool llSpinAtLeast(const LowLatencyView& v, const uint64_t* word, uint64_t target, int peer,
                                      int phase) {
   const uint64_t start = globalTimerNs();
@@ -48,7 +109,7 @@ __device__ inline bool llSpinAtLeast(const LowLatencyView& v, const uint64_t* wo
     if ((spins & 1023u) == 0) {
       if (errorRaised(v.domain)) return false;
       if (globalTimerNs() - start > v.domain.timeoutNs) {
-        raiseTimeout(v.domain, peer, phase, target, seen);
+        raiseTimeout(v.domain, peer % v.domain.localRanks, phase, target, seen);  // it takes the place in the domain
         return false;
       }
     }
@@ -57,13 +118,15 @@ __device__ inline bool llSpinAtLeast(const LowLatencyView& v, const uint64_t* wo
   return true;
 }
 
-// Every peer p has stored at least `target` into the word at `field` of record p of this rank's
-// parity `parity`. Called by a whole block; false in every thread after a timeout or another failure.
-__device__ inline bool llWaitRecords(const LowLatencyView& v, int parity, size_t field, uint64_t target, int phase) {
+// Every record s in [first, first + count) of this rank's parity `parity` holds at least `target`
+// in the word at `field`. Called by a whole block; false in every thread after a timeout or another
+// failure.
+__device__ inline bool llWaitRecords(const LowLatencyView& v, int parity, size_t field, uint64_t target, int phase,
+                                     int first, int count) {
   __shared__ int failed;
   if (threadIdx.x == 0) failed = 0;
   __syncthreads();
-  for (int peer = threadIdx.x; peer < v.ranks; peer += blockDim.x) {
+  for (int peer = first + static_cast<int>(threadIdx.x); peer < first + count; peer += blockDim.x) {
     const auto* word = reinterpret_cast<const uint64_t*>(
         reinterpret_cast<const uint8_t*>(llRecord(v, v.rank, parity, peer)) + field);
     if (!llSpinAtLeast(v, word, target, peer, phase)) failed = 1;
@@ -76,15 +139,27 @@ __device__ inline bool llWaitRecords(const LowLatencyView& v, int parity, size_t
   return ok;
 }
 
-// Stores `value` into the word at `field` of record `v.rank` of every peer's parity `parity`, after
-// everything this rank wrote before is visible to them. Called by the threads of one block.
-__device__ inline void llSignalPeers(const LowLatencyView& v, int parity, size_t field, uint64_t value) {
+// The records of this rank's domain peers (all ranks with one domain).
+__device__ inline bool llWaitDomainRecords(const LowLatencyView& v, int parity, size_t field, uint64_t target,
+                                           int phase) {
+  return llWaitRecords(v, parity, field, target, phase, llDomainBase(v), v.domain.localRanks);
+}
+
+// Stores `value` into the word at `field` of record `source` in every domain peer's parity `parity`,
+// after everything this rank wrote before is visible to them. Called by the threads of one block.
+__device__ inline void llSignalPeersAs(const LowLatencyView& v, int parity, size_t field, uint64_t value, int source) {
   __syncthreads();  // whatever any thread of the block wrote before is announced too
   __threadfence_system();
-  for (int peer = threadIdx.x; peer < v.ranks; peer += blockDim.x) {
-    auto* word = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(llRecord(v, peer, parity, v.rank)) + field);
+  const int base = llDomainBase(v);
+  for (int i = threadIdx.x; i < v.domain.localRanks; i += blockDim.x) {
+    auto* word = reinterpret_cast<uint64_t*>(reinterpret_cast<uint8_t*>(llRecord(v, base + i, parity, source)) + field);
     storeReleaseSys(word, value);
   }
+}
+
+// The same for this rank's own record.
+__device__ inline void llSignalPeers(const LowLatencyView& v, int parity, size_t field, uint64_t value) {
+  llSignalPeersAs(v, parity, field, value, v.rank);
 }
 
 // True in every thread of the last block of the grid to get here (it sees all others' writes).
@@ -126,7 +201,7 @@ __device__ inline bool llGridSync(const LowLatencyView& v) {
           break;
         }
         if (globalTimerNs() - start > v.domain.timeoutNs) {
-          raiseTimeout(v.domain, v.rank, kPhaseLowLatencyGridSync, gridDim.x, 0);
+          raiseTimeout(v.domain, v.domain.localRank, kPhaseLowLatencyGridSync, gridDim.x, 0);
           failed = 1;
           break;
         }

@@ -1,17 +1,27 @@
-// Low-latency dispatch, one NVLink domain (docs/low_latency.md sections 3 and 6): one kernel that
-// runs the send half, the receive half or both.
+// Low-latency dispatch (docs/low_latency.md sections 3, 5 and 6): one kernel that runs the send
+// half, the receive half or both (with several domains the host runs each half on its own, the
+// network group between them).
 //   send     every block checks this rank's ids (the first fault in (token, slot) order); then one
-//            warp per (token, destination rank) that owns one of the token's experts writes the
-//            token's header and row (BF16 copy, or FP8 E4M3 quantised here, once per destination,
-//            with the same bits each time) into slot (this rank, token) of the destination's
-//            landing region; the last block then writes this rank's record (T, K, the fault) into
-//            every peer and releases its arrival.
-//   receive  waits for every peer's arrival; every block judges the records alike (the lowest rank
-//            with a fault or a K other than rank 0's); without one, a warp per (source rank, local
-//            expert) counts its rows in token order (their position inside the source), the grid
-//            meets, and a warp per landing slot copies the row to each of its local experts'
-//            segments at (rows of lower sources) + (position inside its source): sorted by (source
-//            rank, token). Every consumed slot is emptied; the last block credits every peer.
+//            warp per (token, destination rank of this domain) that owns one of the token's experts
+//            writes the token's header and row (BF16 copy, or FP8 E4M3 quantised here, once per
+//            destination, with the same bits each time) into slot (this rank, token) of the
+//            destination's landing region; with several domains also one warp per (token, other
+//            domain) stages slot t of that domain's network message (header 0 when the token needs
+//            no expert there); the last block then writes this rank's record (T, K, the fault) into
+//            every domain peer and releases its arrival, and the network messages' tails.
+//   relay    (two hops, first in the receive half, after the network group landed) every block
+//            checks the tails' sequence numbers (a stale one: the rail peer had failed); a warp per
+//            (source domain, token, rank of this domain) copies the landed slot into that rank's
+//            landing slot (rail peer, token) when the token selects one of its experts; the last
+//            block writes the rail peers' records (T, K, fault) into every domain peer and releases
+//            their arrivals.
+//   receive  waits for the arrival of every source rank (all R, through the relays); every block
+//            judges the records alike (the lowest rank with a fault or a K other than rank 0's);
+//            without one, a warp per (source rank, local expert) counts its rows in token order
+//            (their position inside the source), the grid meets, and a warp per landing slot copies
+//            the row to each of its local experts' segments at (rows of lower sources) + (position
+//            inside its source): sorted by (source rank, token). Every consumed slot is emptied; the
+//            last block credits every domain peer.
 #include <algorithm>
 #include <climits>
 
@@ -59,20 +69,21 @@ __device__ IdFault findIdFault(const LowLatencyView& v, const int64_t* ids, int 
 
 // ---- Send half ----------------------------------------------------------------------------------
 
-// Whether token t (its K ids) selects an expert of rank `dst`: the whole warp answers.
-__device__ __forceinline__ bool selectsRank(const LowLatencyView& v, const int64_t* ids, int topk, int dst) {
+// Whether a token (its K ids, int64 from the caller or int32 from a slot header) selects an expert of
+// a rank in [first, first + count): the whole warp answers.
+template <class Id>
+__device__ __forceinline__ bool selectsRanks(const LowLatencyView& v, const Id* ids, int topk, int first, int count) {
   bool hit = false;
   for (int k = laneId(); k < topk; k += kWarp) {
     const int64_t e = ids[k];
-    hit = hit || (e >= 0 && e / v.localExperts == dst);
+    const int64_t owner = e / v.localExperts;
+    hit = hit || (e >= 0 && owner >= first && owner < first + count);
   }
   return __any_sync(0xFFFFFFFFu, hit);
 }
 
-// Slot (this rank, t) of rank `dst`: header (t + 1 last, after the ids) and the row.
-__device__ void writeSlot(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity, int t,
-                          int dst) {
-  uint8_t* slot = llDispatchSlot(v, dst, parity, v.rank, t);
+// A slot for token t at `slot`: header (t + 1 last, after the ids) and the row.
+__device__ void writeSlotAt(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint8_t* slot, int t) {
   auto* header = reinterpret_cast<int32_t*>(slot);
   const int64_t* ids = a.topkIdx + static_cast<int64_t>(t) * a.topk;
   for (int k = laneId(); k < a.topk; k += kWarp) header[1 + k] = static_cast<int32_t>(ids[k]);
@@ -84,7 +95,19 @@ __device__ void writeSlot(const LowLatencyView& v, const ncclMoeLowLatencyDispat
                         reinterpret_cast<float*>(row + v.regions.scaleOffset));
   else
     warpCopyBytes(row, x, xRowBytes);
+  __syncwarp();
   if (laneId() == 0) header[0] = t + 1;
+}
+
+// Token t's slot of the network message for domain n: written when the token needs an expert
+// there, else marked empty.
+__device__ void stageNetworkSlot(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int t, int n) {
+  uint8_t* slot = llNetMessage(v, v.regions.netDispatchSend, n, v.regions.slotBytes) + t * v.regions.slotBytes;
+  const int D = v.domain.localRanks;
+  if (selectsRanks(v, a.topkIdx + static_cast<int64_t>(t) * a.topk, a.topk, n * D, D))
+    writeSlotAt(v, a, slot, t);
+  else if (laneId() == 0)
+    *reinterpret_cast<int32_t*>(slot) = 0;
 }
 
 __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
@@ -92,19 +115,29 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
   const IdFault fault = findIdFault(v, a.topkIdx, a.numTokens, a.topk);
   // A peer's parity is written again only once it has consumed what this rank wrote there two
   // dispatches ago (normally long done: no wait).
-  if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchCredit), seq > 2 ? seq - 2 : 0,
-                     kPhaseLowLatencyDispatchCredit))
+  if (!llWaitDomainRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchCredit), seq > 2 ? seq - 2 : 0,
+                           kPhaseLowLatencyDispatchCredit))
     return;
+  const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
   if (fault.kind == 0) {
-    const int64_t units = static_cast<int64_t>(a.numTokens) * v.ranks;
+    // Per token: the D ranks of this domain, then the M - 1 other domains' network slots.
+    const int perToken = D + M - 1;
+    const int64_t units = static_cast<int64_t>(a.numTokens) * perToken;
     for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
-      const int t = static_cast<int>(u / v.ranks), dst = static_cast<int>(u % v.ranks);
-      if (selectsRank(v, a.topkIdx + static_cast<int64_t>(t) * a.topk, a.topk, dst)) writeSlot(v, a, parity, t, dst);
+      const int t = static_cast<int>(u / perToken), j = static_cast<int>(u % perToken);
+      if (j < D) {
+        const int dst = base + j;
+        if (selectsRanks(v, a.topkIdx + static_cast<int64_t>(t) * a.topk, a.topk, dst, 1))
+          writeSlotAt(v, a, llDispatchSlot(v, dst, parity, v.rank, t), t);
+      } else {
+        const int n = j - D < v.domain.domain ? j - D : j - D + 1;
+        stageNetworkSlot(v, a, t, n);
+      }
     }
   }
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
-  for (int peer = threadIdx.x; peer < v.ranks; peer += blockDim.x) {
-    LowLatencyPeerRecord* record = llRecord(v, peer, parity, v.rank);
+  for (int i = threadIdx.x; i < D; i += blockDim.x) {
+    LowLatencyPeerRecord* record = llRecord(v, base + i, parity, v.rank);
     record->tokens = a.numTokens;
     record->topk = a.topk;
     record->faultKind = fault.kind;
@@ -112,8 +145,62 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
     record->faultSlot = fault.slot;
     record->faultValue = fault.value;
   }
+  // The network messages' tails (the NCCL group behind this kernel carries them).
+  for (int n = threadIdx.x; n < M; n += blockDim.x) {
+    if (n == v.domain.domain) continue;
+    LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 0, n);
+    tail->sequence = seq;
+    tail->tokens = a.numTokens;
+    tail->topk = a.topk;
+    tail->faultKind = fault.kind;
+    tail->faultToken = fault.token;
+    tail->faultSlot = fault.slot;
+    tail->faultValue = fault.value;
+  }
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq);
   if (threadIdx.x == 0) v.counters->dispatchSent = seq;
+}
+
+// ---- Relay (two hops) ---------------------------------------------------------------------------
+
+// The tokens of the rail peers of the other domains, landed in this rank's network receive region,
+// into the landing slots of the ranks of this domain that own one of their experts; then the rail
+// peers' records there. False after a failure.
+__device__ bool relayDispatch(const LowLatencyView& v, int parity, uint64_t seq) {
+  if (!llRailPeersSent(v, kLowLatencyNetDispatch, seq, kPhaseLowLatencyDispatchNetwork)) return false;
+  const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
+  const int64_t units = static_cast<int64_t>(M - 1) * v.maxTokens * D;
+  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+    const int i = static_cast<int>(u % D);
+    const int t = static_cast<int>(u / D % v.maxTokens);
+    const int j = static_cast<int>(u / D / v.maxTokens);
+    const int n = j < v.domain.domain ? j : j + 1;
+    const LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 1, n);
+    // A faulty source wrote no slot (what its message holds is stale): nothing to fan out.
+    if (tail->faultKind != 0 || t >= llClampTokens(v, tail->tokens)) continue;
+    const uint8_t* slot = llNetMessage(v, v.regions.netDispatchRecv, n, v.regions.slotBytes) + t * v.regions.slotBytes;
+    const auto* header = reinterpret_cast<const int32_t*>(slot);
+    if (header[0] != t + 1) continue;
+    if (!selectsRanks(v, header + 1, llClampTopk(v, tail->topk), base + i, 1)) continue;
+    warpCopyBytes(llDispatchSlot(v, base + i, parity, llRailPeer(v, n), t), slot, v.regions.slotBytes);
+  }
+  if (!llLastBlock(&v.counters->relayBlocksDone)) return true;
+  for (int n = 0; n < M; ++n) {
+    if (n == v.domain.domain) continue;
+    const LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 1, n);
+    const int source = llRailPeer(v, n);
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+      LowLatencyPeerRecord* record = llRecord(v, base + i, parity, source);
+      record->tokens = tail->tokens;
+      record->topk = tail->topk;
+      record->faultKind = tail->faultKind;
+      record->faultToken = tail->faultToken;
+      record->faultSlot = tail->faultSlot;
+      record->faultValue = tail->faultValue;
+    }
+    llSignalPeersAs(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq, source);
+  }
+  return true;
 }
 
 // ---- Receive half -------------------------------------------------------------------------------
@@ -229,7 +316,10 @@ __device__ void placeAndEmpty(const LowLatencyView& v, const ncclMoeLowLatencyDi
 
 __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
   const int parity = static_cast<int>(seq & 1);
-  if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq, kPhaseLowLatencyDispatchArrival))
+  if (v.domain.domains > 1 && !relayDispatch(v, parity, seq)) return;
+  // Every source rank's arrival: from itself in this domain, from its relay otherwise.
+  if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq, kPhaseLowLatencyDispatchArrival,
+                     0, v.ranks))
     return;
   const Verdict verdict = judge(v, parity);
   const bool place = verdict.rank < 0;
@@ -245,7 +335,8 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDisp
   }
   placeAndEmpty(v, a, parity, place);
   if (!llLastBlock(&v.counters->receiveBlocksDone)) return;
-  // Every slot of this parity is consumed and empty again: the peers may write it.
+  // Every slot of this parity is consumed and empty again: the domain peers (its only writers) may
+  // write it.
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchCredit), seq);
   if (threadIdx.x == 0) {
     v.counters->dispatchReceived = seq;
@@ -271,8 +362,11 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
 
 cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLowLatencyDispatchArgs_t& args,
                                      LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
-  int64_t units = static_cast<int64_t>(view.ranks) * view.maxTokens;  // receive: one warp per landing slot
-  if (halves & kLowLatencySend) units = std::max<int64_t>(units, static_cast<int64_t>(args.numTokens) * view.ranks);
+  // Receive: one warp per landing slot (at least the relay's units, (M - 1) x N x D). Send: one per
+  // (token, rank of the domain or other domain).
+  int64_t units = static_cast<int64_t>(view.ranks) * view.maxTokens;
+  const int64_t perToken = view.domain.localRanks + view.domain.domains - 1;
+  if (halves & kLowLatencySend) units = std::max<int64_t>(units, static_cast<int64_t>(args.numTokens) * perToken);
   const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
   const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
   lowLatencyDispatchKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view, args, static_cast<int>(halves));

@@ -1,7 +1,10 @@
-// Host entry points of the low-latency (LL) kernels, one NVLink domain (docs/low_latency.md): one
-// kernel per call, running the send half, the receive half or both. Each enqueues on `stream` and
-// returns the launch's CUDA error; cross-rank failures (timeouts, a routing fault found on the
-// device) land in the DomainView's error record.
+// Host entry points of the low-latency (LL) kernels (docs/low_latency.md). One domain: one kernel
+// per call, running the send half, the receive half or both. Several domains (two hops): the host
+// puts the NCCL groups of the network between the kernels (core/low_latency.cc), so each half is
+// its own launch, and the combine's receive half is two (the relay's node partials, then the sum).
+// Each enqueues on `stream` and returns the launch's CUDA error; cross-rank failures (timeouts, a
+// routing fault found on the device, a rail peer that had failed) land in the DomainView's error
+// record.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -33,21 +36,30 @@ struct LowLatencyCounters {
   uint32_t receiveBlocksDone;  // ... of a receive half
   uint32_t gridArrived;        // the grid barrier inside a dispatch receive half
   uint32_t gridGeneration;
+  uint32_t relayBlocksDone;    // ... of the relay step of a receive half (two hops)
+  uint32_t reserved;
 };
 
 // What an LL kernel sees (passed by value).
 struct LowLatencyView {
-  DomainView domain;                  // rank, error records, timeout (its HT buffers are not used)
-  uint8_t* const* buffers = nullptr;  // [R] device pointers to the domain's LL buffers
+  DomainView domain;                  // rank, place in the domain, domains, error records, timeout
+                                      // (its HT buffers are not used)
+  uint8_t* const* buffers = nullptr;  // [D] device pointers to the domain's LL buffers
   LowLatencyRegions regions;
   LowLatencyCounters* counters = nullptr;
   // Private scratch (not peer-visible):
   int32_t* positions = nullptr;     // [R][N][maxTopk]: a received slot's row in its expert's segment,
                                     // counted inside its source rank (-1: not a local expert)
   int32_t* sourceCounts = nullptr;  // [R][L]: rows of source s for local expert l
-  int32_t* stashKept = nullptr;     // [2][N][maxTopk]: a combine's own kept slots (1) and masked ones
-                                    // (-1), from its send half (by parity) to its receive half
+  int32_t* stashKept = nullptr;     // [2][N][maxTopk]: a combine's own kept slots (the domain of their
+                                    // expert + 1) and masked ones (-1), from its send half (by parity)
+                                    // to its receive half
   float* stashWeights = nullptr;    // [2][N][maxTopk]: their weights (1 for the unweighted combine)
+  // Two hops: the network messages' tails (transport/low_latency_protocol.h, lowLatencyNetTailIndex),
+  // and the host-side parity of the call's network regions (set per launch).
+  uint8_t* netTails = nullptr;
+  int64_t netTailBytes = 0;
+  int netParity = 0;
   int ranks = 0;
   int rank = 0;
   int experts = 0;
@@ -67,5 +79,9 @@ cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLo
                                      LowLatencyHalves halves, int maxBlocks, cudaStream_t stream);
 cudaError_t launchLowLatencyCombine(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
                                     LowLatencyHalves halves, int maxBlocks, cudaStream_t stream);
+// Two hops, the first step of a combine's receive half: the node partials of the tokens this rank
+// relays (after the weights' network group), into the network combine send region.
+cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
+                                         int maxBlocks, cudaStream_t stream);
 
 }  // namespace nccl_moe

@@ -21,6 +21,12 @@ const char* phaseName(int phase) {
       return "low-latency combine: waiting for the peer to release its landing rows of this parity";
     case kPhaseLowLatencyCombineArrival: return "low-latency combine: waiting for the peer's expert outputs";
     case kPhaseLowLatencyGridSync: return "low-latency receive: waiting for this rank's other blocks";
+    case kPhaseLowLatencyDispatchNetwork:
+      return "low-latency dispatch: token slots to and from the rail peers over the network";
+    case kPhaseLowLatencyCombineWeights:
+      return "low-latency combine: top-k weights to and from the rail peers over the network";
+    case kPhaseLowLatencyCombinePartials:
+      return "low-latency combine: node partials to and from the rail peers over the network";
     default: return "unknown phase";
   }
 }

@@ -6,10 +6,13 @@
 #include <cstddef>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config.h"
 #include "core/low_latency.h"
 #include "core/low_latency_checks.h"
+#include "core/low_latency_jobs.h"
 #include "transport/low_latency_protocol.h"
 
 namespace nccl_moe::test {
@@ -97,15 +100,12 @@ TEST(LowLatencyConfig, GrowingHeaderTakesExactlyTheTwoSizes) {
   EXPECT_FALSE(checkGrowingStructHeader("s", current, 0, NCCL_MOE_STRUCT_VERSION, oldest, current).isOk());
 }
 
-TEST(LowLatencyAvailable, OffAndSeveralDomainsAreInvalidUsage) {
-  const Status off = checkLowLatencyAvailable(resolved(0), 1, "ncclMoeLowLatencyDispatch");
+TEST(LowLatencyAvailable, OffIsInvalidUsage) {
+  const Status off = checkLowLatencyAvailable(resolved(0), "ncclMoeLowLatencyDispatch");
   EXPECT_EQ(off.code(), ncclInvalidUsage);
   EXPECT_TRUE(contains(off, "low-latency mode is off")) << off.message();
-  const Status twoHop = checkLowLatencyAvailable(resolved(64), 2, "ncclMoeLowLatencyCombine");
-  EXPECT_EQ(twoHop.code(), ncclInvalidUsage);
-  EXPECT_TRUE(contains(twoHop, "not built yet")) << twoHop.message();
-  EXPECT_TRUE(contains(twoHop, "ncclMoeLowLatencyCombine")) << twoHop.message();
-  EXPECT_TRUE(checkLowLatencyAvailable(resolved(64), 1, "x").isOk());
+  EXPECT_TRUE(contains(off, "ncclMoeLowLatencyDispatch")) << off.message();
+  EXPECT_TRUE(checkLowLatencyAvailable(resolved(64), "x").isOk());
 }
 
 // Device-looking pointers the checks never dereference.
@@ -274,12 +274,125 @@ TEST(LowLatencyRegions, ScratchCoversEveryArray) {
   EXPECT_GE(s.sourceCounts, 4u * 8 * 4);
   EXPECT_GE(s.stashKept, 2u * 100 * 6 * 4);
   EXPECT_GE(s.stashWeights, 2u * 100 * 6 * 4);
+  EXPECT_EQ(s.netTails, 0u) << "one domain: no network";
   EXPECT_EQ(s.total, s.counters + s.positions + s.sourceCounts + s.stashKept + s.stashWeights);
   for (size_t part : {s.counters, s.positions, s.sourceCounts, s.stashKept, s.stashWeights}) EXPECT_EQ(part % 256, 0u);
 }
 
+TEST(LowLatencyRegions, ScratchHoldsTheNetworkTailsWithSeveralDomains) {
+  // 2 x 2 ranks: tails [3 kinds][2 parities][send, receive][2 domains] of 64 + N x maxTopk bytes.
+  LowLatencyShape shape{4, 2, 32, 333, 6, 100, false, false};
+  const LowLatencyScratch s = lowLatencyScratchOf(shape);
+  const int64_t tail = lowLatencyNetTailBytes(shape);
+  EXPECT_EQ(tail, 64 + 608) << "64 + 100 x 6 rounded to 16";
+  EXPECT_GE(static_cast<int64_t>(s.netTails), 3 * 2 * 2 * 2 * tail);
+  EXPECT_EQ(s.netTails % 256, 0u);
+  EXPECT_EQ(s.total, s.counters + s.positions + s.sourceCounts + s.stashKept + s.stashWeights + s.netTails);
+  // Every index of the order is distinct and inside.
+  std::set<int64_t> seen;
+  for (int kind = 0; kind < kLowLatencyNetKinds; ++kind)
+    for (int parity = 0; parity < 2; ++parity)
+      for (int receive = 0; receive < 2; ++receive)
+        for (int n = 0; n < 2; ++n) {
+          const int64_t index = lowLatencyNetTailIndex(kind, parity, receive, n, 2);
+          EXPECT_TRUE(seen.insert(index).second);
+          EXPECT_LE((index + 1) * tail, static_cast<int64_t>(s.netTails));
+        }
+}
+
+// Regions of a parity in buffer order, each inside the parity and after the previous one.
+void expectRegionsInOrder(const LowLatencyShape& shape) {
+  const LowLatencyRegions r = lowLatencyRegionsOf(shape);
+  const LowLatencyBufferBytes b = lowLatencyBufferBytes(shape);
+  const int64_t starts[] = {r.signals, r.dispatchRecv, r.combineRecv, r.netDispatchSend, r.netDispatchRecv,
+                            r.relayRows, r.netWeightsSend, r.netWeightsRecv, r.netCombineSend, r.netCombineRecv};
+  const int64_t sizes[] = {b.signals, b.dispatchRecv, b.combineRecv, b.netDispatchSend, b.netDispatchRecv,
+                           b.relayRows, b.netWeightsSend, b.netWeightsRecv, b.netCombineSend, b.netCombineRecv};
+  int64_t at = 0;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(starts[i], at) << "region " << i;
+    EXPECT_EQ(starts[i] % LowLatencyLimits::kSlotAlign, 0) << "region " << i;
+    at += sizes[i];
+  }
+  EXPECT_EQ(at, r.perParity);
+  EXPECT_EQ(r.total, 2 * r.perParity);
+}
+
+TEST(LowLatencyRegions, TwoHopRegionsFollowTheFormula) {
+  for (bool fp8 : {false, true}) {
+    // 2 x 2, 2 x 4, 4 x 1 (the GPU suite's groups) and EP32 in domains of 8.
+    for (const auto& [ranks, perDomain] : {std::pair<int, int>{4, 2}, {8, 4}, {4, 1}, {32, 8}}) {
+      LowLatencyShape shape{ranks, perDomain, 8 * ranks, 7168, 8, 128, fp8, false};
+      expectRegionsInOrder(shape);
+      const LowLatencyRegions r = lowLatencyRegionsOf(shape);
+      const int64_t others = ranks / perDomain - 1, N = 128;
+      EXPECT_EQ(r.netDispatchRecv - r.netDispatchSend, others * N * r.slotBytes);
+      EXPECT_EQ(r.relayRows - r.netDispatchRecv, others * N * r.slotBytes);
+      EXPECT_EQ(r.netWeightsSend - r.relayRows, others * N * 8 * r.combineRowBytes);
+      EXPECT_EQ(r.weightsBytes, 32);
+      EXPECT_EQ(r.netWeightsRecv - r.netWeightsSend, others * N * r.weightsBytes);
+      EXPECT_EQ(r.netCombineRecv - r.netCombineSend, others * N * r.combineRowBytes);
+      EXPECT_EQ(r.perParity - r.netCombineRecv, others * N * r.combineRowBytes);
+    }
+  }
+  // One domain: the network regions are empty, the layout is the one-domain one.
+  LowLatencyShape one{8, 8, 256, 7168, 8, 128, false, false};
+  expectRegionsInOrder(one);
+  EXPECT_EQ(lowLatencyRegionsOf(one).netCombineRecv, lowLatencyRegionsOf(one).perParity);
+}
+
+TEST(LowLatencyNetJobs, OneLegPerOtherDomainInsideItsRegions) {
+  LowLatencyShape shape{8, 2, 32, 200, 4, 16, true, false};  // 4 domains of 2
+  const LowLatencyRegions r = lowLatencyRegionsOf(shape);
+  const LowLatencyScratch scratch = lowLatencyScratchOf(shape);
+  std::vector<uint8_t> buffer(static_cast<size_t>(r.total)), tails(scratch.netTails);
+  const int rank = 5;  // domain 2, place 1
+  const LowLatencyNetJobs jobs = lowLatencyNetJobs(buffer.data(), tails.data(), shape, rank);
+  const int64_t tailBytes = lowLatencyNetTailBytes(shape);
+  struct Kind {
+    int64_t send, recv, row, tail;
+    int phase;
+  };
+  const Kind kinds[] = {{r.netDispatchSend, r.netDispatchRecv, r.slotBytes, 64, kPhaseLowLatencyDispatchNetwork},
+                        {r.netWeightsSend, r.netWeightsRecv, r.weightsBytes, tailBytes, kPhaseLowLatencyCombineWeights},
+                        {r.netCombineSend, r.netCombineRecv, r.combineRowBytes, 64, kPhaseLowLatencyCombinePartials}};
+  std::set<const void*> tailsSeen;
+  for (int kind = 0; kind < kLowLatencyNetKinds; ++kind)
+    for (int parity = 0; parity < 2; ++parity) {
+      const RailJob& job = jobs[kind][parity];
+      EXPECT_TRUE(job.bare);
+      EXPECT_EQ(job.phase, kinds[kind].phase);
+      ASSERT_EQ(job.legs.size(), 3u);
+      const int peers[] = {0, 1, 3};  // the other domains, in order (rank n of the rail communicator)
+      for (int slot = 0; slot < 3; ++slot) {
+        const RailLeg& leg = job.legs[slot];
+        EXPECT_EQ(leg.peer, peers[slot]);
+        EXPECT_EQ(leg.rows, 16);
+        EXPECT_EQ(leg.sendRows, 16);
+        EXPECT_EQ(leg.recvRows, 16);
+        EXPECT_EQ(static_cast<int64_t>(leg.rowBytes), kinds[kind].row);
+        const int64_t message = slot * 16 * kinds[kind].row;
+        const int64_t base = parity * r.perParity;
+        EXPECT_EQ(static_cast<const uint8_t*>(leg.send) - buffer.data(), base + kinds[kind].send + message);
+        EXPECT_EQ(static_cast<uint8_t*>(leg.recv) - buffer.data(), base + kinds[kind].recv + message);
+        EXPECT_EQ(static_cast<int64_t>(leg.tailBytes), kinds[kind].tail);
+        EXPECT_EQ(static_cast<const uint8_t*>(leg.sendTail) - tails.data(),
+                  lowLatencyNetTailIndex(kind, parity, 0, peers[slot], 4) * tailBytes);
+        EXPECT_EQ(static_cast<uint8_t*>(leg.recvTail) - tails.data(),
+                  lowLatencyNetTailIndex(kind, parity, 1, peers[slot], 4) * tailBytes);
+        EXPECT_TRUE(tailsSeen.insert(leg.sendTail).second);
+        EXPECT_TRUE(tailsSeen.insert(leg.recvTail).second);
+      }
+    }
+  // One domain: nothing travels.
+  LowLatencyShape one{4, 4, 16, 64, 2, 8, false, false};
+  const LowLatencyNetJobs none = lowLatencyNetJobs(buffer.data(), nullptr, one, 1);
+  for (const auto& kind : none)
+    for (const RailJob& job : kind) EXPECT_TRUE(job.legs.empty());
+}
+
 TEST(LowLatencyRegions, ShapeOfAConfiguration) {
-  const LowLatencyShape shape = lowLatencyShapeOf(resolved(64, 2), 8);
+  const LowLatencyShape shape = lowLatencyShapeOf(resolved(64, 2), 8, 8);
   EXPECT_EQ(shape.ranks, 8);
   EXPECT_EQ(shape.domains(), 1);
   EXPECT_EQ(shape.maxTokens, 64);
@@ -288,7 +401,11 @@ TEST(LowLatencyRegions, ShapeOfAConfiguration) {
   EXPECT_TRUE(shape.fp8);
   EXPECT_TRUE(shape.powerOfTwoScales);
   EXPECT_TRUE(checkLowLatencyShape(shape).isOk());
-  EXPECT_FALSE(lowLatencyShapeOf(resolved(64, 1), 8).powerOfTwoScales);
+  EXPECT_FALSE(lowLatencyShapeOf(resolved(64, 1), 8, 8).powerOfTwoScales);
+  const LowLatencyShape twoHop = lowLatencyShapeOf(resolved(64), 8, 4);
+  EXPECT_EQ(twoHop.domains(), 2);
+  EXPECT_EQ(twoHop.domainSize(), 4);
+  EXPECT_TRUE(checkLowLatencyShape(twoHop).isOk());
 }
 
 }  // namespace
