@@ -5,8 +5,10 @@
 // planes, recvSrcInfo, and the weighted and unweighted combine. Outputs are poisoned before every
 // call; whatever lies past a segment's count must stay poisoned. Scenarios: plain calls, split
 // send/receive halves (two outstanding, work between the halves), one CUDA graph replayed with
-// fresh routing, a bad routing or a K that differs (reported on every rank, no output written), a
-// silent rank (the others time out naming it), and the several-domain refusal.
+// fresh routing, a bad routing or a K that differs (reported on every rank, no output written), and a
+// silent rank (the others time out naming it, or with several domains naming a peer and the phase).
+// With several NVLink domains (nccl-moe-run --nodes, NCCL_MOE_DOMAIN_SIZE) the calls run the
+// two-hop path and the oracle sums in its domain order (docs/low_latency.md section 5.3).
 // Exit code 0 when every check passed.
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -51,7 +53,6 @@ struct Options {
   int dupRank = -1;      // an expert id twice in one token on this rank
   int topkRank = -1;     // this rank passes K - 1
   int deadRank = -1;     // this rank never calls the dispatch
-  bool expectRefused = false;  // several domains: every LL call must fail with ncclInvalidUsage
   int sms = 8;
   int timeoutMs = 60000;
   uint64_t seed = 1;
@@ -81,7 +82,6 @@ tools::FlagSet flagsOf(Options* o) {
   flags.integer("--dup-rank", "an expert id twice in a token on this rank (-1: none)", &o->dupRank, kNoRank, kRanks);
   flags.integer("--topk-rank", "this rank passes K - 1 (-1: none)", &o->topkRank, kNoRank, kRanks);
   flags.integer("--dead-rank", "this rank never calls the dispatch (-1: none)", &o->deadRank, kNoRank, kRanks);
-  flags.toggle("--expect-refused", "several domains: every LL call is refused", &o->expectRefused);
   flags.integer("--sms", "SM budget per op", &o->sms, 1, 1024);
   flags.integer("--timeout-ms", "the communicator's timeout", &o->timeoutMs, 1, INT32_MAX);
   flags.integer("--seed", "random seed", &o->seed, 0, LLONG_MAX);
@@ -90,6 +90,7 @@ tools::FlagSet flagsOf(Options* o) {
 
 int gRank = 0;
 int gFailures = 0;
+int gRanksPerDomain = 0;  // D of the communicator (ncclMoeCommGetInfo); the oracle's combine order follows it
 
 void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void fail(const char* fmt, ...) {
@@ -125,7 +126,7 @@ struct Group {
 Group makeGroup(const Options& o, int ranks, uint64_t seed, bool fixedTokens) {
   std::mt19937_64 rng(seed);
   Group g;
-  g.shape = LowLatencyShape{ranks, ranks, o.experts, o.hidden, o.maxTopk > 0 ? o.maxTopk : o.topk, o.tokens,
+  g.shape = LowLatencyShape{ranks, gRanksPerDomain > 0 ? gRanksPerDomain : ranks, o.experts, o.hidden, o.maxTopk > 0 ? o.maxTopk : o.topk, o.tokens,
                             o.fp8 != 0, o.fp8 == 2};
   RoutingRecipe recipe;
   recipe.topk = o.topk;
@@ -501,37 +502,19 @@ class Run {
     ncclMoeCommGetAsyncError(comm_, &async);
     const std::string message = ncclMoeGetLastError(comm_);
     const std::string peer = "peer " + std::to_string(o_.deadRank);
-    if (async != ncclRemoteError || message.find("timed out") == std::string::npos ||
-        message.find(peer) == std::string::npos || message.find("low-latency dispatch") == std::string::npos)
-      fail("expected a timeout naming %s in the low-latency dispatch, got %d: %s", peer.c_str(), async,
-           message.c_str());
-    else if (seconds > o_.timeoutMs / 1000.0 + 1.0)
+    // One domain: every rank waits for the silent one itself. Several: its rail peers' network
+    // groups time out naming it; the others wait for a relay of their own domain that never
+    // fans out, and name that relay (each error names a rank, a peer and the phase).
+    const bool twoHop = gRanksPerDomain > 0 && gRanksPerDomain < env_.size;
+    const bool namesPeer = twoHop ? message.find("peer ") != std::string::npos : message.find(peer) != std::string::npos;
+    if (async != ncclRemoteError || message.find("timed out") == std::string::npos || !namesPeer ||
+        message.find("low-latency dispatch") == std::string::npos)
+      fail("expected a timeout naming %s in the low-latency dispatch, got %d: %s", twoHop ? "a peer" : peer.c_str(),
+           async, message.c_str());
+    else if (seconds > o_.timeoutMs / 1000.0 + (twoHop ? 2.0 : 1.0))  // + the watchdog's grace and abort
       fail("the dispatch took %.2f s to fail; the timeout is %d ms", seconds, o_.timeoutMs);
     else
       std::printf("rank %d: timeout reported as expected after %.2f s: %s\n", me, seconds, message.c_str());
-  }
-
-  // Several NVLink domains: no LL buffers, every LL call refused before anything is enqueued.
-  void refused() {
-    ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
-    if (ncclMoeCommGetInfo(comm_, &info) != ncclSuccess || info.domains < 2 || info.lowLatencyBufferBytes != 0)
-      fail("expected several domains and no LL buffers (domains %d, %zu LL bytes)", info.domains,
-           info.lowLatencyBufferBytes);
-    const Group g = makeGroup(o_, env_.size, o_.seed, true);
-    Buffers b(g.shape, o_.topk);
-    ncclMoeLowLatencyDispatchArgs_t d = b.dispatchArgs(g, env_.rank, o_.topk);
-    ncclMoeLowLatencyCombineArgs_t c = b.combineArgs(g, env_.rank, true);
-    const ncclResult_t results[] = {ncclMoeLowLatencyDispatch(comm_, &d, stream_),
-                                    ncclMoeLowLatencyDispatchSend(comm_, &d, stream_),
-                                    ncclMoeLowLatencyDispatchRecv(comm_, stream_),
-                                    ncclMoeLowLatencyCombine(comm_, &c, stream_),
-                                    ncclMoeLowLatencyCombineSend(comm_, &c, stream_),
-                                    ncclMoeLowLatencyCombineRecv(comm_, stream_)};
-    const std::string message = ncclMoeGetLastError(comm_);
-    for (ncclResult_t r : results)
-      if (r != ncclInvalidUsage) fail("an LL call on several domains returned %d, not ncclInvalidUsage", r);
-    if (message.find("not built yet") == std::string::npos) fail("the refusal must say why: %s", message.c_str());
-    else std::printf("rank %d: refused as expected: %s\n", env_.rank, message.c_str());
   }
 
   // The LL buffer bytes the communicator reports are the documented formula's.
@@ -594,13 +577,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rank %d: ncclMoeCommCreate: %s\n", env.rank, ncclMoeGetLastError(nullptr));
     return 1;
   }
+  ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
+  if (ncclMoeCommGetInfo(comm, &info) != ncclSuccess || info.domains < 1 || env.size % info.domains != 0) {
+    std::fprintf(stderr, "rank %d: ncclMoeCommGetInfo: %s\n", env.rank, ncclMoeGetLastError(comm));
+    return 1;
+  }
+  gRanksPerDomain = env.size / info.domains;
+  if (env.rank == 0)
+    std::printf("rank 0: %d NVLink domain%s of %d rank%s, LL buffers %zu bytes\n", info.domains,
+                info.domains == 1 ? "" : "s", gRanksPerDomain, gRanksPerDomain == 1 ? "" : "s",
+                info.lowLatencyBufferBytes);
   cudaStream_t stream;
   checkCuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
   Run run(o, env, comm, stream);
   const bool failureScenario = o.badRank >= 0 || o.dupRank >= 0 || o.topkRank >= 0 || o.deadRank >= 0;
-  if (o.expectRefused) {
-    run.refused();
-  } else if (o.deadRank >= 0) {
+  if (o.deadRank >= 0) {
     run.deadRank();
   } else if (failureScenario) {
     run.badRouting();
