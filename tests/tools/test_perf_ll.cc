@@ -204,10 +204,11 @@ TEST(PerfLowLatencyReport, SummaryAndJson) {
     EXPECT_TRUE(doc["definitions"].contains(key)) << key;
 }
 
-// A group of 4 ranks with uneven T (one rank with none), masked slots and an odd hidden size.
-LowLatencyGroup group(int fp8) {
+// A group of 4 ranks with uneven T (one rank with none), masked slots and an odd hidden size, in
+// domains of `perDomain` ranks.
+LowLatencyGroup group(int fp8, int perDomain = 4) {
   LowLatencyGroup g;
-  g.shape = LowLatencyShape{4, 4, 16, 200, 4, 12, fp8 != 0, fp8 == 2};
+  g.shape = LowLatencyShape{4, perDomain, 16, 200, 4, 12, fp8 != 0, fp8 == 2};
   g.topk = 3;
   g.expertSeed = 99;
   std::mt19937_64 rng(5);
@@ -267,8 +268,8 @@ TEST(PerfLowLatencyCheck, DispatchMatchesTheOracleAndCountsWrongElements) {
   }
 }
 
-TEST(PerfLowLatencyCheck, CombineMatchesTheOracle) {
-  const LowLatencyGroup g = group(0);
+void expectCombineMatchesTheOracle(int perDomain) {
+  const LowLatencyGroup g = group(0, perDomain);
   std::vector<LowLatencyRankOutput> oracle;
   ASSERT_TRUE(lowLatencyDispatch(g.shape, g.routings, g.x, &oracle).isOk());
   std::vector<LowLatencyLayout> layouts;
@@ -292,6 +293,14 @@ TEST(PerfLowLatencyCheck, CombineMatchesTheOracle) {
       EXPECT_EQ(wrongRows(want, bad, &first), 1);
       EXPECT_EQ(first, "token 0 element 2 differs");
     }
+  }
+}
+
+TEST(PerfLowLatencyCheck, CombineMatchesTheOracle) {
+  // One domain, and the two-hop order of 2 x 2 and 4 x 1 (node partials summed by domain).
+  for (int perDomain : {4, 2, 1}) {
+    SCOPED_TRACE("ranks per domain " + std::to_string(perDomain));
+    expectCombineMatchesTheOracle(perDomain);
   }
 }
 

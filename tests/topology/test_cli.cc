@@ -170,6 +170,30 @@ TEST(TopoCli, PlanPrintsTheChosenPlan) {
   EXPECT_NE(refused.out.find("NCCL_MOE_DOMAIN_SIZE=3 does not divide the 8 ranks"), std::string::npos) << refused.out;
 }
 
+TEST(TopoCli, PlanReportsTheLowLatencyMode) {
+  // docs/low_latency.md's examples: EP16 (two domains of 8) FP8 and EP8 BF16, N = 128, top-8 of 256.
+  const std::string shape = " --experts 256 --topk 8 --hidden 7168 --tokens 4096 --ll-tokens 128";
+  CliResult json = runJson("plan --preset dgx-h100 --nodes 2 --fp8" + shape + " --json");
+  ASSERT_EQ(json.status, 0) << json.out;
+  const Json ll = Json::parse(json.out)["low_latency"];
+  EXPECT_EQ(ll["domains"], 2);
+  EXPECT_EQ(ll["ranks_per_domain"], 8);
+  EXPECT_EQ(ll["buffer_bytes_per_rank"], 100362240);
+  EXPECT_NEAR(ll["dedup_factor"].get<double>(), 4.01, 0.01);
+  EXPECT_EQ(ll["dispatch_wire_bytes"], 128ll * (48 + 7168 + 224));
+  EXPECT_EQ(ll["combine_wire_bytes"], 128ll * (32 + 14336));
+  CliResult text = run("plan --preset dgx-h100 --nodes 2 --fp8" + shape);
+  ASSERT_EQ(text.status, 0) << text.out;
+  EXPECT_NE(text.out.find("Low-latency mode (lowLatencyMaxTokens 128, FP8 dispatch, two hops)"), std::string::npos)
+      << text.out;
+  const Json one = Json::parse(runJson("plan --preset dgx-h100" + shape + " --json").out)["low_latency"];
+  EXPECT_EQ(one["domains"], 1);
+  EXPECT_EQ(one["buffer_bytes_per_rank"], 58819584);
+  EXPECT_EQ(one["dispatch_wire_bytes"], 0);
+  CliResult bad = run("plan --preset dgx-h100 --experts 256 --topk 8 --hidden 7168 --tokens 4096 --ll-tokens 2000");
+  EXPECT_NE(bad.status, 0);
+}
+
 TEST(TopoCli, ShowPresetsKeyNumbers) {
   CliResult h100 = run("show --preset dgx-h100");
   ASSERT_EQ(h100.status, 0) << h100.out;

@@ -132,19 +132,36 @@ HostRows expertOutputs(const LowLatencyGroup& group, const LowLatencyRankLayout&
 
 HostRows expectedCombine(const LowLatencyGroup& group, int rank, bool weighted) {
   const int H = group.shape.hidden, T = group.routings[static_cast<size_t>(rank)].numTokens;
+  const int D = group.shape.domainSize(), M = group.shape.domains();
   HostRows out(ElementType::kBf16, T, H);
   std::vector<uint16_t> y(static_cast<size_t>(H));
-  std::vector<float> acc(static_cast<size_t>(H));
+  std::vector<float> acc(static_cast<size_t>(H)), total(static_cast<size_t>(H));
   for (int t = 0; t < T; ++t) {
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    for (int k = 0; k < group.topk; ++k) {
-      if (id(group, rank, t, k) < 0) continue;
-      const float w = weighted ? group.weights[static_cast<size_t>(rank)][static_cast<size_t>(t) * group.topk + k] : 1.0f;
-      expertOutputRow(group.expertSeed, rank, t, k, H, y.data());
-      for (int c = 0; c < H; ++c)
-        acc[static_cast<size_t>(c)] = std::fmaf(w, bf16ToFloat(y[static_cast<size_t>(c)]), acc[static_cast<size_t>(c)]);
+    // One partial per domain holding a kept slot (its slots in slot order, from +0, rounded to
+    // bf16), summed in ascending domain order (docs/low_latency.md section 5.3; with one domain the
+    // single partial is the whole fmaf chain).
+    std::fill(total.begin(), total.end(), 0.0f);
+    bool first = true;
+    for (int m = 0; m < M; ++m) {
+      bool any = false;
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int k = 0; k < group.topk; ++k) {
+        const int64_t e = id(group, rank, t, k);
+        if (e < 0 || group.shape.ownerOf(static_cast<int>(e)) / D != m) continue;
+        any = true;
+        const float w = weighted ? group.weights[static_cast<size_t>(rank)][static_cast<size_t>(t) * group.topk + k] : 1.0f;
+        expertOutputRow(group.expertSeed, rank, t, k, H, y.data());
+        for (int c = 0; c < H; ++c)
+          acc[static_cast<size_t>(c)] = std::fmaf(w, bf16ToFloat(y[static_cast<size_t>(c)]), acc[static_cast<size_t>(c)]);
+      }
+      if (!any) continue;
+      for (int c = 0; c < H; ++c) {
+        const float partial = bf16ToFloat(floatToBf16(acc[static_cast<size_t>(c)]));
+        total[static_cast<size_t>(c)] = first ? partial : total[static_cast<size_t>(c)] + partial;
+      }
+      first = false;
     }
-    for (int c = 0; c < H; ++c) out.set(t, c, acc[static_cast<size_t>(c)]);
+    for (int c = 0; c < H; ++c) out.set(t, c, total[static_cast<size_t>(c)]);
   }
   return out;
 }

@@ -62,7 +62,9 @@ int64_t wrongDispatchElements(const LowLatencyGroup& group, const LowLatencyRank
 HostRows expertOutputs(const LowLatencyGroup& group, const LowLatencyRankLayout& layout);
 
 // The combine's output on rank `rank`: [T, H] bf16, weighted (the group's weights) or unweighted,
-// per token the fmaf chain over its kept slots in slot order from +0, rounded once.
+// per token the fmaf chain over its kept slots in slot order from +0, rounded once; with several
+// domains (group.shape.ranksPerDomain) the node partials summed in domain order (docs/low_latency.md
+// section 5.3).
 HostRows expectedCombine(const LowLatencyGroup& group, int rank, bool weighted);
 
 // Elements of [T, H] bf16 that differ bit for bit.

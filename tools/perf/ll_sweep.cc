@@ -190,7 +190,9 @@ std::unique_ptr<LowLatencyComm> createComm(const Session& s, const std::string& 
 LowLatencyGroup makeGroup(const Session& s, int T) {
   const Options& o = s.o;
   LowLatencyGroup g;
-  g.shape = LowLatencyShape{s.ranks, s.ranks, o.experts, o.hidden, o.topk, o.lowLatencyMaxTokens(), false, false};
+  // The communicator's domains: with several, -c 1 expects the two-hop combine order.
+  const int perDomain = s.run.ranksPerDomain > 0 ? s.run.ranksPerDomain : s.ranks;
+  g.shape = LowLatencyShape{s.ranks, perDomain, o.experts, o.hidden, o.topk, o.lowLatencyMaxTokens(), false, false};
   g.topk = o.topk;
   g.expertSeed = o.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(T);
   std::mt19937_64 rng(o.seed * 1000003ull + static_cast<uint64_t>(T));

@@ -3,6 +3,7 @@
 
 #include "cluster_input.h"
 #include "commands.h"
+#include "ll_plan_output.h"
 #include "output.h"
 #include "plan/cost_model.h"
 #include "plan/plan_choice.h"
@@ -19,7 +20,7 @@ const std::string kHelp = std::string(
     "                          --tokens T --hidden H [--fp8 | --dtype bf16|fp32]\n"
     "                          [--combine-dtype bf16|fp32] [--skew S | --trace FILE]\n"
     "                          [--monte-carlo] [--samples N] [--seed N] [--domain-size N]\n"
-    "                          [--sms N] [--json] [-o FILE]\n"
+    "                          [--sms N] [--ll-tokens N] [--json] [-o FILE]\n"
     "\n"
     "Speed-of-light cost of one MoE dispatch and combine with every GPU of the cluster in the\n"
     "expert-parallel group (rank r owns experts [r*E/R, (r+1)*E/R)): bytes per GPU on the\n"
@@ -48,6 +49,11 @@ const std::string kHelp = std::string(
     "plan choice:\n"
     "  --domain-size N    ranks per NVLink domain, as NCCL_MOE_DOMAIN_SIZE overrides it\n"
     "  --sms N            SMs per call to split between the roles (default 24)\n"
+    "low-latency mode (docs/low_latency.md):\n"
+    "  --ll-tokens N      also report the LL mode with lowLatencyMaxTokens N on the plan's domains:\n"
+    "                     LL buffers per rank and, across domains, the network rows and bytes per\n"
+    "                     rank of one call at T = N (node-deduplicated, against per expert and per\n"
+    "                     rank) and the fixed-slot wire bytes\n"
     "output:\n"
     "  --json             the report as JSON\n"
     "  -o, --output FILE  write there instead of stdout\n";
@@ -64,7 +70,7 @@ int runPlan(const Argv& argv) {
   if (printedHelp(argv, kHelp.c_str())) return 0;
   OptionSpec spec{{"--json", "--fp8", "--monte-carlo"},
                   {"--preset", "--nodes", "--experts", "--topk", "--tokens", "--hidden", "--dtype",
-                   "--combine-dtype", "--skew", "--trace", "--samples", "--seed", "--domain-size", "--sms",
+                   "--combine-dtype", "--skew", "--trace", "--samples", "--seed", "--domain-size", "--sms", "--ll-tokens",
                    "--output", "-o"},
                   1};
   Args args("plan", argv, spec);
@@ -130,7 +136,22 @@ int runPlan(const Argv& argv) {
   if (Status status = plan::choosePlan(input, &chosen); !status.isOk()) fail(status.message());
 
   PlanContext context{cluster, shape, routing, report, chosen, dispatchType, combineType};
-  emit(args, args.flag("--json") ? dumpJson(planToJson(context), 2) + "\n" : planToText(context));
+  Json json = planToJson(context);
+  std::string text = planToText(context);
+  if (args.has("--ll-tokens")) {
+    LowLatencyShape ll;
+    ll.ranks = input.ranks;
+    ll.ranksPerDomain = chosen.ranksPerDomain > 0 ? chosen.ranksPerDomain : input.ranks;
+    ll.experts = shape.experts;
+    ll.hidden = shape.hidden;
+    ll.maxTopk = shape.topk;
+    ll.maxTokens = static_cast<int>(args.integer("--ll-tokens", 0, 1, LowLatencyLimits::kMaxTokens));
+    ll.fp8 = shape.fp8Dispatch;
+    if (Status status = checkLowLatencyShape(ll); !status.isOk()) fail("--ll-tokens: ", status.message());
+    json["low_latency"] = lowLatencyPlanToJson(ll, shape.topk);
+    text += lowLatencyPlanToText(ll, shape.topk);
+  }
+  emit(args, args.flag("--json") ? dumpJson(json, 2) + "\n" : text);
   return 0;
 }
 
