@@ -296,9 +296,9 @@ typedef struct {
   size_t netCombineRowBytes;
   size_t netSlotRows;
   /* Low-latency buffers this rank reserved (both parities; docs/low_latency.md section 1.1), apart
-   * from bufferBytes; 0 with the LL mode off, and with several NVLink domains (the two-hop LL path
-   * is not built yet). Added after the first release of this struct: a caller passing the older
-   * size gets every field but this one. */
+   * from bufferBytes; 0 with the LL mode off. With several NVLink domains they include the two-hop
+   * regions (network staging, relay rows). Added after the first release of this struct: a caller
+   * passing the older size gets every field but this one. */
   size_t lowLatencyBufferBytes;
 } ncclMoeCommInfo_t;
 
@@ -350,8 +350,13 @@ ncclResult_t ncclMoeCommGetInputBuffers(ncclMoeComm_t comm, ncclMoeInputBuffers_
  * and a receive half (completes it). Receive halves come in the order of their send halves, one per
  * send half; at most two operations of each kind are outstanding (sent, not received), and a plain
  * call while one of its kind is outstanding is refused.
- * Only one NVLink domain is supported for now: on a communicator with several domains every LL call
- * fails with ncclInvalidUsage (the two-hop LL path is not built yet).
+ * With several NVLink domains the calls run the two-hop path (docs/low_latency.md section 5): a
+ * token crosses the network once per destination domain, to its rail peer there, in fixed-size
+ * slots over NCCL point-to-point on the library's own stream, and fans out over NVLink; combine
+ * sums each domain's slots into one partial there and adds the partials in domain order. Each half
+ * is then its kernel(s) with the NCCL group between (the combine's receive half: two kernels), and
+ * a send half captured into a CUDA graph needs its receive half in the same capture (the network
+ * stream joins the caller's there).
  * Errors checked on the host fail before anything is enqueued (outputs untouched). A routing fault
  * in the ids (an id outside [-1, E), an id twice in one token) or a K that differs between ranks is
  * found on the device and reported on every rank: nothing is written to any output, and
@@ -393,7 +398,10 @@ typedef struct {
   const float* weights;        /* [T,K] fp32 (weighted combine), or NULL (unweighted: every
                                   weight 1). The weight of a masked slot is not read */
   void* out;                   /* [T,H] bf16: per token, the fp32 fmaf chain over its kept slots in
-                                  slot order from +0, rounded once to bf16 (+0 for no kept slot) */
+                                  slot order from +0, rounded once to bf16 (+0 for no kept slot);
+                                  with several domains the chain per domain, each rounded to bf16,
+                                  summed in fp32 in domain order and rounded (docs/low_latency.md
+                                  section 5.3) */
 } ncclMoeLowLatencyCombineArgs_t;
 
 #define NCCL_MOE_LOW_LATENCY_COMBINE_ARGS_INITIALIZER                                          \
@@ -403,8 +411,9 @@ typedef struct {
   }
 
 /* Collective. Sends every (token, kept slot) to the rank owning its expert (one row per (token,
- * destination rank) over NVLink, FP8-quantised at the source with lowLatencyFp8) and writes the
- * outputs: both halves in one kernel. */
+ * destination rank) over NVLink, FP8-quantised at the source with lowLatencyFp8; with several
+ * domains one row per (token, other domain) over the network, fanned out there) and writes the
+ * outputs: both halves (one kernel with one domain). */
 ncclResult_t ncclMoeLowLatencyDispatch(ncclMoeComm_t comm, const ncclMoeLowLatencyDispatchArgs_t* args,
                                        cudaStream_t stream);
 /* The send half: checks the ids, writes the rows into the peers' landing slots and returns. Once it
