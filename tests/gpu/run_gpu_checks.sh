@@ -12,7 +12,8 @@
 #   PARTS            which parts, in order (default: "vc ll unit py san torchrun mega"):
 #                      vc        the virtual-cluster suite (correctness and failure cases)
 #                      ll        the low-latency virtual-cluster suite, and memcheck, racecheck and
-#                                synccheck of a small low-latency run on 2 ranks
+#                                synccheck of a small low-latency run on 2 ranks, and memcheck on
+#                                2x2 ranks (the two-hop LL path)
 #                      unit      the single-process GPU tests (FP8 kernels)
 #                      py        the Python GPU suite (python/tests/gpu/run_rank_tests.py)
 #                      san       compute-sanitizer memcheck, racecheck, synccheck on 2 ranks, and
@@ -59,6 +60,10 @@ part_ll() {
       --experts 8 --topk 2 --tokens 16 --hidden 128 --fp8 1 --split --iters 1 > "$out/ll_san_${tool}.log" 2>&1
     echo "ll san $tool: exit $? after $(elapsed): $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/ll_san_${tool}.log" | sort -u | tr '\n' ' ')"
   done
+  # The two-hop LL path (two virtual nodes of two ranks): relay, network tails, node partials.
+  timeout 200 $run -np 4 --nodes 2 --timeout 190 -- $sanitizer --tool memcheck "$build/tests/nccl-moe-ll-rank-check" \
+    --experts 16 --topk 3 --tokens 16 --hidden 128 --fp8 1 --uneven --split --iters 1 > "$out/ll_san_memcheck_2x2.log" 2>&1
+  echo "ll san memcheck 2x2: exit $? after $(elapsed): $(grep -hE 'ERROR SUMMARY' "$out/ll_san_memcheck_2x2.log" | sort -u | tr '\n' ' ')"
 }
 
 part_unit() {
