@@ -42,7 +42,10 @@
 
 namespace nccl_moe {
 
-// Record p of a parity's signals region in rank x's LL buffer: everything peer p tells x.
+// Record p of a parity's signals region in rank x's LL buffer: everything source rank p tells x.
+// With several domains the record of a source in another domain is written by its relay in x's
+// domain (the dispatch fields only: T, K, fault, arrival); the credit and combine fields exist only
+// for x's domain peers.
 struct LowLatencyPeerRecord {
   uint64_t dispatchArrived;  // the dispatch (sequence number) whose slots p has written here
   uint64_t dispatchCredit;   // the dispatch whose slots from x p has consumed (x may write again)
