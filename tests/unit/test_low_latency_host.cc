@@ -384,6 +384,17 @@ TEST(LowLatencyNetJobs, OneLegPerOtherDomainInsideItsRegions) {
         EXPECT_TRUE(tailsSeen.insert(leg.recvTail).second);
       }
     }
+  // What the jobs move per call is the model's fixed wire bytes (nccl-moe-perf's and nccl-moe-topo's
+  // "wire"), tails aside.
+  auto bytesOf = [](const RailJob& job) {
+    int64_t bytes = 0;
+    for (const RailLeg& leg : job.legs) bytes += leg.sendRows * static_cast<int64_t>(leg.rowBytes);
+    return bytes;
+  };
+  const LowLatencyNetworkModel model = lowLatencyUniformNetworkModel(shape, 16, 4);
+  EXPECT_EQ(bytesOf(jobs[kLowLatencyNetDispatch][0]), model.fixedWireDispatchBytes);
+  EXPECT_EQ(bytesOf(jobs[kLowLatencyNetWeights][1]) + bytesOf(jobs[kLowLatencyNetPartials][1]),
+            model.fixedWireCombineBytes);
   // One domain: nothing travels.
   LowLatencyShape one{4, 4, 16, 64, 2, 8, false, false};
   const LowLatencyNetJobs none = lowLatencyNetJobs(buffer.data(), nullptr, one, 1);
