@@ -154,9 +154,8 @@ Status LowLatencyState::dispatchTwoHop(const ncclMoeLowLatencyDispatchArgs_t& ar
   int parity = static_cast<int>((dispatchSends_ - static_cast<uint64_t>(outstanding)) % 2);
   if (halves & kLowLatencySend) {
     parity = static_cast<int>(dispatchSends_ % 2);
-    if (Status s = cudaStatus(launchLowLatencyDispatch(viewWith(parity), args, kLowLatencySend, maxBlocks, stream), kCall);
-        !s.isOk())
-      return s;
+    const cudaError_t launched = launchLowLatencyDispatch(viewWith(parity), args, kLowLatencySend, maxBlocks, stream);
+    if (Status s = cudaStatus(launched, kCall); !s.isOk()) return s;
     if (Status s = issueNetwork(kLowLatencyNetDispatch, parity, dispatchLanded_[parity].get(), stream); !s.isOk())
       return s;
     ++dispatchSends_;
@@ -176,9 +175,8 @@ Status LowLatencyState::combineTwoHop(const ncclMoeLowLatencyCombineArgs_t& args
   int parity = static_cast<int>((combineSends_ - static_cast<uint64_t>(outstanding)) % 2);
   if (halves & kLowLatencySend) {
     parity = static_cast<int>(combineSends_ % 2);
-    if (Status s = cudaStatus(launchLowLatencyCombine(viewWith(parity), args, kLowLatencySend, maxBlocks, stream), kCall);
-        !s.isOk())
-      return s;
+    const cudaError_t launched = launchLowLatencyCombine(viewWith(parity), args, kLowLatencySend, maxBlocks, stream);
+    if (Status s = cudaStatus(launched, kCall); !s.isOk()) return s;
     if (Status s = issueNetwork(kLowLatencyNetWeights, parity, weightsLanded_[parity].get(), stream); !s.isOk())
       return s;
     ++combineSends_;

@@ -58,7 +58,8 @@ __device__ __forceinline__ int llRailPeer(const LowLatencyView& v, int n) {
 
 // Relay row (source domain n, token, slot) of parity `parity` in `owner`'s buffer: the expert output
 // of (railPeer(owner, n), token, k).
-__device__ __forceinline__ uint8_t* llRelayRow(const LowLatencyView& v, int owner, int parity, int n, int token, int k) {
+__device__ __forceinline__ uint8_t* llRelayRow(const LowLatencyView& v, int owner, int parity, int n, int token,
+                                               int k) {
   const int64_t row = (static_cast<int64_t>(llOtherSlot(v, n)) * v.maxTokens + token) * v.maxTopk + k;
   return llParity(v, owner, parity) + v.regions.relayRows + row * v.regions.combineRowBytes;
 }

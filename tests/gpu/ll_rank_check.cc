@@ -126,7 +126,8 @@ struct Group {
 Group makeGroup(const Options& o, int ranks, uint64_t seed, bool fixedTokens) {
   std::mt19937_64 rng(seed);
   Group g;
-  g.shape = LowLatencyShape{ranks, gRanksPerDomain > 0 ? gRanksPerDomain : ranks, o.experts, o.hidden, o.maxTopk > 0 ? o.maxTopk : o.topk, o.tokens,
+  const int perDomain = gRanksPerDomain > 0 ? gRanksPerDomain : ranks;
+  g.shape = LowLatencyShape{ranks, perDomain, o.experts, o.hidden, o.maxTopk > 0 ? o.maxTopk : o.topk, o.tokens,
                             o.fp8 != 0, o.fp8 == 2};
   RoutingRecipe recipe;
   recipe.topk = o.topk;
@@ -506,7 +507,8 @@ class Run {
     // groups time out naming it; the others wait for a relay of their own domain that never
     // fans out, and name that relay (each error names a rank, a peer and the phase).
     const bool twoHop = gRanksPerDomain > 0 && gRanksPerDomain < env_.size;
-    const bool namesPeer = twoHop ? message.find("peer ") != std::string::npos : message.find(peer) != std::string::npos;
+    const bool namesPeer =
+        message.find(twoHop ? std::string("peer ") : peer) != std::string::npos;
     if (async != ncclRemoteError || message.find("timed out") == std::string::npos || !namesPeer ||
         message.find("low-latency dispatch") == std::string::npos)
       fail("expected a timeout naming %s in the low-latency dispatch, got %d: %s", twoHop ? "a peer" : peer.c_str(),
