@@ -10,6 +10,7 @@
 // leaves while the next is summed.
 #include <algorithm>
 
+#include "misc/launch_error.h"
 #include "transport/device_sync.cuh"
 #include "kernels/launch.h"
 #include "kernels/row_ops.cuh"
@@ -286,6 +287,7 @@ __global__ void __launch_bounds__(kThreads) hybridReduceKernel(DomainView view, 
 
 cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                           const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream) {
+  discardEarlierLaunchError();
   const size_t sortScratch = static_cast<size_t>(kWarpsPerBlock) * dims.metaWidth * sizeof(int32_t);
   const int64_t warps = std::max<int64_t>(handle.pairCapacity, handle.numTokens);
   combineKernel<<<cappedGrid(warps, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
@@ -300,6 +302,7 @@ namespace nccl_moe {
 cudaError_t launchHybridCombineCollect(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                        const CombineBuffers& buffers, int chunk, LaunchBudget budget,
                                        cudaStream_t stream) {
+  discardEarlierLaunchError();
   const size_t sortScratch = static_cast<size_t>(kWarpsPerBlock) * dims.metaWidth * sizeof(int32_t);
   const int64_t warps = std::max<int64_t>(handle.pairCapacity, static_cast<int64_t>(view.domains) * dims.maxTokens);
   hybridCollectKernel<<<cappedGrid(warps, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
@@ -309,6 +312,7 @@ cudaError_t launchHybridCombineCollect(const DomainView& view, const GroupDims& 
 
 cudaError_t launchHybridCombineReduce(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                       const CombineBuffers& buffers, LaunchBudget budget, cudaStream_t stream) {
+  discardEarlierLaunchError();
   const size_t rowScratch = static_cast<size_t>(kWarpsPerBlock) * view.domains * sizeof(int32_t);
   hybridReduceKernel<<<cappedGrid(handle.numTokens, kWarpsPerBlock, budget), kThreads, rowScratch, stream>>>(
       view, dims, handle, buffers);

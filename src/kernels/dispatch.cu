@@ -7,6 +7,7 @@
 // network chunk as the chunks land.
 #include <algorithm>
 
+#include "misc/launch_error.h"
 #include "transport/device_sync.cuh"
 #include "kernels/fp8_row.cuh"
 #include "kernels/launch.h"
@@ -242,6 +243,7 @@ int64_t pullWarps(const HandleDevice& handle) {
 
 cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                            const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream) {
+  discardEarlierLaunchError();
   // The received row count lives on the device: size the grid by the capacity, capped by the budget.
   dispatchKernel<<<cappedGrid(pullWarps(handle), kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle,
                                                                                                  outputs);
@@ -250,6 +252,7 @@ cudaError_t launchDispatch(const DomainView& view, const GroupDims& dims, const 
 
 cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                       const DispatchOutputs& outputs, LaunchBudget budget, cudaStream_t stream) {
+  discardEarlierLaunchError();
   hybridStageKernel<<<cappedGrid(handle.numTokens, kThreads / kWarp, budget), kThreads, 0, stream>>>(view, dims, handle,
                                                                                                    outputs);
   return cudaGetLastError();
@@ -258,6 +261,7 @@ cudaError_t launchHybridDispatchStage(const DomainView& view, const GroupDims& d
 cudaError_t launchHybridDispatchPull(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                      const DispatchOutputs& outputs, int networkChunk, LaunchBudget budget,
                                      cudaStream_t stream) {
+  discardEarlierLaunchError();
   hybridPullKernel<<<cappedGrid(pullWarps(handle), kThreads / kWarp, budget), kThreads, 0, stream>>>(
       view, dims, handle, outputs, networkChunk);
   return cudaGetLastError();

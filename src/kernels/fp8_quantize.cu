@@ -2,6 +2,7 @@
 // reference/fp8.cc: both use the conversions of misc/numerics.h.
 #include "kernels/fp8_quantize.h"
 #include "kernels/fp8_row.cuh"
+#include "misc/launch_error.h"
 
 namespace nccl_moe {
 
@@ -22,6 +23,7 @@ __global__ void quantizeRowsKernel(const void* x, int type, int64_t rows, int hi
 cudaError_t launchQuantizeRowsE4m3(const void* x, ElementType type, int64_t rows, int hidden,
                                    bool powerOfTwoScales, uint8_t* q, float* scales, int maxBlocks,
                                    cudaStream_t stream) {
+  discardEarlierLaunchError();
   if (rows == 0) return cudaSuccess;
   if (type != ElementType::kBf16 && type != ElementType::kFp32) return cudaErrorInvalidValue;
   constexpr int kThreads = 256;

@@ -11,6 +11,7 @@
 //   5. finish    tell the peers their meta was read.
 // Every rank derives the same numbers from the same meta, so no counts need to be exchanged.
 #include "kernels/layout_meta.cuh"
+#include "misc/launch_error.h"
 
 namespace nccl_moe {
 
@@ -376,6 +377,7 @@ __global__ void finishLayoutKernel(DomainView view) {
 cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
                                 const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
                                 cudaStream_t stream) {
+  discardEarlierLaunchError();
   const size_t R = view.ranks;
   cudaError_t err = cudaMemsetAsync(handle.groupCounts, 0, R * dims.experts * sizeof(int32_t), stream);
   if (err == cudaSuccess) err = cudaMemsetAsync(handle.groupHits, 0, R * R * sizeof(int32_t), stream);
@@ -391,6 +393,7 @@ cudaError_t launchLayoutPublish(const DomainView& view, const GroupDims& dims, c
 
 cudaError_t launchLayoutScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                              LaunchBudget budget, cudaStream_t stream) {
+  discardEarlierLaunchError();
   countKernel<<<cappedGrid(static_cast<int64_t>(dims.maxTokens) * view.ranks, kThreads, budget), kThreads, 0, stream>>>(view, dims, handle);
   offsetsKernel<<<1, kThreads, 0, stream>>>(view, dims, handle);
   // Receive-side scans, each spread over the grid in chunks of kThreads tokens (counts first).

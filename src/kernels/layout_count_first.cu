@@ -19,6 +19,7 @@
 #include <algorithm>
 
 #include "kernels/layout_meta.cuh"
+#include "misc/launch_error.h"
 
 namespace nccl_moe {
 
@@ -385,6 +386,7 @@ cudaError_t allowSharedBytes(Kernel kernel, size_t bytes) {
 cudaError_t launchCountFirstPublish(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
                                     const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
                                     cudaStream_t stream) {
+  discardEarlierLaunchError();
   const size_t counters = static_cast<size_t>(view.ranks) + dims.experts + view.domains;
   const size_t maskBytes = counters * kMaskWords * sizeof(uint32_t);
   cudaError_t err = cudaMemsetAsync(handle.counts, 0, sizeof(HandleCounts), stream);
@@ -399,6 +401,7 @@ cudaError_t launchCountFirstPublish(const DomainView& view, const GroupDims& dim
 
 cudaError_t launchCountFirstScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                  LaunchBudget budget, cudaStream_t stream) {
+  discardEarlierLaunchError();
   const size_t offsetBytes = scanOffsetsWords(view.ranks, dims.localExperts, view.domains, view.localRanks) *
                              sizeof(int64_t);
   if (cudaError_t err = allowSharedBytes(countFirstScanKernel, offsetBytes); err != cudaSuccess) return err;

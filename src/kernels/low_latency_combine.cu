@@ -21,6 +21,7 @@
 
 #include "kernels/fp8_row.cuh"  // load8
 #include "kernels/low_latency_device.cuh"
+#include "misc/launch_error.h"
 
 namespace nccl_moe {
 
@@ -327,6 +328,7 @@ __global__ void __launch_bounds__(kLowLatencyThreads) lowLatencyCombineRelayKern
 
 cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
                                          int maxBlocks, cudaStream_t stream) {
+  discardEarlierLaunchError();
   (void)args;  // the relay reads what the rail peers sent, not this rank's arguments
   const int64_t units = static_cast<int64_t>(view.domain.domains - 1) * view.maxTokens *
                         ((view.hidden + kUnitChannels - 1) / kUnitChannels);
@@ -338,6 +340,7 @@ cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclM
 
 cudaError_t launchLowLatencyCombine(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
                                     LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
+  discardEarlierLaunchError();
   // Send: about T x K rows arrive per rank on average; receive: the units of this rank's tokens.
   const int64_t sendUnits = static_cast<int64_t>(view.maxTokens) * view.maxTopk;
   const int64_t receiveUnits =

@@ -27,6 +27,7 @@
 
 #include "kernels/fp8_row.cuh"
 #include "kernels/low_latency_device.cuh"
+#include "misc/launch_error.h"
 #include "plan/routing.h"
 
 namespace nccl_moe {
@@ -362,6 +363,7 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
 
 cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLowLatencyDispatchArgs_t& args,
                                      LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
+  discardEarlierLaunchError();
   // Receive: one warp per landing slot (at least the relay's units, (M - 1) x N x D). Send: one per
   // (token, rank of the domain or other domain).
   int64_t units = static_cast<int64_t>(view.ranks) * view.maxTokens;

@@ -1,5 +1,6 @@
 // The two small kernels around each network group (NCCL point-to-point on the rail communicator,
 // transport/rail_exchange.h) that tie it to the kernels of a call.
+#include "misc/launch_error.h"
 #include "transport/device_sync.cuh"
 #include "transport/network_sync.h"
 
@@ -46,12 +47,14 @@ cudaError_t preloadNetworkKernels() {
 }
 
 cudaError_t launchNetworkPrologue(const DomainView& view, uint64_t* epochOut, uint64_t* status, cudaStream_t stream) {
+  discardEarlierLaunchError();
   networkPrologueKernel<<<1, 32, 0, stream>>>(view, epochOut, status);
   return cudaGetLastError();
 }
 
 cudaError_t launchNetworkSignal(const DomainView& view, int phase, bool selfOnly, int chunk, const uint64_t* epoch,
                                 const uint64_t* status, cudaStream_t stream) {
+  discardEarlierLaunchError();
   networkSignalKernel<<<1, 32, 0, stream>>>(view, phase, selfOnly ? 1 : 0, chunk, epoch, status);
   return cudaGetLastError();
 }
