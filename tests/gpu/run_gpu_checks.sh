@@ -22,6 +22,8 @@
 #                      tools     the GPU cases of the tool, launcher and plugin tests (the programs
 #                                hold their build directory's paths: see tests/gpu/pack_build.sh)
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
+#                      probe     not a check: what one cross-rank wait costs (nccl-moe-signal-probe)
+#                                on 2 and 8 ranks, with and without MPS
 #   VC_FILTER        gtest filter for the vc part; VC_SECONDS its limit (default 600)
 #   PY_RANKS         ranks of the py part (default 2); PY_ARGS extra arguments (e.g. --only ncclep)
 #   SAN_TOOLS        sanitizer tools of the san part (default "memcheck racecheck synccheck")
@@ -121,6 +123,18 @@ part_tools() {
     echo "tools $(basename "$program"): exit $? after $(elapsed): $(grep -c '^\[       OK \]' "$log") passed," \
       "$(grep -c '^\[  SKIPPED \]' "$log") skipped, $(grep -c '^\[  FAILED  \]' "$log") failed"
     grep '^\[  FAILED  \]' "$log" | sort -u
+  done
+}
+
+part_probe() {
+  local probe="$build/tests/nccl-moe-signal-probe"
+  for ranks in 2 8; do
+    for mps in --mps ""; do
+      timeout 120 $build/tools/nccl-moe-run -np "$ranks" $mps --timeout 110 -- "$probe" --rounds 1000 \
+        > "$out/probe_${ranks}${mps:+_mps}.log" 2>&1
+      echo "probe $ranks ranks ${mps:-no MPS}: exit $? after $(elapsed)"
+      grep -E '^\[rank 0\] ' "$out/probe_${ranks}${mps:+_mps}.log" | sed 's/^\[rank 0\] //'
+    done
   done
 }
 
