@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -11,10 +12,13 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "tool_test_paths.h"
 #include "tools/common/output_file.h"
 #include "tools/perf/json_report.h"
+#include "tools/perf/ll_report.h"
+#include "tools/perf/run_basics.h"
 
 namespace nccl_moe::perf {
 namespace {
@@ -183,6 +187,44 @@ TEST(PerfJson, AFailedWriteIsAnErrorNamingThePath) {
     FAIL() << "no error";
   } catch (const std::runtime_error& error) {
     EXPECT_EQ(std::string(error.what()), "cannot write '/dev/full': No space left on device");
+  }
+}
+
+// Both modes describe their run with the same basics, taken from the options, in the same order
+// after the tool's name (and the LL document's mode).
+TEST(PerfJson, BothModesWriteTheSameRunBasics) {
+  Options o;
+  o.experts = 64;
+  o.topk = 4;
+  o.hidden = 1000;
+  o.sms = 12;
+  o.iters = 7;
+  o.warmup = 3;
+  o.check = 0;
+  const RunBasics basics = runBasicsOf(o, 4, "GPU X", "9.9.9 (NCCL 1.2.3)");
+  RunDescription sweep;
+  static_cast<RunBasics&>(sweep) = basics;
+  LowLatencyRunDescription low;
+  static_cast<RunBasics&>(low) = basics;
+  const nlohmann::ordered_json a = nlohmann::ordered_json::parse(perfJsonText(sweep, {}));
+  const nlohmann::ordered_json b = nlohmann::ordered_json::parse(lowLatencyJsonText(low, {}));
+  const std::vector<std::string> keys = {"version", "ranks",  "device", "experts", "topk",
+                                         "hidden",  "sms",    "iters",  "warmup",  "check"};
+  for (const nlohmann::ordered_json* doc : {&a, &b}) {
+    std::vector<std::string> order;
+    for (const auto& item : doc->items())
+      if (std::find(keys.begin(), keys.end(), item.key()) != keys.end()) order.push_back(item.key());
+    EXPECT_EQ(order, keys);
+    EXPECT_EQ((*doc)["version"], "9.9.9 (NCCL 1.2.3)");
+    EXPECT_EQ((*doc)["ranks"], 4);
+    EXPECT_EQ((*doc)["device"], "GPU X");
+    EXPECT_EQ((*doc)["experts"], 64);
+    EXPECT_EQ((*doc)["topk"], 4);
+    EXPECT_EQ((*doc)["hidden"], 1000);
+    EXPECT_EQ((*doc)["sms"], 12);
+    EXPECT_EQ((*doc)["iters"], 7);
+    EXPECT_EQ((*doc)["warmup"], 3);
+    EXPECT_EQ((*doc)["check"], false);
   }
 }
 

@@ -65,20 +65,11 @@ Json rowJson(const RunDescription& run, const Measurement& m) {
 std::string perfJsonText(const RunDescription& run, const std::vector<Measurement>& rows) {
   Json doc;
   doc["tool"] = "nccl-moe-perf";
-  doc["version"] = run.version;
-  doc["ranks"] = run.ranks;
-  doc["device"] = run.device;
-  doc["experts"] = run.experts;
-  doc["topk"] = run.topk;
-  doc["hidden"] = run.hidden;
+  writeRunBasics(run, &doc);
   doc["fp8"] = run.fp8;
   doc["dtype"] = run.dtype;
   doc["layout"] = run.expertMajor ? "expert-major" : "per-rank";
-  doc["sms"] = run.sms;
   doc["zero_copy"] = run.zeroCopy;
-  doc["iters"] = run.iters;
-  doc["warmup"] = run.warmup;
-  doc["check"] = run.check;
   doc["buffer_bytes_per_rank"] = run.info.bufferBytes;
   if (run.twoHop()) {
     doc["domains"] = run.info.domains;

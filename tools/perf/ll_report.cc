@@ -128,17 +128,8 @@ std::string lowLatencyJsonText(const LowLatencyRunDescription& run, const std::v
   Json doc;
   doc["tool"] = "nccl-moe-perf";
   doc["mode"] = "low-latency";
-  doc["version"] = run.version;
-  doc["ranks"] = run.ranks;
-  doc["device"] = run.device;
-  doc["experts"] = run.experts;
-  doc["topk"] = run.topk;
-  doc["hidden"] = run.hidden;
+  writeRunBasics(run, &doc);
   doc["ll_max_tokens"] = run.maxTokens;
-  doc["sms"] = run.sms;
-  doc["iters"] = run.iters;
-  doc["warmup"] = run.warmup;
-  doc["check"] = run.check;
   doc["domains"] = run.domains;
   doc["ranks_per_domain"] = run.ranksPerDomain;
   doc["dispatch_types"] = run.dispatchTypes;

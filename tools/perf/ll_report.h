@@ -21,17 +21,11 @@ struct LatencyStats {
 LatencyStats latencyStats(std::vector<double> samples);
 
 // What stays the same over the sweep.
-struct LowLatencyRunDescription {
-  int ranks = 1;
-  std::string device;
-  int experts = 0, topk = 0, hidden = 0;
+struct LowLatencyRunDescription : RunBasics {
   int maxTokens = 0;  // N = lowLatencyMaxTokens of every communicator of the run
-  int sms = 0, iters = 0, warmup = 0;
-  bool check = false;
   int domains = 1, ranksPerDomain = 1;
   std::vector<std::string> dispatchTypes;  // "bf16", "fp8", "fp8-pow2": one communicator each
   std::vector<size_t> lowLatencyBufferBytes;  // per communicator, per rank (ncclMoeCommInfo_t)
-  std::string version;
 };
 
 // One line: one operation at one token count.

@@ -384,21 +384,12 @@ int runLowLatencySweep(const Options& o, const RankLayout& layout, tools::Output
     const std::vector<std::string> types = o.lowLatencyDispatchTypes();
     for (size_t i = 0; i < types.size(); ++i) comms.push_back(createComm(s, types[i], i == 0));
     LowLatencyRunDescription& run = s.run;
-    run.ranks = s.ranks;
-    run.device = prop.name;
-    run.experts = o.experts;
-    run.topk = o.topk;
-    run.hidden = o.hidden;
+    static_cast<RunBasics&>(run) = runBasicsOf(o, s.ranks, prop.name, tools::versionWithLoadedNccl());
     run.maxTokens = o.lowLatencyMaxTokens();
-    run.sms = o.sms;
-    run.iters = o.iters;
-    run.warmup = o.warmup;
-    run.check = o.check != 0;
     run.domains = comms.front()->info.domains;
     run.ranksPerDomain = comms.front()->info.ranksPerDomain;
     run.dispatchTypes = types;
     for (const auto& c : comms) run.lowLatencyBufferBytes.push_back(c->info.lowLatencyBufferBytes);
-    run.version = tools::versionWithLoadedNccl();
     if (s.me == 0) printHeader(s, comms);
 
     harness::GroupReduce group(s.nccl, s.stream);

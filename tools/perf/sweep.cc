@@ -346,23 +346,14 @@ int runSweep(const Options& o, const RankLayout& layout, tools::OutputFile& json
   checkMoe(ncclMoeCommGetInfo(s.comm, &run.info), "ncclMoeCommGetInfo", s.comm);
   cudaDeviceProp prop;
   checkCuda(cudaGetDeviceProperties(&prop, setup.device), "cudaGetDeviceProperties");
-  run.ranks = s.ranks;
-  run.device = prop.name;
-  run.experts = o.experts;
-  run.topk = o.topk;
-  run.hidden = o.hidden;
+  static_cast<RunBasics&>(run) = runBasicsOf(o, s.ranks, prop.name, tools::versionWithLoadedNccl());
   run.dtype = o.dtype;
   run.fp8 = o.fp8;
   run.expertMajor = o.expertMajor;
   run.zeroCopy = o.zeroCopy;
-  run.sms = o.sms;
-  run.iters = o.iters;
-  run.warmup = o.warmup;
-  run.check = o.check != 0;
   const size_t rowBytes = static_cast<size_t>(o.hidden) * (o.fp32() ? 4 : 2);
   run.dispatchRowBytes = o.fp8 ? static_cast<size_t>(o.hidden) + fp8BlockCount(o.hidden) * 4 : rowBytes;
   run.combineRowBytes = rowBytes;
-  run.version = tools::versionWithLoadedNccl();
   if (s.me == 0) printHeader(s);
 
   std::vector<Measurement> table;

@@ -10,23 +10,18 @@
 #include <vector>
 
 #include "nccl_moe.h"
+#include "tools/perf/run_basics.h"
 #include "tools/perf/two_hop_bytes.h"
 
 namespace nccl_moe::perf {
 
 // What stays the same over the sweep.
-struct RunDescription {
-  int ranks = 1;
-  std::string device;
-  int experts = 0, topk = 0, hidden = 0;
+struct RunDescription : RunBasics {
   std::string dtype = "bf16";  // the token rows' type, combine's too
   bool fp8 = false, expertMajor = false, zeroCopy = false;
-  int sms = 0, iters = 0, warmup = 0;
-  bool check = false;
   size_t dispatchRowBytes = 0;  // a received row as dispatch writes it (FP8: codes + scales)
   size_t combineRowBytes = 0;   // a row combine sends back (-d TYPE)
   ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
-  std::string version;          // "0.1.0 (NCCL 2.28.9)"
 
   bool twoHop() const { return info.domains > 1; }
   // "bf16", "fp32" or "fp8": the rows dispatch moves.
