@@ -30,6 +30,7 @@
 #include "reference/random_routing.h"
 #include "tools/common/flags.h"
 #include "tools/harness/device.h"
+#include "tools/harness/rank_start.h"
 
 namespace nccl_moe {
 namespace {
@@ -551,19 +552,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   RankBootstrap setup;
-  try {
-    setup = bootstrapRank();
-  } catch (const BootstrapError& e) {
-    std::fprintf(stderr, "ll-rank-check: %s\n", e.what());
-    return 2;
-  }
+  ncclComm_t nccl = nullptr;
+  if (const int status = harness::startRank("ll-rank-check", &setup, &nccl); status != 0) return status;
   const RankLayout& env = setup.layout;
   gRank = env.rank;
-  ncclComm_t nccl = nullptr;
-  if (ncclCommInitRank(&nccl, env.size, setup.uniqueId, env.rank) != ncclSuccess) {
-    std::fprintf(stderr, "rank %d: ncclCommInitRank failed\n", env.rank);
-    return 1;
-  }
   ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
   config.numExperts = o.experts;
   config.hiddenSize = o.hidden;

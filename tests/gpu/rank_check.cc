@@ -26,6 +26,7 @@
 #include "reference/reference.h"
 #include "tools/common/flags.h"
 #include "tools/harness/device.h"
+#include "tools/harness/rank_start.h"
 #include "tools/harness/reference_layer.h"
 
 namespace nccl_moe {
@@ -918,20 +919,11 @@ int main(int argc, char** argv) {
   Options o;
   if (const int parsed = parse(argc, argv, &o); parsed != 0) return parsed == 1 ? 0 : 2;
   RankBootstrap setup;
-  try {
-    setup = bootstrapRank();
-  } catch (const BootstrapError& e) {
-    std::fprintf(stderr, "rank-check: %s\n", e.what());
-    return 2;
-  }
+  ncclComm_t nccl = nullptr;
+  if (const int status = harness::startRank("rank-check", &setup, &nccl); status != 0) return status;
   // The group's ranks; under nccl-moe-run the local size is the NVLink domain's.
   const RankLayout& env = setup.layout;
   gRank = env.rank;
-  ncclComm_t nccl = nullptr;
-  if (ncclCommInitRank(&nccl, env.size, setup.uniqueId, env.rank) != ncclSuccess) {
-    std::fprintf(stderr, "rank %d: ncclCommInitRank failed\n", env.rank);
-    return 1;
-  }
   ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
   config.numExperts = o.experts;
   config.hiddenSize = o.hidden;
