@@ -86,6 +86,7 @@ TEST(PerfJson, KeepsTheFieldsItsReadersUse) {
   EXPECT_DOUBLE_EQ(r["dispatch_bytes"].get<double>(), 0.66 * 1024 * 8 * 14336);
   EXPECT_DOUBLE_EQ(r["combine_bytes"].get<double>(), 0.66 * 1024 * 8 * 14336);
   EXPECT_DOUBLE_EQ(r["a2av_dispatch_us"].get<double>(), 512.0);
+  EXPECT_TRUE(r["quantize_us"].is_null());
   EXPECT_EQ(r["phases_us"]["layout.scan"], Json::array({1.5, 9.0}));
   EXPECT_EQ(r["phases_us"].size(), 1u);  // phases that did not run are left out
 }
@@ -126,6 +127,7 @@ TEST(PerfJson, NullWhereNothingWasCheckedOrMeasured) {
   EXPECT_TRUE(doc["rows"][0]["dispatch_wrong"].is_null());
   EXPECT_TRUE(doc["rows"][0]["combine_wrong"].is_null());
   EXPECT_TRUE(doc["rows"][0]["a2av_dispatch_us"].is_null());
+  EXPECT_TRUE(doc["rows"][0]["quantize_us"].is_null());  // not an FP8 run
   EXPECT_TRUE(doc["wrong_total"].is_null());
   EXPECT_EQ(doc["layout"], "expert-major");
 }
@@ -226,6 +228,15 @@ TEST(PerfJson, BothModesWriteTheSameRunBasics) {
     EXPECT_EQ((*doc)["warmup"], 3);
     EXPECT_EQ((*doc)["check"], false);
   }
+}
+
+TEST(PerfJson, AnFp8RunCarriesTheQuantisationKernelTime) {
+  RunDescription description = run();
+  description.fp8 = true;
+  Measurement m = row(512);
+  m.quantizeUs = 12.5;
+  const Json doc = Json::parse(perfJsonText(description, {m}));
+  EXPECT_DOUBLE_EQ(doc["rows"][0]["quantize_us"].get<double>(), 12.5);
 }
 
 TEST(PerfJson, NoFileNoWrite) {

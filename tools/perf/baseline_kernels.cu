@@ -35,7 +35,40 @@ __global__ void sumRowsKernel(const Element* rows, const int32_t* offsets, const
   }
 }
 
+// One warp per (row, block of 128 channels), four channels a lane.
+__global__ void quantizePer128Kernel(const uint16_t* rows, int64_t count, int hidden, uint8_t* codes, float* scales) {
+  const int blocks = (hidden + 127) / 128;
+  const int64_t units = count * blocks;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
+  const int lane = threadIdx.x % 32;
+  for (int64_t u = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; u < units; u += warps) {
+    const int64_t row = u / blocks;
+    const int first = static_cast<int>(u % blocks) * 128;
+    float values[4];
+    float amax = 0.0f;
+    for (int i = 0; i < 4; ++i) {
+      const int c = first + lane * 4 + i;
+      values[i] = c < hidden ? bf16ToFloat(rows[row * hidden + c]) : 0.0f;
+      amax = fmaxf(amax, fabsf(values[i]));
+    }
+    for (int offset = 16; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+    const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+    for (int i = 0; i < 4; ++i) {
+      const int c = first + lane * 4 + i;
+      if (c < hidden) codes[row * hidden + c] = floatToE4m3(values[i] / scale);
+    }
+    if (lane == 0) scales[u] = scale;
+  }
+}
+
 }  // namespace
+
+cudaError_t launchQuantizeRowsPer128(const void* rows, int64_t count, int hidden, uint8_t* codes, float* scales,
+                                     cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  quantizePer128Kernel<<<132, 512, 0, stream>>>(static_cast<const uint16_t*>(rows), count, hidden, codes, scales);
+  return cudaGetLastError();
+}
 
 cudaError_t launchGatherRows(const void* src, const int32_t* index, int64_t rows, size_t rowBytes, void* dst,
                              cudaStream_t stream) {

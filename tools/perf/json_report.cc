@@ -24,6 +24,7 @@ Json rowJson(const RunDescription& run, const Measurement& m) {
   row["copy_us"] = m.copyUs;
   row["a2av_dispatch_us"] = orNull(m.a2avDispatchUs);
   row["a2av_combine_us"] = orNull(m.a2avCombineUs);
+  row["quantize_us"] = orNull(m.quantizeUs);
   row["host_us"] = m.hostUs;
   row["host_mean_us"] = m.hostMeanUs;
   // All ranks' bytes (the earlier writer's meaning).

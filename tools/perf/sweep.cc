@@ -179,6 +179,18 @@ void timeBaseline(const Session& s, harness::GroupTimer& timer, const GroupLayou
   });
 }
 
+// With --fp8 (bf16 input): the plain per-128 quantisation of this rank's T tokens, every rank at once,
+// timed like the calls: what a dispatch that takes pre-quantised input costs on top.
+double timeQuantize(const Session& s, harness::GroupTimer& timer, const harness::DeviceLayer& layer, int tokens) {
+  const int H = s.o.hidden;
+  DeviceBuffer codes(std::max<size_t>(static_cast<size_t>(tokens) * H, 1)),
+      scales(std::max<size_t>(static_cast<size_t>(tokens) * fp8BlockCount(H) * sizeof(float), 4));
+  return timer.time(s.o.warmup, s.o.iters, [&] {
+    checkCuda(launchQuantizeRowsPer128(layer.tokens(), tokens, H, codes.get<uint8_t>(), scales.get<float>(), s.stream),
+              "quantisation kernel");
+  });
+}
+
 // Dispatch's host time and the timed calls; combine's timed calls; a pass with phase timing on.
 void timeCalls(const Session& s, harness::GroupReduce& group, harness::GroupTimer& timer, harness::DeviceLayer& layer,
                Measurement* m) {
@@ -318,6 +330,7 @@ Measurement measure(const Session& s, harness::GroupReduce& group, harness::Grou
   const double copyUs = me == 0 ? copyRoofline(s, static_cast<size_t>(groupRows) * s.run.dispatchRowBytes) : 0.0;
   m.copyUs = group.max(copyUs);
   if (!o.expertMajor) timeBaseline(s, timer, groupLayout, T, layer, &m);
+  if (o.fp8 && !o.fp32()) m.quantizeUs = timeQuantize(s, timer, layer, T);
   return m;
 }
 
@@ -369,6 +382,10 @@ int runSweep(const Options& o, const RankLayout& layout, tools::OutputFile& json
       std::printf("#   phases, us from the call's start (mean of %d calls, slowest rank): %s\n", o.iters,
                   describePhases([&](int p) { return m.phaseStartUs[p]; }, [&](int p) { return m.phaseEndUs[p]; })
                       .c_str());
+      if (m.quantizeUs)
+        std::printf("#   a plain per-128 FP8 quantisation of each rank's tokens (what a dispatch of pre-quantised "
+                    "input needs first): %.2f us\n",
+                    *m.quantizeUs);
       std::fflush(stdout);
     }
   }

@@ -35,6 +35,9 @@ struct Measurement {
   double remoteRowsPerRank = 0;  // of them, rows from another rank
   double dispatchUs = 0, combineUs = 0, copyUs = 0;
   std::optional<double> a2avDispatchUs, a2avCombineUs;  // the baseline (per-rank layout only)
+  // With --fp8: a plain per-128 quantisation kernel of this rank's tokens, all ranks at once (what a
+  // peer taking pre-quantised input runs before its dispatch; ours quantises inside the call).
+  std::optional<double> quantizeUs;
   double hostUs = 0;      // host time of one ncclMoeDispatch: median of the timed calls, slowest rank
   double hostMeanUs = 0;  // the mean of the same calls (one preempted call of a process weighs in)
   std::optional<int64_t> dispatchWrong, combineWrong;  // elements over all ranks, -c 1 only
