@@ -30,7 +30,7 @@ struct ncclMoeComm {
   nccl_moe::GroupDims dims;
   int domainRanks = 0;  // D: ranks per NVLink domain (consecutive)
   int domains = 1;      // M
-  int layoutEngine = 0;  // NCCL_MOE_LAYOUT_ENGINE: 0 the scan engine, 1 count-first (the same on every rank)
+  int layoutEngine = 1;  // NCCL_MOE_LAYOUT_ENGINE: 1 count-first, 0 the scan engine (the same on every rank)
   std::unique_ptr<nccl_moe::PeerBuffer> buffer;
   std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
   nccl_moe::NetworkJobs networkJobs;              // two-hop only: what each network group moves

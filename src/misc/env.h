@@ -41,8 +41,9 @@ inline constexpr IntParam kNetChunks{"NCCL_MOE_NET_CHUNKS", 0, 1, 64,
                                      "two-hop: network chunks per dispatch and combine (every rank the same)", "plan"};
 inline constexpr IntParam kTopology{"NCCL_MOE_TOPOLOGY", 1, 0, 1,
                                     "0 skips the topology probe and its gather at communicator creation"};
-inline constexpr IntParam kLayoutEngine{"NCCL_MOE_LAYOUT_ENGINE", 0, 0, 1,
-                                        "layout kernels: 0 the scan engine, 1 the count-first engine (every rank the same)"};
+inline constexpr IntParam kLayoutEngine{"NCCL_MOE_LAYOUT_ENGINE", 1, 0, 1,
+                                        "layout kernels: 1 the count-first engine, 0 the earlier scan engine (every rank "
+                                        "the same)"};
 inline constexpr IntParam kNcclMaxChannels{"NCCL_MOE_NCCL_MAX_CHANNELS", 0, 0, 64,
                                            "tuner plugin: at most this many NCCL channels (0: no cap)"};
 inline constexpr IntParam kOverlapNccl{"NCCL_MOE_OVERLAP_NCCL", 0, 0, 1,

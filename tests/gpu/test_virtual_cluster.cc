@@ -136,11 +136,12 @@ const ClusterCase kCases[] = {
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),
                          [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
 
-// The count-first layout engine (NCCL_MOE_LAYOUT_ENGINE=1) must give the same handle, so the same
-// data: the shapes above that cover every layout feature (per-rank and expert-major rows, padding,
-// budgets and overflow, maps, FP8, skew, masked and empty ranks, uneven counts, two-hop with chunks,
-// graph replays with new routing, a bad routing), and the engine setting compared across ranks.
-const char* const kCountFirstCases[] = {
+// The cases above run the default layout engine (count-first). The earlier scan engine
+// (NCCL_MOE_LAYOUT_ENGINE=0), kept as a fallback, must give the same handle, so the same data: the
+// shapes above that cover every layout feature (per-rank and expert-major rows, padding, budgets and
+// overflow, maps, FP8, skew, masked and empty ranks, uneven counts, two-hop with chunks, graph
+// replays with new routing, a bad routing), and the engine setting compared across ranks.
+const char* const kScanEngineCases[] = {
     "r2_topk_per_rank",       "r2_map_expert_major_pad",          "r2_fp8_per_rank",
     "r2_budget_overflow",     "r4_uneven_zero_rank",              "r4_skewed_masked_map",
     "r4_all_to_one_expert",   "r8_topk_per_rank_phase_times",     "r8_expert_major_budget",
@@ -152,29 +153,30 @@ const char* const kCountFirstCases[] = {
     "r8_zero_copy_expert_major", "n2x2_one_budgeted_rank_whole_slots",
 };
 
-std::vector<ClusterCase> countFirstCases() {
+std::vector<ClusterCase> scanEngineCases() {
   static std::vector<std::string> envs;  // the cases point into these
-  envs.reserve(std::size(kCountFirstCases));
+  envs.reserve(std::size(kScanEngineCases));
   std::vector<ClusterCase> cases;
-  for (const char* name : kCountFirstCases)
+  for (const char* name : kScanEngineCases)
     for (const ClusterCase& c : kCases)
       if (std::string(c.name) == name) {
-        envs.push_back(std::string(c.env) + " NCCL_MOE_LAYOUT_ENGINE=1");
+        envs.push_back(std::string(c.env) + " NCCL_MOE_LAYOUT_ENGINE=0");
         ClusterCase engine = c;
         engine.env = envs.back().c_str();
         cases.push_back(engine);
       }
   cases.push_back({"r2_layout_engine_differs_refused", 2,
-                   "--experts 8 --topk 2 --tokens 32 --hidden 64 --other-engine-rank 1", 1, 60, ""});
+                   "--experts 8 --topk 2 --tokens 32 --hidden 64 --other-engine-rank 1", 1, 60,
+                   "NCCL_MOE_LAYOUT_ENGINE=0"});
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuCountFirst, VirtualCluster, testing::ValuesIn(countFirstCases()),
+INSTANTIATE_TEST_SUITE_P(GpuScanEngine, VirtualCluster, testing::ValuesIn(scanEngineCases()),
                          [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
 
 // Every named case exists (a renamed case must not silently leave the engine untested).
-TEST(CountFirstCases, EveryNameIsACase) {
-  for (const char* name : kCountFirstCases) {
+TEST(ScanEngineCases, EveryNameIsACase) {
+  for (const char* name : kScanEngineCases) {
     bool found = false;
     for (const ClusterCase& c : kCases) found = found || std::string(c.name) == name;
     EXPECT_TRUE(found) << name;
