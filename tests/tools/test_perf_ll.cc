@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "perf_options_parse.h"
 #include "reference/low_latency.h"
 #include "reference/random_routing.h"
 #include "tools/perf/ll_check.h"
@@ -19,23 +20,8 @@
 namespace nccl_moe::perf {
 namespace {
 
-Options parsed(std::vector<const char*> arguments) {
-  arguments.insert(arguments.begin(), "nccl-moe-perf");
-  Options o;
-  std::ostringstream out;
-  EXPECT_EQ(parseOptions(static_cast<int>(arguments.size()), arguments.data(), &o, out), tools::ParseOutcome::kRun);
-  checkOptions(o);
-  return o;
-}
-
-std::string usageErrorOf(std::vector<const char*> arguments) {
-  try {
-    parsed(std::move(arguments));
-  } catch (const tools::UsageError& error) {
-    return error.what();
-  }
-  return "";
-}
+using test::parsed;
+using test::usageErrorOf;
 
 TEST(PerfLowLatencyOptions, DefaultsAreTheIssuesSweep) {
   const Options o = parsed({"--low-latency"});

@@ -6,29 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "perf_options_parse.h"
 #include "tool_run.h"
 #include "tools/perf/options.h"
 
 namespace nccl_moe::perf {
 namespace {
 
-Options parsed(std::vector<const char*> arguments) {
-  arguments.insert(arguments.begin(), "nccl-moe-perf");
-  Options o;
-  std::ostringstream out;
-  EXPECT_EQ(parseOptions(static_cast<int>(arguments.size()), arguments.data(), &o, out), tools::ParseOutcome::kRun);
-  checkOptions(o);
-  return o;
-}
-
-std::string usageErrorOf(std::vector<const char*> arguments) {
-  try {
-    parsed(std::move(arguments));
-  } catch (const tools::UsageError& error) {
-    return error.what();
-  }
-  return "";
-}
+using test::parsed;
+using test::usageErrorOf;
 
 TEST(PerfOptions, SuffixesAreBinaryTokensPerRank) {
   const Options o = parsed({"-b", "1K", "-e", "4K"});
