@@ -603,18 +603,10 @@ int main(int argc, char** argv) {
     else ncclCommDestroy(nccl);
   }
   cudaStreamDestroy(stream);
-  std::printf("rank %d: %s\n", env.rank, gFailures == 0 ? "PASSED" : "FAILED");
-  return gFailures == 0 ? 0 : 1;
+  return harness::rankVerdict(env.rank, gFailures);
 }
 
 }  // namespace
 }  // namespace nccl_moe
 
-int main(int argc, char** argv) {
-  try {
-    return nccl_moe::main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank %d: %s\n", nccl_moe::gRank, e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return nccl_moe::harness::runRankProgram(nccl_moe::main, argc, argv, nccl_moe::gRank); }

@@ -1026,26 +1026,17 @@ int main(int argc, char** argv) {
     if (ncclMoeCommDestroy(comm) != ncclSuccess) fail("ncclMoeCommDestroy after the failed replay: %s",
                                                       ncclMoeGetLastError(nullptr));
     ncclCommAbort(nccl);
-    std::printf("rank %d: %s\n", env.rank, gFailures == 0 ? "PASSED" : "FAILED");
-    return gFailures == 0 ? 0 : 1;
+    return harness::rankVerdict(env.rank, gFailures);
   }
   if (handle) ncclMoeHandleDestroy(handle);
   if (ncclMoeCommDestroy(comm) != ncclSuccess) fail("ncclMoeCommDestroy: %s", ncclMoeGetLastError(nullptr));
   ncclCommDestroy(nccl);
   cudaStreamDestroy(stream);
-  std::printf("rank %d: %s\n", env.rank, gFailures == 0 ? "PASSED" : "FAILED");
-  return gFailures == 0 ? 0 : 1;
+  return harness::rankVerdict(env.rank, gFailures);
 }
 
 }  // namespace
 }  // namespace nccl_moe
 
-int main(int argc, char** argv) {
-  // A device buffer's failed CUDA call (tools/harness throws) ends the rank as CUDA_OK does.
-  try {
-    return nccl_moe::main(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank %d: %s\n", nccl_moe::gRank, e.what());
-    return 1;
-  }
-}
+// A device buffer's failed CUDA call (tools/harness throws) ends the rank as CUDA_OK does.
+int main(int argc, char** argv) { return nccl_moe::harness::runRankProgram(nccl_moe::main, argc, argv, nccl_moe::gRank); }

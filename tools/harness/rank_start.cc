@@ -1,6 +1,7 @@
 #include "tools/harness/rank_start.h"
 
 #include <cstdio>
+#include <exception>
 
 namespace nccl_moe::harness {
 
@@ -17,6 +18,20 @@ int startRank(const char* program, RankBootstrap* setup, ncclComm_t* nccl) {
     return 1;
   }
   return 0;
+}
+
+int rankVerdict(int rank, int failures) {
+  std::printf("rank %d: %s\n", rank, failures == 0 ? "PASSED" : "FAILED");
+  return failures == 0 ? 0 : 1;
+}
+
+int runRankProgram(int (*body)(int, char**), int argc, char** argv, const int& rank) {
+  try {
+    return body(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %d: %s\n", rank, e.what());
+    return 1;
+  }
 }
 
 }  // namespace nccl_moe::harness

@@ -23,6 +23,7 @@
 #include "tools/perf/json_report.h"
 #include "tools/perf/ll_check.h"
 #include "tools/perf/ll_report.h"
+#include "tools/perf/sweep.h"
 
 namespace nccl_moe::perf {
 namespace {
@@ -410,12 +411,7 @@ int runLowLatencySweep(const Options& o, const RankLayout& layout, tools::Output
     for (const auto& c : comms) checkMoe(ncclMoeCommDestroy(c->comm), "ncclMoeCommDestroy", nullptr);
   }
   const std::string text = json ? lowLatencyJsonText(s.run, rows) : "";
-  checkNccl(ncclCommDestroy(s.nccl), "ncclCommDestroy");
-  cudaStreamDestroy(s.stream);
-  // After the teardown, which the other ranks take part in: a failed write ends only this rank.
-  writeJson(json, text);
-  const std::optional<int64_t> wrong = lowLatencyWrongTotal(rows);
-  return wrong && *wrong > 0 ? 1 : 0;
+  return endRun(s.nccl, s.stream, json, text, lowLatencyWrongTotal(rows));
 }
 
 }  // namespace nccl_moe::perf

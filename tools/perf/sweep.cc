@@ -395,11 +395,15 @@ int runSweep(const Options& o, const RankLayout& layout, tools::OutputFile& json
   }
   const std::string text = json ? perfJsonText(run, table) : "";
   checkMoe(ncclMoeCommDestroy(s.comm), "ncclMoeCommDestroy", nullptr);
-  checkNccl(ncclCommDestroy(s.nccl), "ncclCommDestroy");
-  cudaStreamDestroy(s.stream);
+  return endRun(s.nccl, s.stream, json, text, totalWrong(table));
+}
+
+int endRun(ncclComm_t nccl, cudaStream_t stream, tools::OutputFile& json, const std::string& text,
+           std::optional<int64_t> wrong) {
+  checkNccl(ncclCommDestroy(nccl), "ncclCommDestroy");
+  cudaStreamDestroy(stream);
   // After the teardown, which the other ranks take part in: a failed write ends only this rank.
   writeJson(json, text);
-  const std::optional<int64_t> wrong = totalWrong(table);
   return wrong && *wrong > 0 ? 1 : 0;
 }
 
