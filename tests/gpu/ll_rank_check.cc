@@ -31,6 +31,7 @@
 #include "tools/common/flags.h"
 #include "tools/harness/device.h"
 #include "tools/harness/rank_start.h"
+#include "rank_check_support.h"
 
 namespace nccl_moe {
 namespace {
@@ -89,30 +90,11 @@ tools::FlagSet flagsOf(Options* o) {
   return flags;
 }
 
-int gRank = 0;
-int gFailures = 0;
+using namespace rank_check;
 int gRanksPerDomain = 0;  // D of the communicator (ncclMoeCommGetInfo); the oracle's combine order follows it
 
-void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void fail(const char* fmt, ...) {
-  if (++gFailures > 20) return;
-  va_list args;
-  va_start(args, fmt);
-  std::fprintf(stderr, "rank %d: FAIL: ", gRank);
-  std::vfprintf(stderr, fmt, args);
-  std::fprintf(stderr, "\n");
-  va_end(args);
-}
 
-using harness::DeviceBuffer;
 using harness::checkCuda;
-const cudaStream_t kCopyStream = cudaStreamLegacy;
-
-std::vector<uint8_t> download(const DeviceBuffer& buffer) {
-  std::vector<uint8_t> host(buffer.bytes());
-  buffer.download(host.data(), host.size(), kCopyStream);
-  return host;
-}
 
 constexpr uint8_t kPoison = 0xAB;
 
@@ -609,4 +591,4 @@ int main(int argc, char** argv) {
 }  // namespace
 }  // namespace nccl_moe
 
-int main(int argc, char** argv) { return nccl_moe::harness::runRankProgram(nccl_moe::main, argc, argv, nccl_moe::gRank); }
+int main(int argc, char** argv) { return nccl_moe::harness::runRankProgram(nccl_moe::main, argc, argv, nccl_moe::rank_check::gRank); }

@@ -27,6 +27,7 @@
 #include "tools/common/flags.h"
 #include "tools/harness/device.h"
 #include "tools/harness/rank_start.h"
+#include "rank_check_support.h"
 #include "tools/harness/reference_layer.h"
 
 namespace nccl_moe {
@@ -131,19 +132,7 @@ int parse(int argc, char** argv, Options* o) {
   }
 }
 
-int gRank = 0;
-int gFailures = 0;
-
-void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void fail(const char* fmt, ...) {
-  if (++gFailures > 20) return;
-  va_list args;
-  va_start(args, fmt);
-  std::fprintf(stderr, "rank %d: FAIL: ", gRank);
-  std::vfprintf(stderr, fmt, args);
-  std::fprintf(stderr, "\n");
-  va_end(args);
-}
+using namespace rank_check;
 
 #define CUDA_OK(call)                                                                           \
   do {                                                                                          \
@@ -154,18 +143,6 @@ void fail(const char* fmt, ...) {
     }                                                                                           \
   } while (0)
 
-// The check's device buffers (the tools' DeviceBuffer, on the library's DeviceMemory) are filled,
-// uploaded and read back on the legacy default stream, as cudaMemcpy does: such a copy waits for
-// nothing the library enqueued on the check's non-blocking streams (the zero-copy checks enqueue
-// their next copy right after a call, with no host wait between).
-using harness::DeviceBuffer;
-const cudaStream_t kCopyStream = cudaStreamLegacy;
-
-std::vector<uint8_t> download(const DeviceBuffer& buffer) {
-  std::vector<uint8_t> host(buffer.bytes());
-  buffer.download(host.data(), host.size(), kCopyStream);
-  return host;
-}
 
 // A rank's top-k expert ids on the device and the ncclMoeRouting_t that points at them.
 struct TopkOnDevice {
@@ -1039,4 +1016,4 @@ int main(int argc, char** argv) {
 }  // namespace nccl_moe
 
 // A device buffer's failed CUDA call (tools/harness throws) ends the rank as CUDA_OK does.
-int main(int argc, char** argv) { return nccl_moe::harness::runRankProgram(nccl_moe::main, argc, argv, nccl_moe::gRank); }
+int main(int argc, char** argv) { return nccl_moe::harness::runRankProgram(nccl_moe::main, argc, argv, nccl_moe::rank_check::gRank); }
