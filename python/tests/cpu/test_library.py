@@ -2,7 +2,7 @@
 import os
 import unittest
 
-from _support import REPO_DIR, run_python
+from _support import REPO_DIR, load_library_or_skip, run_python
 
 import nccl_moe
 from nccl_moe import errors, library, shapes, structs
@@ -52,10 +52,7 @@ class ErrorsFromTheLibrary(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        try:
-            cls.lib = nccl_moe.load_library()
-        except nccl_moe.LibraryNotFoundError as error:
-            raise unittest.SkipTest("libnccl_moe.so not built: %s" % str(error).splitlines()[0])
+        cls.lib = load_library_or_skip()
 
     def test_version(self):
         # One version source: the header's NCCL_MOE_MAJOR/MINOR/PATCH (CMake's project version is

@@ -7,7 +7,7 @@ import random
 import struct
 import unittest
 
-from _support import run_python
+from _support import load_library_or_skip, run_python
 
 import nccl_moe
 from nccl_moe import errors, structs
@@ -307,10 +307,7 @@ class LibraryEntryPoints(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        try:
-            cls.lib = nccl_moe.load_library()
-        except nccl_moe.LibraryNotFoundError as error:
-            raise unittest.SkipTest("libnccl_moe.so not built: %s" % str(error).splitlines()[0])
+        cls.lib = load_library_or_skip()
 
     def null_comm(self):
         comm = MoeComm.__new__(MoeComm)
