@@ -9,8 +9,9 @@
 //             every peer's word with the first `ranks` threads (the library's wait pattern)
 //   launches  every rank, `--rounds` kernels of one barrier each, back to back on one stream
 //
-// each with three polling styles: ld.acquire.sys in the loop (the library today), ld.relaxed.sys
-// then one acquire load, ld.volatile then a system fence. Rank 0 prints microseconds per round
+// each with four polling styles: ld.acquire.sys in the loop, ld.relaxed.sys then one acquire load,
+// ld.volatile then a system fence, and the library's waits as they are (acquire polling plus a
+// host-mapped error word read at kernel start and every 1024 spins). Rank 0 prints microseconds per round
 // trip, barrier or kernel. Every wait gives up after one second and says so.
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -28,13 +29,17 @@ namespace {
 
 constexpr int kMaxRanks = 64;
 constexpr uint64_t kTimeoutNs = 1000000000ull;
-enum class Poll : int { kAcquire = 0, kRelaxed = 1, kVolatile = 2 };
-const char* const kPollNames[] = {"ld.acquire.sys", "ld.relaxed.sys + acquire", "ld.volatile + fence"};
+// kLibrary: the library's waits as they are (ld.acquire.sys in the loop, and a host-mapped error
+// word read by every thread at kernel start and every 1024 spins).
+enum class Poll : int { kAcquire = 0, kRelaxed = 1, kVolatile = 2, kLibrary = 3 };
+const char* const kPollNames[] = {"ld.acquire.sys", "ld.relaxed.sys + acquire", "ld.volatile + fence",
+                                  "acquire + host word (library)"};
 
 struct Peers {
   uint64_t* words[kMaxRanks];  // every rank's word array (this rank's own included)
   int ranks;
   int rank;
+  const int* hostWord;  // host-mapped, always 0 (what the library's error record is to its waits)
 };
 
 __device__ __forceinline__ uint64_t nowNs() {
@@ -46,7 +51,7 @@ __device__ __forceinline__ uint64_t nowNs() {
 template <Poll kPoll>
 __device__ __forceinline__ uint64_t pollLoad(const uint64_t* p) {
   uint64_t v;
-  if constexpr (kPoll == Poll::kAcquire)
+  if constexpr (kPoll == Poll::kAcquire || kPoll == Poll::kLibrary)
     asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
   else if constexpr (kPoll == Poll::kRelaxed)
     asm volatile("ld.relaxed.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
@@ -57,13 +62,16 @@ __device__ __forceinline__ uint64_t pollLoad(const uint64_t* p) {
 
 // Spins until *p >= target; false after the timeout (counted in *timeouts).
 template <Poll kPoll>
-__device__ bool waitAtLeast(const uint64_t* p, uint64_t target, unsigned* timeouts) {
+__device__ bool waitAtLeast(const uint64_t* p, uint64_t target, unsigned* timeouts, const int* hostWord) {
   const uint64_t start = nowNs();
   uint32_t spins = 0;
   while (pollLoad<kPoll>(p) < target)
-    if ((++spins & 1023u) == 0 && nowNs() - start > kTimeoutNs) {
-      atomicAdd(timeouts, 1u);
-      return false;
+    if ((++spins & 1023u) == 0) {
+      if (kPoll == Poll::kLibrary && *reinterpret_cast<const volatile int*>(hostWord) != 0) return false;
+      if (nowNs() - start > kTimeoutNs) {
+        atomicAdd(timeouts, 1u);
+        return false;
+      }
     }
   if constexpr (kPoll == Poll::kRelaxed) {
     uint64_t v;
@@ -86,9 +94,9 @@ __global__ void pingPongKernel(Peers peers, uint64_t base, int rounds, uint64_t*
   for (int i = 1; i <= rounds; ++i) {
     if (peers.rank == 0) {
       storeRelease(&peers.words[1][0], base + i);
-      if (!waitAtLeast<kPoll>(&peers.words[0][1], base + i, timeouts)) return;
+      if (!waitAtLeast<kPoll>(&peers.words[0][1], base + i, timeouts, peers.hostWord)) return;
     } else {
-      if (!waitAtLeast<kPoll>(&peers.words[1][0], base + i, timeouts)) return;
+      if (!waitAtLeast<kPoll>(&peers.words[1][0], base + i, timeouts, peers.hostWord)) return;
       storeRelease(&peers.words[0][1], base + i);
     }
   }
@@ -104,13 +112,14 @@ __device__ bool barrier(const Peers& peers, uint64_t epoch, unsigned* timeouts) 
   if (blockIdx.x == 0)
     for (int r = threadIdx.x; r < peers.ranks; r += blockDim.x) storeRelease(&peers.words[r][2 + peers.rank], epoch);
   for (int r = threadIdx.x; r < peers.ranks; r += blockDim.x)
-    if (!waitAtLeast<kPoll>(&peers.words[peers.rank][2 + r], epoch, timeouts)) failed = 1;
+    if (!waitAtLeast<kPoll>(&peers.words[peers.rank][2 + r], epoch, timeouts, peers.hostWord)) failed = 1;
   __syncthreads();
   return failed == 0;
 }
 
 template <Poll kPoll>
 __global__ void barrierKernel(Peers peers, uint64_t base, int rounds, uint64_t* elapsedNs, unsigned* timeouts) {
+  if (kPoll == Poll::kLibrary && *reinterpret_cast<const volatile int*>(peers.hostWord) != 0) return;
   const uint64_t start = nowNs();
   for (int i = 1; i <= rounds; ++i)
     if (!barrier<kPoll>(peers, base + i, timeouts)) return;
@@ -162,7 +171,7 @@ struct Probe {
     check(cudaMemcpy(mine, d, sizeof(mine), cudaMemcpyDeviceToHost), "cudaMemcpy");
     check(cudaFree(d), "cudaFree");
     if (peers.rank == 0)
-      std::printf("%-9s %-26s %10.2f us per %s%s\n", test, kPollNames[static_cast<int>(poll)],
+      std::printf("%-9s %-30s %10.2f us per %s%s\n", test, kPollNames[static_cast<int>(poll)],
                   mine[0] / 1000.0 / rounds, unit, mine[1] > 0 ? "  (TIMED OUT on some rank)" : "");
     check(cudaMemset(elapsed, 0, sizeof(uint64_t)), "cudaMemset");
     check(cudaMemset(timeouts, 0, sizeof(unsigned)), "cudaMemset");
@@ -253,6 +262,12 @@ int main(int argc, char** argv) {
     check(cudaIpcOpenMemHandle(&opened, all[r], cudaIpcMemLazyEnablePeerAccess), "cudaIpcOpenMemHandle");
     p.peers.words[r] = static_cast<uint64_t*>(opened);
   }
+  int* hostWord = nullptr;
+  check(cudaHostAlloc(&hostWord, sizeof(int), cudaHostAllocMapped), "cudaHostAlloc");
+  *hostWord = 0;
+  int* deviceWord = nullptr;
+  check(cudaHostGetDevicePointer(reinterpret_cast<void**>(&deviceWord), hostWord, 0), "cudaHostGetDevicePointer");
+  p.peers.hostWord = deviceWord;
   cudaEvent_t begin = nullptr, end = nullptr;
   check(cudaEventCreate(&begin), "cudaEventCreate");
   check(cudaEventCreate(&end), "cudaEventCreate");
@@ -264,9 +279,11 @@ int main(int argc, char** argv) {
   runStyle<Poll::kAcquire>(p, rounds, blocks, threads, begin, end);
   runStyle<Poll::kRelaxed>(p, rounds, blocks, threads, begin, end);
   runStyle<Poll::kVolatile>(p, rounds, blocks, threads, begin, end);
+  runStyle<Poll::kLibrary>(p, rounds, blocks, threads, begin, end);
   p.hostBarrier();
   for (int r = 0; r < R; ++r)
     if (r != me.layout.rank) cudaIpcCloseMemHandle(p.peers.words[r]);
   ncclCommDestroy(p.nccl);
+  cudaFreeHost(hostWord);
   return 0;
 }
