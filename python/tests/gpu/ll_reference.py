@@ -97,17 +97,40 @@ def expert_rows_at_source(y, layout, group, tokens, topk):
     return out
 
 
-def combine_expected(per_slot, idx, weights=None):
-    """out [T, H] bf16 from y(e_k, t) per slot [T, K, H] fp32: fmaf chain in slot order."""
+def _slot_chain(per_slot, idx, weights, keep):
+    """fp32 [T, H]: the fmaf chain in slot order over the slots ``keep`` [T, K] selects."""
     tokens, topk, hidden = per_slot.shape
-    acc = torch.zeros((tokens, hidden), dtype=torch.float32, device="cuda")
+    acc = torch.zeros((tokens, hidden), dtype=torch.float32, device=per_slot.device)
     for k in range(topk):
         if weights is None:
             step = acc + per_slot[:, k]
         else:
             step = (acc.double() + weights[:, k:k + 1].double() * per_slot[:, k].double()).float()
-        acc = torch.where((idx[:, k] >= 0).unsqueeze(1), step, acc)
-    return acc.to(BF16)
+        acc = torch.where(keep[:, k].unsqueeze(1), step, acc)
+    return acc
+
+
+def combine_expected(per_slot, idx, weights=None, experts_per_domain=None):
+    """out [T, H] bf16 from y(e_k, t) per slot [T, K, H] fp32: one domain, the fmaf chain in slot
+    order; with several domains (``experts_per_domain`` experts each), docs/low_latency.md 5.3: per
+    domain of the token's valid slots the chain over its slots rounded to bf16 (the node partial),
+    the partials added in fp32 in ascending domain order, the sum rounded to bf16."""
+    valid = idx >= 0
+    if experts_per_domain is None:
+        return _slot_chain(per_slot, idx, weights, valid).to(BF16)
+    domain_of = torch.div(idx.clamp(min=0), experts_per_domain, rounding_mode="floor")
+    domains = int(domain_of.max().item()) + 1 if idx.numel() else 0
+    tokens, _, hidden = per_slot.shape
+    total = torch.zeros((tokens, hidden), dtype=torch.float32, device=per_slot.device)
+    started = torch.zeros((tokens, 1), dtype=torch.bool, device=per_slot.device)
+    for m in range(domains):
+        keep = valid & (domain_of == m)
+        has = keep.any(dim=1, keepdim=True)
+        partial = _slot_chain(per_slot, idx, weights, keep).to(BF16).float()
+        # S = p_first, then S + p_m: the first partial is taken as it is (a -0.0 stays -0.0).
+        total = torch.where(has, torch.where(started, total + partial, partial), total)
+        started = started | has
+    return total.to(BF16)
 
 
 def weighted_rows_expected(layout, grads, weights, hidden):

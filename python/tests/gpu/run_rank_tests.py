@@ -704,6 +704,12 @@ def ll_expert_rows(buffer, key):
     return torch.randn(buffer.sizing.recv_x_shape, generator=generator(*key), device="cuda").to(BF16)
 
 
+def ll_domain_experts(buffer, experts):
+    """Experts per NVLink domain of the buffer's communicator, for the reference's combine order
+    (None with one domain)."""
+    return None if buffer.domains == 1 else experts // buffer.domains
+
+
 def ll_check_dispatch(what, buffer, received, count, handle, layout):
     """This rank's dispatch outputs bit for bit: counts, rows (FP8: codes and scales) and the
     source info below the counts."""
@@ -743,11 +749,12 @@ def ll_case(name, tokens, experts_per_rank, topk, hidden, masked=0.0, skew=0.0, 
             torch.cuda.synchronize()
         finally:
             buffer.destroy()
-        assert buffer.buffer_bytes == buffer.sizing.buffer_bytes(), (
-            "lowLatencyBufferBytes %d, the contract's formula %d" % (buffer.buffer_bytes, buffer.sizing.buffer_bytes()))
+        formula = buffer.sizing.buffer_bytes(RANKS // buffer.domains)
+        assert buffer.buffer_bytes == formula, (
+            "lowLatencyBufferBytes %d, the contract's formula %d" % (buffer.buffer_bytes, formula))
         ll_check_dispatch("dispatch", buffer, received, count, handle, layout)
-        exact(out_w, llref.combine_expected(per_slot, idx, w), "weighted combine")
-        exact(out_u, llref.combine_expected(per_slot, idx), "unweighted combine")
+        exact(out_w, llref.combine_expected(per_slot, idx, w, ll_domain_experts(buffer, experts)), "weighted combine")
+        exact(out_u, llref.combine_expected(per_slot, idx, None, ll_domain_experts(buffer, experts)), "unweighted combine")
         return "T=%d rows=%d LL bytes %d" % (x.shape[0], sum(layout.counts), buffer.buffer_bytes)
     return check
 
@@ -809,8 +816,10 @@ def ll_hooks():
     assert "was already called" in refusals[4], refusals[4]
     ll_check_dispatch("split dispatch a", buffer, ra, ca, ha, layouts[0])
     ll_check_dispatch("split dispatch b", buffer, rb, cb, hb, layouts[1])
-    exact(out_a, llref.combine_expected(per_slot[0], ida, wa), "split weighted combine")
-    exact(out_b, llref.combine_expected(per_slot[1], idb), "split unweighted combine")
+    exact(out_a, llref.combine_expected(per_slot[0], ida, wa, ll_domain_experts(buffer, experts)),
+          "split weighted combine")
+    exact(out_b, llref.combine_expected(per_slot[1], idb, None, ll_domain_experts(buffer, experts)),
+          "split unweighted combine")
     return "refusals: " + " | ".join(r[:50] for r in refusals)
 
 
@@ -859,7 +868,7 @@ def ll_graph(split):
                 per_slot = llref.expert_rows_at_source(y, layout, GROUP, tokens, topk)
                 results.append((layout, outs.recv_count.clone(), [outs.recv_x[l].clone() for l in range(local)],
                                 handle.recv_src_info.clone(), out.clone(),
-                                llref.combine_expected(per_slot, nidx, nw)))
+                                llref.combine_expected(per_slot, nidx, nw, ll_domain_experts(buffer, experts))))
             torch.cuda.synchronize()
         finally:
             buffer.destroy()
@@ -908,7 +917,8 @@ def ll_autograd():
         torch.cuda.synchronize()
     finally:
         buffer.destroy()
-    exact(gx, llref.combine_expected(g_per_slot, idx), "dispatch grad x (unweighted combine of the row grads)")
+    exact(gx, llref.combine_expected(g_per_slot, idx, None, ll_domain_experts(buffer, experts)),
+          "dispatch grad x (unweighted combine of the row grads)")
     want_rows = llref.weighted_rows_expected(layout, grads, weights_all, hidden)
     for l, used in enumerate(layout.counts):
         exact(gy[l, :used], want_rows[l], "combine grad y segment %d" % l)
