@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <string>
@@ -42,6 +43,41 @@ TEST(Env, IgnoredValueWarnsOnceByDefault) {
   EXPECT_EQ(envTimeoutMs(), params::kTimeoutMs.fallback);
   EXPECT_EQ(count(testing::internal::GetCapturedStderr(), "NCCL_MOE_TIMEOUT_MS=\"-1\""), 1);
   unsetenv("NCCL_MOE_TIMEOUT_MS");
+}
+
+// A numeric default in the documentation is the table's (a changed default must change its
+// documentation): every documented variable whose default cell is a number has that default in the
+// table, and every variable the table gives a numeric default is documented with that number.
+TEST(Env, DocumentedNumericDefaultsAreTheTables) {
+  std::map<std::string, std::string> documented;  // variable -> its default cell
+  const std::regex row(R"(^\|\s*`(NCCL_MOE_[A-Z_]+)`\s*\|\s*([^|]*?)\s*\|)");
+  for (const char* page : {"/docs/environment.md", "/docs/plugin.md"}) {
+    std::ifstream doc(std::string(NCCL_MOE_SOURCE_DIR) + page);
+    ASSERT_TRUE(doc.good()) << page;
+    for (std::string line; std::getline(doc, line);) {
+      std::smatch match;
+      if (std::regex_search(line, match, row)) documented[match[1]] = match[2];
+    }
+  }
+  const std::regex number(R"(^-?[0-9]+$)");
+  const std::regex leadingNumber(R"(^(-?[0-9]+)(\s.*)?$)");  // "0 (no cap)": the number, then words
+  const std::regex tableLine(R"(^(\S+)\s+default\s+(\S+))");
+  int compared = 0;
+  for (const std::string& line : paramTable()) {
+    std::smatch match;
+    ASSERT_TRUE(std::regex_search(line, match, tableLine)) << line;
+    const std::string name = match[1], fallback = match[2];
+    const auto doc = documented.find(name);
+    ASSERT_NE(doc, documented.end()) << name;
+    const bool tableNumeric = std::regex_match(fallback, number);
+    std::smatch docNumber;
+    const bool docNumeric = std::regex_match(doc->second, docNumber, leadingNumber);
+    if (!tableNumeric && !docNumeric) continue;  // words on both sides ("from the plan", "unset")
+    EXPECT_EQ(docNumeric ? docNumber[1].str() : doc->second, fallback)
+        << name << ": documented default '" << doc->second << "', the table's '" << fallback << "'";
+    ++compared;
+  }
+  EXPECT_GE(compared, 5);  // the integer variables with a fixed default are compared, not skipped
 }
 
 }  // namespace
