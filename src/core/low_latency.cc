@@ -32,6 +32,12 @@ Status runHalves(ncclMoeComm* comm, const Args* args, LowLatencyHalves halves, O
   return Status::ok();
 }
 
+// The parity of the network regions an operation uses: a send half takes the next one; a receive
+// half alone completes the oldest of the `outstanding` send halves.
+int networkParity(uint64_t sends, int outstanding, LowLatencyHalves halves) {
+  return static_cast<int>(((halves & kLowLatencySend) ? sends : sends - static_cast<uint64_t>(outstanding)) % 2);
+}
+
 }  // namespace
 
 LowLatencyShape lowLatencyShapeOf(const CommConfig& config, int ranks, int ranksPerDomain) {
@@ -150,10 +156,8 @@ Status LowLatencyState::issueNetwork(int kind, int parity, cudaEvent_t landed, c
 Status LowLatencyState::dispatchTwoHop(const ncclMoeLowLatencyDispatchArgs_t& args, LowLatencyHalves halves,
                                        int outstanding, int maxBlocks, cudaStream_t stream) {
   constexpr const char* kCall = "low-latency dispatch (two hops)";
-  // The oldest outstanding send half's parity, for a receive half alone.
-  int parity = static_cast<int>((dispatchSends_ - static_cast<uint64_t>(outstanding)) % 2);
+  const int parity = networkParity(dispatchSends_, outstanding, halves);
   if (halves & kLowLatencySend) {
-    parity = static_cast<int>(dispatchSends_ % 2);
     const cudaError_t launched = launchLowLatencyDispatch(viewWith(parity), args, kLowLatencySend, maxBlocks, stream);
     if (Status s = cudaStatus(launched, kCall); !s.isOk()) return s;
     if (Status s = issueNetwork(kLowLatencyNetDispatch, parity, dispatchLanded_[parity].get(), stream); !s.isOk())
@@ -172,9 +176,8 @@ Status LowLatencyState::dispatchTwoHop(const ncclMoeLowLatencyDispatchArgs_t& ar
 Status LowLatencyState::combineTwoHop(const ncclMoeLowLatencyCombineArgs_t& args, LowLatencyHalves halves,
                                       int outstanding, int maxBlocks, cudaStream_t stream) {
   constexpr const char* kCall = "low-latency combine (two hops)";
-  int parity = static_cast<int>((combineSends_ - static_cast<uint64_t>(outstanding)) % 2);
+  const int parity = networkParity(combineSends_, outstanding, halves);
   if (halves & kLowLatencySend) {
-    parity = static_cast<int>(combineSends_ % 2);
     const cudaError_t launched = launchLowLatencyCombine(viewWith(parity), args, kLowLatencySend, maxBlocks, stream);
     if (Status s = cudaStatus(launched, kCall); !s.isOk()) return s;
     if (Status s = issueNetwork(kLowLatencyNetWeights, parity, weightsLanded_[parity].get(), stream); !s.isOk())

@@ -68,6 +68,18 @@ __device__ IdFault findIdFault(const LowLatencyView& v, const int64_t* ids, int 
   return fault;
 }
 
+// What a dispatch tells the receivers about its source's call: T, K and the first routing fault
+// (the same fields in a peer record and in a network tail).
+template <class Record>
+__device__ __forceinline__ void writeCallFields(Record* r, int32_t tokens, int32_t topk, const IdFault& fault) {
+  r->tokens = tokens;
+  r->topk = topk;
+  r->faultKind = fault.kind;
+  r->faultToken = fault.token;
+  r->faultSlot = fault.slot;
+  r->faultValue = fault.value;
+}
+
 // ---- Send half ----------------------------------------------------------------------------------
 
 // Whether a token (its K ids, int64 from the caller or int32 from a slot header) selects an expert of
@@ -138,25 +150,14 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
   }
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
   for (int i = threadIdx.x; i < D; i += blockDim.x) {
-    LowLatencyPeerRecord* record = llRecord(v, base + i, parity, v.rank);
-    record->tokens = a.numTokens;
-    record->topk = a.topk;
-    record->faultKind = fault.kind;
-    record->faultToken = fault.token;
-    record->faultSlot = fault.slot;
-    record->faultValue = fault.value;
+    writeCallFields(llRecord(v, base + i, parity, v.rank), a.numTokens, a.topk, fault);
   }
   // The network messages' tails (the NCCL group behind this kernel carries them).
   for (int n = threadIdx.x; n < M; n += blockDim.x) {
     if (n == v.domain.domain) continue;
     LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 0, n);
     tail->sequence = seq;
-    tail->tokens = a.numTokens;
-    tail->topk = a.topk;
-    tail->faultKind = fault.kind;
-    tail->faultToken = fault.token;
-    tail->faultSlot = fault.slot;
-    tail->faultValue = fault.value;
+    writeCallFields(tail, a.numTokens, a.topk, fault);
   }
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq);
   if (threadIdx.x == 0) v.counters->dispatchSent = seq;
@@ -190,15 +191,9 @@ __device__ bool relayDispatch(const LowLatencyView& v, int parity, uint64_t seq)
     if (n == v.domain.domain) continue;
     const LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 1, n);
     const int source = llRailPeer(v, n);
-    for (int i = threadIdx.x; i < D; i += blockDim.x) {
-      LowLatencyPeerRecord* record = llRecord(v, base + i, parity, source);
-      record->tokens = tail->tokens;
-      record->topk = tail->topk;
-      record->faultKind = tail->faultKind;
-      record->faultToken = tail->faultToken;
-      record->faultSlot = tail->faultSlot;
-      record->faultValue = tail->faultValue;
-    }
+    const IdFault fault{tail->faultKind, tail->faultToken, tail->faultSlot, tail->faultValue};
+    for (int i = threadIdx.x; i < D; i += blockDim.x)
+      writeCallFields(llRecord(v, base + i, parity, source), tail->tokens, tail->topk, fault);
     llSignalPeersAs(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq, source);
   }
   return true;
