@@ -59,6 +59,14 @@ struct Measured {
   emulation::MeasuredTraffic measured;
 };
 
+// R ranks of `tokens` tokens each, two experts per rank, uniform top-k routing.
+GroupCase uniformGroup(int R, int hidden, int tokens, int topk, std::mt19937_64& rng) {
+  const GroupShape shape{R, 2 * R, hidden, tokens, topk};
+  RoutingRecipe recipe;
+  recipe.topk = topk;
+  return makeGroupCase(shape, std::vector<int>(R, tokens), recipe, RoutingFormat::kTopk, ElementType::kBf16, rng);
+}
+
 // Plans and runs dispatch + combine of `group` (per-rank layout, FP8 dispatch, bf16 combine).
 Measured runUniform(const GroupCase& group, int ranksPerDomain) {
   Measured result;
@@ -104,11 +112,8 @@ TEST_P(TrafficTest, MeasuredBytesEqualCostModelOnTheSameTrace) {
   const int R = topology.ranks();
   const int tokens = R >= 1024 ? 3 : R >= 128 ? 8 : 32;
   const int topk = 8;
-  GroupShape shape{R, 2 * R, 128, tokens, topk};
-  RoutingRecipe recipe;
-  recipe.topk = topk;
-  const GroupCase group =
-      makeGroupCase(shape, std::vector<int>(R, tokens), recipe, RoutingFormat::kTopk, ElementType::kBf16, rng);
+  const GroupCase group = uniformGroup(R, 128, tokens, topk, rng);
+  const GroupShape& shape = group.shape;
   const Measured run = runUniform(group, topology.ranksPerDomain);
   expectTrafficEqual(run.measured.dispatch, run.predicted.dispatch, "dispatch");
   expectTrafficEqual(run.measured.combine, run.predicted.combine, "combine");
@@ -160,11 +165,8 @@ TEST_P(ClosedFormTest, UniformNetworkRowsAgreeWithClosedForm) {
   const int R = topology.ranks();
   const int tokens = std::max(16, 8192 / R);
   const int topk = 8;
-  GroupShape shape{R, 2 * R, 8, tokens, topk};
-  RoutingRecipe recipe;
-  recipe.topk = topk;
-  const GroupCase group =
-      makeGroupCase(shape, std::vector<int>(R, tokens), recipe, RoutingFormat::kTopk, ElementType::kBf16, rng);
+  const GroupCase group = uniformGroup(R, 8, tokens, topk, rng);
+  const GroupShape& shape = group.shape;
   const Measured run = runUniform(group, topology.ranksPerDomain);
   expectTrafficEqual(run.measured.dispatch, run.predicted.dispatch, "dispatch");
 

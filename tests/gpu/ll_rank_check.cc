@@ -538,14 +538,8 @@ int main(int argc, char** argv) {
   if (const int status = harness::startRank("ll-rank-check", &setup, &nccl); status != 0) return status;
   const RankLayout& env = setup.layout;
   gRank = env.rank;
-  ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
-  config.numExperts = o.experts;
-  config.hiddenSize = o.hidden;
-  config.maxTokensPerRank = o.tokens;
-  config.maxTopk = o.maxTopk > 0 ? o.maxTopk : o.topk;
-  config.dispatchSms = o.sms;
-  config.combineSms = o.sms;
-  config.timeoutMs = o.timeoutMs;
+  ncclMoeConfig_t config =
+      groupConfig(o.experts, o.hidden, o.tokens, o.maxTopk > 0 ? o.maxTopk : o.topk, o.sms, o.timeoutMs);
   config.lowLatencyMaxTokens = o.tokens;
   config.lowLatencyFp8 = o.fp8;
   ncclMoeComm_t comm = nullptr;

@@ -901,17 +901,10 @@ int main(int argc, char** argv) {
   // The group's ranks; under nccl-moe-run the local size is the NVLink domain's.
   const RankLayout& env = setup.layout;
   gRank = env.rank;
-  ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
-  config.numExperts = o.experts;
-  config.hiddenSize = o.hidden;
-  config.maxTokensPerRank = o.tokens;
-  config.maxTopk = o.topk;
+  ncclMoeConfig_t config = groupConfig(o.experts, o.hidden, o.tokens, o.topk, o.sms, o.timeoutMs);
   config.dataType = o.fp32 ? ncclFloat32 : ncclBfloat16;
   config.fp8Dispatch = o.fp8;
   config.fp8PowerOfTwoScales = o.pow2;
-  config.dispatchSms = o.sms;
-  config.combineSms = o.sms;
-  config.timeoutMs = o.timeoutMs;
   ncclMoeComm_t comm = nullptr;
   if (o.mismatch) {
     if (env.rank == 1) config.maxTokensPerRank += 64;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "nccl_moe.h"
 #include "tools/harness/device.h"
 
 namespace nccl_moe::rank_check {
@@ -39,6 +40,19 @@ inline std::vector<uint8_t> download(const DeviceBuffer& buffer) {
   std::vector<uint8_t> host(buffer.bytes());
   buffer.download(host.data(), host.size(), kCopyStream);
   return host;
+}
+
+// The shape and budgets both programs configure alike; each then sets its own mode's fields.
+inline ncclMoeConfig_t groupConfig(int experts, int hidden, int tokens, int maxTopk, int sms, int timeoutMs) {
+  ncclMoeConfig_t config = NCCL_MOE_CONFIG_INITIALIZER;
+  config.numExperts = experts;
+  config.hiddenSize = hidden;
+  config.maxTokensPerRank = tokens;
+  config.maxTopk = maxTopk;
+  config.dispatchSms = sms;
+  config.combineSms = sms;
+  config.timeoutMs = timeoutMs;
+  return config;
 }
 
 }  // namespace nccl_moe::rank_check

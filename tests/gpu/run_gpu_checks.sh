@@ -23,7 +23,7 @@
 #                                hold their build directory's paths: see tests/gpu/pack_build.sh)
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
 #                      probe     not a check: what one cross-rank wait costs (nccl-moe-signal-probe)
-#                                on 2 and 8 ranks, with and without MPS
+#                                on 2 and 8 ranks, with and without MPS; PROBE_SECONDS limits each run (120)
 #   VC_FILTER        gtest filter for the vc part; VC_SECONDS its limit (default 600)
 #   PY_RANKS         ranks of the py part (default 2); PY_ARGS extra arguments (e.g. --only ncclep)
 #   SAN_TOOLS        sanitizer tools of the san part (default "memcheck racecheck synccheck")
@@ -130,7 +130,8 @@ part_probe() {
   local probe="$build/tests/nccl-moe-signal-probe"
   for ranks in 2 8; do
     for mps in --mps ""; do
-      timeout 120 $build/tools/nccl-moe-run -np "$ranks" $mps --timeout 110 -- "$probe" --rounds 1000 \
+      timeout "${PROBE_SECONDS:-120}" $build/tools/nccl-moe-run -np "$ranks" $mps --timeout "$((${PROBE_SECONDS:-120} - 10))" \
+        -- "$probe" --rounds 1000 \
         > "$out/probe_${ranks}${mps:+_mps}.log" 2>&1
       echo "probe $ranks ranks ${mps:-no MPS}: exit $? after $(elapsed)"
       grep -E '^\[rank 0\] ' "$out/probe_${ranks}${mps:+_mps}.log" | sed 's/^\[rank 0\] //'
