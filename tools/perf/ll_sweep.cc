@@ -28,10 +28,7 @@
 namespace nccl_moe::perf {
 namespace {
 
-using harness::checkCuda;
-using harness::checkMoe;
-using harness::checkNccl;
-using harness::DeviceBuffer;
+using namespace harness;  // the harness's checks and device buffers
 
 int fp8ModeOf(const std::string& type) { return type == "fp8" ? 1 : type == "fp8-pow2" ? 2 : 0; }
 

@@ -26,10 +26,7 @@
 namespace nccl_moe::perf {
 namespace {
 
-using harness::checkCuda;
-using harness::checkMoe;
-using harness::checkNccl;
-using harness::DeviceBuffer;
+using namespace harness;  // the harness's checks and device buffers
 
 ElementType rowTypeOf(const Options& o) { return o.fp32() ? ElementType::kFp32 : ElementType::kBf16; }
 
