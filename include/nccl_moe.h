@@ -309,6 +309,19 @@ typedef struct {
  * domains and network chunks of its plan, its SM budgets and its buffer sizes. */
 ncclResult_t ncclMoeCommGetInfo(ncclMoeComm_t comm, ncclMoeCommInfo_t* info);
 
+/* Collective, blocking. Re-sizes the high-throughput buffers for maxTokensPerRank tokens per rank
+ * (larger or smaller; ncclMoeCommGetInfo's bufferBytes then tells the new size), instead of a
+ * destroy and a re-create: the plan, the NCCL communicators, the low-latency buffers and every
+ * other setting stay. Every rank passes the same value. It first waits for all work on the
+ * communicator's device. Afterwards the handles made before are refused (ncclInvalidUsage:
+ * "stale"; make new layouts), the areas of ncclMoeCommGetInputBuffers have moved (call it again)
+ * and CUDA graphs that captured high-throughput calls must be captured again. Errors: an invalid
+ * size (ncclInvalidArgument), sizes that differ between ranks, a rank that cannot allocate the new
+ * buffer or whose communicator failed before (ncclInvalidUsage on every rank, naming the rank):
+ * nothing changed, the communicator works at its old size. A failure after every rank agreed (a
+ * rank that dies in the middle) leaves it unusable (ncclRemoteError; destroy it). */
+ncclResult_t ncclMoeCommResize(ncclMoeComm_t comm, int maxTokensPerRank);
+
 /* ---- Zero-copy inputs ------------------------------------------------------------------------ */
 
 typedef struct {

@@ -2,8 +2,9 @@
 
 Megatron keeps one buffer per backend (``_buffer`` for FusedDispatch, ``_hybrid_ep_buffer`` for
 HybridEP) and every rank reaches the same calls in the same order, which is what makes creating and
-growing the communicator (both collective) safe. Growth destroys the old ``ncclMoeComm_t`` and
-creates a larger one; handles of the old one then raise StaleHandleError.
+growing the communicator (both collective) safe. Growth of the token count alone resizes the
+``ncclMoeComm_t`` in place (ncclMoeCommResize); any other growth (top-k) destroys it and creates a
+larger one. Either way handles of the old size then raise StaleHandleError.
 
 Sizes are agreed between ranks before a communicator is created and, in blocking calls, before
 every call (one tiny all_reduce): T may differ between ranks, and only the largest T decides
@@ -80,20 +81,33 @@ class CommBuffer:
         return self.comm
 
     def _replace(self, sizing):
-        self.release()
         device = torch.device("cuda", torch.cuda.current_device())
-        self.comm = MoeComm(nccl_comm_pointer(self.group), sizing)
+        if self.comm is not None and self.comm.can_resize_to(sizing):
+            # Only T grows: ncclMoeCommResize keeps the plan, the NCCL communicators and the LL
+            # buffers. Every rank takes this branch (the sizing and the library are the same).
+            self._close_pool()
+            try:
+                self.comm = self.comm.resized(sizing)
+            except Exception:
+                self.pool = HandlePool(self.comm)  # refused: the communicator works at its old size
+                raise
+        else:
+            self.release()
+            self.comm = MoeComm(nccl_comm_pointer(self.group), sizing)
         self.pool = HandlePool(self.comm)
         self.device = device
+
+    def _close_pool(self):
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def release(self):
         """Collective: destroys the communicator (its handles become stale)."""
         comm, self.comm = self.comm, None
         if comm is None:
             return
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
+        self._close_pool()
         comm.destroy()
 
     def __repr__(self):

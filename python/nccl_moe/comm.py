@@ -2,13 +2,14 @@
 
 ``MoeComm`` owns one ``ncclMoeComm_t``. It carries a process-wide generation number and a
 ``destroyed`` flag: a handle remembers the communicator object it came from, so using it after the
-communicator was replaced (buffers grown) raises :class:`StaleHandleError` in Python, before the
+communicator was replaced or resized (buffers grown) raises :class:`StaleHandleError` in Python, before the
 library is called. The library detects stale handles too, but a new communicator may be allocated
 at the address of the old one; the Python check does not depend on addresses.
 
 Pointers are plain ints (0 or None for NULL); streams are ``cudaStream_t`` values as ints.
 """
 import ctypes
+import dataclasses
 import itertools
 
 from . import structs
@@ -45,6 +46,31 @@ class MoeComm:
         self.destroyed = True
         code = self.lib.ncclMoeCommDestroy(self._ptr)
         self.lib.check(code, "ncclMoeCommDestroy")
+
+    def can_resize_to(self, sizing):
+        """Whether :meth:`resized` serves ``sizing``: only maxTokensPerRank changes, and the
+        library has ncclMoeCommResize."""
+        return (not self.destroyed and getattr(self.lib, "ncclMoeCommResize", None) is not None
+                and dataclasses.replace(self.sizing, max_tokens=sizing.max_tokens) == sizing)
+
+    def resized(self, sizing):
+        """Collective: ncclMoeCommResize to ``sizing.max_tokens``. Returns a new MoeComm object of
+        its own generation for the same native communicator; this object becomes stale, as after
+        :meth:`destroy` (its handles raise StaleHandleError), without destroying anything. On a
+        refused resize (the library names the cause) this object stays live and unchanged."""
+        self.check_live("communicator")
+        if not self.can_resize_to(sizing):
+            raise ValueError("%r cannot be resized to %r: only max_tokens may change" % (self.sizing, sizing))
+        self._check(self.lib.ncclMoeCommResize(self._ptr, int(sizing.max_tokens)), "ncclMoeCommResize")
+        successor = MoeComm.__new__(MoeComm)
+        successor.lib = self.lib
+        successor.sizing = sizing
+        successor.generation = next(_generations)
+        successor.destroyed = False
+        successor._ptr = self._ptr
+        self.destroyed = True  # the native communicator now belongs to the successor
+        self._ptr = ctypes.c_void_p()
+        return successor
 
     def _check(self, code, call):
         self.lib.check(code, call, self._ptr)

@@ -92,6 +92,7 @@ def _bind(lib):
         "ncclMoeDispatch": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p]),
         "ncclMoeCombine": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p]),
         "ncclMoeCommGetInfo": (c_int, [c_void_p, c_void_p]),
+        "ncclMoeCommResize": (c_int, [c_void_p, c_int]),
         # Low-latency mode (docs/low_latency.md): (comm, args, stream); a receive half (comm, stream).
         "ncclMoeLowLatencyDispatch": (c_int, [c_void_p, c_void_p, c_void_p]),
         "ncclMoeLowLatencyDispatchSend": (c_int, [c_void_p, c_void_p, c_void_p]),
@@ -101,7 +102,7 @@ def _bind(lib):
         "ncclMoeLowLatencyCombineRecv": (c_int, [c_void_p, c_void_p]),
     }
     # Entry points a library built before them lacks: bound as None, an error only when used.
-    optional = {"ncclMoeCommGetAsyncError", "ncclMoeCommGetInfo", "ncclMoeLowLatencyDispatch",
+    optional = {"ncclMoeCommGetAsyncError", "ncclMoeCommGetInfo", "ncclMoeCommResize", "ncclMoeLowLatencyDispatch",
                 "ncclMoeLowLatencyDispatchSend", "ncclMoeLowLatencyDispatchRecv", "ncclMoeLowLatencyCombine",
                 "ncclMoeLowLatencyCombineSend", "ncclMoeLowLatencyCombineRecv"}
     functions = {}

@@ -41,8 +41,8 @@ Status checkHandle(const ncclMoeHandle* handle, const ncclMoeComm* comm) {
   // The communicator's address may have been reused by a newer one: compare ids too.
   if (!liveComms().contains(handle->comm) || handle->comm->id != handle->commId)
     return Status::invalidUsage(
-        "handle is stale: the communicator it was made on was destroyed (re-create the handle with "
-        "ncclMoeLayoutCreate on the current communicator)");
+        "handle is stale: the communicator it was made on was destroyed or resized since (re-create the handle "
+        "with ncclMoeLayoutCreate on the current communicator)");
   if (comm != nullptr && handle->comm != comm)
     return Status::invalidArgument("handle belongs to another communicator");
   return Status::ok();
@@ -124,6 +124,13 @@ NCCL_MOE_EXPORT ncclResult_t ncclMoeCommDestroy(ncclMoeComm_t moeComm) {
   const Status status = destroyComm(moeComm);
   delete moeComm;
   return status.isOk() ? ncclSuccess : reportFailure("ncclMoeCommDestroy", status);
+}
+
+NCCL_MOE_EXPORT ncclResult_t ncclMoeCommResize(ncclMoeComm_t comm, int maxTokensPerRank) {
+  constexpr const char* kCall = "ncclMoeCommResize";
+  if (Status s = checkComm(comm); !s.isOk()) return reportFailure(kCall, s);
+  if (Status s = resizeComm(comm, maxTokensPerRank); !s.isOk()) return reportFailure(kCall, s, &comm->lastError);
+  return ncclSuccess;
 }
 
 NCCL_MOE_EXPORT ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclResult_t* asyncResult) {

@@ -16,6 +16,7 @@
 #include "plan/routing.h"
 #include "transport/low_latency_protocol.h"
 #include "transport/protocol.h"
+#include "core/network_jobs.h"
 #include "core/two_hop.h"
 #include "misc/comm_registry.h"
 #include "misc/nccl_status.h"
@@ -23,6 +24,13 @@
 namespace nccl_moe {
 
 namespace {
+
+// Unique in the process: a handle remembers its communicator's id, so a handle of a communicator
+// destroyed (or resized) since is refused even when the address is the same.
+uint64_t nextCommId() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
+}
 
 // Ranks that share one GPU (the one-GPU virtual cluster) spin-wait on each other inside kernels, so
 // all of their blocks must be resident at once: split the GPU's SMs between them (leaving a few
@@ -213,6 +221,7 @@ Status choosePlanFor(ncclMoeComm* comm, NetworkPlan* network) {
   comm->domainRanks = chosen.ranksPerDomain;
   comm->domains = chosen.domains;
   network->chunking = chunking;
+  comm->requestedNetChunks = requestedChunks;
   const int splitSms = chosen.smsForNetworkStaging + chosen.smsForForwarding;
   network->smShare = splitSms > 0 ? static_cast<double>(chosen.smsForNetworkStaging) / splitSms : 0;
   if (comm->rank == 0)
@@ -302,6 +311,7 @@ Status checkStart(const ncclMoeConfig_t* config, ncclMoeComm* comm) {
 namespace {
 Status setUpComm(ncclMoeComm* comm);
 
+
 // The LL buffers, when the LL mode is on (every rank agrees: checkConfigAgrees, choosePlanFor); with
 // several domains after the rail exchange, whose communicator the LL network groups share.
 Status setUpLowLatency(ncclMoeComm* comm) {
@@ -311,9 +321,8 @@ Status setUpLowLatency(ncclMoeComm* comm) {
 }  // namespace
 
 Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_ptr<ncclMoeComm>* out) {
-  static std::atomic<uint64_t> nextId{1};
   auto comm = std::make_unique<ncclMoeComm>();
-  comm->id = nextId++;
+  comm->id = nextCommId();
   comm->nccl = nccl;
   // Local queries only: an NCCL communicator that cannot answer them cannot exchange anything.
   if (Status s = ncclStatus(ncclCommCount(nccl, &comm->ranks), "ncclCommCount"); !s.isOk()) return s;
@@ -338,6 +347,16 @@ Status createComm(ncclComm_t nccl, const ncclMoeConfig_t* config, std::unique_pt
 }
 
 namespace {
+
+// What addresses the peer-visible buffer: the view's regions and peer table, the network chunks
+// and, with several domains, the network jobs (their send and receive areas).
+void addressBuffer(ncclMoeComm* comm, const BufferLayout& layout, const NetworkChunking& chunking) {
+  DomainView& view = comm->view;
+  view.peerBuffers = comm->buffer->devicePeerTable();
+  view.layout = layout;
+  view.netChunks = chunking.chunks;
+  view.netChunkRows = chunking.rowsPerChunk;
+}
 
 // createComm after the agreement to start: plan, buffers, peers, rail exchange.
 Status setUpComm(ncclMoeComm* comm) {
@@ -382,14 +401,11 @@ Status setUpComm(ncclMoeComm* comm) {
   view.localRanks = comm->domainRanks;
   view.domain = domain;
   view.domains = comm->domains;
-  view.peerBuffers = comm->buffer->devicePeerTable();
-  view.layout = layout;
   view.error = comm->errorDevice.get();
   view.errorHost = errorHostDevice;
   view.timeoutNs = static_cast<uint64_t>(comm->config.timeoutMs) * 1000000ull;
   view.epochs = comm->epochs.get();
-  view.netChunks = network.chunking.chunks;
-  view.netChunkRows = network.chunking.rowsPerChunk;
+  addressBuffer(comm, layout, network.chunking);
   if (comm->domains > 1)
     if (Status s = setUpRailExchange(comm); !s.isOk()) return s;
   if (Status s = setUpLowLatency(comm); !s.isOk()) return s;
@@ -435,6 +451,9 @@ Status lowLatencyFaultStatus(const ncclMoeComm& comm, const ErrorRecord& record)
 }  // namespace
 
 Status asyncError(const ncclMoeComm& comm) {
+  if (!comm.unusableSince.empty())
+    return {ncclRemoteError, format("rank %d: the communicator failed: %s; it is unusable (destroy it)", comm.rank,
+                                    comm.unusableSince.c_str())};
   const volatile ErrorRecord* record = comm.errorHost.get();
   if (record == nullptr || record->kind == kErrorNone) return Status::ok();
   if (record->kind == kErrorNetworkTimeout) {
@@ -488,6 +507,106 @@ Status destroyComm(ncclMoeComm* comm) {
     status = comm->control->allGather(&token, 1, &unused);
   }
   return status;
+}
+
+}  // namespace nccl_moe
+
+namespace nccl_moe {
+
+namespace {
+
+// Each rank's verdict on a resize and the size it asked for, exchanged before anything changes.
+struct ResizeVerdict {
+  int32_t code = ncclSuccess;
+  int32_t maxTokensPerRank = 0;
+  char message[240] = {};
+};
+
+// Collective: every rank's verdict; the first failure or a size that differs from this rank's,
+// named, else ok (on every rank alike).
+Status agreeToResize(const ncclMoeComm& comm, const Status& mine, int maxTokensPerRank) {
+  ResizeVerdict verdict;
+  verdict.code = mine.code();
+  verdict.maxTokensPerRank = maxTokensPerRank;
+  std::snprintf(verdict.message, sizeof(verdict.message), "%s", mine.message().c_str());
+  std::vector<uint8_t> all;
+  if (Status s = comm.control->allGather(&verdict, sizeof(verdict), &all); !s.isOk()) return s;
+  std::vector<ResizeVerdict> verdicts(comm.ranks);
+  std::memcpy(verdicts.data(), all.data(), all.size());
+  for (int r = 0; r < comm.ranks; ++r) {
+    ResizeVerdict& v = verdicts[r];
+    v.message[sizeof(v.message) - 1] = '\0';
+    if (v.code != ncclSuccess)
+      return {v.code == ncclInvalidArgument ? ncclInvalidArgument : ncclInvalidUsage,
+              format("rank %d cannot resize its MoE communicator (%s): %s; no rank resized, the communicator is "
+                     "unchanged",
+                     r, ncclGetErrorString(static_cast<ncclResult_t>(v.code)), v.message)};
+  }
+  for (int r = 0; r < comm.ranks; ++r)
+    if (verdicts[r].maxTokensPerRank != maxTokensPerRank)
+      return Status::invalidUsage(format("ncclMoeCommResize: maxTokensPerRank differs between ranks: %d on rank %d, "
+                                         "%d on rank %d; no rank resized, the communicator is unchanged",
+                                         maxTokensPerRank, comm.rank, verdicts[r].maxTokensPerRank, r));
+  return Status::ok();
+}
+
+// This rank's part: the new size is valid, the communicator healthy and idle, the new buffer
+// allocated (so that a rank out of memory fails the resize on every rank before anything changed).
+Status prepareResize(ncclMoeComm* comm, int maxTokensPerRank, CommConfig* next, BufferLayout* layout,
+                     std::unique_ptr<PeerBuffer>* fresh) {
+  *next = comm->config;
+  next->shape.maxTokensPerRank = maxTokensPerRank;
+  if (Status s = checkGroupShape(next->shape); !s.isOk())
+    return Status::invalidArgument(format("maxTokensPerRank=%d: %s", maxTokensPerRank, s.message().c_str()));
+  if (Status s = asyncError(*comm); !s.isOk()) return s;
+  // Every call of this rank has finished (and its peers' reads of this buffer with it: the
+  // calls end only once the domain is done with what they exposed).
+  if (Status s = quiesce(comm); !s.isOk()) return s;
+  *layout = computeBufferLayout(*next, comm->ranks, comm->domainRanks, comm->domains);
+  return PeerBuffer::allocate(comm->rank, layout->total, fresh);
+}
+
+}  // namespace
+
+Status resizeComm(ncclMoeComm* comm, int maxTokensPerRank) {
+  CommConfig next;
+  BufferLayout layout;
+  std::unique_ptr<PeerBuffer> fresh;
+  const Status mine = prepareResize(comm, maxTokensPerRank, &next, &layout, &fresh);
+  if (Status s = agreeToResize(*comm, mine, maxTokensPerRank); !s.isOk()) return s;
+  // From here every rank replaces its buffer; a failure leaves the communicator unusable. The old
+  // mappings close before the exchange inside map(), and the old buffer is freed only after it:
+  // by then no rank maps it any more.
+  std::unique_ptr<PeerBuffer> old = std::move(comm->buffer);
+  old->closePeers();
+  const int firstRank = comm->view.domain * comm->domainRanks;
+  if (Status s = fresh->map(comm->control->get(), comm->ranks, firstRank, comm->domainRanks, comm->config.timeoutMs);
+      !s.isOk()) {
+    comm->control->abort();
+    comm->buffer = std::move(old);  // its peer mappings are closed: every later call is refused
+    comm->unusableSince = s.message() + " (in ncclMoeCommResize, after every rank had agreed)";
+    return {s.code(), s.message() + " (while resizing: the communicator is unusable, destroy it)"};
+  }
+  old.reset();
+  comm->buffer = std::move(fresh);
+  comm->config = next;
+  comm->dims = groupDimsOf(next);
+  // The new buffer's signals start at zero: so do the epochs that calls compare them with.
+  if (Status s = cudaStatus(cudaMemset(comm->epochs.get(), 0, sizeof(DeviceEpochs)), "cudaMemset(epochs)"); !s.isOk())
+    return s;
+  addressBuffer(comm, layout, chunkSlots(maxTokensPerRank, comm->requestedNetChunks));
+  if (comm->domains > 1) {
+    comm->networkJobs = networkJobs(comm->buffer->local(), comm->view);
+    comm->fittedJobs = comm->networkJobs;
+    comm->rail->retarget(comm->view);
+  }
+  if (comm->lowLatency) comm->lowLatency->retargetDomain(comm->view);
+  comm->id = nextCommId();  // handles of the old size are refused from now on
+  if (Status s = cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); !s.isOk()) return s;
+  if (comm->rank == 0)
+    logInfo("MoE communicator resized to %d tokens per rank: buffer %.1f MiB per rank", maxTokensPerRank,
+            layout.total / 1048576.0);
+  return Status::ok();
 }
 
 }  // namespace nccl_moe

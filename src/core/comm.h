@@ -30,6 +30,7 @@ struct ncclMoeComm {
   nccl_moe::GroupDims dims;
   int domainRanks = 0;  // D: ranks per NVLink domain (consecutive)
   int domains = 1;      // M
+  int requestedNetChunks = 1;  // two-hop: the chunk count asked for (the plan's or NCCL_MOE_NET_CHUNKS)
   int layoutEngine = 1;  // NCCL_MOE_LAYOUT_ENGINE: 1 count-first, 0 the scan engine (the same on every rank)
   std::unique_ptr<nccl_moe::PeerBuffer> buffer;
   std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
@@ -48,6 +49,7 @@ struct ncclMoeComm {
   nccl_moe::DomainView view;
   nccl_moe::ClusterView cluster;
   nccl_moe::PhaseClock clock;  // ncclMoeCommSetPhaseTiming
+  std::string unusableSince;  // a host-side failure that left the communicator unusable (a failed resize)
   bool inputsExposed = false;  // ncclMoeCommGetInputBuffers was called: calls end once peers read them
   uint64_t id = 0;  // unique in the process: a handle of an earlier communicator at the same address is stale
   nccl_moe::SharedErrorMessage lastError;  // any thread may write it: read through lastErrorCopy
@@ -80,6 +82,10 @@ namespace nccl_moe {
 // domains == 1: the single-domain regions only.
 BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains);
 GroupDims groupDimsOf(const CommConfig& config);
+
+// ncclMoeCommResize: collective; every rank passes the same maxTokensPerRank. On failure the
+// communicator is unchanged unless the status says it is unusable.
+Status resizeComm(ncclMoeComm* comm, int maxTokensPerRank);
 
 // ncclMoeCommGetInfo: what creation decided (plan, budgets, buffer sizes), header fields untouched.
 void commInfo(const ncclMoeComm& comm, ncclMoeCommInfo_t* info);

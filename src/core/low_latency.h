@@ -47,6 +47,9 @@ class LowLatencyState {
   static Status create(ncclMoeComm& comm, std::unique_ptr<LowLatencyState>* out);
 
   const LowLatencyView& view() const { return view_; }
+  // The high-throughput view changed (ncclMoeCommResize): the LL kernels take its error records and
+  // timeout from it (its buffers are not theirs; the copy is kept whole so that nothing stale stays).
+  void retargetDomain(const DomainView& domain) { view_.domain = domain; }
   size_t bufferBytes() const { return buffer_->bytes(); }
   size_t scratchBytes() const { return scratchBytes_; }
   bool twoHop() const { return rail_ != nullptr; }

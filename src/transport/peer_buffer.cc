@@ -50,25 +50,36 @@ Status allGatherBytes(ncclComm_t comm, int ranks, const void* mine, size_t bytes
 
 Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, int firstRank, int domainRanks, size_t bytes,
                           int timeoutMs, std::unique_ptr<PeerBuffer>* out) {
+  std::unique_ptr<PeerBuffer> buffer;
+  if (Status s = allocate(rank, bytes, &buffer); !s.isOk()) return s;
+  if (Status s = buffer->map(comm, ranks, firstRank, domainRanks, timeoutMs); !s.isOk()) return s;
+  *out = std::move(buffer);
+  return Status::ok();
+}
+
+Status PeerBuffer::allocate(int rank, size_t bytes, std::unique_ptr<PeerBuffer>* out) {
   std::unique_ptr<PeerBuffer> buffer(new PeerBuffer());
   buffer->bytes_ = bytes;
   buffer->rank_ = rank;
   if (Status s = allocateDevice(bytes, &buffer->local_, "cudaMalloc(peer buffer)"); !s.isOk()) return s;
   if (Status s = cudaStatus(cudaMemset(buffer->local_.get(), 0, bytes), "cudaMemset(peer buffer)"); !s.isOk()) return s;
   if (Status s = cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); !s.isOk()) return s;
+  *out = std::move(buffer);
+  return Status::ok();
+}
 
+Status PeerBuffer::map(ncclComm_t comm, int ranks, int firstRank, int domainRanks, int timeoutMs) {
   cudaIpcMemHandle_t mine;
-  if (Status s = cudaStatus(cudaIpcGetMemHandle(&mine, buffer->local_.get()), "cudaIpcGetMemHandle"); !s.isOk())
-    return s;
+  if (Status s = cudaStatus(cudaIpcGetMemHandle(&mine, local_.get()), "cudaIpcGetMemHandle"); !s.isOk()) return s;
   std::vector<uint8_t> handles;
   if (Status s = allGatherBytes(comm, ranks, &mine, sizeof(mine), &handles, timeoutMs); !s.isOk()) return s;
 
-  buffer->mapped_.assign(domainRanks, nullptr);
+  mapped_.assign(domainRanks, nullptr);
   std::vector<uint8_t*> table(domainRanks, nullptr);
   for (int local = 0; local < domainRanks; ++local) {
     const int peer = firstRank + local;
-    if (peer == rank) {
-      table[local] = buffer->local_.get();
+    if (peer == rank_) {
+      table[local] = local_.get();
       continue;
     }
     cudaIpcMemHandle_t handle;
@@ -79,23 +90,23 @@ Status PeerBuffer::create(ncclComm_t comm, int rank, int ranks, int firstRank, i
       return {ncclUnhandledCudaError,
               format("rank %d cannot map the buffer of peer %d with CUDA IPC: %s (the ranks of one NVLink domain need "
                      "peer access; set NCCL_MOE_DOMAIN_SIZE to split the domain)",
-                     rank, peer, cudaGetErrorString(err))};
-    buffer->mapped_[local] = static_cast<uint8_t*>(mapped);
+                     rank_, peer, cudaGetErrorString(err))};
+    mapped_[local] = static_cast<uint8_t*>(mapped);
     table[local] = static_cast<uint8_t*>(mapped);
   }
-  if (Status s = allocateDevice(domainRanks, &buffer->peerTable_, "cudaMalloc(peer table)"); !s.isOk()) return s;
-  if (Status s = cudaStatus(cudaMemcpy(buffer->peerTable_.get(), table.data(), domainRanks * sizeof(uint8_t*),
-                                       cudaMemcpyHostToDevice),
-                            "cudaMemcpy(peer table)");
-      !s.isOk())
-    return s;
-  *out = std::move(buffer);
-  return Status::ok();
+  if (Status s = allocateDevice(domainRanks, &peerTable_, "cudaMalloc(peer table)"); !s.isOk()) return s;
+  return cudaStatus(cudaMemcpy(peerTable_.get(), table.data(), domainRanks * sizeof(uint8_t*), cudaMemcpyHostToDevice),
+                    "cudaMemcpy(peer table)");
 }
 
-PeerBuffer::~PeerBuffer() {
-  for (uint8_t* mapped : mapped_)
-    if (mapped) cudaIpcCloseMemHandle(mapped);
+void PeerBuffer::closePeers() {
+  for (uint8_t*& mapped : mapped_)
+    if (mapped) {
+      cudaIpcCloseMemHandle(mapped);
+      mapped = nullptr;
+    }
 }
+
+PeerBuffer::~PeerBuffer() { closePeers(); }
 
 }  // namespace nccl_moe

@@ -20,6 +20,14 @@ class PeerBuffer {
   // the `domainRanks` ranks from `firstRank`. The buffer is zeroed before any peer can see it.
   static Status create(ncclComm_t comm, int rank, int ranks, int firstRank, int domainRanks, size_t bytes,
                        int timeoutMs, std::unique_ptr<PeerBuffer>* out);
+  // create in two steps, for a resize: `allocate` (local: zeroed memory, not yet visible to any
+  // peer), then `map` (collective over `comm`: publishes this buffer's handle and maps the domain's).
+  // Every rank returns from `map` only after every rank entered it, so a rank that closed its
+  // mappings of older buffers (closePeers) before may free them once `map` returned.
+  static Status allocate(int rank, size_t bytes, std::unique_ptr<PeerBuffer>* out);
+  Status map(ncclComm_t comm, int ranks, int firstRank, int domainRanks, int timeoutMs);
+  // Unmaps the peers' buffers (this rank's own stays): no kernel of this rank may use them after.
+  void closePeers();
   ~PeerBuffer();
   PeerBuffer(const PeerBuffer&) = delete;
   PeerBuffer& operator=(const PeerBuffer&) = delete;

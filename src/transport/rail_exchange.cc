@@ -223,6 +223,11 @@ Status RailExchange::forkFrom(cudaStream_t stream) {
   return cudaStatus(cudaStreamWaitEvent(stream_.get(), fork_.get(), 0), "cudaStreamWaitEvent(fork)");
 }
 
+void RailExchange::retarget(const DomainView& view) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  view_ = view;
+}
+
 Status RailExchange::issueForked(const RailJob& job) {
   if (Status s = issue(job, stream_.get()); !s.isOk()) return s;
   return cudaStatus(cudaEventRecord(landed_[std::max(job.chunk, 0)].get(), stream_.get()), "cudaEventRecord(landed)");

@@ -106,6 +106,9 @@ class RailExchange {
   Status forkFrom(cudaStream_t stream);
   Status issueForked(const RailJob& job);
   Status joinInto(cudaStream_t stream, int chunk);
+  // After the communicator's buffer was replaced (ncclMoeCommResize): the view the prologue and
+  // signal kernels address from now on. No group may be in flight.
+  void retarget(const DomainView& view);
   // The exchange's own stream (for events that time the network phase).
   cudaStream_t stream() const { return stream_.get(); }
   // After a failure elsewhere: abort the rail communicator (its kernels may wait for a rank that

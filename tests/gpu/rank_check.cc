@@ -58,6 +58,7 @@ struct Options {
   int timeoutMs = 60000;
   int graphReplays = 0;  // capture layout + dispatch + combine once, replay with new routing
   bool stale = false;    // a handle outliving its communicator must be refused, not used
+  bool resize = false;   // ncclMoeCommResize: grow, refused resizes, shrink; data checked at each size
   bool mismatch = false; // rank 1 asks for another maxTokensPerRank: creation must fail everywhere
   bool phaseTimes = false;  // time the phases of every call and check their order afterwards
   bool zeroCopy = false;    // inputs written into the communicator's input areas (no staging copy)
@@ -104,6 +105,8 @@ tools::FlagSet flagsOf(Options* o) {
   flags.integer("--timeout-ms", "the communicator's timeout", &o->timeoutMs, 1, INT32_MAX);
   flags.integer("--graph", "CUDA graph replays with new routing (0: eager)", &o->graphReplays, 0, 1000);
   flags.toggle("--stale", "a handle outliving its communicator is refused", &o->stale);
+  flags.toggle("--resize", "grow, refused resizes, shrink (ncclMoeCommResize); data checked at each size",
+               &o->resize);
   flags.toggle("--config-mismatch", "rank 1 asks for another maxTokensPerRank", &o->mismatch);
   flags.toggle("--phase-times", "time every phase and check their order", &o->phaseTimes);
   flags.toggle("--zero-copy", "inputs in the communicator's input areas", &o->zeroCopy);
@@ -668,6 +671,73 @@ void runStale(const Options& o, const RankLayout& env, ncclComm_t nccl, const nc
   if (gFailures == 0) std::printf("rank %d: stale handle refused: %s\n", env.rank, message.c_str());
 }
 
+size_t bufferBytesOf(ncclMoeComm_t comm) {
+  ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
+  if (ncclMoeCommGetInfo(comm, &info) != ncclSuccess) fail("ncclMoeCommGetInfo: %s", ncclMoeGetLastError(comm));
+  return info.bufferBytes;
+}
+
+// `iters` checked iterations of `o` (its token count) on a fresh handle; the handle is destroyed.
+void checkAtSize(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaStream_t stream) {
+  Check check(o, env, comm, stream);
+  ncclMoeHandle_t handle = nullptr;
+  for (int it = 0; it < o.iters && gFailures == 0; ++it) check.run(it, &handle);
+  if (handle) ncclMoeHandleDestroy(handle);
+}
+
+// ncclMoeCommResize in place of destroy + re-create: grow to 2T (the handle of size T is then
+// stale), two refused resizes that must leave the communicator working at 2T (sizes that differ
+// between ranks; an invalid size), then shrink to T/2. Every size moves checked data (zero-copy
+// areas included: Check fetches them again).
+void runResize(const Options& o, const RankLayout& env, ncclMoeComm_t comm, cudaStream_t stream,
+               ncclMoeHandle_t* handle) {
+  const size_t before = bufferBytesOf(comm);
+  Options grown = o;
+  grown.tokens = 2 * o.tokens;
+  if (ncclMoeCommResize(comm, grown.tokens) != ncclSuccess) {
+    fail("ncclMoeCommResize(%d): %s", grown.tokens, ncclMoeGetLastError(comm));
+    return;
+  }
+  if (bufferBytesOf(comm) <= before) fail("the buffer did not grow: %zu bytes, %zu before", bufferBytesOf(comm), before);
+  ncclMoeDispatchArgs_t d = NCCL_MOE_DISPATCH_ARGS_INITIALIZER;
+  DeviceBuffer x(64), recv(64);
+  d.x = x.get();
+  d.recvX = recv.get();
+  if (ncclMoeDispatch(comm, *handle, &d, stream) != ncclInvalidUsage ||
+      std::string(ncclMoeGetLastError(comm)).find("resized") == std::string::npos)
+    fail("a handle made before the resize must be refused: %s", ncclMoeGetLastError(comm));
+  if (ncclMoeHandleDestroy(*handle) != ncclSuccess) fail("a handle made before the resize must still be destroyable");
+  *handle = nullptr;
+  checkAtSize(grown, env, comm, stream);
+  if (gFailures != 0) return;
+
+  const int asked = env.rank == 1 ? grown.tokens + 64 : grown.tokens / 2;
+  ncclResult_t refused = ncclMoeCommResize(comm, asked);
+  std::string message = ncclMoeGetLastError(comm);
+  if (refused != ncclInvalidUsage || message.find("differs between ranks") == std::string::npos)
+    fail("sizes that differ between ranks must be refused on every rank; got %d: %s", refused, message.c_str());
+  refused = ncclMoeCommResize(comm, 0);
+  message = ncclMoeGetLastError(comm);
+  if (refused != ncclInvalidArgument || message.find("rank 0 cannot resize") == std::string::npos)
+    fail("maxTokensPerRank=0 must be refused on every rank, naming rank 0; got %d: %s", refused, message.c_str());
+  checkAtSize(grown, env, comm, stream);  // unchanged by the refused resizes
+  if (gFailures != 0) return;
+
+  Options shrunk = o;
+  shrunk.tokens = std::max(1, o.tokens / 2);
+  const size_t large = bufferBytesOf(comm);
+  if (ncclMoeCommResize(comm, shrunk.tokens) != ncclSuccess) {
+    fail("ncclMoeCommResize(%d): %s", shrunk.tokens, ncclMoeGetLastError(comm));
+    return;
+  }
+  if (bufferBytesOf(comm) >= large) fail("the buffer did not shrink: %zu bytes, %zu before", bufferBytesOf(comm), large);
+  checkAtSize(shrunk, env, comm, stream);
+  if (gFailures == 0)
+    std::printf("rank %d: resized %d -> %d -> %d tokens per rank (buffer %zu -> %zu -> %zu bytes), refused resizes left it "
+                "working\n",
+                env.rank, o.tokens, grown.tokens, shrunk.tokens, before, large, bufferBytesOf(comm));
+}
+
 // A layout on a reused handle that fails after it began to rewrite the handle (here: its launch
 // into a stream whose graph capture an illegal call invalidated, on every rank, so no rank enqueues
 // anything) must leave the handle refused, not half-updated, until a layout on it succeeds. Then
@@ -979,6 +1049,9 @@ int main(int argc, char** argv) {
     // The re-created communicator must move data like the first one did.
     Check again(o, env, comm, stream);
     for (int it = 0; it < o.iters && gFailures == 0; ++it) again.run(it, &handle);
+  } else if (o.resize) {
+    check.run(0, &handle);
+    if (gFailures == 0) runResize(o, env, comm, stream, &handle);
   } else if (o.graphReplays > 0)
     runGraph(o, env, comm, stream, &handle);
   else if (o.failedLayout) {

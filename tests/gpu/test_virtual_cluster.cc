@@ -59,10 +59,13 @@ const ClusterCase kCases[] = {
     {"r2_topology_setting_differs_refused", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --no-topology-rank 1", 1,
      60},
     {"r2_stale_handle_after_recreate", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --stale"},
+    {"r4_resize_grow_refuse_shrink", 4, "--experts 16 --topk 4 --tokens 48 --hidden 136 --uneven --iters 2 --resize"},
+    {"r2_resize_zero_copy_fp8", 2, "--experts 8 --topk 2 --tokens 40 --hidden 256 --fp8 --zero-copy --resize"},
     {"r2_failed_layout_refused_until_redone", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --failed-layout --iters 3"},
     {"r4_silent_rank_times_out", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000"},
     // Two-hop (HybridEP): virtual nodes x ranks per node.
     {"n2x2_topk_per_rank", 4, "--experts 16 --topk 4 --tokens 48 --hidden 128 --iters 3", 2},
+    {"n2x2_resize_grow_refuse_shrink", 4, "--experts 16 --topk 4 --tokens 48 --hidden 128 --uneven --resize", 2},
     {"n2x2_map_expert_major_pad_uneven", 4,
      "--experts 16 --topk 3 --tokens 40 --hidden 96 --map --expert-major --pad 4 --uneven --zero-rank 1", 2},
     {"n2x4_fp8_hidden7168", 8, "--experts 64 --topk 8 --tokens 64 --hidden 7168 --fp8", 2},

@@ -62,6 +62,9 @@ TEST(Api, CallsOnUnknownObjectsFailWithoutDereferencing) {
   ncclMoeInputBuffers_t areas = NCCL_MOE_INPUT_BUFFERS_INITIALIZER;
   EXPECT_EQ(ncclMoeCommGetInputBuffers(bogusComm, &areas), ncclInvalidArgument);
   EXPECT_EQ(areas.dispatchX, nullptr);
+  EXPECT_EQ(ncclMoeCommResize(bogusComm, 64), ncclInvalidArgument);
+  EXPECT_NE(std::string(ncclMoeGetLastError(nullptr)).find("not a live ncclMoeComm_t"), std::string::npos);
+  EXPECT_EQ(ncclMoeCommResize(nullptr, 64), ncclInvalidArgument);
 }
 
 TEST(Api, LowLatencyCallsOnUnknownCommunicatorsFailWithoutEnqueueing) {
@@ -133,7 +136,7 @@ TEST(Api, SharedLibraryExportsOnlyThePublicApi) {
         "ncclMoeCommDestroy", "ncclMoeCommGetAsyncError", "ncclMoeLayoutCreate", "ncclMoeHandleGetCounts",
         "ncclMoeHandleGetDeviceCounts", "ncclMoeHandleDestroy", "ncclMoeDispatch", "ncclMoeCombine",
         "ncclMoeCommSetPhaseTiming", "ncclMoeCommGetPhaseTimes", "ncclMoePhaseName",
-        "ncclMoeCommGetInputBuffers", "ncclMoeCommGetInfo", "ncclMoeLowLatencyDispatch",
+        "ncclMoeCommGetInputBuffers", "ncclMoeCommGetInfo", "ncclMoeCommResize", "ncclMoeLowLatencyDispatch",
         "ncclMoeLowLatencyDispatchSend", "ncclMoeLowLatencyDispatchRecv", "ncclMoeLowLatencyCombine",
         "ncclMoeLowLatencyCombineSend", "ncclMoeLowLatencyCombineRecv"})
     EXPECT_NE(dlsym(library.get(), symbol), nullptr) << symbol << " is not exported";

@@ -135,5 +135,75 @@ class ErrorClasses(unittest.TestCase):
         self.assertTrue(issubclass(nccl_moe.TorchNotAvailableError, ImportError))
 
 
+class _ResizeLibrary:
+    """Records ncclMoeCommResize calls and answers with `code`; check() raises as the real one."""
+
+    def __init__(self, code=0):
+        self.code = code
+        self.calls = []
+
+    def ncclMoeCommResize(self, ptr, tokens):
+        self.calls.append((ptr.value, tokens))
+        return self.code
+
+    def check(self, code, call, comm=None):
+        if code != 0:
+            raise errors.error_for(call, code, "rank 1 cannot resize its MoE communicator")
+
+
+def _comm_over(library, sizing, address=0x1234):
+    import ctypes
+
+    comm = MoeComm.__new__(MoeComm)
+    comm.lib, comm.sizing, comm.generation, comm.destroyed = library, sizing, 3, False
+    comm._ptr = ctypes.c_void_p(address)
+    return comm
+
+
+class Resize(unittest.TestCase):
+    SIZING = shapes.CommSizing(experts=8, hidden=128, max_tokens=64, max_topk=2, row_type=3)
+
+    def test_only_the_token_count_may_change(self):
+        import dataclasses
+
+        comm = _comm_over(_ResizeLibrary(), self.SIZING)
+        self.assertTrue(comm.can_resize_to(dataclasses.replace(self.SIZING, max_tokens=128)))
+        self.assertFalse(comm.can_resize_to(dataclasses.replace(self.SIZING, max_topk=4)))
+        self.assertFalse(comm.can_resize_to(dataclasses.replace(self.SIZING, max_tokens=128, fp8=True)))
+        with self.assertRaisesRegex(ValueError, "only max_tokens"):
+            comm.resized(dataclasses.replace(self.SIZING, max_topk=4))
+
+    def test_a_library_without_resize_recreates(self):
+        import dataclasses
+
+        comm = _comm_over(object(), self.SIZING)
+        self.assertFalse(comm.can_resize_to(dataclasses.replace(self.SIZING, max_tokens=128)))
+
+    def test_resized_hands_the_native_communicator_on_and_makes_the_old_object_stale(self):
+        import dataclasses
+
+        library = _ResizeLibrary()
+        comm = _comm_over(library, self.SIZING)
+        bigger = dataclasses.replace(self.SIZING, max_tokens=256)
+        successor = comm.resized(bigger)
+        self.assertEqual(library.calls, [(0x1234, 256)])
+        self.assertEqual(successor.ptr.value, 0x1234)
+        self.assertEqual(successor.sizing, bigger)
+        self.assertNotEqual(successor.generation, comm.generation)
+        self.assertFalse(successor.destroyed)
+        with self.assertRaises(nccl_moe.StaleHandleError):
+            comm.check_live()
+        successor.check_live()
+
+    def test_a_refused_resize_leaves_the_communicator_live(self):
+        import dataclasses
+
+        comm = _comm_over(_ResizeLibrary(code=errors.NCCL_INVALID_USAGE), self.SIZING)
+        with self.assertRaisesRegex(nccl_moe.NcclMoeError, "cannot resize"):
+            comm.resized(dataclasses.replace(self.SIZING, max_tokens=256))
+        comm.check_live()
+        self.assertEqual(comm.ptr.value, 0x1234)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -484,6 +484,8 @@ def stale_handle_after_growth():
     idx, probs = make_topk(8, experts, 2, gen)
     recv_x, _, _, _, old = fa.fused_dispatch(x, idx, probs, experts, GROUP)
     before = fa._buffer.sizing.max_tokens
+    native = fa._buffer.comm.ptr.value
+    bytes_before = fa._buffer.comm.info().bufferBytes
     generation = old.generation
     big = before + 1 if RANK == 0 else 4  # only rank 0 needs more: every rank must still grow
     x2 = torch.randn((big, hidden), generator=gen, device="cuda").to(BF16)
@@ -492,6 +494,9 @@ def stale_handle_after_growth():
     y2, _ = fa.fused_combine(recv2, GROUP, new)
     assert fa._buffer.sizing.max_tokens >= before + 1, "buffer did not grow"
     assert new.generation != generation, "generation did not change"
+    # Only T grew: the communicator was resized in place (ncclMoeCommResize), not re-created.
+    assert fa._buffer.comm.ptr.value == native, "the communicator was re-created instead of resized"
+    assert fa._buffer.comm.info().bufferBytes > bytes_before, "the resized buffer is not larger"
     try:
         fa.fused_combine(recv_x, GROUP, old)
     except nccl_moe.StaleHandleError as error:
@@ -500,7 +505,7 @@ def stale_handle_after_growth():
         raise AssertionError("a handle from before the growth was accepted")
     assert "stale" in message, message
     torch.cuda.synchronize()
-    return "grew %d -> %d tokens; error: %s" % (before, fa._buffer.sizing.max_tokens, message[:90])
+    return "resized in place %d -> %d tokens; error: %s" % (before, fa._buffer.sizing.max_tokens, message[:80])
 
 
 def non_blocking_over_capacity_is_a_clear_error():
