@@ -544,7 +544,7 @@ Status agreeToResize(const ncclMoeComm& comm, const Status& mine, int maxTokensP
   }
   for (int r = 0; r < comm.ranks; ++r)
     if (verdicts[r].maxTokensPerRank != maxTokensPerRank)
-      return Status::invalidUsage(format("ncclMoeCommResize: maxTokensPerRank differs between ranks: %d on rank %d, "
+      return Status::invalidUsage(format("maxTokensPerRank differs between ranks: %d on rank %d, "
                                          "%d on rank %d; no rank resized, the communicator is unchanged",
                                          maxTokensPerRank, comm.rank, verdicts[r].maxTokensPerRank, r));
   return Status::ok();
@@ -556,6 +556,8 @@ Status prepareResize(ncclMoeComm* comm, int maxTokensPerRank, CommConfig* next, 
                      std::unique_ptr<PeerBuffer>* fresh) {
   *next = comm->config;
   next->shape.maxTokensPerRank = maxTokensPerRank;
+  if (maxTokensPerRank < 1)
+    return Status::invalidArgument(format("maxTokensPerRank=%d must be positive", maxTokensPerRank));
   if (Status s = checkGroupShape(next->shape); !s.isOk())
     return Status::invalidArgument(format("maxTokensPerRank=%d: %s", maxTokensPerRank, s.message().c_str()));
   if (Status s = asyncError(*comm); !s.isOk()) return s;

@@ -251,6 +251,8 @@ int main(int argc, char** argv) {
         "cudaMemcpy");
   check(ncclAllGather(handles + sizeof(handle) * me.layout.rank, handles, sizeof(handle), ncclChar, p.nccl, p.stream),
         "ncclAllGather");
+  // The stream is non-blocking: the legacy-stream copy below would not wait for the gather.
+  check(cudaStreamSynchronize(p.stream), "cudaStreamSynchronize");
   std::vector<cudaIpcMemHandle_t> all(R);
   check(cudaMemcpy(all.data(), handles, sizeof(handle) * R, cudaMemcpyDeviceToHost), "cudaMemcpy");
   for (int r = 0; r < R; ++r) {
