@@ -161,6 +161,8 @@ struct Probe {
   void report(const char* test, Poll poll, int rounds, const char* unit, bool allRanks) {
     uint64_t ns = 0;
     unsigned lost = 0;
+    // The stream is non-blocking: legacy-stream copies do not wait for its kernels or collectives.
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     check(cudaMemcpy(&ns, elapsed, sizeof(ns), cudaMemcpyDeviceToHost), "cudaMemcpy");
     check(cudaMemcpy(&lost, timeouts, sizeof(lost), cudaMemcpyDeviceToHost), "cudaMemcpy");
     double mine[2] = {allRanks || peers.rank <= 1 ? static_cast<double>(ns) : 0.0, static_cast<double>(lost)};
@@ -168,6 +170,7 @@ struct Probe {
     check(cudaMalloc(&d, sizeof(mine)), "cudaMalloc");
     check(cudaMemcpy(d, mine, sizeof(mine), cudaMemcpyHostToDevice), "cudaMemcpy");
     check(ncclAllReduce(d, d, 2, ncclDouble, ncclMax, nccl, stream), "ncclAllReduce");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     check(cudaMemcpy(mine, d, sizeof(mine), cudaMemcpyDeviceToHost), "cudaMemcpy");
     check(cudaFree(d), "cudaFree");
     if (peers.rank == 0)
