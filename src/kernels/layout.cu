@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDi
 
 // 3. Offsets, padding, budget and the reported counts of this rank (one block).
 __global__ void __launch_bounds__(kThreads) offsetsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (errorRaised(view) || handle.counts->fault) return;
+  if (blockErrorRaised(view) || handle.counts->fault) return;
   const int R = view.ranks, L = dims.localExperts, me = view.rank;
   __shared__ int someBudgeted;
   if (threadIdx.x == 0) someBudgeted = 0;
@@ -130,7 +130,7 @@ __device__ int64_t scanTokens(int tokens, int64_t base, Flag flag, Visit visit) 
 //   bool flag(item, t); void visit(item, t, position).
 template <class Job>
 __global__ void __launch_bounds__(kThreads) chunkCountsKernel(Job job, int chunksPerItem, int32_t* counts) {
-  if (errorRaised(job.view) || job.handle.counts->fault) return;
+  if (blockErrorRaised(job.view) || job.handle.counts->fault) return;
   const int64_t units = static_cast<int64_t>(job.items()) * chunksPerItem;
   for (int64_t unit = blockIdx.x; unit < units; unit += gridDim.x) {
     const int item = static_cast<int>(unit / chunksPerItem), t = static_cast<int>(unit % chunksPerItem) * kThreads + threadIdx.x;
@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(kThreads) chunkCountsKernel(Job job, int chunk
 
 template <class Job>
 __global__ void __launch_bounds__(kThreads) chunkScanKernel(Job job, int chunksPerItem, const int32_t* counts) {
-  if (errorRaised(job.view) || job.handle.counts->fault) return;
+  if (blockErrorRaised(job.view) || job.handle.counts->fault) return;
   __shared__ typename BlockScan::TempStorage scratch;
   __shared__ unsigned long long before;
   const int64_t units = static_cast<int64_t>(job.items()) * chunksPerItem;
@@ -168,7 +168,7 @@ __global__ void __launch_bounds__(kThreads) chunkScanKernel(Job job, int chunksP
 // grid (every (source, expert) of the expert-major rows), where chunking would only add passes.
 template <class Job>
 __global__ void __launch_bounds__(kThreads) itemScanKernel(Job job) {
-  if (errorRaised(job.view) || job.handle.counts->fault) return;
+  if (blockErrorRaised(job.view) || job.handle.counts->fault) return;
   for (int item = blockIdx.x; item < job.items(); item += gridDim.x) {
     const int tokens = job.tokens(item);
     for (int t = threadIdx.x; t < tokens; t += blockDim.x) job.prepare(item, t);
@@ -257,7 +257,7 @@ struct RecvRowsJob : ScanJobBase {
 
 // The padding rows of each expert-major segment (one block per local expert).
 __global__ void __launch_bounds__(kThreads) paddingRowsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (errorRaised(view) || handle.counts->fault) return;
+  if (blockErrorRaised(view) || handle.counts->fault) return;
   const int64_t limit = handle.rowBudget >= 0 ? handle.rowBudget : INT64_MAX;
   for (int l = blockIdx.x; l < dims.localExperts; l += gridDim.x) {
     const int64_t first = handle.segmentStart[l] + handle.segmentPairs[l];
@@ -298,7 +298,7 @@ struct RoutePairsJob : ScanJobBase {
 // pair carries each selection. The handle keeps all of it: the meta is overwritten by the next
 // layout, but combine (and its probs gradient) may come much later (the backward pass).
 __global__ void __launch_bounds__(kThreads) routeSelectionsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (errorRaised(view) || handle.counts->fault) return;
+  if (blockErrorRaised(view) || handle.counts->fault) return;
   const int width = dims.metaWidth, L = dims.localExperts, D = view.localRanks, T = dims.maxTokens;
   const int low = view.domain * D;  // first rank of this domain
   const int64_t items = static_cast<int64_t>(view.domains) * T;
@@ -331,7 +331,7 @@ __global__ void __launch_bounds__(kThreads) routeSelectionsKernel(DomainView vie
 // peer's tokens for this domain arrive packed in token order; this rank's tokens for that domain
 // leave packed in token order.
 __global__ void __launch_bounds__(kThreads) routeScansKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  if (errorRaised(view) || handle.counts->fault) return;
+  if (blockErrorRaised(view) || handle.counts->fault) return;
   const int width = dims.metaWidth, domainExperts = dims.localExperts * view.localRanks;
   for (int origin = blockIdx.x; origin < view.domains; origin += gridDim.x) {
     if (origin == view.domain) {

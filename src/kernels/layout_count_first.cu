@@ -128,7 +128,7 @@ __global__ void __launch_bounds__(kThreads) finishPositionsKernel(DomainView vie
   const MetaSelection* meta = metaSelections(view, view.rank);
   MetaPosition* positions = metaPositions(view, view.rank);
   const int chunks = (in.numTokens + kThreads - 1) / kThreads;
-  const bool failed = errorRaised(view);  // the positions kernel gave up waiting: nothing to finish
+  const bool failed = blockErrorRaised(view);  // the positions kernel gave up waiting: nothing to finish
   for (int chunk = blockIdx.x; chunk < chunks && !failed; chunk += gridDim.x) {
     for (int c = threadIdx.x; c < counters.total(); c += blockDim.x) {
       int32_t sum = 0;
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kThreads) finishPositionsKernel(DomainView vie
       }
     __syncthreads();  // `earlier` is rewritten for the next chunk
   }
-  if (!lastBlockDone(&handle.layoutTickets[0]) || failed || errorRaised(view)) return;
+  if (!lastBlockDone(&handle.layoutTickets[0]) || failed || blockErrorRaised(view)) return;
   int32_t* totals = metaCounts(view, view.rank);
   for (int c = threadIdx.x; c < counters.total(); c += blockDim.x) {
     int32_t sum = 0;

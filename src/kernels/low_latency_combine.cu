@@ -312,7 +312,7 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyComb
 
 __global__ void __launch_bounds__(kLowLatencyThreads)
     lowLatencyCombineKernel(LowLatencyView v, ncclMoeLowLatencyCombineArgs_t a, int halves) {
-  if (errorRaised(v.domain)) return;  // the communicator already failed (kernels/low_latency_dispatch.cu)
+  if (blockErrorRaised(v.domain)) return;  // the communicator already failed (kernels/low_latency_dispatch.cu)
   const uint64_t sendSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->combineSent) + 1;
   const uint64_t receiveSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->combineReceived) + 1;
   if (halves & kLowLatencySend) sendHalf(v, a, sendSeq);
@@ -320,7 +320,7 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
 }
 
 __global__ void __launch_bounds__(kLowLatencyThreads) lowLatencyCombineRelayKernel(LowLatencyView v) {
-  if (errorRaised(v.domain)) return;
+  if (blockErrorRaised(v.domain)) return;
   relayHalf(v, *reinterpret_cast<volatile uint64_t*>(&v.counters->combineReceived) + 1);
 }
 

@@ -107,7 +107,7 @@ __device__ inline bool llSpinAtLeast(const LowLatencyView& v, const uint64_t* wo
   const uint64_t start = globalTimerNs();
   uint64_t seen = loadAcquireSys(word);
   for (uint32_t spins = 0; seen < target; ++spins) {
-    if ((spins & 1023u) == 0) {
+    if (timeToCheckErrors(spins)) {
       if (errorRaised(v.domain)) return false;
       if (globalTimerNs() - start > v.domain.timeoutNs) {
         raiseTimeout(v.domain, peer % v.domain.localRanks, phase, target, seen);  // it takes the place in the domain
@@ -196,7 +196,7 @@ __device__ inline bool llGridSync(const LowLatencyView& v) {
     } else {
       const uint64_t start = globalTimerNs();
       for (uint32_t spins = 0; *generation == seen; ++spins) {
-        if ((spins & 1023u) != 0) continue;
+        if (!timeToCheckErrors(spins)) continue;
         if (errorRaised(v.domain)) {
           failed = 1;
           break;

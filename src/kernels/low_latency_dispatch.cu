@@ -346,7 +346,7 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
     lowLatencyDispatchKernel(LowLatencyView v, ncclMoeLowLatencyDispatchArgs_t a, int halves) {
   // A failure already recorded (a timeout, an earlier fault) ends the call: the communicator is
   // unusable, and its peers' waits end at their timeout or on their own failure.
-  if (errorRaised(v.domain)) return;
+  if (blockErrorRaised(v.domain)) return;
   // Read once, before any block can advance them.
   const uint64_t sendSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->dispatchSent) + 1;
   const uint64_t receiveSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->dispatchReceived) + 1;
