@@ -24,9 +24,13 @@
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
 #                      probe     not a check: what one cross-rank wait costs (nccl-moe-signal-probe)
 #                                on 2 and 8 ranks, with and without MPS; PROBE_SECONDS limits each run (120)
+#                      latency   not a check: fixed costs in one minute: the low-latency calls at T = 1
+#                                on 2 and 8 ranks, and the high-throughput layout, dispatch and combine
+#                                at 8 ranks x 16 SMs, 256 and 1024 tokens, checked bit for bit (-c 1)
 #   VC_FILTER        gtest filter for the vc part; VC_SECONDS its limit (default 600)
 #   PY_RANKS         ranks of the py part (default 2); PY_ARGS extra arguments (e.g. --only ncclep)
-#   SAN_TOOLS        sanitizer tools of the san part (default "memcheck racecheck synccheck")
+#   SAN_TOOLS        sanitizer tools of the san part (default "memcheck racecheck synccheck"); the
+#                    ll part runs the same tools (" " runs none of the loop's)
 #   NCCL_MOE_MEGATRON_WHEELS, RELEASES, ORDERS, RANKS, BUDGET_S: see python/tests/megatron/run_releases.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -137,6 +141,20 @@ part_probe() {
       grep -E '^\[rank 0\] ' "$out/probe_${ranks}${mps:+_mps}.log" | sed 's/^\[rank 0\] //'
     done
   done
+}
+
+part_latency() {
+  local perf="$build/tools/nccl-moe-perf"
+  for ranks in 2 8; do
+    timeout 60 $run -np "$ranks" --timeout 50 -- "$perf" --low-latency --sms 16 --tokens 1 -n 100 -w 10 \
+      --json "$out/latency_ll_$ranks.json" > "$out/latency_ll_$ranks.log" 2>&1
+    echo "latency LL $ranks ranks T=1: exit $? after $(elapsed)"
+    grep -E '^\[rank 0\] +[0-9]' "$out/latency_ll_$ranks.log" | sed 's/^\[rank 0\] //'
+  done
+  timeout 90 $run -np 8 --timeout 80 -- "$perf" -b 256 -e 1024 -f 4 -n 10 -w 3 --sms 16 -c 1 \
+    --json "$out/latency_ht_8.json" > "$out/latency_ht_8.log" 2>&1
+  echo "latency HT 8x16: exit $? after $(elapsed)"
+  grep -E '^\[rank 0\] +[0-9]' "$out/latency_ht_8.log" | sed 's/^\[rank 0\] //'
 }
 
 part_mega() {
