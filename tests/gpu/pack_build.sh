@@ -5,6 +5,8 @@
 # path lead to DEST (e.g. `ln -sfn DEST build` in a checkout at the same place). Usage:
 #
 #   tests/gpu/pack_build.sh [BUILD_DIR] DEST     # default BUILD_DIR: build
+#
+# DEST/BUILT_FROM names the commit of the checkout (and files modified since) at packing time.
 set -euo pipefail
 if [ $# -eq 1 ]; then build=build; dest=$1; else build=$1; dest=$2; fi
 programs=(
@@ -27,4 +29,10 @@ done
 for link in "$build"/src/*.so "$build"/src/*.so.0; do
   [ -L "$link" ] && cp -P "$link" "$dest/src/"
 done
+# What the build was made from: on the GPU machine only the working tree travels, so its `git log`
+# may name another commit. run_gpu_checks.sh prints this file.
+{
+  git -C "$(dirname "$0")" log --oneline -1 2>/dev/null || echo "commit unknown"
+  git -C "$(dirname "$0")" status --short --untracked-files=no 2>/dev/null | sed 's/^/  modified: /'
+} > "$dest/BUILT_FROM"
 du -sh "$dest" | cut -f1

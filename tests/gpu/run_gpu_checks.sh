@@ -45,7 +45,7 @@ start=$SECONDS
 elapsed() { echo "$((SECONDS - start)) s"; }
 
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
-git log --oneline -1 2>/dev/null
+if [ -f "$build/BUILT_FROM" ]; then echo "build made from: $(cat "$build/BUILT_FROM")"; else git log --oneline -1 2>/dev/null; fi
 
 part_vc() {
   NCCL_MOE_RUN_BIN="$build/tools/nccl-moe-run" NCCL_MOE_RANK_CHECK_BIN="$check" timeout "${VC_SECONDS:-600}" \
