@@ -2,8 +2,8 @@
 
 ``MoeComm`` owns one ``ncclMoeComm_t``. It carries a process-wide generation number and a
 ``destroyed`` flag: a handle remembers the communicator object it came from, so using it after the
-communicator was replaced or resized (buffers grown) raises :class:`StaleHandleError` in Python, before the
-library is called. The library detects stale handles too, but a new communicator may be allocated
+communicator was replaced or resized (buffers grown) raises :class:`StaleHandleError` in Python,
+before the library is called. The library detects stale handles too, but a new communicator may be allocated
 at the address of the old one; the Python check does not depend on addresses.
 
 Pointers are plain ints (0 or None for NULL); streams are ``cudaStream_t`` values as ints.

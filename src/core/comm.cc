@@ -311,7 +311,6 @@ Status checkStart(const ncclMoeConfig_t* config, ncclMoeComm* comm) {
 namespace {
 Status setUpComm(ncclMoeComm* comm);
 
-
 // The LL buffers, when the LL mode is on (every rank agrees: checkConfigAgrees, choosePlanFor); with
 // several domains after the rail exchange, whose communicator the LL network groups share.
 Status setUpLowLatency(ncclMoeComm* comm) {
@@ -356,6 +355,10 @@ void addressBuffer(ncclMoeComm* comm, const BufferLayout& layout, const NetworkC
   view.layout = layout;
   view.netChunks = chunking.chunks;
   view.netChunkRows = chunking.rowsPerChunk;
+  if (comm->domains > 1) {
+    comm->networkJobs = networkJobs(comm->buffer->local(), view);
+    comm->fittedJobs = comm->networkJobs;
+  }
 }
 
 // createComm after the agreement to start: plan, buffers, peers, rail exchange.
@@ -509,10 +512,6 @@ Status destroyComm(ncclMoeComm* comm) {
   return status;
 }
 
-}  // namespace nccl_moe
-
-namespace nccl_moe {
-
 namespace {
 
 // Each rank's verdict on a resize and the size it asked for, exchanged before anything changes.
@@ -597,11 +596,7 @@ Status resizeComm(ncclMoeComm* comm, int maxTokensPerRank) {
   if (Status s = cudaStatus(cudaMemset(comm->epochs.get(), 0, sizeof(DeviceEpochs)), "cudaMemset(epochs)"); !s.isOk())
     return s;
   addressBuffer(comm, layout, chunkSlots(maxTokensPerRank, comm->requestedNetChunks));
-  if (comm->domains > 1) {
-    comm->networkJobs = networkJobs(comm->buffer->local(), comm->view);
-    comm->fittedJobs = comm->networkJobs;
-    comm->rail->retarget(comm->view);
-  }
+  if (comm->rail) comm->rail->retarget(comm->view);
   if (comm->lowLatency) comm->lowLatency->retargetDomain(comm->view);
   comm->id = nextCommId();  // handles of the old size are refused from now on
   if (Status s = cudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); !s.isOk()) return s;

@@ -48,9 +48,7 @@ Status setUpRailExchange(ncclMoeComm* comm) {
       !s.isOk())
     return s;
   // Every transfer once while all ranks are here: NCCL sets up its connections and buffers now,
-  // not in the middle of a call.
-  comm->networkJobs = networkJobs(comm->buffer->local(), comm->view);
-  comm->fittedJobs = comm->networkJobs;
+  // not in the middle of a call (the jobs are the buffer's: core/comm.cc addressBuffer).
   for (const RailJob* job : {&comm->networkJobs.meta, &comm->networkJobs.dispatch.front(),
                              &comm->networkJobs.combine.front()})
     if (Status s = comm->rail->rehearse(*job); !s.isOk()) return s;
