@@ -57,28 +57,40 @@ __device__ __forceinline__ uint32_t e4m3Pair(float lo, float hi) {
 #endif
 }
 
-// Whole 128-channel blocks, two per warp step: each half-warp owns a block, each lane 8 channels
-// (one 16-byte load, one 8-byte store), the block's amax reduced inside the half-warp.
+// Whole 128-channel blocks, 2 x kQuantizeUnroll per warp step: each half-warp owns a block, each
+// lane 8 channels (one 16-byte load, one 8-byte store), the block's amax reduced inside the
+// half-warp. A step's loads are all issued before its first amax: one warp quantising a whole row
+// alone (a low-latency dispatch of one token) waits for memory once per step, not once per block.
+constexpr int kQuantizeUnroll = 4;
+
 __device__ inline void warpQuantizeFullBlocks(const void* x, int type, int blocks, bool powerOfTwoScales, uint8_t* q,
                                               float* scales) {
   const int lane = laneId(), half = lane / 16, sub = lane % 16;
-  for (int first = 0; first < blocks; first += 2) {
-    const int block = first + half;
-    const bool active = block < blocks;
-    const int c = block * kFp8BlockChannels + sub * 8;
-    float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (active) load8(x, type, c, v);
-    float amax = 0.0f;
+  for (int first = 0; first < blocks; first += 2 * kQuantizeUnroll) {
+    float v[kQuantizeUnroll][8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
-    for (int offset = 8; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
-    if (!active) continue;
-    const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
-    uint32_t packed[2] = {0, 0};
+    for (int u = 0; u < kQuantizeUnroll; ++u) {
+      const int block = first + 2 * u + half;
 #pragma unroll
-    for (int i = 0; i < 8; i += 2) packed[i / 4] |= e4m3Pair(v[i] / s, v[i + 1] / s) << (8 * (i % 4));
-    *reinterpret_cast<uint2*>(q + c) = make_uint2(packed[0], packed[1]);
-    if (sub == 0) scales[block] = s;
+      for (int i = 0; i < 8; ++i) v[u][i] = 0.0f;
+      if (block < blocks) load8(x, type, block * kFp8BlockChannels + sub * 8, v[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < kQuantizeUnroll; ++u) {
+      const int block = first + 2 * u + half;
+      float amax = 0.0f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[u][i]));
+      for (int offset = 8; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+      if (block >= blocks) continue;
+      const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
+      uint32_t packed[2] = {0, 0};
+#pragma unroll
+      for (int i = 0; i < 8; i += 2) packed[i / 4] |= e4m3Pair(v[u][i] / s, v[u][i + 1] / s) << (8 * (i % 4));
+      const int c = block * kFp8BlockChannels + sub * 8;
+      *reinterpret_cast<uint2*>(q + c) = make_uint2(packed[0], packed[1]);
+      if (sub == 0) scales[block] = s;
+    }
   }
 }
 

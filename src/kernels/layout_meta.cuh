@@ -3,8 +3,7 @@
 // and normalised into it, the header and the group-wide fault, and small per-token questions.
 #pragma once
 
-#include <cub/block/block_scan.cuh>
-
+#include "kernels/block_scan.cuh"
 #include "kernels/launch.h"
 #include "misc/numerics.h"
 #include "plan/moe_shape.h"
@@ -180,26 +179,10 @@ __device__ inline void writeReportedCounts(const HandleDevice& handle, int64_t p
   handle.counts->overflow = handle.expertMajor && handle.rowBudget >= 0 && padded > handle.rowBudget;
 }
 
-// Exclusive prefix sums of valueOf(i) over i < count in index order, a chunk of the block at a
-// time (one whole block calls it): visit(i, prefix, value). Returns the total, in every thread.
+// Exclusive prefix sums over the layout's blocks (kernels/block_scan.cuh).
 template <class ValueOf, class Visit>
 __device__ int64_t blockExclusiveScan(int count, ValueOf valueOf, Visit visit) {
-  using Scan = cub::BlockScan<int64_t, kThreads>;
-  __shared__ typename Scan::TempStorage scratch;
-  __shared__ int64_t chunkTotal;
-  int64_t base = 0;
-  for (int first = 0; first < count; first += kThreads) {
-    const int i = first + threadIdx.x;
-    const int64_t value = i < count ? valueOf(i) : 0;
-    int64_t offset = 0, total = 0;
-    Scan(scratch).ExclusiveSum(value, offset, total);
-    if (threadIdx.x == 0) chunkTotal = total;
-    if (i < count) visit(i, base + offset, value);
-    __syncthreads();
-    base += chunkTotal;
-    __syncthreads();
-  }
-  return base;
+  return blockExclusiveScanOf<kThreads>(count, valueOf, visit);
 }
 
 // The source rank of origin o's routes: this rank for its own domain, else its rail peer (o, g).

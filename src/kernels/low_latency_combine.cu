@@ -19,6 +19,7 @@
 //            oracle. The last block credits every domain peer.
 #include <algorithm>
 
+#include "kernels/block_scan.cuh"
 #include "kernels/fp8_row.cuh"  // load8
 #include "kernels/low_latency_device.cuh"
 #include "misc/launch_error.h"
@@ -37,19 +38,37 @@ __device__ __forceinline__ int expertDomain(const LowLatencyView& v, int64_t e) 
 }
 
 // Received rows of every local expert, spread over the grid's warps as one index space (the
-// segments follow each other), so that many small segments still use every warp.
+// segments follow each other), so that many small segments still use every warp. Each block reads
+// the counts of a tile of experts at once and scans them (one round trip per tile, not one per
+// expert); a warp finds its row's expert by a binary search of the tile's starts.
+constexpr int kCountTile = kLowLatencyThreads;
+
 __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity) {
+  __shared__ int64_t tileStart[kCountTile + 1];
   const int64_t warps = warpsInGrid(), me = globalWarp();
   const size_t rowBytes = static_cast<size_t>(v.hidden) * 2;
   const int D = v.domain.localRanks, base = llDomainBase(v);
-  int64_t before = 0;  // rows of the segments below l
-  for (int l = 0; l < v.localExperts; ++l) {
-    int64_t count = a.recvCount[l];
-    count = count < 0 ? 0 : count > v.segmentRows ? v.segmentRows : count;
+  int64_t before = 0;  // rows of the tiles below this one
+  for (int l0 = 0; l0 < v.localExperts; l0 += kCountTile) {
+    const int experts = min(kCountTile, v.localExperts - l0);
+    const int64_t rows = blockExclusiveScanOf<kLowLatencyThreads>(
+        experts,
+        [&](int j) {
+          const int64_t count = a.recvCount[l0 + j];
+          return count < 0 ? int64_t{0} : count > v.segmentRows ? v.segmentRows : count;
+        },
+        [&](int j, int64_t start, int64_t) { tileStart[j] = start; });
+    if (threadIdx.x == 0) tileStart[experts] = rows;
+    __syncthreads();
     int64_t first = (me - before) % warps;
     if (first < 0) first += warps;
-    for (int64_t i = first; i < count; i += warps) {
-      const int64_t row = static_cast<int64_t>(l) * v.segmentRows + i;
+    for (int64_t r = first; r < rows; r += warps) {
+      int lo = 0, hi = experts - 1;  // the last tile expert whose rows start at or before r
+      while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (tileStart[mid] <= r) lo = mid; else hi = mid - 1;
+      }
+      const int64_t row = static_cast<int64_t>(l0 + lo) * v.segmentRows + (r - tileStart[lo]);
       const int32_t s = a.recvSrcInfo[row * 3], t = a.recvSrcInfo[row * 3 + 1], k = a.recvSrcInfo[row * 3 + 2];
       // Source info from elsewhere than this layout's dispatch is undefined use; it must still not
       // write outside the landing rows.
@@ -59,7 +78,8 @@ __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyCombine
                                                      : llRelayRow(v, base + s % D, parity, sourceDomain, t, k);
       warpCopyBytes(dst, static_cast<const uint8_t*>(a.y) + row * rowBytes, rowBytes);
     }
-    before += count;
+    before += rows;
+    __syncthreads();  // tileStart is rewritten by the next tile
   }
 }
 
@@ -137,24 +157,59 @@ __device__ __forceinline__ int4 packBf16x8(const float* v) {
                    static_cast<int>(words[3]));
 }
 
+__device__ __forceinline__ void unpackBf16x8(int4 raw, float* v) {
+  const uint32_t words[4] = {static_cast<uint32_t>(raw.x), static_cast<uint32_t>(raw.y), static_cast<uint32_t>(raw.z),
+                             static_cast<uint32_t>(raw.w)};
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    v[2 * w] = bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
+    v[2 * w + 1] = bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
+  }
+}
+
+// Kept slots whose rows one lane has in flight at once in the reduction.
+constexpr int kReduceBatch = 4;
+
 // out[t] for channels [first, first + kUnitChannels): the fmaf chain in slot order, from +0.
 __device__ void reduceUnit(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity, int t,
                            int first, bool vectorized) {
   const int64_t stash = (static_cast<int64_t>(parity) * v.maxTokens + t) * v.maxTopk;
   auto* out = static_cast<uint16_t*>(a.out) + static_cast<int64_t>(t) * v.hidden;
   if (vectorized) {
+    // Lane k holds slot k's flag and weight (one round trip for all slots); then the kept slots' rows
+    // are loaded kReduceBatch at a time before their fmaf chain, which keeps the slot order.
     const int c = first + laneId() * kVectorChannels;
-    if (c >= v.hidden) return;
     float acc[kVectorChannels] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int k = 0; k < a.topk; ++k) {
-      if (v.stashKept[stash + k] < 0) continue;
-      const float w = v.stashWeights[stash + k];
-      float y[kVectorChannels];
-      load8(llCombineRow(v, v.rank, parity, t, k), static_cast<int>(ElementType::kBf16), c, y);
+    for (int k0 = 0; k0 < a.topk; k0 += kWarp) {
+      const int k = k0 + laneId();
+      const bool kept = k < a.topk && v.stashKept[stash + k] >= 0;
+      const float weight = kept ? v.stashWeights[stash + k] : 0.0f;
+      for (uint32_t pending = __ballot_sync(0xFFFFFFFFu, kept); pending != 0;) {
+        int4 raw[kReduceBatch];
+        float w[kReduceBatch];
+        bool valid[kReduceBatch];
 #pragma unroll
-      for (int j = 0; j < kVectorChannels; ++j) acc[j] = fmaf(w, y[j], acc[j]);
+        for (int j = 0; j < kReduceBatch; ++j) {
+          valid[j] = pending != 0;
+          const int b = valid[j] ? __ffs(pending) - 1 : 0;
+          pending &= pending - 1;
+          w[j] = __shfl_sync(0xFFFFFFFFu, weight, b);
+          raw[j] = make_int4(0, 0, 0, 0);
+          if (valid[j] && c < v.hidden)
+            raw[j] = *reinterpret_cast<const int4*>(
+                reinterpret_cast<const uint16_t*>(llCombineRow(v, v.rank, parity, t, k0 + b)) + c);
+        }
+#pragma unroll
+        for (int j = 0; j < kReduceBatch; ++j) {
+          if (!valid[j]) continue;
+          float y[kVectorChannels];
+          unpackBf16x8(raw[j], y);
+#pragma unroll
+          for (int e = 0; e < kVectorChannels; ++e) acc[e] = fmaf(w[j], y[e], acc[e]);
+        }
+      }
     }
-    *reinterpret_cast<int4*>(out + c) = packBf16x8(acc);
+    if (c < v.hidden) *reinterpret_cast<int4*>(out + c) = packBf16x8(acc);
     return;
   }
   for (int c = first + laneId(); c < first + kUnitChannels && c < v.hidden; c += kWarp) {
@@ -341,13 +396,7 @@ cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclM
 cudaError_t launchLowLatencyCombine(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
                                     LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
   discardEarlierLaunchError();
-  // Send: about T x K rows arrive per rank on average; receive: the units of this rank's tokens.
-  const int64_t sendUnits = static_cast<int64_t>(view.maxTokens) * view.maxTopk;
-  const int64_t receiveUnits =
-      static_cast<int64_t>(args.numTokens) * ((view.hidden + kUnitChannels - 1) / kUnitChannels);
-  const int64_t units = std::max(halves & kLowLatencySend ? sendUnits : 0, halves & kLowLatencyReceive ? receiveUnits : 0);
-  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
+  const int blocks = std::max(1, maxBlocks);  // every block of the budget (see the dispatch's launch)
   lowLatencyCombineKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view, args, static_cast<int>(halves));
   return cudaGetLastError();
 }

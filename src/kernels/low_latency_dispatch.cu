@@ -210,16 +210,26 @@ struct Verdict {
   uint64_t expectedTopk = 0;
 };
 
-// The same on every rank: every rank reads the same records.
+// The same on every rank: every rank reads the same records. The block's threads read the records
+// together (one round trip, not one per rank) and keep the lowest rank that has a fault or a K
+// other than rank 0's.
 __device__ Verdict judge(const LowLatencyView& v, int parity) {
-  Verdict verdict;
+  __shared__ int first;
+  if (threadIdx.x == 0) first = INT_MAX;
+  __syncthreads();
   const int topk0 = llRecord(v, v.rank, parity, 0)->topk;
-  for (int s = 0; s < v.ranks && verdict.rank < 0; ++s) {
+  for (int s = threadIdx.x; s < v.ranks; s += blockDim.x) {
     const LowLatencyPeerRecord* r = llRecord(v, v.rank, parity, s);
+    if (r->faultKind != 0 || r->topk != topk0) atomicMin(&first, s);
+  }
+  __syncthreads();
+  Verdict verdict;
+  if (first != INT_MAX) {
+    const LowLatencyPeerRecord* r = llRecord(v, v.rank, parity, first);
     if (r->faultKind != 0)
-      verdict = {s, static_cast<uint64_t>(r->faultKind), r->faultToken, r->faultSlot, r->faultValue, 0};
-    else if (r->topk != topk0)
-      verdict = {s, kLowLatencyTopkMismatch, -1, -1, r->topk, static_cast<uint64_t>(topk0)};
+      verdict = {first, static_cast<uint64_t>(r->faultKind), r->faultToken, r->faultSlot, r->faultValue, 0};
+    else
+      verdict = {first, kLowLatencyTopkMismatch, -1, -1, r->topk, static_cast<uint64_t>(topk0)};
   }
   return verdict;
 }
@@ -265,45 +275,60 @@ __device__ void countRows(const LowLatencyView& v, int parity, int topk) {
   }
 }
 
-// Rows of local expert l from sources below s: where source s's rows of l start in segment l.
+// Rows of local expert l from sources below s: where source s's rows of l start in segment l. One
+// lane alone (the loads are independent: they travel together).
 __device__ __forceinline__ int64_t segmentBase(const LowLatencyView& v, int s, int l) {
   int64_t sum = 0;
-  for (int below = laneId(); below < s; below += kWarp) sum += v.sourceCounts[static_cast<int64_t>(below) * v.localExperts + l];
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
+#pragma unroll 8
+  for (int below = 0; below < s; ++below) sum += v.sourceCounts[static_cast<int64_t>(below) * v.localExperts + l];
   return sum;
 }
 
-// One landed row into segment l at row i (with FP8, its scales into their planes).
-__device__ void placeRow(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, const uint8_t* row, int l,
-                         int64_t i, int s, int t, int k) {
-  const int64_t outRow = static_cast<int64_t>(l) * v.segmentRows + i;
+// A landed slot's row into its local experts' segments: lane b of the warp holds slot k0 + b's local
+// expert l (-1: none here) and row i in segment l. The row is read once for all of them; with FP8
+// its scales go into their planes, and every placed row gets its (source, token, slot).
+__device__ void placeRow(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, const uint8_t* row,
+                         int k0, int l, int64_t i, int s, int t) {
+  const uint32_t hits = __ballot_sync(0xFFFFFFFFu, l >= 0);
   const size_t rowBytes = static_cast<size_t>(v.hidden) * (v.fp8 ? 1 : 2);
-  warpCopyBytes(static_cast<uint8_t*>(a.recvX) + outRow * rowBytes, row, rowBytes);
-  if (v.fp8) {
-    const auto* scales = reinterpret_cast<const float*>(row + v.regions.scaleOffset);
-    for (int b = laneId(); b < v.scaleBlocks; b += kWarp)
-      a.recvScales[(static_cast<int64_t>(l) * v.scaleBlocks + b) * v.scalePlaneRows + i] = scales[b];
+  const int64_t outRow = static_cast<int64_t>(l) * v.segmentRows + i;  // lane b's (meaningful where l >= 0)
+  auto* recvX = static_cast<uint8_t*>(a.recvX);
+  warpCopyBytesToEach(
+      hits, [&](int b) { return recvX + __shfl_sync(0xFFFFFFFFu, outRow, b) * static_cast<int64_t>(rowBytes); },
+      row, rowBytes);
+  for (uint32_t m = hits; m != 0; m &= m - 1) {
+    const int b = __ffs(m) - 1;
+    const int64_t at = __shfl_sync(0xFFFFFFFFu, outRow, b);
+    if (v.fp8) {
+      const int64_t segment = at / v.segmentRows, inSegment = at % v.segmentRows;
+      const auto* scales = reinterpret_cast<const float*>(row + v.regions.scaleOffset);
+      for (int c = laneId(); c < v.scaleBlocks; c += kWarp)
+        a.recvScales[(segment * v.scaleBlocks + c) * v.scalePlaneRows + inSegment] = scales[c];
+    }
+    if (laneId() < 3) a.recvSrcInfo[at * 3 + laneId()] = laneId() == 0 ? s : laneId() == 1 ? t : k0 + b;
   }
-  if (laneId() < 3) a.recvSrcInfo[outRow * 3 + laneId()] = laneId() == 0 ? s : laneId() == 1 ? t : k;
 }
 
-// Warp per landing slot: copy its row to its local experts' segments (unless `place` is false: a
-// fault), then empty the slot.
+// Warp per landing slot: its row to each of its local experts' segments (unless `place` is false: a
+// fault), then the slot emptied. Each lane looks up one top-k slot's place, so a token with several
+// experts here pays one round of lookups and one read of its row.
 __device__ void placeAndEmpty(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity,
                               bool place) {
   const int L = v.localExperts;
   const int64_t units = static_cast<int64_t>(v.ranks) * v.maxTokens;
   for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
     const int s = static_cast<int>(u / v.maxTokens), t = static_cast<int>(u % v.maxTokens);
-    if (t >= sourceTokens(v, parity, s)) continue;
     uint8_t* slot = llDispatchSlot(v, v.rank, parity, s, t);
     auto* header = reinterpret_cast<int32_t*>(slot);
-    if (!slotFilled(header, t)) continue;
-    for (int k = 0; place && k < a.topk; ++k) {
-      const int l = header[1 + k] - v.rank * L;
-      if (l < 0 || l >= L) continue;
-      const int64_t i = segmentBase(v, s, l) + positionsOf(v, s, t)[k];
-      placeRow(v, a, slot + v.regions.headerBytes, l, i, s, t, k);
+    const int tokens = sourceTokens(v, parity, s);
+    const bool filled = slotFilled(header, t);
+    if (t >= tokens || !filled) continue;
+    for (int k0 = 0; place && k0 < a.topk; k0 += kWarp) {
+      const int k = k0 + laneId();
+      int l = k < a.topk ? header[1 + k] - v.rank * L : -1;
+      if (l >= L) l = -1;
+      const int64_t i = l >= 0 ? segmentBase(v, s, l) + positionsOf(v, s, t)[k] : 0;
+      placeRow(v, a, slot + v.regions.headerBytes, k0, l < 0 ? -1 : l, i, s, t);
     }
     __syncwarp();
     if (laneId() == 0) header[0] = 0;
@@ -325,6 +350,7 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDisp
     if (blockIdx.x == 0)
       for (int l = threadIdx.x; l < v.localExperts; l += blockDim.x) {
         int32_t count = 0;
+#pragma unroll 8
         for (int s = 0; s < v.ranks; ++s) count += v.sourceCounts[static_cast<int64_t>(s) * v.localExperts + l];
         a.recvCount[l] = count;
       }
@@ -359,13 +385,10 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
 cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLowLatencyDispatchArgs_t& args,
                                      LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
   discardEarlierLaunchError();
-  // Receive: one warp per landing slot (at least the relay's units, (M - 1) x N x D). Send: one per
-  // (token, rank of the domain or other domain).
-  int64_t units = static_cast<int64_t>(view.ranks) * view.maxTokens;
-  const int64_t perToken = view.domain.localRanks + view.domain.domains - 1;
-  if (halves & kLowLatencySend) units = std::max<int64_t>(units, static_cast<int64_t>(args.numTokens) * perToken);
-  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
+  // Every block of the budget: at small T the time is the chain of dependent memory round trips
+  // of each warp (the per-(source, expert) counts, the lookups), and more warps shorten it; a block
+  // with no work finishes at once.
+  const int blocks = std::max(1, maxBlocks);
   lowLatencyDispatchKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view, args, static_cast<int>(halves));
   return cudaGetLastError();
 }

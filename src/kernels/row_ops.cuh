@@ -57,6 +57,38 @@ __device__ inline void warpCopyBytes(void* dst, const void* src, size_t bytes) {
   for (size_t i = lane; i < bytes; i += kWarp) d[i] = s[i];
 }
 
+// The same bytes to several places in one pass over the source: the copy to target b (a bit of the
+// warp-uniform mask `targets`) goes to destOf(b), which every lane calls together.
+template <class DestOf>
+__device__ inline void warpCopyBytesToEach(uint32_t targets, DestOf destOf, const void* src, size_t bytes) {
+  if (targets == 0) return;
+  const int lane = laneId();
+  bool vectorized = aligned16(src) && bytes % 16 == 0;
+  for (uint32_t m = targets; m != 0; m &= m - 1) vectorized = vectorized && aligned16(destOf(__ffs(m) - 1));
+  if (!vectorized) {
+    for (uint32_t m = targets; m != 0; m &= m - 1) warpCopyBytes(destOf(__ffs(m) - 1), src, bytes);
+    return;
+  }
+  const auto* s = static_cast<const int4*>(src);
+  const size_t vectors = bytes / 16;
+  for (size_t base = 0; base < vectors; base += kWarp * kCopyUnroll) {
+    int4 v[kCopyUnroll];
+#pragma unroll
+    for (int u = 0; u < kCopyUnroll; ++u) {
+      const size_t i = base + u * kWarp + lane;
+      if (i < vectors) v[u] = s[i];
+    }
+    for (uint32_t m = targets; m != 0; m &= m - 1) {
+      auto* d = reinterpret_cast<int4*>(destOf(__ffs(m) - 1));
+#pragma unroll
+      for (int u = 0; u < kCopyUnroll; ++u) {
+        const size_t i = base + u * kWarp + lane;
+        if (i < vectors) d[i] = v[u];
+      }
+    }
+  }
+}
+
 __device__ inline void warpZeroBytes(void* dst, size_t bytes) {
   auto* d = static_cast<uint8_t*>(dst);
   for (size_t i = laneId(); i < bytes; i += kWarp) d[i] = 0;

@@ -161,16 +161,23 @@ TEST(PerfLowLatencyReport, SummaryAndJson) {
   rows[1].op = "combine";
   rows[1].hostUs = 4.5;
   rows[1].wrong = 3;
-  EXPECT_EQ(lowLatencySummaryLines(rows),
-            "# Largest host time    : 4.50 us per call\n# #wrong elements      : 3 FAILED\n");
+  LowLatencyRunDescription described = run();
+  described.emptyKernel = {3.25, 6.5, 4.0};
+  described.emptyKernelHostUs = 2.25;
+  EXPECT_EQ(lowLatencySummaryLines(described, rows),
+            "# Largest host time    : 4.50 us per call\n"
+            "# Launch floor         : an empty kernel, 2.25 us host, p50 3.25 / p99 6.50 us GPU (timed like the calls)\n"
+            "# #wrong elements      : 3 FAILED\n");
   rows[1].wrong = 0;
-  EXPECT_NE(lowLatencySummaryLines(rows).find("0 OK"), std::string::npos);
+  EXPECT_NE(lowLatencySummaryLines(described, rows).find("0 OK"), std::string::npos);
   rows[0].wrong.reset();
   rows[1].wrong.reset();
-  EXPECT_NE(lowLatencySummaryLines(rows).find("N/A (-c 0: not checked)"), std::string::npos);
+  EXPECT_NE(lowLatencySummaryLines(described, rows).find("N/A (-c 0: not checked)"), std::string::npos);
 
   rows = {row()};
-  const nlohmann::json doc = nlohmann::json::parse(lowLatencyJsonText(run(), rows));
+  const nlohmann::json doc = nlohmann::json::parse(lowLatencyJsonText(described, rows));
+  EXPECT_DOUBLE_EQ(doc["empty_kernel_us"]["p99"].get<double>(), 6.5);
+  EXPECT_DOUBLE_EQ(doc["empty_kernel_host_us"].get<double>(), 2.25);
   EXPECT_EQ(doc["mode"], "low-latency");
   EXPECT_EQ(doc["ll_max_tokens"], 256);
   EXPECT_EQ(doc["dispatch_types"], nlohmann::json({"bf16", "fp8"}));

@@ -112,10 +112,12 @@ std::optional<int64_t> lowLatencyWrongTotal(const std::vector<LowLatencyRow>& ro
   return total;
 }
 
-std::string lowLatencySummaryLines(const std::vector<LowLatencyRow>& rows) {
+std::string lowLatencySummaryLines(const LowLatencyRunDescription& run, const std::vector<LowLatencyRow>& rows) {
   double host = 0;
   for (const LowLatencyRow& row : rows) host = std::max(host, row.hostUs);
   std::string text = "# Largest host time    : " + fixed(host, 2) + " us per call\n";
+  text += "# Launch floor         : an empty kernel, " + fixed(run.emptyKernelHostUs, 2) + " us host, p50 " +
+          fixed(run.emptyKernel.p50, 2) + " / p99 " + fixed(run.emptyKernel.p99, 2) + " us GPU (timed like the calls)\n";
   const std::optional<int64_t> wrong = lowLatencyWrongTotal(rows);
   if (!wrong)
     text += "# #wrong elements      : N/A (-c 0: not checked)\n";
@@ -134,6 +136,8 @@ std::string lowLatencyJsonText(const LowLatencyRunDescription& run, const std::v
   doc["ranks_per_domain"] = run.ranksPerDomain;
   doc["dispatch_types"] = run.dispatchTypes;
   doc["ll_buffer_bytes_per_rank"] = run.lowLatencyBufferBytes;
+  doc["empty_kernel_us"] = statsJson(run.emptyKernel);
+  doc["empty_kernel_host_us"] = run.emptyKernelHostUs;
   doc["definitions"] = {
       {"latency_us", "per call: nearest-rank p50 / p99 and mean of the timed calls, each between two CUDA events; "
                      "the slowest rank's"},
@@ -142,6 +146,7 @@ std::string lowLatencyJsonText(const LowLatencyRunDescription& run, const std::v
       {"host_us", "host time of one eager LL call (enqueue): median of the timed calls, slowest rank"},
       {"high_throughput", "layout + counts + dispatch, or combine, of the HT path on the same routing"},
       {"copy", "one device-to-device copy of every rank's size bytes by one GPU"},
+      {"empty_kernel", "an empty kernel launched on the same stream and timed like the calls: the launch floor"},
       {"size_bytes", "rows_per_rank x row_bytes"},
       {"wrong", "elements differing bit for bit from docs/low_latency.md over all ranks; null when not checked"}};
   doc["wrong_total"] = orNull(lowLatencyWrongTotal(rows));

@@ -26,6 +26,10 @@ struct LowLatencyRunDescription : RunBasics {
   int domains = 1, ranksPerDomain = 1;
   std::vector<std::string> dispatchTypes;  // "bf16", "fp8", "fp8-pow2": one communicator each
   std::vector<size_t> lowLatencyBufferBytes;  // per communicator, per rank (ncclMoeCommInfo_t)
+  // The launch floor: an empty kernel on the same stream, timed like the calls: what any one-kernel
+  // call pays on this machine (GPU p50 between events, host median of the enqueue).
+  LatencyStats emptyKernel;
+  double emptyKernelHostUs = 0;
 };
 
 // One line: one operation at one token count.
@@ -54,7 +58,7 @@ std::vector<Column> lowLatencyColumns(const LowLatencyRunDescription& run);
 std::vector<std::string> lowLatencyCells(const LowLatencyRunDescription& run, const LowLatencyRow& row);
 std::string lowLatencyLegend();
 // "# #wrong elements : ..." and the largest host time per call.
-std::string lowLatencySummaryLines(const std::vector<LowLatencyRow>& rows);
+std::string lowLatencySummaryLines(const LowLatencyRunDescription& run, const std::vector<LowLatencyRow>& rows);
 std::optional<int64_t> lowLatencyWrongTotal(const std::vector<LowLatencyRow>& rows);
 // The document, indented, ending with a newline (written with nlohmann/json).
 std::string lowLatencyJsonText(const LowLatencyRunDescription& run, const std::vector<LowLatencyRow>& rows);

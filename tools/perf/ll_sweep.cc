@@ -20,6 +20,7 @@
 #include "tools/common/loaded_nccl.h"
 #include "tools/harness/device_layer.h"
 #include "tools/harness/group_timing.h"
+#include "tools/perf/baseline_kernels.h"
 #include "tools/perf/json_report.h"
 #include "tools/perf/ll_check.h"
 #include "tools/perf/ll_report.h"
@@ -392,6 +393,8 @@ int runLowLatencySweep(const Options& o, const RankLayout& layout, tools::Output
 
     harness::GroupReduce group(s.nccl, s.stream);
     CallTimer timer(group, s.stream, o.iters);
+    run.emptyKernel = timer.time(o.warmup, [&] { checkCuda(launchEmptyKernel(s.stream), "launch (empty kernel)"); },
+                                 &run.emptyKernelHostUs);
     const std::vector<Column> columns = lowLatencyColumns(run);
     for (int T : tokenSweep(o)) {
       const LowLatencyGroup g = makeGroup(s, T);
@@ -402,7 +405,7 @@ int runLowLatencySweep(const Options& o, const RankLayout& layout, tools::Output
       std::fflush(stdout);
     }
     if (s.me == 0) {
-      std::printf("%s", lowLatencySummaryLines(rows).c_str());
+      std::printf("%s", lowLatencySummaryLines(run, rows).c_str());
       std::fflush(stdout);
     }
     for (const auto& c : comms) checkMoe(ncclMoeCommDestroy(c->comm), "ncclMoeCommDestroy", nullptr);
