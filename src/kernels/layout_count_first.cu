@@ -181,6 +181,15 @@ __device__ __forceinline__ int32_t countOf(const DomainView& view, int rank, int
   return metaCounts(view, rank)[counter];
 }
 
+// Counter `counter` of every source rank below `end`, summed. The loads are independent (each a
+// peer's meta): unrolled, they travel together instead of one round trip per rank.
+__device__ __forceinline__ int64_t countsBelow(const DomainView& view, int end, int counter) {
+  int64_t sum = 0;
+#pragma unroll 8
+  for (int s = 0; s < end; ++s) sum += countOf(view, s, counter);
+  return sum;
+}
+
 // The offsets, in every block; block 0 also stores them and the reported counts in the handle.
 __device__ void deriveOffsets(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                               const ScanOffsets& o) {
@@ -196,17 +205,25 @@ __device__ void deriveOffsets(const DomainView& view, const GroupDims& dims, con
   const int64_t padded = blockExclusiveScan(
       L,
       [&](int l) {
-        int64_t segment = 0;
-        for (int s = 0; s < R; ++s) segment += countOf(view, s, counters.ofExpert(me * L + l));
+        const int64_t segment = countsBelow(view, R, counters.ofExpert(me * L + l));
         if (store) handle.segmentPairs[l] = segment;
         return (segment + handle.padMultiple - 1) / handle.padMultiple * handle.padMultiple;
       },
       [&](int l, int64_t start, int64_t paddedHere) {
+        // A batch of counts loaded before the stores (which may alias them for the compiler).
+        constexpr int kBatch = 8;
         int64_t within = 0;
-        for (int s = 0; s < R; ++s) {
-          o.rowBase[static_cast<size_t>(s) * L + l] = start + within;
-          if (store) handle.rowBase[static_cast<size_t>(s) * L + l] = start + within;
-          within += countOf(view, s, counters.ofExpert(me * L + l));
+        for (int s0 = 0; s0 < R; s0 += kBatch) {
+          int32_t count[kBatch];
+#pragma unroll
+          for (int j = 0; j < kBatch; ++j) count[j] = s0 + j < R ? countOf(view, s0 + j, counters.ofExpert(me * L + l)) : 0;
+#pragma unroll
+          for (int j = 0; j < kBatch && s0 + j < R; ++j) {
+            const size_t at = static_cast<size_t>(s0 + j) * L + l;
+            o.rowBase[at] = start + within;
+            if (store) handle.rowBase[at] = start + within;
+            within += count[j];
+          }
         }
         int64_t keptHere = paddedHere;
         if (handle.rowBudget >= 0) keptHere = max(int64_t{0}, min(paddedHere, handle.rowBudget - start));
@@ -221,12 +238,11 @@ __device__ void deriveOffsets(const DomainView& view, const GroupDims& dims, con
   // Routes: the pairs of lower source ranks at each destination of this domain.
   for (int i = threadIdx.x; i < view.domains * D; i += blockDim.x) {
     const int source = routeSource(view, i / D), destination = view.domain * D + i % D;
-    int64_t below = 0;
-    for (int s = 0; s < source; ++s) below += countOf(view, s, counters.ofRank(destination));
-    o.routeBase[i] = below;
+    o.routeBase[i] = countsBelow(view, source, counters.ofRank(destination));
   }
   if (store && threadIdx.x == 0) {
     int someBudgeted = 0;
+#pragma unroll 8
     for (int s = 0; s < R; ++s) someBudgeted |= metaHeader(view, s)->blocking == 0;
     writeReportedCounts(handle, pairs, padded, someBudgeted != 0);
     if (view.domains > 1)
@@ -240,15 +256,45 @@ __device__ void deriveOffsets(const DomainView& view, const GroupDims& dims, con
   __syncthreads();
 }
 
+// Selections [k0, k0 + kSelectionBatch) of a token and their positions (masked past W), loaded
+// together: the loops below store between their reads, so the compiler would otherwise wait for
+// one read per selection.
+constexpr int kSelectionBatch = 8;
+
+struct SelectionBatch {
+  MetaSelection sel[kSelectionBatch];
+  MetaPosition pos[kSelectionBatch];
+};
+
+__device__ __forceinline__ void loadSelections(const MetaSelection* sel, const MetaPosition* pos, int k0, int W,
+                                               SelectionBatch* batch) {
+#pragma unroll
+  for (int j = 0; j < kSelectionBatch; ++j) {
+    const bool inside = k0 + j < W;
+    batch->sel[j] = inside ? sel[k0 + j] : MetaSelection{-1, -1, 0.0f};
+    batch->pos[j] = inside && pos != nullptr ? pos[k0 + j] : MetaPosition{-1, -1, -1};
+  }
+}
+
+// The first selection of a token whose expert's owner, expert / groupSize, is `group` (-1: none).
+__device__ __forceinline__ int firstSelectionOf(const MetaSelection* sel, int W, int groupSize, int group) {
+  for (int k0 = 0; k0 < W; k0 += kSelectionBatch) {
+    SelectionBatch batch;
+    loadSelections(sel, nullptr, k0, W, &batch);
+#pragma unroll
+    for (int j = 0; j < kSelectionBatch; ++j)
+      if (batch.sel[j].expert >= 0 && batch.sel[j].expert / groupSize == group) return k0 + j;
+  }
+  return -1;
+}
+
 // The pair slot and rows here of source s's token t, if it selects an expert of this rank.
 __device__ void placeReceived(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                               const ScanOffsets& o, int s, int t) {
   const int W = dims.metaWidth, L = dims.localExperts, me = view.rank;
   const MetaSelection* sel = metaSelections(view, s) + static_cast<size_t>(t) * W;
   const MetaPosition* pos = metaPositions(view, s) + static_cast<size_t>(t) * W;
-  int first = -1;
-  for (int k = 0; k < W && first < 0; ++k)
-    if (sel[k].expert >= 0 && sel[k].expert / L == me) first = k;
+  const int first = firstSelectionOf(sel, W, L, me);
   if (first < 0) return;
   const int64_t slot = o.pairBase[s] + pos[first].pair;
   const bool remote = s / view.localRanks != view.domain;
@@ -256,22 +302,29 @@ __device__ void placeReceived(const DomainView& view, const GroupDims& dims, con
   const int32_t netRow = remote ? pos[first].domain : -1;
   handle.recvPairs[slot] = RecvEntry{s, t, -1, netRow};
   MetaSelection* local = handle.pairSel + slot * W;
-  for (int k = 0; k < W; ++k) {
-    const bool here = sel[k].expert >= 0 && sel[k].expert / L == me;
-    local[k] = here ? MetaSelection{sel[k].expert - me * L, sel[k].slot, sel[k].prob}
-                    : MetaSelection{-1, sel[k].slot, 0.0f};
-    if (!handle.expertMajor) continue;
-    int32_t row = -1;
-    if (here) {
-      const int l = sel[k].expert - me * L;
-      const int64_t at = o.rowBase[static_cast<size_t>(s) * L + l] + pos[k].row;
-      if (handle.rowBudget < 0 || at < handle.rowBudget) {
-        handle.recvRows[at] = RecvEntry{s, t, l, netRow};
-        handle.recvRowProb[at] = sel[k].prob;
-        row = static_cast<int32_t>(at);
+  for (int k0 = 0; k0 < W; k0 += kSelectionBatch) {
+    SelectionBatch batch;
+    loadSelections(sel, pos, k0, W, &batch);
+#pragma unroll
+    for (int j = 0; j < kSelectionBatch; ++j) {
+      const int k = k0 + j;
+      if (k >= W) break;
+      const MetaSelection& g = batch.sel[j];
+      const bool here = g.expert >= 0 && g.expert / L == me;
+      local[k] = here ? MetaSelection{g.expert - me * L, g.slot, g.prob} : MetaSelection{-1, g.slot, 0.0f};
+      if (!handle.expertMajor) continue;
+      int32_t row = -1;
+      if (here) {
+        const int l = g.expert - me * L;
+        const int64_t at = o.rowBase[static_cast<size_t>(s) * L + l] + batch.pos[j].row;
+        if (handle.rowBudget < 0 || at < handle.rowBudget) {
+          handle.recvRows[at] = RecvEntry{s, t, l, netRow};
+          handle.recvRowProb[at] = g.prob;
+          row = static_cast<int32_t>(at);
+        }
       }
+      handle.pairRows[slot * W + k] = row;
     }
-    handle.pairRows[slot * W + k] = row;
   }
 }
 
@@ -293,14 +346,14 @@ __device__ void placeRouted(const DomainView& view, const GroupDims& dims, const
     if (!own && t < tokens) {
       const MetaSelection* sel = metaSelections(view, s) + static_cast<size_t>(t) * W;
       const MetaPosition* pos = metaPositions(view, s) + static_cast<size_t>(t) * W;
-      for (int k = 0; k < W && relay < 0; ++k)
-        if (sel[k].expert >= 0 && sel[k].expert / domainExperts == view.domain) relay = pos[k].domain;
+      const int k = firstSelectionOf(sel, W, domainExperts, view.domain);
+      if (k >= 0) relay = pos[k].domain;
     }
     if (!own && t < handle.numTokens) {
       const MetaSelection* sel = metaSelections(view, view.rank) + static_cast<size_t>(t) * W;
       const MetaPosition* pos = metaPositions(view, view.rank) + static_cast<size_t>(t) * W;
-      for (int k = 0; k < W && pack < 0; ++k)
-        if (sel[k].expert >= 0 && sel[k].expert / domainExperts == origin) pack = pos[k].domain;
+      const int k = firstSelectionOf(sel, W, domainExperts, origin);
+      if (k >= 0) pack = pos[k].domain;
     }
     handle.relayIndex[at] = relay;
     handle.packIndex[at] = pack;
@@ -308,21 +361,51 @@ __device__ void placeRouted(const DomainView& view, const GroupDims& dims, const
   if (t >= tokens) return;
   const MetaSelection* sel = metaSelections(view, s) + static_cast<size_t>(t) * W;
   const MetaPosition* pos = metaPositions(view, s) + static_cast<size_t>(t) * W;
+  // One selection: its pair at destination rank `owner` (pairIndex: among the token's
+  // destinations of this domain, in rank order), written once per destination (`first`).
   int inDomain = 0;
-  for (int k = 0; k < W; ++k) {
-    const int owner = sel[k].expert >= 0 ? sel[k].expert / L : -1;
+  const auto route = [&](int k, int owner, bool first, int pairIndex, int32_t slot, int32_t pair) {
     const bool here = owner >= low && owner < low + D;
-    const int pairIndex = here ? groupsBetween(sel, W, L, low, owner) : -1;
-    if (here && firstOfGroup(sel, k, L)) {
+    if (here && first) {
       ++inDomain;
       const int j = owner - low;
       handle.routePairs[at * W + pairIndex] =
-          SendPair{j, static_cast<int32_t>(o.routeBase[static_cast<size_t>(origin) * D + j] + pos[k].pair)};
+          SendPair{j, static_cast<int32_t>(o.routeBase[static_cast<size_t>(origin) * D + j] + pair)};
     }
     if (own)
-      handle.ownSel[static_cast<size_t>(t) * W + k] = OwnSelection{pairIndex, sel[k].slot, owner >= 0 ? owner / D : -1};
+      handle.ownSel[static_cast<size_t>(t) * W + k] = OwnSelection{pairIndex, slot, owner >= 0 ? owner / D : -1};
     else
       handle.routeSelPair[at * W + k] = pairIndex;
+  };
+  if (W <= kSelectionBatch) {
+    // The usual width: the token's selections in registers, each read once.
+    SelectionBatch batch;
+    loadSelections(sel, pos, 0, W, &batch);
+    int owner[kSelectionBatch];
+    bool first[kSelectionBatch];
+#pragma unroll
+    for (int j = 0; j < kSelectionBatch; ++j) {
+      owner[j] = batch.sel[j].expert >= 0 ? batch.sel[j].expert / L : -1;
+      first[j] = owner[j] >= 0;
+#pragma unroll
+      for (int i = 0; i < j; ++i) first[j] = first[j] && owner[i] != owner[j];
+    }
+#pragma unroll
+    for (int j = 0; j < kSelectionBatch; ++j) {
+      if (j >= W) break;
+      const bool here = owner[j] >= low && owner[j] < low + D;
+      int pairIndex = 0;
+#pragma unroll
+      for (int i = 0; i < kSelectionBatch; ++i) pairIndex += first[i] && owner[i] >= low && owner[i] < owner[j];
+      route(j, owner[j], first[j], here ? pairIndex : -1, batch.sel[j].slot, batch.pos[j].pair);
+    }
+  } else {
+    for (int k = 0; k < W; ++k) {
+      const int owner = sel[k].expert >= 0 ? sel[k].expert / L : -1;
+      const bool here = owner >= low && owner < low + D;
+      route(k, owner, firstOfGroup(sel, k, L), here ? groupsBetween(sel, W, L, low, owner) : -1, sel[k].slot,
+            pos[k].pair);
+    }
   }
   handle.routePairCount[at] = inDomain;
 }
@@ -355,8 +438,7 @@ __global__ void __launch_bounds__(kThreads) countFirstScanKernel(DomainView view
       // The padding rows of each segment (rows past a budget are not kept).
       const int64_t limit = handle.rowBudget >= 0 ? handle.rowBudget : INT64_MAX;
       for (int l = blockIdx.x; l < L; l += gridDim.x) {
-        int64_t pairs = 0;
-        for (int s = 0; s < R; ++s) pairs += countOf(view, s, countersOf(view, dims).ofExpert(view.rank * L + l));
+        const int64_t pairs = countsBelow(view, R, countersOf(view, dims).ofExpert(view.rank * L + l));
         const int64_t end = min(o.segmentStart[l] + o.segmentKept[l], limit);
         for (int64_t row = o.segmentStart[l] + pairs + threadIdx.x; row < end; row += blockDim.x) {
           handle.recvRows[row] = RecvEntry{-1, -1, -1, -1};

@@ -82,17 +82,35 @@ __device__ inline uint64_t normaliseToken(const GroupDims& dims, const LayoutInp
   uint64_t fault = ~0ull;
   int count = 0;
   if (in.format == static_cast<int>(RoutingFormat::kTopk)) {
-    for (int k = 0; k < in.topk; ++k) {
-      const int64_t e = in.topkIdx[static_cast<size_t>(t) * in.topk + k];
-      const float prob = in.topkProbs ? in.topkProbs[static_cast<size_t>(t) * in.topk + k] : 0.0f;
-      out[k] = MetaSelection{-1, k, 0.0f};
-      if (e == -1) continue;
-      if (fault == ~0ull && (e < 0 || e >= dims.experts)) fault = faultKeyOf(t, k, RoutingFault::kExpertOutOfRange);
-      for (int j = 0; j < k && fault == ~0ull; ++j)
-        if (in.topkIdx[static_cast<size_t>(t) * in.topk + j] == e)
-          fault = faultKeyOf(t, k, RoutingFault::kDuplicateExpert);
-      if (fault == ~0ull && in.topkProbs && !isfinite(prob)) fault = faultKeyOf(t, k, RoutingFault::kProbNotFinite);
-      if (fault == ~0ull) out[k] = MetaSelection{static_cast<int32_t>(e), k, prob};
+    // A batch of ids and probabilities is read before any is checked or written (the writes to
+    // `out` could alias them for the compiler): one round trip per batch, not per slot.
+    constexpr int kBatch = 8;
+    const int64_t* ids = in.topkIdx + static_cast<size_t>(t) * in.topk;
+    const float* probs = in.topkProbs ? in.topkProbs + static_cast<size_t>(t) * in.topk : nullptr;
+    for (int k0 = 0; k0 < in.topk; k0 += kBatch) {
+      int64_t id[kBatch];
+      float p[kBatch];
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        id[j] = k0 + j < in.topk ? ids[k0 + j] : -1;
+        p[j] = k0 + j < in.topk && probs ? probs[k0 + j] : 0.0f;
+      }
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        const int k = k0 + j;
+        if (k >= in.topk) break;
+        const int64_t e = id[j];
+        out[k] = MetaSelection{-1, k, 0.0f};
+        if (e == -1) continue;
+        if (fault == ~0ull && (e < 0 || e >= dims.experts)) fault = faultKeyOf(t, k, RoutingFault::kExpertOutOfRange);
+        bool duplicate = false;
+        for (int i = 0; i < k0; ++i) duplicate = duplicate || ids[i] == e;  // earlier batches
+#pragma unroll
+        for (int i = 0; i < j; ++i) duplicate = duplicate || id[i] == e;
+        if (fault == ~0ull && duplicate) fault = faultKeyOf(t, k, RoutingFault::kDuplicateExpert);
+        if (fault == ~0ull && probs && !isfinite(p[j])) fault = faultKeyOf(t, k, RoutingFault::kProbNotFinite);
+        if (fault == ~0ull) out[k] = MetaSelection{static_cast<int32_t>(e), k, p[j]};
+      }
     }
     for (int k = in.topk; k < width; ++k) out[k] = MetaSelection{-1, k, 0.0f};
   } else {

@@ -28,7 +28,8 @@
 #                                on 2 and 8 ranks, and the high-throughput layout, dispatch and combine
 #                                at 8 ranks x 16 SMs, 256 and 1024 tokens, checked bit for bit (-c 1)
 #   VC_FILTER        gtest filter for the vc part; VC_SECONDS its limit (default 600)
-#   PY_RANKS         ranks of the py part (default 2); PY_ARGS extra arguments (e.g. --only ncclep)
+#   PY_RANKS         ranks of the py part (default 2); PY_NODES its virtual nodes (NVLink domains;
+#                    default one); PY_ARGS extra arguments (e.g. --only ncclep)
 #   SAN_TOOLS        sanitizer tools of the san part (default "memcheck racecheck synccheck"); the
 #                    ll part runs the same tools (" " runs none of the loop's)
 #   NCCL_MOE_MEGATRON_WHEELS, RELEASES, ORDERS, RANKS, BUDGET_S: see python/tests/megatron/run_releases.sh
@@ -78,7 +79,8 @@ part_unit() {
 }
 
 part_py() {
-  NCCL_MOE_LIBRARY="$build/src/libnccl_moe.so" timeout 300 $run -np "${PY_RANKS:-2}" --timeout 280 -- \
+  NCCL_MOE_LIBRARY="$build/src/libnccl_moe.so" timeout 300 $run -np "${PY_RANKS:-2}" ${PY_NODES:+--nodes $PY_NODES} \
+    --timeout 280 -- \
     python3 python/tests/gpu/run_rank_tests.py ${PY_ARGS:-} > "$out/py.log" 2>&1
   echo "py: exit $? after $(elapsed): $(grep -c 'PASS ' "$out/py.log") lines PASS, $(grep -c 'FAIL' "$out/py.log") FAIL"
   grep -E 'RESULT' "$out/py.log" | head -1
