@@ -396,7 +396,14 @@ cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclM
 cudaError_t launchLowLatencyCombine(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
                                     LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
   discardEarlierLaunchError();
-  const int blocks = std::max(1, maxBlocks);  // every block of the budget (see the dispatch's launch)
+  // Send: about T x K rows arrive per rank on average; receive: the units of this rank's tokens. Only
+  // the blocks the work needs (see the dispatch's launch).
+  const int64_t sendUnits = static_cast<int64_t>(view.maxTokens) * view.maxTopk;
+  const int64_t receiveUnits =
+      static_cast<int64_t>(args.numTokens) * ((view.hidden + kUnitChannels - 1) / kUnitChannels);
+  const int64_t units = std::max(halves & kLowLatencySend ? sendUnits : 0, halves & kLowLatencyReceive ? receiveUnits : 0);
+  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
+  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
   lowLatencyCombineKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view, args, static_cast<int>(halves));
   return cudaGetLastError();
 }
