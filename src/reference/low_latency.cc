@@ -52,10 +52,6 @@ Status checkRoutingContents(const LowLatencyShape& shape, const std::vector<Rank
   return Status::ok();
 }
 
-Status checkRoutings(const LowLatencyShape& shape, const std::vector<RankRouting>& routings) {
-  if (Status s = checkRoutingShapes(shape, routings); !s.isOk()) return s;
-  return checkRoutingContents(shape, routings, nullptr);
-}
 
 Status checkTokenRows(const LowLatencyShape& shape, const std::vector<RankRouting>& routings,
                       const std::vector<HostRows>& x, const char* name) {
@@ -151,6 +147,11 @@ void fillRows(const LowLatencyShape& shape, const std::vector<RankRouting>& rout
 
 }  // namespace
 
+Status checkLowLatencyRoutings(const LowLatencyShape& shape, const std::vector<RankRouting>& routings) {
+  if (Status s = checkRoutingShapes(shape, routings); !s.isOk()) return s;
+  return checkRoutingContents(shape, routings, nullptr);
+}
+
 int64_t lowLatencyScaleIndex(const LowLatencyShape& shape, int l, int64_t i, int b) {
   return (static_cast<int64_t>(l) * shape.scaleBlocks() + b) * shape.scalePlaneRows() + i;
 }
@@ -177,7 +178,7 @@ Status lowLatencyDispatch(const LowLatencyShape& shape, const std::vector<RankRo
 Status lowLatencyCombine(const LowLatencyShape& shape, const std::vector<RankRouting>& routings,
                          const std::vector<LowLatencyLayout>& layouts, const std::vector<HostRows>& y,
                          const std::vector<std::vector<float>>* weights, std::vector<HostRows>* out) {
-  if (Status s = checkRoutings(shape, routings); !s.isOk()) return s;
+  if (Status s = checkLowLatencyRoutings(shape, routings); !s.isOk()) return s;
   if (Status s = checkWeights(shape, routings, weights); !s.isOk()) return s;
   const int R = shape.ranks, L = shape.localExperts(), H = shape.hidden, D = shape.domainSize();
   const int64_t P = shape.segmentRows();
@@ -258,7 +259,7 @@ Status lowLatencyCombineBackward(const LowLatencyShape& shape, const std::vector
     return Status::invalidUsage(
         "combine's backward is a BF16 dispatch of the gradient: it needs a communicator whose "
         "low-latency dispatch is BF16");
-  if (Status s = checkRoutings(shape, routings); !s.isOk()) return s;
+  if (Status s = checkLowLatencyRoutings(shape, routings); !s.isOk()) return s;
   if (Status s = checkTokenRows(shape, routings, gradOut, "gradient"); !s.isOk()) return s;
   if (Status s = checkWeights(shape, routings, weights); !s.isOk()) return s;
   const std::vector<LowLatencyLayout> layouts = buildLayouts(shape, routings);
@@ -268,7 +269,7 @@ Status lowLatencyCombineBackward(const LowLatencyShape& shape, const std::vector
 
 Status lowLatencyTwoHop(const LowLatencyShape& shape, const std::vector<RankRouting>& routings,
                         LowLatencyTwoHop* plan) {
-  if (Status s = checkRoutings(shape, routings); !s.isOk()) return s;
+  if (Status s = checkLowLatencyRoutings(shape, routings); !s.isOk()) return s;
   LowLatencyTwoHop result;
   const int R = shape.ranks, M = shape.domains(), D = shape.domainSize();
   result.domains = M;

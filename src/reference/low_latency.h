@@ -44,6 +44,10 @@ struct LowLatencyFault {
   RoutingFaultRecord record;
 };
 
+// The checks of lowLatencyDispatch on the routings alone (shape, sizes, ids): what must hold before
+// anything moves.
+Status checkLowLatencyRoutings(const LowLatencyShape& shape, const std::vector<RankRouting>& routings);
+
 // The routings must be top-k (probabilities are not read), one per rank, all with the same
 // 1 <= K <= maxTopk, 0 <= T <= N; x[s] is [T_s, H] bf16. On any error nothing in *out changes;
 // a content fault (expert id out of range, an id twice in one token) also fills *fault.
