@@ -33,6 +33,8 @@
 #   SAN_TOOLS        sanitizer tools of the san part (default "memcheck racecheck synccheck"); the
 #                    ll part runs the same tools (" " runs none of the loop's)
 #   NCCL_MOE_MEGATRON_WHEELS, RELEASES, ORDERS, RANKS, BUDGET_S: see python/tests/megatron/run_releases.sh
+#   ARCHIVE          a .tgz path (e.g. under the device's $OUT): OUT_DIR is archived there after every
+#                    part, so the logs of the parts that finished come back even when the run is cut short
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-gpu-checks}
@@ -167,4 +169,6 @@ part_mega() {
 
 for part in ${PARTS:-vc ll unit py san torchrun mega}; do
   "part_$part"
+  # A run cut short (a lease that ends, an outer timeout) still leaves the parts done so far.
+  if [ -n "${ARCHIVE:-}" ]; then tar czf "$ARCHIVE.partial" -C "$(dirname "$out")" "$(basename "$out")" && mv "$ARCHIVE.partial" "$ARCHIVE"; fi
 done
