@@ -182,6 +182,12 @@ TEST(PerfTable, SummaryLinesLikeNcclTests) {
                          " GB/s (mean of dispatch and combine busbw over 1 token count)");
   EXPECT_EQ(good[1], "# #wrong elements      : 0 OK");
   EXPECT_EQ(linesOf(summaryLines(run, {ok, measured()}))[1], "# #wrong elements      : 3 FAILED");
+  RunDescription floored = run;
+  floored.emptyKernelUs = 27.25;
+  const std::vector<std::string> withFloor = linesOf(summaryLines(floored, {ok}));
+  ASSERT_EQ(withFloor.size(), 3u);
+  EXPECT_EQ(withFloor[1], "# Launch floor         : an empty kernel, 27.25 us per call (timed like the calls)");
+  EXPECT_EQ(withFloor[2], "# #wrong elements      : 0 OK");
   Measurement unchecked = measured();
   unchecked.dispatchWrong.reset();
   unchecked.combineWrong.reset();

@@ -72,6 +72,7 @@ std::string perfJsonText(const RunDescription& run, const std::vector<Measuremen
   doc["layout"] = run.expertMajor ? "expert-major" : "per-rank";
   doc["zero_copy"] = run.zeroCopy;
   doc["buffer_bytes_per_rank"] = run.info.bufferBytes;
+  doc["empty_kernel_us"] = orNull(run.emptyKernelUs);
   if (run.twoHop()) {
     doc["domains"] = run.info.domains;
     doc["ranks_per_domain"] = run.info.ranksPerDomain;

@@ -370,6 +370,7 @@ int runSweep(const Options& o, const RankLayout& layout, tools::OutputFile& json
   {
     harness::GroupReduce group(s.nccl, s.stream);
     harness::GroupTimer timer(group, s.stream);
+    run.emptyKernelUs = timer.time(o.warmup, o.iters, [&] { checkCuda(launchEmptyKernel(s.stream), "launch (empty kernel)"); });
     const std::vector<Column> columns = tableColumns(run);
     for (int T : tokenSweep(o)) {
       const Measurement m = measure(s, group, timer, T);

@@ -178,6 +178,9 @@ std::string summaryLines(const RunDescription& run, const std::vector<Measuremen
   std::string text = "# Avg bus bandwidth    : " + fixed(averageBusBandwidth(run, rows), 3) +
                      " GB/s (mean of dispatch and combine busbw over " + std::to_string(rows.size()) +
                      " token count" + (rows.size() == 1 ? "" : "s") + ")\n";
+  if (run.emptyKernelUs)
+    text += "# Launch floor         : an empty kernel, " + fixed(*run.emptyKernelUs, 2) +
+            " us per call (timed like the calls)\n";
   const std::optional<int64_t> wrong = totalWrong(rows);
   if (!wrong)
     text += "# #wrong elements      : N/A (-c 0: not checked)\n";

@@ -22,6 +22,10 @@ struct RunDescription : RunBasics {
   size_t dispatchRowBytes = 0;  // a received row as dispatch writes it (FP8: codes + scales)
   size_t combineRowBytes = 0;   // a row combine sends back (-d TYPE)
   ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
+  // The launch floor: an empty kernel on the same stream, timed like the calls (us per call). A
+  // layout enqueues several kernels and copies; on a one-GPU virtual cluster under MPS each stream
+  // operation pays about this much.
+  std::optional<double> emptyKernelUs;
 
   bool twoHop() const { return info.domains > 1; }
   // "bf16", "fp32" or "fp8": the rows dispatch moves.
