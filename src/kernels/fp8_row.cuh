@@ -22,17 +22,21 @@ __device__ inline void warpQuantizeBlockScalar(const void* x, int type, int begi
   if (lane == 0) *scale = s;
 }
 
+// The 8 bf16 values of one 16-byte vector as floats.
+__device__ __forceinline__ void unpackBf16x8(int4 raw, float* v) {
+  const uint32_t words[4] = {static_cast<uint32_t>(raw.x), static_cast<uint32_t>(raw.y), static_cast<uint32_t>(raw.z),
+                             static_cast<uint32_t>(raw.w)};
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    v[2 * w] = bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
+    v[2 * w + 1] = bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
+  }
+}
+
 // Loads 8 consecutive elements at channel c as floats (16-byte aligned bf16, or 32 bytes of fp32).
 __device__ __forceinline__ void load8(const void* x, int type, int c, float* v) {
   if (type == static_cast<int>(ElementType::kBf16)) {
-    const int4 raw = *reinterpret_cast<const int4*>(static_cast<const uint16_t*>(x) + c);
-    const uint32_t words[4] = {static_cast<uint32_t>(raw.x), static_cast<uint32_t>(raw.y), static_cast<uint32_t>(raw.z),
-                               static_cast<uint32_t>(raw.w)};
-#pragma unroll
-    for (int w = 0; w < 4; ++w) {
-      v[2 * w] = bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
-      v[2 * w + 1] = bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
-    }
+    unpackBf16x8(*reinterpret_cast<const int4*>(static_cast<const uint16_t*>(x) + c), v);
   } else {
     const float4 a = *reinterpret_cast<const float4*>(static_cast<const float*>(x) + c);
     const float4 b = *reinterpret_cast<const float4*>(static_cast<const float*>(x) + c + 4);

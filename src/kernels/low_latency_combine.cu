@@ -20,7 +20,7 @@
 #include <algorithm>
 
 #include "kernels/block_scan.cuh"
-#include "kernels/fp8_row.cuh"  // load8
+#include "kernels/fp8_row.cuh"  // load8, unpackBf16x8
 #include "kernels/low_latency_device.cuh"
 #include "misc/launch_error.h"
 
@@ -155,16 +155,6 @@ __device__ __forceinline__ int4 packBf16x8(const float* v) {
     words[w] = floatToBf16(v[2 * w]) | (static_cast<uint32_t>(floatToBf16(v[2 * w + 1])) << 16);
   return make_int4(static_cast<int>(words[0]), static_cast<int>(words[1]), static_cast<int>(words[2]),
                    static_cast<int>(words[3]));
-}
-
-__device__ __forceinline__ void unpackBf16x8(int4 raw, float* v) {
-  const uint32_t words[4] = {static_cast<uint32_t>(raw.x), static_cast<uint32_t>(raw.y), static_cast<uint32_t>(raw.z),
-                             static_cast<uint32_t>(raw.w)};
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    v[2 * w] = bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
-    v[2 * w + 1] = bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
-  }
 }
 
 // Kept slots whose rows one lane has in flight at once in the reduction.

@@ -300,7 +300,7 @@ __device__ void placeRow(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
     const int b = __ffs(m) - 1;
     const int64_t at = __shfl_sync(0xFFFFFFFFu, outRow, b);
     if (v.fp8) {
-      const int64_t segment = at / v.segmentRows, inSegment = at % v.segmentRows;
+      const int64_t segment = __shfl_sync(0xFFFFFFFFu, l, b), inSegment = __shfl_sync(0xFFFFFFFFu, i, b);
       const auto* scales = reinterpret_cast<const float*>(row + v.regions.scaleOffset);
       for (int c = laneId(); c < v.scaleBlocks; c += kWarp)
         a.recvScales[(segment * v.scaleBlocks + c) * v.scalePlaneRows + inSegment] = scales[c];
@@ -326,9 +326,9 @@ __device__ void placeAndEmpty(const LowLatencyView& v, const ncclMoeLowLatencyDi
     for (int k0 = 0; place && k0 < a.topk; k0 += kWarp) {
       const int k = k0 + laneId();
       int l = k < a.topk ? header[1 + k] - v.rank * L : -1;
-      if (l >= L) l = -1;
+      if (l < 0 || l >= L) l = -1;  // masked, or another rank's expert
       const int64_t i = l >= 0 ? segmentBase(v, s, l) + positionsOf(v, s, t)[k] : 0;
-      placeRow(v, a, slot + v.regions.headerBytes, k0, l < 0 ? -1 : l, i, s, t);
+      placeRow(v, a, slot + v.regions.headerBytes, k0, l, i, s, t);
     }
     __syncwarp();
     if (laneId() == 0) header[0] = 0;
