@@ -3,6 +3,8 @@
 #include <cstdint>
 
 #include "core/comm.h"
+#include "core/low_latency_trace.h"
+#include "misc/env.h"
 #include "misc/log.h"
 
 namespace nccl_moe {
@@ -69,6 +71,16 @@ LowLatencyScratch lowLatencyScratchOf(const LowLatencyShape& shape) {
   return s;
 }
 
+LowLatencyState::~LowLatencyState() {
+  if (trace_.get() == nullptr) return;
+  LowLatencyTrace trace{};
+  if (cudaMemcpy(&trace, trace_.get(), sizeof(trace), cudaMemcpyDeviceToHost) != cudaSuccess) return;
+  for (LowLatencyTraceOp op : {kTraceDispatch, kTraceCombine}) {
+    const std::string line = describeLowLatencyTrace(trace, op);
+    if (!line.empty()) logWarnByDefault("rank %d: LL trace: %s", rank_, line.c_str());
+  }
+}
+
 Status LowLatencyState::create(ncclMoeComm& comm, std::unique_ptr<LowLatencyState>* out) {
   const LowLatencyShape shape = lowLatencyShapeOf(comm.config, comm.ranks, comm.domainRanks);
   if (Status s = checkLowLatencyShape(shape); !s.isOk()) return s;
@@ -85,6 +97,13 @@ Status LowLatencyState::create(ncclMoeComm& comm, std::unique_ptr<LowLatencyStat
     return s;
   if (Status s = allocateDevice(scratch.total, &state->scratch_, "cudaMalloc(low-latency scratch)"); !s.isOk())
     return s;
+  state->rank_ = comm.rank;
+  if (readParam(params::kLowLatencyTrace) == 1) {
+    if (Status s = allocateDevice(1, &state->trace_, "cudaMalloc(low-latency trace)"); !s.isOk()) return s;
+    if (Status s = cudaStatus(cudaMemset(state->trace_.get(), 0, sizeof(LowLatencyTrace)), "cudaMemset(trace)");
+        !s.isOk())
+      return s;
+  }
   // Zero counters and scratch before any LL kernel (on the caller's streams, which do not wait for
   // the legacy stream) can run.
   if (Status s = cudaStatus(cudaMemset(state->scratch_.get(), 0, scratch.total), "cudaMemset(low-latency scratch)");
@@ -105,6 +124,7 @@ Status LowLatencyState::create(ncclMoeComm& comm, std::unique_ptr<LowLatencyStat
   v.stashWeights = reinterpret_cast<float*>(at += scratch.stashKept);
   v.netTails = twoHop ? (at += scratch.stashWeights) : nullptr;
   v.netTailBytes = twoHop ? lowLatencyNetTailBytes(shape) : 0;
+  v.trace = state->trace_.get();
   v.ranks = shape.ranks;
   v.rank = comm.rank;
   v.experts = shape.experts;

@@ -45,6 +45,8 @@ class LowLatencyState {
   // domain). Only with the LL mode on; needs comm.view set up, and with several domains comm.rail
   // (every network group is rehearsed once here).
   static Status create(ncclMoeComm& comm, std::unique_ptr<LowLatencyState>* out);
+  // With NCCL_MOE_LL_TRACE=1, logs where the calls' time went (core/low_latency_trace.h).
+  ~LowLatencyState();
 
   const LowLatencyView& view() const { return view_; }
   // The high-throughput view changed (ncclMoeCommResize): the LL kernels take its error records and
@@ -75,6 +77,8 @@ class LowLatencyState {
   std::unique_ptr<PeerBuffer> buffer_;
   DeviceMemory<uint8_t> scratch_;
   size_t scratchBytes_ = 0;
+  DeviceMemory<LowLatencyTrace> trace_;  // NCCL_MOE_LL_TRACE=1 only
+  int rank_ = 0;
   LowLatencyView view_;
 
   // Two hops only.

@@ -127,10 +127,12 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombine
   if (!llWaitDomainRecords(v, parity, offsetof(LowLatencyPeerRecord, combineCredit), seq > 2 ? seq - 2 : 0,
                            kPhaseLowLatencyCombineCredit))
     return;
+  llStamp(v, kTraceCombine, kTraceCredited, blockIdx.x == 0);
   sendRows(v, a, parity);
   stashOwnSlots(v, a, parity);
   if (v.domain.domains > 1) stageWeights(v, a);
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
+  llStamp(v, kTraceCombine, kTraceRowsSent, true);
   for (int n = threadIdx.x; n < v.domain.domains; n += blockDim.x) {
     if (n == v.domain.domain) continue;
     LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetWeights, 0, n);
@@ -139,6 +141,7 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombine
     tail->topk = a.topk;
   }
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, combineArrived), seq);
+  llStamp(v, kTraceCombine, kTraceRecordSent, true);
   if (threadIdx.x == 0) v.counters->combineSent = seq;
 }
 
@@ -332,11 +335,13 @@ __device__ void sumPartialsUnit(const LowLatencyView& v, const ncclMoeLowLatency
   storeUnit(static_cast<uint16_t*>(a.out) + static_cast<int64_t>(t) * v.hidden, first, vectorized, v.hidden, total);
 }
 
-__device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, uint64_t seq) {
+__device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, uint64_t seq,
+                            int halves) {
   const int parity = static_cast<int>(seq & 1);
   if (!llWaitDomainRecords(v, parity, offsetof(LowLatencyPeerRecord, combineArrived), seq,
                            kPhaseLowLatencyCombineArrival))
     return;
+  llStamp(v, kTraceCombine, kTraceArrived, blockIdx.x == 0);
   const bool twoHop = v.domain.domains > 1;
   if (twoHop && !llRailPeersSent(v, kLowLatencyNetPartials, seq, kPhaseLowLatencyCombinePartials)) return;
   const bool vectorized = v.hidden % kVectorChannels == 0 && aligned16(a.out);
@@ -350,18 +355,21 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyComb
       reduceUnit(v, a, parity, t, first, vectorized);
   }
   if (!llLastBlock(&v.counters->receiveBlocksDone)) return;
+  llStamp(v, kTraceCombine, kTraceReceived, true);
   // This parity's landing (and relay) rows are read: the domain peers may write them again.
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, combineCredit), seq);
   if (threadIdx.x == 0) v.counters->combineReceived = seq;
+  llTraceCallDone(v, kTraceCombine, halves);
 }
 
 __global__ void __launch_bounds__(kLowLatencyThreads)
     lowLatencyCombineKernel(LowLatencyView v, ncclMoeLowLatencyCombineArgs_t a, int halves) {
   if (blockErrorRaised(v.domain)) return;  // the communicator already failed (kernels/low_latency_dispatch.cu)
+  llStampStart(v, kTraceCombine);
   const uint64_t sendSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->combineSent) + 1;
   const uint64_t receiveSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->combineReceived) + 1;
   if (halves & kLowLatencySend) sendHalf(v, a, sendSeq);
-  if (halves & kLowLatencyReceive) receiveHalf(v, a, receiveSeq);
+  if (halves & kLowLatencyReceive) receiveHalf(v, a, receiveSeq, halves);
 }
 
 __global__ void __launch_bounds__(kLowLatencyThreads) lowLatencyCombineRelayKernel(LowLatencyView v) {

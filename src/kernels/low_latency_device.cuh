@@ -216,6 +216,37 @@ __device__ inline bool llGridSync(const LowLatencyView& v) {
   return ok;
 }
 
+// ---- Step timing (NCCL_MOE_LL_TRACE=1) ------------------------------------------------------------
+
+// Stamps `step` of operation `op` when tracing is on, by one thread of the block that `stamps`.
+__device__ __forceinline__ void llStamp(const LowLatencyView& v, int op, int step, bool stamps) {
+  if (v.trace != nullptr && stamps && threadIdx.x == 0) v.trace->stampNs[op][step] = globalTimerNs();
+}
+
+// A kernel's start: block 0 stamps it and clears the call's other stamps. Only block 0 and a
+// half's last block stamp, and the last block comes after block 0 (llLastBlock), so no stamp of
+// this call is cleared.
+__device__ __forceinline__ void llStampStart(const LowLatencyView& v, int op) {
+  if (v.trace == nullptr || blockIdx.x != 0 || threadIdx.x != 0) return;
+  for (int s = 1; s < kLowLatencyTraceSteps; ++s) v.trace->stampNs[op][s] = 0;
+  v.trace->stampNs[op][kTraceStart] = globalTimerNs();
+}
+
+// The end of a call that ran both halves in this kernel (the receive half's last block, after
+// every other block): the offsets of the steps stamped in it join the sums.
+__device__ __forceinline__ void llTraceCallDone(const LowLatencyView& v, int op, int halves) {
+  if (v.trace == nullptr || threadIdx.x != 0 || halves != kLowLatencyBoth) return;
+  LowLatencyTrace& trace = *v.trace;
+  trace.stampNs[op][kTraceDone] = globalTimerNs();
+  const uint64_t start = trace.stampNs[op][kTraceStart];
+  for (int s = 1; s < kLowLatencyTraceSteps; ++s) {
+    const uint64_t at = trace.stampNs[op][s];
+    if (at < start) continue;  // not reached in this call
+    trace.sumNs[op][s] += at - start;
+    trace.hits[op][s] += 1;
+  }
+}
+
 // A routing fault (or a K that differs) of rank `faulty`, found by this rank's dispatch receive:
 // recorded as this rank's failure (ncclInvalidArgument on the host; core/comm.cc words it).
 __device__ inline void llRaiseRoutingFault(const LowLatencyView& v, int faulty, uint64_t kind, int token, int slot,

@@ -126,11 +126,13 @@ __device__ void stageNetworkSlot(const LowLatencyView& v, const ncclMoeLowLatenc
 __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
   const int parity = static_cast<int>(seq & 1);
   const IdFault fault = findIdFault(v, a.topkIdx, a.numTokens, a.topk);
+  llStamp(v, kTraceDispatch, kTraceIdsChecked, blockIdx.x == 0);
   // A peer's parity is written again only once it has consumed what this rank wrote there two
   // dispatches ago (normally long done: no wait).
   if (!llWaitDomainRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchCredit), seq > 2 ? seq - 2 : 0,
                            kPhaseLowLatencyDispatchCredit))
     return;
+  llStamp(v, kTraceDispatch, kTraceCredited, blockIdx.x == 0);
   const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
   if (fault.kind == 0) {
     // Per token: the D ranks of this domain, then the M - 1 other domains' network slots.
@@ -149,6 +151,7 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
     }
   }
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
+  llStamp(v, kTraceDispatch, kTraceRowsSent, true);
   for (int i = threadIdx.x; i < D; i += blockDim.x) {
     writeCallFields(llRecord(v, base + i, parity, v.rank), a.numTokens, a.topk, fault);
   }
@@ -160,6 +163,7 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
     writeCallFields(tail, a.numTokens, a.topk, fault);
   }
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq);
+  llStamp(v, kTraceDispatch, kTraceRecordSent, true);
   if (threadIdx.x == 0) v.counters->dispatchSent = seq;
 }
 
@@ -335,18 +339,23 @@ __device__ void placeAndEmpty(const LowLatencyView& v, const ncclMoeLowLatencyDi
   }
 }
 
-__device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
+__device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq,
+                            int halves) {
   const int parity = static_cast<int>(seq & 1);
   if (v.domain.domains > 1 && !relayDispatch(v, parity, seq)) return;
   // Every source rank's arrival: from itself in this domain, from its relay otherwise.
   if (!llWaitRecords(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq, kPhaseLowLatencyDispatchArrival,
                      0, v.ranks))
     return;
+  llStamp(v, kTraceDispatch, kTraceArrived, blockIdx.x == 0);
   const Verdict verdict = judge(v, parity);
+  llStamp(v, kTraceDispatch, kTraceJudged, blockIdx.x == 0);
   const bool place = verdict.rank < 0;
   if (place) {
     countRows(v, parity, a.topk);
+    llStamp(v, kTraceDispatch, kTraceCounted, blockIdx.x == 0);
     if (!llGridSync(v)) return;
+    llStamp(v, kTraceDispatch, kTraceGridMet, blockIdx.x == 0);
     if (blockIdx.x == 0)
       for (int l = threadIdx.x; l < v.localExperts; l += blockDim.x) {
         int32_t count = 0;
@@ -357,6 +366,7 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDisp
   }
   placeAndEmpty(v, a, parity, place);
   if (!llLastBlock(&v.counters->receiveBlocksDone)) return;
+  llStamp(v, kTraceDispatch, kTraceReceived, true);
   // Every slot of this parity is consumed and empty again: the domain peers (its only writers) may
   // write it.
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchCredit), seq);
@@ -366,6 +376,7 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDisp
       llRaiseRoutingFault(v, verdict.rank, verdict.kind, verdict.token, verdict.slot, verdict.value,
                           verdict.expectedTopk);
   }
+  llTraceCallDone(v, kTraceDispatch, halves);
 }
 
 __global__ void __launch_bounds__(kLowLatencyThreads)
@@ -373,11 +384,12 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
   // A failure already recorded (a timeout, an earlier fault) ends the call: the communicator is
   // unusable, and its peers' waits end at their timeout or on their own failure.
   if (blockErrorRaised(v.domain)) return;
+  llStampStart(v, kTraceDispatch);
   // Read once, before any block can advance them.
   const uint64_t sendSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->dispatchSent) + 1;
   const uint64_t receiveSeq = *reinterpret_cast<volatile uint64_t*>(&v.counters->dispatchReceived) + 1;
   if (halves & kLowLatencySend) sendHalf(v, a, sendSeq);
-  if (halves & kLowLatencyReceive) receiveHalf(v, a, receiveSeq);
+  if (halves & kLowLatencyReceive) receiveHalf(v, a, receiveSeq, halves);
 }
 
 }  // namespace

@@ -40,6 +40,31 @@ struct LowLatencyCounters {
   uint32_t reserved;
 };
 
+// Where an LL call's time goes (NCCL_MOE_LL_TRACE=1): global-timer stamps of the steps of the
+// current call, and each step's offset from the kernel's start summed over the calls that ran both
+// halves in one kernel. Block 0 stamps the steps every block passes; the last block the ends of
+// the halves. A combine passes only some steps.
+enum LowLatencyTraceStep : int {
+  kTraceStart,
+  kTraceIdsChecked,  // dispatch: this rank's ids checked
+  kTraceCredited,    // the peers' credits for this parity seen
+  kTraceRowsSent,    // the send half's last block: every block's rows written
+  kTraceRecordSent,  // ... and the arrival released at every peer
+  kTraceArrived,     // every source's arrival seen
+  kTraceJudged,      // dispatch: the records judged
+  kTraceCounted,     // dispatch: block 0's rows counted
+  kTraceGridMet,     // dispatch: the grid barrier passed
+  kTraceReceived,    // the receive half's last block: every row placed (or reduced)
+  kTraceDone,        // ... and the credits released
+  kLowLatencyTraceSteps
+};
+enum LowLatencyTraceOp : int { kTraceDispatch, kTraceCombine, kLowLatencyTraceOps };
+struct LowLatencyTrace {
+  uint64_t stampNs[kLowLatencyTraceOps][kLowLatencyTraceSteps];
+  uint64_t sumNs[kLowLatencyTraceOps][kLowLatencyTraceSteps];
+  uint64_t hits[kLowLatencyTraceOps][kLowLatencyTraceSteps];
+};
+
 // What an LL kernel sees (passed by value).
 struct LowLatencyView {
   DomainView domain;                  // rank, place in the domain, domains, error records, timeout
@@ -59,6 +84,7 @@ struct LowLatencyView {
   // and the host-side parity of the call's network regions (set per launch).
   uint8_t* netTails = nullptr;
   int64_t netTailBytes = 0;
+  LowLatencyTrace* trace = nullptr;  // NCCL_MOE_LL_TRACE=1 only
   int netParity = 0;
   int ranks = 0;
   int rank = 0;

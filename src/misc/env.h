@@ -44,6 +44,9 @@ inline constexpr IntParam kTopology{"NCCL_MOE_TOPOLOGY", 1, 0, 1,
 inline constexpr IntParam kLayoutEngine{"NCCL_MOE_LAYOUT_ENGINE", 1, 0, 1,
                                         "layout kernels: 1 the count-first engine, 0 the earlier scan engine (every rank "
                                         "the same)"};
+inline constexpr IntParam kLowLatencyTrace{"NCCL_MOE_LL_TRACE", 0, 0, 1,
+                                           "1: the low-latency kernels time their steps (globaltimer) and each rank logs "
+                                           "the mean offsets when its communicator is destroyed"};
 inline constexpr IntParam kNcclMaxChannels{"NCCL_MOE_NCCL_MAX_CHANNELS", 0, 0, 64,
                                            "tuner plugin: at most this many NCCL channels (0: no cap)"};
 inline constexpr IntParam kOverlapNccl{"NCCL_MOE_OVERLAP_NCCL", 0, 0, 1,

@@ -13,6 +13,7 @@
 #include "core/low_latency.h"
 #include "core/low_latency_checks.h"
 #include "core/low_latency_jobs.h"
+#include "core/low_latency_trace.h"
 #include "transport/low_latency_protocol.h"
 
 namespace nccl_moe::test {
@@ -417,6 +418,26 @@ TEST(LowLatencyRegions, ShapeOfAConfiguration) {
   EXPECT_EQ(twoHop.domains(), 2);
   EXPECT_EQ(twoHop.domainSize(), 4);
   EXPECT_TRUE(checkLowLatencyShape(twoHop).isOk());
+}
+
+// The trace line: mean offsets over the calls each step was reached in, steps never reached left
+// out, a step reached in fewer calls than the call count marked, and nothing before a whole call.
+TEST(LowLatencyTrace, DescribesMeanOffsetsPerStep) {
+  LowLatencyTrace trace{};
+  EXPECT_EQ(describeLowLatencyTrace(trace, kTraceDispatch), "");
+  trace.hits[kTraceDispatch][kTraceDone] = 4;
+  trace.sumNs[kTraceDispatch][kTraceDone] = 4 * 90500;
+  trace.hits[kTraceDispatch][kTraceArrived] = 4;
+  trace.sumNs[kTraceDispatch][kTraceArrived] = 4000 + 6000 + 8000 + 10000;
+  trace.hits[kTraceDispatch][kTraceGridMet] = 2;
+  trace.sumNs[kTraceDispatch][kTraceGridMet] = 30000;
+  EXPECT_EQ(describeLowLatencyTrace(trace, kTraceDispatch),
+            "dispatch, 4 calls, us from the kernel's start: all arrived 7.0 | grid met 15.0 (in 2) | credits released 90.5");
+  EXPECT_EQ(describeLowLatencyTrace(trace, kTraceCombine), "");
+  trace.hits[kTraceCombine][kTraceDone] = 1;
+  trace.sumNs[kTraceCombine][kTraceDone] = 1234;
+  EXPECT_EQ(describeLowLatencyTrace(trace, kTraceCombine),
+            "combine, 1 calls, us from the kernel's start: credits released 1.2");
 }
 
 }  // namespace
