@@ -70,6 +70,7 @@ struct ncclMoeHandle {
   nccl_moe::DeviceMemory<uint8_t> memory;     // every device array of `device`
   nccl_moe::HandleDevice device{};
   nccl_moe::PinnedMemory<uint8_t> hostCounts;  // HandleCounts, then tokensPerExpert [L]
+  uint8_t* hostCountsDevice = nullptr;          // hostCounts as kernels address it (mapped)
   nccl_moe::CudaEvent countsReady;
   // Its last ncclMoeLayoutCreate succeeded. A layout that fails after it began to rewrite the
   // handle clears this, and every use but another layout is refused until one succeeds.

@@ -32,6 +32,12 @@ class Carver {
   size_t offset_ = 0;
 };
 
+// The count-first layout's tickets and chunk flags (HandleDevice::layoutTickets, chunkReady).
+size_t layoutSyncWords(const ncclMoeComm& comm) {
+  const size_t chunks = (static_cast<size_t>(comm.dims.maxTokens) + kLayoutScanChunk - 1) / kLayoutScanChunk;
+  return kLayoutTickets + chunks;
+}
+
 void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, int64_t rowCapacity, bool expertMajor,
                  HandleDevice* d) {
   const size_t R = comm.ranks, W = comm.dims.metaWidth, L = comm.dims.localExperts, T = comm.dims.maxTokens;
@@ -67,7 +73,37 @@ void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, 
   // per counter of ranks, experts and domains (count-first, kernels/layout_count_first.cu).
   const size_t chunks = (T + kLayoutScanChunk - 1) / kLayoutScanChunk;
   d->scanCounts = carver.take<int32_t>((R + comm.dims.experts + M) * chunks);
-  d->layoutTickets = carver.take<int32_t>(2);
+  d->layoutTickets = carver.take<int32_t>(layoutSyncWords(comm));
+  d->chunkReady = d->layoutTickets + kLayoutTickets;
+}
+
+// The host copy's arrays as kernels address them (call_phases.h gives the layout).
+void pointHostCounts(const ncclMoeComm& comm, uint8_t* hostCountsDevice, HandleDevice* d) {
+  d->hostCounts = reinterpret_cast<HandleCounts*>(hostCountsDevice);
+  d->hostTokensPerExpert = reinterpret_cast<int64_t*>(hostCountsDevice + sizeof(HandleCounts));
+  d->hostNetRows = comm.domains > 1 ? reinterpret_cast<int32_t*>(hostCountsDevice + sizeof(HandleCounts) +
+                                                                 comm.dims.localExperts * sizeof(int64_t))
+                                    : nullptr;
+}
+
+// The scan engine's way to the host copy: copies after its kernels (the count-first scan kernel
+// writes the host copy itself).
+Status copyCountsToHost(const ncclMoeComm& comm, const ncclMoeHandle& handle, cudaStream_t stream) {
+  const HandleDevice& device = handle.device;
+  uint8_t* host = handle.hostCounts.get();
+  if (Status s = cudaStatus(cudaMemcpyAsync(host, device.counts, sizeof(HandleCounts), cudaMemcpyDeviceToHost, stream),
+                            "cudaMemcpyAsync(counts)");
+      !s.isOk())
+    return s;
+  if (Status s = cudaStatus(cudaMemcpyAsync(host + sizeof(HandleCounts), device.tokensPerExpert,
+                                            comm.dims.localExperts * sizeof(int64_t), cudaMemcpyDeviceToHost, stream),
+                            "cudaMemcpyAsync(tokensPerExpert)");
+      !s.isOk())
+    return s;
+  if (device.netRows == nullptr) return Status::ok();
+  return cudaStatus(cudaMemcpyAsync(hostNetRows(handle), device.netRows, 2 * comm.domains * sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost, stream),
+                    "cudaMemcpyAsync(network rows)");
 }
 
 Status routingFaultStatus(const ncclMoeComm& comm, const HandleCounts& counts) {
@@ -152,6 +188,14 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   // Reuse the handle's memory when it fits (the allocation-free path CUDA graphs need).
   const bool fits = handle->memory.get() != nullptr && handle->device.expertMajor == expertMajor &&
                     handle->rowCapacity >= rowCapacity && handle->pairCapacity >= pairCapacity;
+  // The count-first kernels leave their tickets and chunk flags at zero on every path (a routing
+  // fault or a timeout still ends a kernel normally, each block taking its ticket), so a layout
+  // enqueues no memset: they are zeroed only in new memory (cudaMalloc does not clear it) and, as a
+  // precaution, after a layout that failed part-way. Only a kernel that never finishes (a trap,
+  // which leaves the context unusable) could leave one set; after a timeout the communicator
+  // refuses further layouts. Not epoch-stamped: the epoch advances only when a layout completes,
+  // so the layout after a failed one would run with the same epoch and match its stale stamps.
+  const bool clearSync = !fits || !handle->laidOut;
   if (!fits) {
     // Allocate beside the handle's memory and swap only when everything is there: a failed
     // allocation leaves the handle as it was.
@@ -163,10 +207,16 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
     if (Status s = allocateDevice(sizing.used(), &memory, "cudaMalloc(layout handle)"); !s.isOk()) return s;
     if (Status s = allocateMapped(hostCountsBytes(*comm), &hostCounts, "cudaHostAlloc(counts)"); !s.isOk())
       return s;
+    void* hostCountsDevice = nullptr;
+    if (Status s = cudaStatus(cudaHostGetDevicePointer(&hostCountsDevice, hostCounts.get(), 0),
+                              "cudaHostGetDevicePointer(counts)");
+        !s.isOk())
+      return s;
     if (handle->countsReady.get() == nullptr)
       if (Status s = handle->countsReady.create(); !s.isOk()) return s;
     handle->memory = std::move(memory);
     handle->hostCounts = std::move(hostCounts);
+    handle->hostCountsDevice = static_cast<uint8_t*>(hostCountsDevice);
     handle->pairCapacity = pairCapacity;
     handle->rowCapacity = rowCapacity;
   }
@@ -176,6 +226,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   carver.setBase(handle->memory.get());
   HandleDevice& device = handle->device;
   carveHandle(carver, *comm, handle->pairCapacity, handle->rowCapacity, expertMajor, &device);
+  pointHostCounts(*comm, handle->hostCountsDevice, &device);
   device.pairCapacity = handle->pairCapacity;
   device.rowCapacity = handle->rowCapacity;
   device.expertMajor = expertMajor;
@@ -190,6 +241,12 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   const LayoutInput input{routing, summary.options.budgeted() ? 0 : 1};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
   const bool countFirst = comm->layoutEngine == 1;
+  if (clearSync) {
+    const size_t syncBytes = layoutSyncWords(*comm) * sizeof(int32_t);
+    if (Status s = cudaStatus(cudaMemsetAsync(device.layoutTickets, 0, syncBytes, stream), "cudaMemsetAsync(tickets)");
+        !s.isOk())
+      return s;
+  }
   PhaseClock& clock = comm->clock;
   if (Status s = clock.startCall(TimedOp::kLayout, stream); !s.isOk()) return s;
   if (Status s = inPhase(clock, ncclMoePhaseLayoutPublish, stream,
@@ -214,22 +271,9 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
                          });
       !s.isOk())
     return s;
-  uint8_t* host = handle->hostCounts.get();
-  if (Status s = cudaStatus(cudaMemcpyAsync(host, device.counts, sizeof(HandleCounts), cudaMemcpyDeviceToHost, stream),
-                            "cudaMemcpyAsync(counts)");
-      !s.isOk())
-    return s;
-  if (Status s = cudaStatus(cudaMemcpyAsync(host + sizeof(HandleCounts), device.tokensPerExpert,
-                                            comm->dims.localExperts * sizeof(int64_t), cudaMemcpyDeviceToHost, stream),
-                            "cudaMemcpyAsync(tokensPerExpert)");
-      !s.isOk())
-    return s;
-  if (device.netRows)
-    if (Status s = cudaStatus(cudaMemcpyAsync(hostNetRows(*handle), device.netRows, 2 * comm->domains * sizeof(int32_t),
-                                              cudaMemcpyDeviceToHost, stream),
-                              "cudaMemcpyAsync(network rows)");
-        !s.isOk())
-      return s;
+  // Count-first: the scan kernel has written the host copy (the event below says when it is there).
+  if (!countFirst)
+    if (Status s = copyCountsToHost(*comm, *handle, stream); !s.isOk()) return s;
   if (Status s = cudaStatus(cudaEventRecord(handle->countsReady.get(), stream), "cudaEventRecord"); !s.isOk())
     return s;
   handle->laidOut = true;

@@ -35,7 +35,8 @@ struct OwnSelection {
   int32_t domain;
 };
 
-// Counts of one handle, also copied to pinned host memory for ncclMoeHandleGetCounts.
+// Counts of one handle, also in pinned host memory for ncclMoeHandleGetCounts (copied there by the
+// scan engine, written there by the count-first scan kernel).
 struct HandleCounts {
   int64_t recvRows;      // rows written in the dispatch output
   int64_t recvPairs;     // (source token, this rank) pairs = combine partials this rank publishes
@@ -49,6 +50,14 @@ struct HandleCounts {
   int64_t faultValue;
   int32_t groupBlocking;  // every rank of the group made this layout in blocking mode
   int32_t reserved;
+};
+
+// The count-first layout's tickets (HandleDevice::layoutTickets).
+enum LayoutTicket : int {
+  kTicketPublishDone = 0,  // blocks of the publish kernel done
+  kTicketScanDone,         // blocks of the scan kernel done
+  kTicketNextChunk,        // the publish kernel's next chunk to hand out
+  kLayoutTickets
 };
 
 // Device arrays of one handle (carved from one allocation).
@@ -89,7 +98,15 @@ struct HandleDevice {
   int64_t* segmentPairs;      // [L]: (token, expert) pairs per segment
   int32_t* scanCounts;        // layout scratch: [max(ranks, experts)][chunks of kLayoutScanChunk tokens]
                               // (scan engine), [chunks][ranks + experts + domains] (count-first)
-  int32_t* layoutTickets;     // [2] count-first: blocks done in the publish and the scan kernel
+  // Count-first synchronisation words, zeroed once when the handle's memory is allocated and left
+  // at zero by the kernel that uses them (its last block), so a layout enqueues no memset:
+  int32_t* layoutTickets;     // [kLayoutTickets] (LayoutTicket)
+  int32_t* chunkReady;        // [chunks] publish kernel: 1 once chunk c's counts are in scanCounts
+  // Device-visible pointers into the handle's mapped pinned host copy of the counts (the layout
+  // written as call_phases.h says): the count-first scan kernel's last block writes it directly.
+  HandleCounts* hostCounts;
+  int64_t* hostTokensPerExpert;  // [L]
+  int32_t* hostNetRows;          // two-hop: [2][domains]; null with one domain
   int64_t pairCapacity;
   int64_t rowCapacity;
   int32_t expertMajor;

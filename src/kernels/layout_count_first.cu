@@ -1,21 +1,22 @@
 // The count-first layout engine (NCCL_MOE_LAYOUT_ENGINE=1): the same handle as the scan engine
-// (kernels/layout.cu) in three kernels, with no scan over other ranks' routing.
-//   1. positions  each source rank, a chunk of 256 of its own tokens per block: checks and
-//                 normalises the routing into its meta (as the scan engine does) and, per
-//                 selection, where its token stands inside the chunk among the tokens that select
-//                 the selection's rank, expert and domain (bit masks in shared memory, popcounts:
-//                 token order, so deterministic); the chunk's counts go to the handle's scratch;
-//   2. finish     adds the counts of the earlier chunks (each block for its own chunk), so every
-//                 position is the token's place among all the rank's tokens; the last block to
+// (kernels/layout.cu) in two kernels, with no scan over other ranks' routing.
+//   1. positions  each source rank, chunks of 256 of its own tokens handed to blocks by a ticket:
+//                 checks and normalises the routing into its meta (as the scan engine does) and,
+//                 per selection, where its token stands among the rank's tokens that select the
+//                 selection's rank, expert and domain: inside the chunk from bit masks in shared
+//                 memory (popcounts: token order, so deterministic), plus the counts of the earlier
+//                 chunks, which their blocks publish in the handle's scratch; the last block to
 //                 finish writes the rank's counts and header into its meta and announces it;
-//   3. scan       on every rank, after the meta arrived: offsets from the counts alone (every block
+//   2. scan       on every rank, after the meta arrived: offsets from the counts alone (every block
 //                 derives them; block 0 also writes them to the handle), then one pass over every
 //                 source's tokens places each received pair and row at offset + position, and one
 //                 over the routed tokens writes their pair slots at each destination; the last
-//                 block releases the meta.
+//                 block writes the counts into the handle's pinned host copy and releases the meta.
 // The data each rank reads of the others is the same as in the scan engine (their meta); what is
-// gone is the scans over it (about 11 launches, each waiting for the last, become 3). The result is
-// the canonical layout of reference/layout.h, as reference/count_first_layout.h models step by step.
+// gone is the scans over it (about 11 launches, each waiting for the last, become 2). Both kernels
+// leave their tickets at zero and no memset or copy goes between them (on the virtual cluster each
+// stream operation costs ~27 us). The result is the canonical layout of reference/layout.h, as
+// reference/count_first_layout.h models step by step.
 #include <algorithm>
 
 #include "kernels/layout_meta.cuh"
@@ -67,19 +68,52 @@ __device__ bool lastBlockDone(int32_t* ticket) {
   return last != 0;
 }
 
-// 1. One chunk of this rank's tokens per block (thread = token).
-__global__ void __launch_bounds__(kThreads) chunkPositionsKernel(DomainView view, GroupDims dims, LayoutInput in,
-                                                                 HandleDevice handle, uint64_t* faultKey) {
-  extern __shared__ uint32_t masks[];  // [counter][kMaskWords]
-  if (!waitForPeers(view, kPhaseMetaRead, view.epochs->lastMeta)) return;
+// Acquire and release of a chunk flag between the blocks of one kernel.
+__device__ __forceinline__ int32_t loadAcquireGpu(const int32_t* p) {
+  int32_t v;
+  asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+__device__ __forceinline__ void storeReleaseGpu(int32_t* p, int32_t v) {
+  asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+
+// Counter c summed over chunks [0, end) of the handle's chunk counts (L2: another block wrote them
+// in this kernel).
+__device__ __forceinline__ int32_t chunkCountsBelow(const HandleDevice& handle, int end, int total, int c) {
+  int32_t sum = 0;
+  for (int j = 0; j < end; ++j) sum += __ldcg(&handle.scanCounts[static_cast<size_t>(j) * total + c]);
+  return sum;
+}
+
+// 1. Positions: a block takes chunks of 256 of this rank's tokens from a ticket (thread = token),
+// checks and normalises them into its meta, counts them into the handle's scratch and flags the
+// chunk; then, once the chunks before it are flagged, writes each selection's position among all
+// the rank's tokens. The wait needs no co-residency of the grid: a chunk goes only to a block that
+// is running, so every earlier chunk belongs to a running block, which flags its chunk before it
+// waits for anything (chunk 0 waits for none). The last block to finish writes the rank's counts
+// and header into its meta, announces it, and clears the ticket and the flags for the next layout.
+__global__ void __launch_bounds__(kThreads) positionsKernel(DomainView view, GroupDims dims, LayoutInput in,
+                                                            HandleDevice handle, uint64_t* faultKey) {
+  extern __shared__ uint32_t masks[];  // [counter][kMaskWords], then earlier [counter]
+  __shared__ int chunkHere;
+  __shared__ int stopped;  // gave up waiting for an earlier chunk: a failure is recorded
   const Counters counters = countersOf(view, dims);
+  const int total = counters.total();
+  int32_t* earlier = reinterpret_cast<int32_t*>(masks + static_cast<size_t>(total) * kMaskWords);
   const int W = dims.metaWidth, L = dims.localExperts, domainExperts = L * view.localRanks;
   MetaSelection* meta = metaSelections(view, view.rank);
   MetaPosition* positions = metaPositions(view, view.rank);
   const int chunks = (in.numTokens + kThreads - 1) / kThreads;
-  for (int chunk = blockIdx.x; chunk < chunks; chunk += gridDim.x) {
-    for (int i = threadIdx.x; i < counters.total() * kMaskWords; i += blockDim.x) masks[i] = 0;
+  if (threadIdx.x == 0) stopped = 0;  // read after waitForPeers' barriers
+  const bool failed = !waitForPeers(view, kPhaseMetaRead, view.epochs->lastMeta);
+  while (!failed) {
+    if (threadIdx.x == 0) chunkHere = atomicAdd(&handle.layoutTickets[kTicketNextChunk], 1);
+    for (int i = threadIdx.x; i < total * kMaskWords; i += blockDim.x) masks[i] = 0;
     __syncthreads();
+    const int chunk = chunkHere;
+    if (chunk >= chunks) break;
     const int t = chunk * kThreads + threadIdx.x;
     const bool mine = t < in.numTokens;
     MetaSelection* sel = meta + static_cast<size_t>(t) * W;
@@ -97,6 +131,36 @@ __global__ void __launch_bounds__(kThreads) chunkPositionsKernel(DomainView view
       }
     }
     __syncthreads();
+    int32_t* chunkCounts = handle.scanCounts + static_cast<size_t>(chunk) * total;
+    for (int c = threadIdx.x; c < total; c += blockDim.x) {
+      int32_t tokens = 0;
+      for (int w = 0; w < kMaskWords; ++w) tokens += __popc(masks[c * kMaskWords + w]);
+      chunkCounts[c] = tokens;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      __threadfence();
+      storeReleaseGpu(&handle.chunkReady[chunk], 1);
+    }
+    // The earlier chunks' counts (a thread per chunk waits for its flag). The wait ends anyway on a
+    // failure or after the timeout (recorded as this rank waiting for itself while its meta is made
+    // ready): flags or a ticket left stale by a kernel that never finished must not hang it.
+    for (int j = threadIdx.x; j < chunk; j += blockDim.x) {
+      const uint64_t start = globalTimerNs();
+      for (uint32_t spins = 0; loadAcquireGpu(&handle.chunkReady[j]) == 0; ++spins) {
+        if (!timeToCheckErrors(spins)) continue;
+        const bool late = globalTimerNs() - start > view.timeoutNs;
+        if (late) raiseTimeout(view, view.localRank, kPhaseMetaReady, 1, 0);
+        if (late || errorRaised(view)) {
+          stopped = 1;
+          break;
+        }
+      }
+    }
+    __syncthreads();
+    if (stopped) break;
+    for (int c = threadIdx.x; c < total; c += blockDim.x) earlier[c] = chunkCountsBelow(handle, chunk, total, c);
+    __syncthreads();
     if (mine)
       for (int k = 0; k < W; ++k) {
         const int e = sel[k].expert;
@@ -105,56 +169,20 @@ __global__ void __launch_bounds__(kThreads) chunkPositionsKernel(DomainView view
           p = MetaPosition{-1, -1, -1};
           continue;
         }
-        p = MetaPosition{tokensBefore(&masks[counters.ofRank(e / L) * kMaskWords]),
-                         tokensBefore(&masks[counters.ofExpert(e) * kMaskWords]),
-                         tokensBefore(&masks[counters.ofDomain(e / domainExperts) * kMaskWords])};
+        const int r = counters.ofRank(e / L), x = counters.ofExpert(e), m = counters.ofDomain(e / domainExperts);
+        p = MetaPosition{earlier[r] + tokensBefore(&masks[r * kMaskWords]),
+                         earlier[x] + tokensBefore(&masks[x * kMaskWords]),
+                         earlier[m] + tokensBefore(&masks[m * kMaskWords])};
       }
-    int32_t* chunkCounts = handle.scanCounts + static_cast<size_t>(chunk) * counters.total();
-    for (int c = threadIdx.x; c < counters.total(); c += blockDim.x) {
-      int32_t tokens = 0;
-      for (int w = 0; w < kMaskWords; ++w) tokens += __popc(masks[c * kMaskWords + w]);
-      chunkCounts[c] = tokens;
-    }
-    __syncthreads();  // the masks are cleared for the next chunk
+    __syncthreads();  // the masks, `earlier` and chunkHere are rewritten for the next chunk
   }
-}
-
-// 2. Positions among all the rank's tokens; the rank's counts and header; the announcement.
-__global__ void __launch_bounds__(kThreads) finishPositionsKernel(DomainView view, GroupDims dims, LayoutInput in,
-                                                                  HandleDevice handle, uint64_t* faultKey) {
-  extern __shared__ int32_t earlier[];  // [counter]: the counts of the chunks before this block's
-  const Counters counters = countersOf(view, dims);
-  const int W = dims.metaWidth, L = dims.localExperts, domainExperts = L * view.localRanks;
-  const MetaSelection* meta = metaSelections(view, view.rank);
-  MetaPosition* positions = metaPositions(view, view.rank);
-  const int chunks = (in.numTokens + kThreads - 1) / kThreads;
-  const bool failed = blockErrorRaised(view);  // the positions kernel gave up waiting: nothing to finish
-  for (int chunk = blockIdx.x; chunk < chunks && !failed; chunk += gridDim.x) {
-    for (int c = threadIdx.x; c < counters.total(); c += blockDim.x) {
-      int32_t sum = 0;
-      for (int j = 0; j < chunk; ++j) sum += handle.scanCounts[static_cast<size_t>(j) * counters.total() + c];
-      earlier[c] = sum;
-    }
-    __syncthreads();
-    const int t = chunk * kThreads + threadIdx.x;
-    if (t < in.numTokens)
-      for (int k = 0; k < W; ++k) {
-        const int e = meta[static_cast<size_t>(t) * W + k].expert;
-        if (e < 0) continue;
-        MetaPosition& p = positions[static_cast<size_t>(t) * W + k];
-        p.pair += earlier[counters.ofRank(e / L)];
-        p.row += earlier[counters.ofExpert(e)];
-        p.domain += earlier[counters.ofDomain(e / domainExperts)];
-      }
-    __syncthreads();  // `earlier` is rewritten for the next chunk
-  }
-  if (!lastBlockDone(&handle.layoutTickets[0]) || failed || blockErrorRaised(view)) return;
+  if (!lastBlockDone(&handle.layoutTickets[kTicketPublishDone])) return;
+  // Every block is done with the chunk ticket and the flags.
+  for (int j = threadIdx.x; j < chunks; j += blockDim.x) handle.chunkReady[j] = 0;
+  if (threadIdx.x == 0) handle.layoutTickets[kTicketNextChunk] = 0;
+  if (failed || stopped || blockErrorRaised(view)) return;
   int32_t* totals = metaCounts(view, view.rank);
-  for (int c = threadIdx.x; c < counters.total(); c += blockDim.x) {
-    int32_t sum = 0;
-    for (int j = 0; j < chunks; ++j) sum += handle.scanCounts[static_cast<size_t>(j) * counters.total() + c];
-    totals[c] = sum;
-  }
+  for (int c = threadIdx.x; c < total; c += blockDim.x) totals[c] = chunkCountsBelow(handle, chunks, total, c);
   __syncthreads();
   if (threadIdx.x != 0) return;
   writeMetaHeader(view, dims, in, faultKey);
@@ -410,10 +438,28 @@ __device__ void placeRouted(const DomainView& view, const GroupDims& dims, const
   handle.routePairCount[at] = inDomain;
 }
 
-// 3. The receive side and the routes of this rank, from the group's counts and positions.
+// The handle's counts, tokens per expert and (two-hop) network rows into the host copy, which the
+// host reads once the layout's event has completed. A whole block, after every block is done.
+__device__ void writeHostCounts(const DomainView& view, const GroupDims& dims, const HandleDevice& handle) {
+  static_assert(sizeof(HandleCounts) % sizeof(int32_t) == 0, "HandleCounts is copied as words");
+  constexpr int kWords = sizeof(HandleCounts) / sizeof(int32_t);
+  const auto* counts = reinterpret_cast<const int32_t*>(handle.counts);
+  auto* hostCounts = reinterpret_cast<int32_t*>(handle.hostCounts);
+  for (int i = threadIdx.x; i < kWords; i += blockDim.x) hostCounts[i] = __ldcg(&counts[i]);
+  for (int l = threadIdx.x; l < dims.localExperts; l += blockDim.x)
+    handle.hostTokensPerExpert[l] = __ldcg(&handle.tokensPerExpert[l]);
+  if (handle.hostNetRows != nullptr)
+    for (int i = threadIdx.x; i < 2 * view.domains; i += blockDim.x) handle.hostNetRows[i] = __ldcg(&handle.netRows[i]);
+  __threadfence_system();
+}
+
+// 2. The receive side and the routes of this rank, from the group's counts and positions.
 __global__ void __launch_bounds__(kThreads) countFirstScanKernel(DomainView view, GroupDims dims, HandleDevice handle) {
   extern __shared__ int64_t offsetWords[];
   const int R = view.ranks, L = dims.localExperts, M = view.domains, T = dims.maxTokens;
+  // This layout's counts start from zero (block 0 alone writes them, in this order): a fault, a
+  // timeout or a success each leaves counts of its own.
+  if (blockIdx.x == 0 && threadIdx.x == 0) *handle.counts = HandleCounts{};
   bool proceed = waitForPeers(view, kPhaseMetaReady, callEpoch(view));
   if (proceed && groupFault(view, handle)) proceed = false;
   if (proceed) {
@@ -447,8 +493,10 @@ __global__ void __launch_bounds__(kThreads) countFirstScanKernel(DomainView view
       }
     }
   }
+  if (!lastBlockDone(&handle.layoutTickets[kTicketScanDone])) return;
+  writeHostCounts(view, dims, handle);
   // Every block has read the peers' meta: they may overwrite it in their next layout.
-  if (!lastBlockDone(&handle.layoutTickets[1]) || threadIdx.x != 0 || errorRaised(view)) return;
+  if (threadIdx.x != 0 || errorRaised(view)) return;
   const uint64_t epoch = callEpoch(view);
   signalPeers(view, kPhaseMetaRead, epoch);
   view.epochs->lastMeta = epoch;
@@ -470,14 +518,10 @@ cudaError_t launchCountFirstPublish(const DomainView& view, const GroupDims& dim
                                     cudaStream_t stream) {
   discardEarlierLaunchError();
   const size_t counters = static_cast<size_t>(view.ranks) + dims.experts + view.domains;
-  const size_t maskBytes = counters * kMaskWords * sizeof(uint32_t);
-  cudaError_t err = cudaMemsetAsync(handle.counts, 0, sizeof(HandleCounts), stream);
-  if (err == cudaSuccess) err = cudaMemsetAsync(handle.layoutTickets, 0, 2 * sizeof(int32_t), stream);
-  if (err == cudaSuccess) err = allowSharedBytes(chunkPositionsKernel, maskBytes);
-  if (err != cudaSuccess) return err;
-  const int grid = cappedGrid(input.numTokens, kThreads, budget);
-  chunkPositionsKernel<<<grid, kThreads, maskBytes, stream>>>(view, dims, input, handle, faultKey);
-  finishPositionsKernel<<<grid, kThreads, counters * sizeof(int32_t), stream>>>(view, dims, input, handle, faultKey);
+  const size_t sharedBytes = counters * kMaskWords * sizeof(uint32_t) + counters * sizeof(int32_t);
+  if (cudaError_t err = allowSharedBytes(positionsKernel, sharedBytes); err != cudaSuccess) return err;
+  positionsKernel<<<cappedGrid(input.numTokens, kThreads, budget), kThreads, sharedBytes, stream>>>(view, dims, input,
+                                                                                                   handle, faultKey);
   return cudaGetLastError();
 }
 

@@ -143,7 +143,8 @@ __device__ inline void writeMetaHeader(const DomainView& view, const GroupDims& 
   header.numTokens = in.numTokens;
   header.topk = dims.metaWidth;
   header.blocking = in.blocking;
-  const uint64_t key = *faultKey;
+  // Not from L1: the count-first engine's blocks set it with atomics earlier in the same kernel.
+  const uint64_t key = *const_cast<const volatile uint64_t*>(faultKey);
   if (key != ~0ull) {
     const int token = static_cast<int>(key >> 32);
     const int slot = static_cast<int>((key >> 4) & 0x0FFFFFFF);

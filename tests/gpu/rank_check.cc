@@ -53,6 +53,7 @@ struct Options {
   int sms = 8;
   uint64_t seed = 1;
   int badRank = -1;   // this rank's routing gets an out-of-range expert: every rank must see the error
+  int badIters = 1000;  // ... in the first badIters iterations only (later layouts on the handle are good)
   int deadRank = -1;  // this rank stops answering after set-up: the others must time out
   bool deadInDispatch = false;  // ... after the layout instead: the others time out in dispatch
   int timeoutMs = 60000;
@@ -100,6 +101,8 @@ tools::FlagSet flagsOf(Options* o) {
   flags.integer("--sms", "SM budget per op", &o->sms, 1, 1024);
   flags.integer("--seed", "random seed", &o->seed, 0, LLONG_MAX);
   flags.integer("--bad-rank", "this rank's routing is invalid (-1: none)", &o->badRank, kNoRank, kRanks);
+  flags.integer("--bad-iters", "with --bad-rank: only the first N iterations' routing is invalid", &o->badIters, 0,
+                1000);
   flags.integer("--dead-rank", "this rank stops answering (-1: none)", &o->deadRank, kNoRank, kRanks);
   flags.toggle("--dead-in-dispatch", "the dead rank stops after the layout", &o->deadInDispatch);
   flags.integer("--timeout-ms", "the communicator's timeout", &o->timeoutMs, 1, INT32_MAX);
@@ -220,7 +223,8 @@ class Check {
     std::mt19937_64 rng(o_.seed * 1000003ull + iteration);
     Group g = makeGroup(o_, env_.size, rng);
     const int me = env_.rank;
-    if (o_.badRank >= 0 && g.routings[o_.badRank].numTokens > 0) {
+    const bool badRouting = o_.badRank >= 0 && iteration < o_.badIters;
+    if (badRouting && g.routings[o_.badRank].numTokens > 0) {
       RankRouting& bad = g.routings[o_.badRank];
       if (o_.mapFormat) bad.routingMap[0] = 3;
       else bad.topkIdx[0] = o_.experts + 7;
@@ -262,7 +266,7 @@ class Check {
     std::vector<int64_t> perExpert(L, -1);
     int32_t overflow = -1;
     const ncclResult_t counted = ncclMoeHandleGetCounts(*handle, &rows, perExpert.data(), &overflow);
-    if (o_.badRank >= 0) {
+    if (badRouting) {
       const std::string message = ncclMoeGetLastError(comm_);
       const std::string want = "rank " + std::to_string(o_.badRank) + " token 0";
       if (counted != ncclInvalidArgument || message.find(want) == std::string::npos)

@@ -49,6 +49,15 @@ const ClusterCase kCases[] = {
      "--experts 64 --topk 8 --tokens 96 --hidden 256 --expert-major --pad 8 --budget 512 --uneven"},
     {"r8_fp8_map_odd_hidden", 8, "--experts 32 --topk 4 --tokens 40 --hidden 333 --map --fp8"},
     {"r4_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 1"},
+    // A routing fault, then good layouts on the same handle (every kernel left its tickets at zero);
+    // 300 tokens: two chunks of the count-first positions kernel.
+    {"r4_bad_routing_then_good_layouts", 4,
+     "--experts 16 --topk 2 --tokens 300 --hidden 64 --bad-rank 1 --bad-iters 1 --iters 3"},
+    // More chunks than blocks: each block of the count-first positions kernel takes several chunks,
+    // each waiting for the counts of the chunks before it (uneven: the chunk count differs by rank).
+    {"r4_many_chunks_few_blocks", 4, "--experts 32 --topk 8 --tokens 1500 --hidden 64 --uneven --sms 2 --iters 3"},
+    {"r2_many_chunks_expert_major", 2,
+     "--experts 8 --topk 3 --tokens 1100 --hidden 64 --expert-major --pad 4 --sms 2 --iters 2"},
     {"r4_cuda_graph_replays_new_routing", 4,
      "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3"},
     {"r2_config_mismatch_refused", 2, "--experts 8 --topk 2 --tokens 32 --hidden 64 --config-mismatch"},
@@ -94,6 +103,9 @@ const ClusterCase kCases[] = {
      "--dead-in-replay --timeout-ms 3000",
      1, 90},
     {"n2x2_bad_routing_reported_everywhere", 4, "--experts 16 --topk 2 --tokens 16 --hidden 64 --bad-rank 2", 2},
+    {"n2x2_bad_routing_then_good_layouts", 4,
+     "--experts 16 --topk 2 --tokens 300 --hidden 64 --bad-rank 2 --bad-iters 1 --iters 3", 2},
+    {"n2x2_many_chunks_few_blocks", 4, "--experts 16 --topk 4 --tokens 1100 --hidden 64 --uneven --sms 3 --iters 2", 2},
     {"n2x2_silent_rank_times_out", 4,
      "--experts 16 --topk 2 --tokens 16 --hidden 64 --dead-rank 3 --timeout-ms 3000", 2, 60},
     // The rest of the dying-rank matrix: a dispatch on one domain, a creation across domains.
@@ -153,7 +165,8 @@ const char* const kScanEngineCases[] = {
     "n4x2_expert_major_budget", "n4x2_fp8_pow2_map_all_to_one",   "n4x1_nccl_only",
     "n2x2_cuda_graph_replays_new_routing", "n2x2_bad_routing_reported_everywhere",
     "n2x2_chunks3_topk_per_rank_phase_times", "n4x2_chunks5_expert_major_budget",
-    "r8_zero_copy_expert_major", "n2x2_one_budgeted_rank_whole_slots",
+    "r8_zero_copy_expert_major", "n2x2_one_budgeted_rank_whole_slots", "r4_bad_routing_then_good_layouts",
+    "r4_many_chunks_few_blocks",
 };
 
 std::vector<ClusterCase> scanEngineCases() {
