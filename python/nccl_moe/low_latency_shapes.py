@@ -162,7 +162,8 @@ class LowLatencySizing:
         if D < 1 or R % D != 0:
             raise ValueError("ranks_per_domain=%d must divide the %d ranks" % (D, R))
         M = R // D
-        header = round_up(4 * (K + 1), SLOT_ALIGN)
+        header = round_up(4 * (2 * K + 1), SLOT_ALIGN)  # t + 1, K ids, K row numbers
+        counts = round_up(4 * R * (self.experts // R), SLOT_ALIGN)  # every source's rows per local expert
         if self.fp8:
             row = round_up(H, SLOT_ALIGN) + round_up(4 * self.scale_blocks, SLOT_ALIGN)
         else:
@@ -170,7 +171,7 @@ class LowLatencySizing:
         slot = header + row
         combine_row = round_up(2 * H, SLOT_ALIGN)
         weights = round_up(4 * K, SLOT_ALIGN)
-        per_parity = (SIGNAL_BYTES_PER_RANK * R + (R + 2 * (M - 1)) * N * slot + M * N * K * combine_row
+        per_parity = (SIGNAL_BYTES_PER_RANK * R + counts + (R + 2 * (M - 1)) * N * slot + M * N * K * combine_row
                       + 2 * (M - 1) * N * weights + 2 * (M - 1) * N * combine_row)
         return PARITIES * per_parity
 

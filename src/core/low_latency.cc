@@ -56,18 +56,16 @@ LowLatencyShape lowLatencyShapeOf(const CommConfig& config, int ranks, int ranks
 }
 
 LowLatencyScratch lowLatencyScratchOf(const LowLatencyShape& shape) {
-  const size_t R = shape.ranks, N = shape.maxTokens, K = shape.maxTopk, L = shape.localExperts();
+  const size_t N = shape.maxTokens, K = shape.maxTopk;
   LowLatencyScratch s;
   s.counters = aligned256(sizeof(LowLatencyCounters));
-  s.positions = aligned256(R * N * K * sizeof(int32_t));
-  s.sourceCounts = aligned256(R * L * sizeof(int32_t));
   s.stashKept = aligned256(2 * N * K * sizeof(int32_t));
   s.stashWeights = aligned256(2 * N * K * sizeof(float));
   const int M = shape.domains();
   s.netTails = M > 1 ? aligned256(static_cast<size_t>(lowLatencyNetTailIndex(kLowLatencyNetKinds, 0, 0, 0, M)) *
                                   static_cast<size_t>(lowLatencyNetTailBytes(shape)))
                      : 0;
-  s.total = s.counters + s.positions + s.sourceCounts + s.stashKept + s.stashWeights + s.netTails;
+  s.total = s.counters + s.stashKept + s.stashWeights + s.netTails;
   return s;
 }
 
@@ -118,9 +116,7 @@ Status LowLatencyState::create(ncclMoeComm& comm, std::unique_ptr<LowLatencyStat
   v.regions = regions;
   uint8_t* at = state->scratch_.get();
   v.counters = reinterpret_cast<LowLatencyCounters*>(at);
-  v.positions = reinterpret_cast<int32_t*>(at += scratch.counters);
-  v.sourceCounts = reinterpret_cast<int32_t*>(at += scratch.positions);
-  v.stashKept = reinterpret_cast<int32_t*>(at += scratch.sourceCounts);
+  v.stashKept = reinterpret_cast<int32_t*>(at += scratch.counters);
   v.stashWeights = reinterpret_cast<float*>(at += scratch.stashKept);
   v.netTails = twoHop ? (at += scratch.stashWeights) : nullptr;
   v.netTailBytes = twoHop ? lowLatencyNetTailBytes(shape) : 0;

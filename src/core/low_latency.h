@@ -30,8 +30,6 @@ LowLatencyShape lowLatencyShapeOf(const CommConfig& config, int ranks, int ranks
 // The private device memory of the LL mode (not peer-visible), in the order it is carved.
 struct LowLatencyScratch {
   size_t counters = 0;      // LowLatencyCounters
-  size_t positions = 0;     // [R][N][maxTopk] int32
-  size_t sourceCounts = 0;  // [R][L] int32
   size_t stashKept = 0;     // [2][N][maxTopk] int32
   size_t stashWeights = 0;  // [2][N][maxTopk] float
   size_t netTails = 0;      // two hops: [kinds][2][2][M] tails of lowLatencyNetTailBytes; 0 with one domain

@@ -18,7 +18,7 @@ KindInfo kindInfo(int kind, const LowLatencyRegions& r, const LowLatencyShape& s
   switch (kind) {
     case kLowLatencyNetDispatch:
       return {"low-latency dispatch slots", kPhaseLowLatencyDispatchNetwork, r.netDispatchSend, r.netDispatchRecv,
-              r.slotBytes, header};
+              r.slotBytes, lowLatencyDispatchTailBytes(shape)};
     case kLowLatencyNetWeights:
       return {"low-latency combine weights", kPhaseLowLatencyCombineWeights, r.netWeightsSend, r.netWeightsRecv,
               r.weightsBytes, lowLatencyNetTailBytes(shape)};

@@ -14,8 +14,6 @@ const char* stepName(int step) {
     case kTraceRecordSent: return "arrival released";
     case kTraceArrived: return "all arrived";
     case kTraceJudged: return "judged";
-    case kTraceCounted: return "counted";
-    case kTraceGridMet: return "grid met";
     case kTraceReceived: return "received";
     case kTraceDone: return "credits released";
     default: return "?";

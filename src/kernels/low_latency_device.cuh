@@ -1,7 +1,7 @@
 // What the low-latency dispatch and combine kernels share: addressing inside the LL buffers, the
 // waits on the peers' records (every wait has the communicator's timeout and records rank, peer,
-// phase and counters, transport/device_sync.cuh), last-block detection, a grid barrier, and the
-// error record of a routing fault found on the device.
+// phase and counters, transport/device_sync.cuh), last-block detection, step timing, and the error
+// record of a routing fault found on the device.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +29,13 @@ __device__ __forceinline__ uint8_t* llParity(const LowLatencyView& v, int owner,
 // `source` or, from another domain, by its relay here; the credit fields by `source` only).
 __device__ __forceinline__ LowLatencyPeerRecord* llRecord(const LowLatencyView& v, int owner, int parity, int source) {
   return reinterpret_cast<LowLatencyPeerRecord*>(llParity(v, owner, parity) + v.regions.signals) + source;
+}
+
+// What `source`'s dispatch of parity `parity` brings `owner` per local expert: L int32 in owner's
+// counts region (written by `source`, or from another domain by its relay here).
+__device__ __forceinline__ int32_t* llSourceCounts(const LowLatencyView& v, int owner, int parity, int source) {
+  return reinterpret_cast<int32_t*>(llParity(v, owner, parity) + v.regions.counts) +
+         static_cast<int64_t>(source) * v.localExperts;
 }
 
 // Dispatch slot (source rank, token) of parity `parity` in `owner`'s buffer: int32 header, then the row.
@@ -74,6 +81,12 @@ __device__ __forceinline__ uint8_t* llNetMessage(const LowLatencyView& v, int64_
 __device__ __forceinline__ LowLatencyNetTail* llNetTail(const LowLatencyView& v, int kind, int receive, int n) {
   const int64_t index = lowLatencyNetTailIndex(kind, v.netParity, receive, n, v.domain.domains);
   return reinterpret_cast<LowLatencyNetTail*>(v.netTails + index * v.netTailBytes);
+}
+
+// The counts a dispatch tail carries after its 64 bytes ([D][L] int32).
+__device__ __forceinline__ int32_t* llNetTailCounts(LowLatencyNetTail* tail) { return reinterpret_cast<int32_t*>(tail + 1); }
+__device__ __forceinline__ const int32_t* llNetTailCounts(const LowLatencyNetTail* tail) {
+  return reinterpret_cast<const int32_t*>(tail + 1);
 }
 
 // Every rail peer's tail is this operation's (else it had failed before it wrote: recorded).
@@ -175,45 +188,6 @@ __device__ inline bool llLastBlock(uint32_t* done) {
   __syncthreads();
   if (last) __threadfence_system();
   return last;
-}
-
-// Every block of the grid has arrived (sense by generation, so it works whatever the counters held
-// before: graph replays, grids of other sizes). Every block of an LL kernel is resident at once (the
-// SM budget guarantees it). False after a timeout or another failure.
-__device__ inline bool llGridSync(const LowLatencyView& v) {
-  __shared__ int failed;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    failed = 0;
-    LowLatencyCounters* c = v.counters;
-    volatile uint32_t* generation = &c->gridGeneration;
-    const uint32_t seen = *generation;
-    __threadfence();
-    if (atomicAdd(&c->gridArrived, 1u) == gridDim.x - 1) {
-      c->gridArrived = 0;
-      __threadfence();
-      atomicAdd(&c->gridGeneration, 1u);
-    } else {
-      const uint64_t start = globalTimerNs();
-      for (uint32_t spins = 0; *generation == seen; ++spins) {
-        if (!timeToCheckErrors(spins)) continue;
-        if (errorRaised(v.domain)) {
-          failed = 1;
-          break;
-        }
-        if (globalTimerNs() - start > v.domain.timeoutNs) {
-          raiseTimeout(v.domain, v.domain.localRank, kPhaseLowLatencyGridSync, gridDim.x, 0);
-          failed = 1;
-          break;
-        }
-      }
-    }
-  }
-  __syncthreads();
-  __threadfence();
-  const bool ok = failed == 0;
-  __syncthreads();
-  return ok;
 }
 
 // ---- Step timing (NCCL_MOE_LL_TRACE=1) ------------------------------------------------------------

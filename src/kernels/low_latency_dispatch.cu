@@ -1,27 +1,29 @@
 // Low-latency dispatch (docs/low_latency.md sections 3, 5 and 6): one kernel that runs the send
 // half, the receive half or both (with several domains the host runs each half on its own, the
 // network group between them).
-//   send     every block checks this rank's ids (the first fault in (token, slot) order); then one
-//            warp per (token, destination rank of this domain) that owns one of the token's experts
-//            writes the token's header and row (BF16 copy, or FP8 E4M3 quantised here, once per
-//            destination, with the same bits each time) into slot (this rank, token) of the
-//            destination's landing region; with several domains also one warp per (token, other
+//   send     every block checks this rank's ids (the first fault in (token, slot) order) and, in
+//            one warp, numbers each (t, k) among this rank's rows of its expert in token order
+//            and counts the rows per expert; meanwhile one warp per (token, destination rank of
+//            this domain) that owns one of the token's experts writes the token's row (BF16 copy,
+//            or FP8 E4M3 quantised here, once per destination, with the same bits each time) into
+//            slot (this rank, token) of the destination's landing region, then its header (ids,
+//            each row's number, t + 1); with several domains also one warp per (token, other
 //            domain) stages slot t of that domain's network message (header 0 when the token needs
-//            no expert there); the last block then writes this rank's record (T, K, the fault) into
-//            every domain peer and releases its arrival, and the network messages' tails.
+//            no expert there). The last block writes this rank's rows per local expert into every
+//            domain peer's counts region, its record (T, K, the fault), the network tails (the
+//            counts of the other domains' ranks), and releases its arrival.
 //   relay    (two hops, first in the receive half, after the network group landed) every block
 //            checks the tails' sequence numbers (a stale one: the rail peer had failed); a warp per
 //            (source domain, token, rank of this domain) copies the landed slot into that rank's
 //            landing slot (rail peer, token) when the token selects one of its experts; the last
-//            block writes the rail peers' records (T, K, fault) into every domain peer and releases
-//            their arrivals.
+//            block writes the rail peers' counts and records (T, K, fault) into every domain peer
+//            and releases their arrivals.
 //   receive  waits for the arrival of every source rank (all R, through the relays); every block
 //            judges the records alike (the lowest rank with a fault or a K other than rank 0's);
-//            without one, a warp per (source rank, local expert) counts its rows in token order
-//            (their position inside the source), the grid meets, and a warp per landing slot copies
-//            the row to each of its local experts' segments at (rows of lower sources) + (position
-//            inside its source): sorted by (source rank, token). Every consumed slot is emptied; the
-//            last block credits every domain peer.
+//            without one, a warp per landing slot copies the row to each of its local experts'
+//            segments at (rows of lower sources, from the counts) + (the row's number, from the
+//            header): sorted by (source rank, token), with no counting and no grid barrier here.
+//            Every consumed slot is emptied; the last block credits every domain peer.
 #include <algorithm>
 #include <climits>
 
@@ -95,11 +97,77 @@ __device__ __forceinline__ bool selectsRanks(const LowLatencyView& v, const Id* 
   return __any_sync(0xFFFFFFFFu, hit);
 }
 
-// A slot for token t at `slot`: header (t + 1 last, after the ids) and the row.
-__device__ void writeSlotAt(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint8_t* slot, int t) {
+// ---- Numbering the rows (the send half's shared memory) -------------------------------------------
+
+// Per expert a running count of this rank's rows and the lanes of the current round that hold it,
+// then position[t][k]: row (t, k)'s number among this rank's rows of its expert, in token order.
+struct RowNumbers {
+  int32_t* running;   // [E]; after numberRows: this rank's rows per expert
+  uint32_t* lanes;    // [E]
+  int16_t* position;  // [T][K] (T <= 1024)
+};
+
+__device__ __forceinline__ RowNumbers rowNumbersIn(uint8_t* shared, const LowLatencyView& v) {
+  RowNumbers n;
+  n.running = reinterpret_cast<int32_t*>(shared);
+  n.lanes = reinterpret_cast<uint32_t*>(n.running + v.experts);
+  n.position = reinterpret_cast<int16_t*>(n.lanes + v.experts);
+  return n;
+}
+
+// One warp numbers every (t, k) of this rank, 32 tokens a round (lane = token): a row's number is
+// the rows of its expert in earlier rounds plus the lanes below it in this round that hold the
+// expert. The ids are valid (findIdFault found none bad: no expert twice in a token), so each
+// lane holds an expert at most once and the lowest lane that holds it advances its count.
+__device__ void numberRows(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, const RowNumbers& n) {
+  for (int e = laneId(); e < v.experts; e += kWarp) {
+    n.running[e] = 0;
+    n.lanes[e] = 0;
+  }
+  __syncwarp();
+  const uint32_t lane = 1u << laneId(), below = lane - 1u;
+  for (int first = 0; first < a.numTokens; first += kWarp) {
+    const int t = first + laneId();
+    const int64_t* ids = a.topkIdx + static_cast<int64_t>(t) * a.topk;
+    const bool mine = t < a.numTokens;
+    for (int k = 0; k < a.topk; ++k)
+      if (mine && ids[k] >= 0) atomicOr(&n.lanes[ids[k]], lane);
+    __syncwarp();
+    for (int k = 0; k < a.topk; ++k)
+      if (mine && ids[k] >= 0)
+        n.position[t * a.topk + k] = static_cast<int16_t>(n.running[ids[k]] + __popc(n.lanes[ids[k]] & below));
+    __syncwarp();  // every number of the round is taken before any count advances
+    for (int k = 0; k < a.topk; ++k) {
+      const int64_t e = mine ? ids[k] : -1;
+      if (e < 0) continue;
+      const uint32_t holders = n.lanes[e];
+      if ((holders & below) == 0) n.running[e] += __popc(holders);
+    }
+    __syncwarp();
+    for (int k = 0; k < a.topk; ++k)
+      if (mine && ids[k] >= 0) n.lanes[ids[k]] = 0;
+    __syncwarp();
+  }
+}
+
+// ---- Send half ----------------------------------------------------------------------------------
+
+// Slot header of token t: its ids, each row's number (-1 for a masked slot), and t + 1 last.
+__device__ void writeSlotHeader(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint8_t* slot,
+                                int t, const RowNumbers& n) {
   auto* header = reinterpret_cast<int32_t*>(slot);
   const int64_t* ids = a.topkIdx + static_cast<int64_t>(t) * a.topk;
-  for (int k = laneId(); k < a.topk; k += kWarp) header[1 + k] = static_cast<int32_t>(ids[k]);
+  for (int k = laneId(); k < a.topk; k += kWarp) {
+    const int64_t e = ids[k];
+    header[1 + k] = static_cast<int32_t>(e);
+    header[1 + v.maxTopk + k] = e >= 0 ? n.position[t * a.topk + k] : -1;
+  }
+  __syncwarp();
+  if (laneId() == 0) header[0] = t + 1;
+}
+
+// Token t's row into a slot: a BF16 copy, or FP8 E4M3 quantised here (the same bits every time).
+__device__ void writeSlotRow(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint8_t* slot, int t) {
   const size_t xRowBytes = static_cast<size_t>(v.hidden) * 2;
   const uint8_t* x = static_cast<const uint8_t*>(a.x) + static_cast<size_t>(t) * xRowBytes;
   uint8_t* row = slot + v.regions.headerBytes;
@@ -108,22 +176,36 @@ __device__ void writeSlotAt(const LowLatencyView& v, const ncclMoeLowLatencyDisp
                         reinterpret_cast<float*>(row + v.regions.scaleOffset));
   else
     warpCopyBytes(row, x, xRowBytes);
-  __syncwarp();
-  if (laneId() == 0) header[0] = t + 1;
 }
 
-// Token t's slot of the network message for domain n: written when the token needs an expert
-// there, else marked empty.
-__device__ void stageNetworkSlot(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int t, int n) {
-  uint8_t* slot = llNetMessage(v, v.regions.netDispatchSend, n, v.regions.slotBytes) + t * v.regions.slotBytes;
-  const int D = v.domain.localRanks;
-  if (selectsRanks(v, a.topkIdx + static_cast<int64_t>(t) * a.topk, a.topk, n * D, D))
-    writeSlotAt(v, a, slot, t);
-  else if (laneId() == 0)
-    *reinterpret_cast<int32_t*>(slot) = 0;
+// Every (token, rank of this domain or other domain) unit of the send half, spread over the
+// grid's warps: write(slot, t) for each slot the token needs (the rank owns one of its experts; the
+// other domain holds one), skip(slot) for a network slot it does not need.
+template <class Write, class Skip>
+__device__ void forEachSendSlot(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity,
+                                Write write, Skip skip) {
+  const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
+  const int perToken = D + M - 1;
+  const int64_t units = static_cast<int64_t>(a.numTokens) * perToken;
+  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+    const int t = static_cast<int>(u / perToken), j = static_cast<int>(u % perToken);
+    const int64_t* ids = a.topkIdx + static_cast<int64_t>(t) * a.topk;
+    if (j < D) {
+      if (selectsRanks(v, ids, a.topk, base + j, 1)) write(llDispatchSlot(v, base + j, parity, v.rank, t), t);
+      continue;
+    }
+    const int n = j - D < v.domain.domain ? j - D : j - D + 1;
+    uint8_t* slot = llNetMessage(v, v.regions.netDispatchSend, n, v.regions.slotBytes) + t * v.regions.slotBytes;
+    if (selectsRanks(v, ids, a.topk, n * D, D))
+      write(slot, t);
+    else
+      skip(slot);
+  }
 }
 
 __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
+  extern __shared__ __align__(16) uint8_t shared[];
+  const RowNumbers numbers = rowNumbersIn(shared, v);
   const int parity = static_cast<int>(seq & 1);
   const IdFault fault = findIdFault(v, a.topkIdx, a.numTokens, a.topk);
   llStamp(v, kTraceDispatch, kTraceIdsChecked, blockIdx.x == 0);
@@ -133,34 +215,38 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
                            kPhaseLowLatencyDispatchCredit))
     return;
   llStamp(v, kTraceDispatch, kTraceCredited, blockIdx.x == 0);
-  const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
+  const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v), L = v.localExperts;
   if (fault.kind == 0) {
-    // Per token: the D ranks of this domain, then the M - 1 other domains' network slots.
-    const int perToken = D + M - 1;
-    const int64_t units = static_cast<int64_t>(a.numTokens) * perToken;
-    for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
-      const int t = static_cast<int>(u / perToken), j = static_cast<int>(u % perToken);
-      if (j < D) {
-        const int dst = base + j;
-        if (selectsRanks(v, a.topkIdx + static_cast<int64_t>(t) * a.topk, a.topk, dst, 1))
-          writeSlotAt(v, a, llDispatchSlot(v, dst, parity, v.rank, t), t);
-      } else {
-        const int n = j - D < v.domain.domain ? j - D : j - D + 1;
-        stageNetworkSlot(v, a, t, n);
-      }
-    }
+    // Every block numbers the rows itself (warp 0, while the others copy rows, which need no
+    // numbers); the headers follow once the numbers are there.
+    if (warpInBlock() == 0) numberRows(v, a, numbers);
+    forEachSendSlot(v, a, parity, [&](uint8_t* slot, int t) { writeSlotRow(v, a, slot, t); }, [](uint8_t*) {});
+    __syncthreads();
+    forEachSendSlot(
+        v, a, parity, [&](uint8_t* slot, int t) { writeSlotHeader(v, a, slot, t, numbers); },
+        [](uint8_t* slot) {
+          if (laneId() == 0) *reinterpret_cast<int32_t*>(slot) = 0;
+        });
   }
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
   llStamp(v, kTraceDispatch, kTraceRowsSent, true);
-  for (int i = threadIdx.x; i < D; i += blockDim.x) {
-    writeCallFields(llRecord(v, base + i, parity, v.rank), a.numTokens, a.topk, fault);
+  // This rank's rows per local expert of each rank (after a fault: none), its record, and for each
+  // other domain the same counts of that domain's ranks in the network message's tail.
+  for (int i = threadIdx.x; i < D * L; i += blockDim.x) {
+    const int peer = base + i / L, l = i % L;
+    llSourceCounts(v, peer, parity, v.rank)[l] = fault.kind == 0 ? numbers.running[peer * L + l] : 0;
   }
-  // The network messages' tails (the NCCL group behind this kernel carries them).
-  for (int n = threadIdx.x; n < M; n += blockDim.x) {
+  for (int i = threadIdx.x; i < D; i += blockDim.x) writeCallFields(llRecord(v, base + i, parity, v.rank), a.numTokens, a.topk, fault);
+  for (int n = 0; n < M; ++n) {
     if (n == v.domain.domain) continue;
     LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 0, n);
-    tail->sequence = seq;
-    writeCallFields(tail, a.numTokens, a.topk, fault);
+    int32_t* counts = llNetTailCounts(tail);
+    for (int i = threadIdx.x; i < D * L; i += blockDim.x)
+      counts[i] = fault.kind == 0 ? numbers.running[n * D * L + i] : 0;
+    if (threadIdx.x == 0) {
+      tail->sequence = seq;
+      writeCallFields(tail, a.numTokens, a.topk, fault);
+    }
   }
   llSignalPeers(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq);
   llStamp(v, kTraceDispatch, kTraceRecordSent, true);
@@ -196,6 +282,10 @@ __device__ bool relayDispatch(const LowLatencyView& v, int parity, uint64_t seq)
     const LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 1, n);
     const int source = llRailPeer(v, n);
     const IdFault fault{tail->faultKind, tail->faultToken, tail->faultSlot, tail->faultValue};
+    // The source's rows per local expert of each rank here, as its tail brought them.
+    const int32_t* counts = llNetTailCounts(tail);
+    for (int i = threadIdx.x; i < D * v.localExperts; i += blockDim.x)
+      llSourceCounts(v, base + i / v.localExperts, parity, source)[i % v.localExperts] = counts[i];
     for (int i = threadIdx.x; i < D; i += blockDim.x)
       writeCallFields(llRecord(v, base + i, parity, source), tail->tokens, tail->topk, fault);
     llSignalPeersAs(v, parity, offsetof(LowLatencyPeerRecord, dispatchArrived), seq, source);
@@ -243,48 +333,17 @@ __device__ __forceinline__ int sourceTokens(const LowLatencyView& v, int parity,
   return t < 0 ? 0 : t > v.maxTokens ? v.maxTokens : t;
 }
 
-__device__ __forceinline__ int32_t* positionsOf(const LowLatencyView& v, int s, int t) {
-  return v.positions + (static_cast<int64_t>(s) * v.maxTokens + t) * v.maxTopk;
-}
-
 // Slot (s, t) holds this call's row: its header names t (an empty slot holds 0).
 __device__ __forceinline__ bool slotFilled(const int32_t* header, int t) {
   return *reinterpret_cast<const volatile int32_t*>(header) == t + 1;
 }
 
-// Warp per (source s, local expert l): the position of each of its rows inside source s, in token
-// order, and their number.
-__device__ void countRows(const LowLatencyView& v, int parity, int topk) {
-  const int L = v.localExperts;
-  const int64_t units = static_cast<int64_t>(v.ranks) * L;
-  const uint32_t below = (1u << laneId()) - 1u;
-  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
-    const int s = static_cast<int>(u / L), l = static_cast<int>(u % L);
-    const int expert = v.rank * L + l, tokens = sourceTokens(v, parity, s);
-    int running = 0;
-    for (int first = 0; first < tokens; first += kWarp) {
-      const int t = first + laneId();
-      int hitSlot = -1;
-      if (t < tokens) {
-        const auto* header = reinterpret_cast<const int32_t*>(llDispatchSlot(v, v.rank, parity, s, t));
-        if (slotFilled(header, t))
-          for (int k = 0; k < topk; ++k)
-            if (header[1 + k] == expert) hitSlot = k;
-      }
-      const uint32_t hits = __ballot_sync(0xFFFFFFFFu, hitSlot >= 0);
-      if (hitSlot >= 0) positionsOf(v, s, t)[hitSlot] = running + __popc(hits & below);
-      running += __popc(hits);
-    }
-    if (laneId() == 0) v.sourceCounts[static_cast<int64_t>(s) * L + l] = running;
-  }
-}
-
 // Rows of local expert l from sources below s: where source s's rows of l start in segment l. One
 // lane alone (the loads are independent: they travel together).
-__device__ __forceinline__ int64_t segmentBase(const LowLatencyView& v, int s, int l) {
+__device__ __forceinline__ int64_t segmentBase(const LowLatencyView& v, int parity, int s, int l) {
   int64_t sum = 0;
 #pragma unroll 8
-  for (int below = 0; below < s; ++below) sum += v.sourceCounts[static_cast<int64_t>(below) * v.localExperts + l];
+  for (int below = 0; below < s; ++below) sum += llSourceCounts(v, v.rank, parity, below)[l];
   return sum;
 }
 
@@ -331,7 +390,8 @@ __device__ void placeAndEmpty(const LowLatencyView& v, const ncclMoeLowLatencyDi
       const int k = k0 + laneId();
       int l = k < a.topk ? header[1 + k] - v.rank * L : -1;
       if (l < 0 || l >= L) l = -1;  // masked, or another rank's expert
-      const int64_t i = l >= 0 ? segmentBase(v, s, l) + positionsOf(v, s, t)[k] : 0;
+      // Where source s's rows of l start, plus this row's number among them (from its source).
+      const int64_t i = l >= 0 ? segmentBase(v, parity, s, l) + header[1 + v.maxTopk + k] : 0;
       placeRow(v, a, slot + v.regions.headerBytes, k0, l, i, s, t);
     }
     __syncwarp();
@@ -351,19 +411,15 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyDisp
   const Verdict verdict = judge(v, parity);
   llStamp(v, kTraceDispatch, kTraceJudged, blockIdx.x == 0);
   const bool place = verdict.rank < 0;
-  if (place) {
-    countRows(v, parity, a.topk);
-    llStamp(v, kTraceDispatch, kTraceCounted, blockIdx.x == 0);
-    if (!llGridSync(v)) return;
-    llStamp(v, kTraceDispatch, kTraceGridMet, blockIdx.x == 0);
-    if (blockIdx.x == 0)
-      for (int l = threadIdx.x; l < v.localExperts; l += blockDim.x) {
-        int32_t count = 0;
+  // The sources numbered their rows and counted them per local expert: no counting here, no
+  // meeting of the blocks.
+  if (place && blockIdx.x == 0)
+    for (int l = threadIdx.x; l < v.localExperts; l += blockDim.x) {
+      int32_t count = 0;
 #pragma unroll 8
-        for (int s = 0; s < v.ranks; ++s) count += v.sourceCounts[static_cast<int64_t>(s) * v.localExperts + l];
-        a.recvCount[l] = count;
-      }
-  }
+      for (int s = 0; s < v.ranks; ++s) count += llSourceCounts(v, v.rank, parity, s)[l];
+      a.recvCount[l] = count;
+    }
   placeAndEmpty(v, a, parity, place);
   if (!llLastBlock(&v.counters->receiveBlocksDone)) return;
   llStamp(v, kTraceDispatch, kTraceReceived, true);
@@ -406,7 +462,18 @@ cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLo
   if (halves & kLowLatencySend) units = std::max<int64_t>(units, static_cast<int64_t>(args.numTokens) * perToken);
   const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
   const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
-  lowLatencyDispatchKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view, args, static_cast<int>(halves));
+  // The send half numbers its rows in shared memory (plan/low_latency_shape.h; its bound is checked
+  // at communicator creation).
+  const size_t shared = (halves & kLowLatencySend)
+                            ? static_cast<size_t>(lowLatencySendSharedBytes(view.experts, args.numTokens, args.topk))
+                            : 0;
+  constexpr size_t kDefaultSharedLimit = 48 * 1024;
+  if (shared > kDefaultSharedLimit)
+    if (cudaError_t err = cudaFuncSetAttribute(lowLatencyDispatchKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(LowLatencyLimits::kMaxSendSharedBytes));
+        err != cudaSuccess)
+      return err;
+  lowLatencyDispatchKernel<<<blocks, kLowLatencyThreads, shared, stream>>>(view, args, static_cast<int>(halves));
   return cudaGetLastError();
 }
 

@@ -34,8 +34,6 @@ struct LowLatencyCounters {
   uint64_t combineReceived;
   uint32_t sendBlocksDone;     // last-block detection of a send half
   uint32_t receiveBlocksDone;  // ... of a receive half
-  uint32_t gridArrived;        // the grid barrier inside a dispatch receive half
-  uint32_t gridGeneration;
   uint32_t relayBlocksDone;    // ... of the relay step of a receive half (two hops)
   uint32_t reserved;
 };
@@ -52,8 +50,6 @@ enum LowLatencyTraceStep : int {
   kTraceRecordSent,  // ... and the arrival released at every peer
   kTraceArrived,     // every source's arrival seen
   kTraceJudged,      // dispatch: the records judged
-  kTraceCounted,     // dispatch: block 0's rows counted
-  kTraceGridMet,     // dispatch: the grid barrier passed
   kTraceReceived,    // the receive half's last block: every row placed (or reduced)
   kTraceDone,        // ... and the credits released
   kLowLatencyTraceSteps
@@ -73,9 +69,6 @@ struct LowLatencyView {
   LowLatencyRegions regions;
   LowLatencyCounters* counters = nullptr;
   // Private scratch (not peer-visible):
-  int32_t* positions = nullptr;     // [R][N][maxTopk]: a received slot's row in its expert's segment,
-                                    // counted inside its source rank (-1: not a local expert)
-  int32_t* sourceCounts = nullptr;  // [R][L]: rows of source s for local expert l
   int32_t* stashKept = nullptr;     // [2][N][maxTopk]: a combine's own kept slots (the domain of their
                                     // expert + 1) and masked ones (-1), from its send half (by parity)
                                     // to its receive half

@@ -27,6 +27,14 @@ Status checkLowLatencyShape(const LowLatencyShape& shape) {
         "lowLatencyMaxTokens=%d must lie in [1, %d] (0 turns the low-latency mode off; larger "
         "batches belong to the high-throughput path)",
         shape.maxTokens, LowLatencyLimits::kMaxTokens));
+  if (const int64_t shared = lowLatencySendSharedBytes(shape.experts, shape.maxTokens, shape.maxTopk);
+      shared > LowLatencyLimits::kMaxSendSharedBytes)
+    return Status::invalidArgument(format(
+        "the low-latency dispatch numbers a call's rows per expert in one block's shared memory: 8 x numExperts + "
+        "2 x lowLatencyMaxTokens x maxTopk = %lld bytes, more than its %lld (numExperts=%d, lowLatencyMaxTokens=%d, "
+        "maxTopk=%d)",
+        static_cast<long long>(shared), static_cast<long long>(LowLatencyLimits::kMaxSendSharedBytes), shape.experts,
+        shape.maxTokens, shape.maxTopk));
   if (shape.ranksPerDomain < 0 || shape.ranks % shape.domainSize() != 0)
     return Status::invalidArgument(format("%d ranks do not split into NVLink domains of %d ranks",
                                           shape.ranks, shape.ranksPerDomain));
@@ -38,7 +46,13 @@ Status checkLowLatencyShape(const LowLatencyShape& shape) {
 int64_t roundUpTo(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 int64_t lowLatencySlotHeaderBytes(int maxTopk) {
-  return roundUpTo(4 * (static_cast<int64_t>(maxTopk) + 1), LowLatencyLimits::kSlotAlign);
+  return roundUpTo(4 * (2 * static_cast<int64_t>(maxTopk) + 1), LowLatencyLimits::kSlotAlign);
+}
+
+int64_t lowLatencySourceCountsBytes(int localExperts) { return 4 * static_cast<int64_t>(localExperts); }
+
+int64_t lowLatencySendSharedBytes(int experts, int tokens, int topk) {
+  return 8 * static_cast<int64_t>(experts) + roundUpTo(2 * static_cast<int64_t>(tokens) * topk, 16);
 }
 
 int64_t lowLatencyDispatchRowBytes(int hidden, bool fp8) {
@@ -63,6 +77,7 @@ LowLatencyBufferBytes lowLatencyBufferBytes(const LowLatencyShape& shape) {
   const int64_t row = lowLatencyCombineRowBytes(shape.hidden);
   const int64_t weights = lowLatencyWeightsBytes(shape.maxTopk);
   b.signals = R * LowLatencyLimits::kSignalBytesPerRank;
+  b.counts = roundUpTo(R * lowLatencySourceCountsBytes(shape.localExperts()), LowLatencyLimits::kSlotAlign);
   b.dispatchRecv = R * N * slot;
   b.combineRecv = N * K * row;
   b.netDispatchSend = others * N * slot;
@@ -72,7 +87,7 @@ LowLatencyBufferBytes lowLatencyBufferBytes(const LowLatencyShape& shape) {
   b.netWeightsRecv = others * N * weights;
   b.netCombineSend = others * N * row;
   b.netCombineRecv = others * N * row;
-  b.perParity = b.signals + b.dispatchRecv + b.combineRecv + b.netDispatchSend + b.netDispatchRecv +
+  b.perParity = b.signals + b.counts + b.dispatchRecv + b.combineRecv + b.netDispatchSend + b.netDispatchRecv +
                 b.relayRows + b.netWeightsSend + b.netWeightsRecv + b.netCombineSend + b.netCombineRecv;
   b.total = LowLatencyLimits::kParities * b.perParity;
   return b;

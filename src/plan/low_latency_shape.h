@@ -18,6 +18,7 @@ struct LowLatencyLimits {
   static constexpr int kMaxTokens = 1024;        // largest lowLatencyMaxTokens
   static constexpr int kSlotAlign = 16;          // every buffer slot and row starts 16-byte aligned
   static constexpr int kSignalBytesPerRank = 64; // arrival / credit records per peer and parity
+  static constexpr int64_t kMaxSendSharedBytes = 160 * 1024;  // lowLatencySendSharedBytes, any sm_90 block
   static constexpr int kScalePlaneAlign = 4;     // FP8 scale planes hold P rounded up to 4 floats
   static constexpr int kParities = 2;            // double buffering
 };
@@ -50,8 +51,15 @@ Status checkLowLatencyShape(const LowLatencyShape& shape);
 
 // ---- Slots ------------------------------------------------------------------------------------
 int64_t roundUpTo(int64_t value, int64_t multiple);
-// Header of a dispatch slot: the source token index and the token's K expert ids, int32 each.
+// Header of a dispatch slot, int32 each: the source token index + 1, the token's maxTopk expert
+// ids, then for each slot the row's number among its source's rows of that expert (token order),
+// which the source computes so that a receiver places the row without counting.
 int64_t lowLatencySlotHeaderBytes(int maxTopk);
+// Counts a dispatch source tells each domain peer (its rows per local expert of that peer): L int32.
+int64_t lowLatencySourceCountsBytes(int localExperts);
+// Shared memory of the dispatch send half of a block: per expert a running count and a bit mask of
+// the lanes of a 32-token round, and the T x K positions (int16) of the call.
+int64_t lowLatencySendSharedBytes(int experts, int tokens, int topk);
 // A dispatch row in a slot: BF16 round16(2H); FP8 round16(H) codes, then round16(4B) scales.
 int64_t lowLatencyDispatchRowBytes(int hidden, bool fp8);
 // A combine row (one expert output, or one node partial): round16(2H).
@@ -64,6 +72,7 @@ int64_t lowLatencyWeightsBytes(int maxTopk);
 // with one domain.
 struct LowLatencyBufferBytes {
   int64_t signals = 0;          // R x 64
+  int64_t counts = 0;           // round16(R x L x 4): source s's rows for each local expert
   int64_t dispatchRecv = 0;     // R x N slots (source rank, token): header + dispatch row
   int64_t combineRecv = 0;      // N x K combine rows (token, slot) from experts of the own domain
   int64_t netDispatchSend = 0;  // (M-1) x N slots (other domain, token), staged for the network

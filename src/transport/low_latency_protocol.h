@@ -69,6 +69,7 @@ static_assert(sizeof(LowLatencyPeerRecord) == LowLatencyLimits::kSignalBytesPerR
 struct LowLatencyRegions {
   int64_t perParity = 0;      // parity q starts at q x perParity
   int64_t signals = 0;        // offsets inside a parity
+  int64_t counts = 0;         // [R][L] int32: what each source's dispatch brings per local expert
   int64_t dispatchRecv = 0;
   int64_t combineRecv = 0;
   int64_t netDispatchSend = 0;
@@ -91,7 +92,8 @@ inline LowLatencyRegions lowLatencyRegionsOf(const LowLatencyShape& shape) {
   LowLatencyRegions r;
   r.perParity = bytes.perParity;
   r.signals = 0;
-  r.dispatchRecv = r.signals + bytes.signals;
+  r.counts = r.signals + bytes.signals;
+  r.dispatchRecv = r.counts + bytes.counts;
   r.combineRecv = r.dispatchRecv + bytes.dispatchRecv;
   r.netDispatchSend = r.combineRecv + bytes.combineRecv;
   r.netDispatchRecv = r.netDispatchSend + bytes.netDispatchSend;
@@ -122,16 +124,26 @@ struct LowLatencyNetTail {
   int32_t reserved;
   int64_t faultValue;
   int64_t padding[3];
-  // Weights only, after these 64 bytes: [N][maxTopk] int8, 1 where slot k of token t is kept and
-  // its expert lives in the receiver's domain (the slots whose outputs the relay sums).
+  // After these 64 bytes, weights: [N][maxTopk] int8, 1 where slot k of token t is kept and its
+  // expert lives in the receiver's domain (the slots whose outputs the relay sums); dispatch: [D][L]
+  // int32, the source's rows for each local expert of each rank of the receiver's domain (what the
+  // relay writes into the counts region of those ranks).
 };
 static_assert(sizeof(LowLatencyNetTail) == 64, "the weights' slot flags start 64 bytes in");
 
-// Bytes of one tail slot in private memory (every kind gets the weights' size: they are small).
-inline int64_t lowLatencyNetTailBytes(const LowLatencyShape& shape) {
+// Bytes a dispatch tail carries: the 64, then the source's counts for the receiver's domain.
+inline int64_t lowLatencyDispatchTailBytes(const LowLatencyShape& shape) {
   return roundUpTo(static_cast<int64_t>(sizeof(LowLatencyNetTail)) +
-                       static_cast<int64_t>(shape.maxTokens) * shape.maxTopk,
+                       static_cast<int64_t>(shape.domainSize()) * lowLatencySourceCountsBytes(shape.localExperts()),
                    LowLatencyLimits::kSlotAlign);
+}
+
+// Bytes of one tail slot in private memory (every kind gets the largest: they are small).
+inline int64_t lowLatencyNetTailBytes(const LowLatencyShape& shape) {
+  const int64_t weights = roundUpTo(static_cast<int64_t>(sizeof(LowLatencyNetTail)) +
+                                        static_cast<int64_t>(shape.maxTokens) * shape.maxTopk,
+                                    LowLatencyLimits::kSlotAlign);
+  return weights > lowLatencyDispatchTailBytes(shape) ? weights : lowLatencyDispatchTailBytes(shape);
 }
 
 // The network messages of the two-hop LL path, for tails and jobs.
@@ -153,7 +165,6 @@ enum LowLatencyPhase : int {
   kPhaseLowLatencyDispatchArrival,      // a dispatch receive waits for the peer's slots
   kPhaseLowLatencyCombineCredit,
   kPhaseLowLatencyCombineArrival,
-  kPhaseLowLatencyGridSync,             // the blocks of one LL kernel wait for each other
   // Two hops: the network groups (a watchdog timeout, or a rail peer that had failed when it sent).
   kPhaseLowLatencyDispatchNetwork,      // dispatch slots to and from the rail peers
   kPhaseLowLatencyCombineWeights,       // the combine's weights to and from the rail peers

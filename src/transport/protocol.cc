@@ -20,7 +20,6 @@ const char* phaseName(int phase) {
     case kPhaseLowLatencyCombineCredit:
       return "low-latency combine: waiting for the peer to release its landing rows of this parity";
     case kPhaseLowLatencyCombineArrival: return "low-latency combine: waiting for the peer's expert outputs";
-    case kPhaseLowLatencyGridSync: return "low-latency receive: waiting for this rank's other blocks";
     case kPhaseLowLatencyDispatchNetwork:
       return "low-latency dispatch: token slots to and from the rail peers over the network";
     case kPhaseLowLatencyCombineWeights:

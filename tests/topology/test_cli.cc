@@ -178,9 +178,9 @@ TEST(TopoCli, PlanReportsTheLowLatencyMode) {
   const Json ll = Json::parse(json.out)["low_latency"];
   EXPECT_EQ(ll["domains"], 2);
   EXPECT_EQ(ll["ranks_per_domain"], 8);
-  EXPECT_EQ(ll["buffer_bytes_per_rank"], 100362240);
+  EXPECT_EQ(ll["buffer_bytes_per_rank"], 100511744);
   EXPECT_NEAR(ll["dedup_factor"].get<double>(), 4.01, 0.01);
-  EXPECT_EQ(ll["dispatch_wire_bytes"], 128ll * (48 + 7168 + 224));
+  EXPECT_EQ(ll["dispatch_wire_bytes"], 128ll * (80 + 7168 + 224));
   EXPECT_EQ(ll["combine_wire_bytes"], 128ll * (32 + 14336));
   CliResult text = run("plan --preset dgx-h100 --nodes 2 --fp8" + shape);
   ASSERT_EQ(text.status, 0) << text.out;
@@ -188,7 +188,7 @@ TEST(TopoCli, PlanReportsTheLowLatencyMode) {
       << text.out;
   const Json one = Json::parse(runJson("plan --preset dgx-h100" + shape + " --json").out)["low_latency"];
   EXPECT_EQ(one["domains"], 1);
-  EXPECT_EQ(one["buffer_bytes_per_rank"], 58819584);
+  EXPECT_EQ(one["buffer_bytes_per_rank"], 58887168);
   EXPECT_EQ(one["dispatch_wire_bytes"], 0);
   CliResult bad = run("plan --preset dgx-h100 --experts 256 --topk 8 --hidden 7168 --tokens 4096 --ll-tokens 2000");
   EXPECT_NE(bad.status, 0);

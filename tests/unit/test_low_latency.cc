@@ -527,6 +527,16 @@ TEST(LowLatencyErrors, LimitsAndShapesAreRefusedAndNothingIsWritten) {
   shape = handShape(3);
   shape.ranksPerDomain = 3;
   EXPECT_FALSE(checkLowLatencyShape(shape).isOk());
+  // The send half numbers a call's rows in one block's shared memory: 8 bytes per expert and 2 per
+  // (token, slot). The largest N and maxTopk 8 fit with 256 experts; 32768 experts do not.
+  const LowLatencyShape fits{8, 8, 256, 7168, 8, LowLatencyLimits::kMaxTokens, false, false};
+  EXPECT_TRUE(checkLowLatencyShape(fits).isOk());
+  EXPECT_EQ(lowLatencySendSharedBytes(256, 1024, 8), 8 * 256 + 2 * 1024 * 8);
+  const LowLatencyShape tooMany{8, 8, 32768, 7168, 8, 1, false, false};
+  const Status refused = checkLowLatencyShape(tooMany);
+  EXPECT_EQ(refused.code(), ncclInvalidArgument);
+  EXPECT_NE(refused.message().find("numExperts=32768"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("262160 bytes, more than its 163840"), std::string::npos) << refused.message();
   shape = handShape(3);
   // K above maxTopk, K differing across ranks, the map format, x not bf16.
   EXPECT_FALSE(lowLatencyDispatch(shape, {topkRouting(1, 3, {0, 1, 2}), topkRouting(0, 3, {})},
@@ -598,14 +608,15 @@ TEST(LowLatencyBytes, BufferFormulaMatchesASlotBySlotCount) {
         for (bool fp8 : {false, true}) {
           const LowLatencyShape shape{ranks, perDomain, ranks * 4, hidden, 3, 7, fp8, false};
           ASSERT_TRUE(checkLowLatencyShape(shape).isOk());
-          const int M = ranks / perDomain, N = 7, K = 3;
+          const int M = ranks / perDomain, N = 7, K = 3, L = 4;
           const int64_t blocks = (hidden + 127) / 128;
-          const int64_t header = aligned16(4 + 4 * K);
+          const int64_t header = aligned16(4 + 8 * K);  // t + 1, K ids, K row numbers
           const int64_t dispatchRow = fp8 ? aligned16(hidden) + aligned16(4 * blocks) : aligned16(2 * hidden);
           const int64_t combineRow = aligned16(2 * hidden);
           int64_t count = 0;
           for (int parity = 0; parity < 2; ++parity) {
             for (int peer = 0; peer < ranks; ++peer) count += 64;  // signals
+            count += aligned16(static_cast<int64_t>(ranks) * L * 4);  // every source's counts
             for (int s = 0; s < ranks; ++s)
               for (int t = 0; t < N; ++t) count += header + dispatchRow;  // dispatch landing slots
             for (int t = 0; t < N; ++t)
@@ -632,15 +643,15 @@ TEST(LowLatencyBytes, BufferFormulaMatchesASlotBySlotCount) {
 // The examples docs/low_latency.md quotes.
 TEST(LowLatencyBytes, DocumentedExamples) {
   LowLatencyShape ep8{8, 8, 256, 7168, 8, 128, false, false};
-  EXPECT_EQ(lowLatencyBufferBytes(ep8).total, 58819584);
+  EXPECT_EQ(lowLatencyBufferBytes(ep8).total, 58887168);
   ep8.fp8 = true;
-  EXPECT_EQ(lowLatencyBufferBytes(ep8).total, 44598272);
+  EXPECT_EQ(lowLatencyBufferBytes(ep8).total, 44665856);
   LowLatencyShape ep16{16, 8, 256, 7168, 8, 128, false, false};
-  EXPECT_EQ(lowLatencyBufferBytes(ep16).total, 132360192);
+  EXPECT_EQ(lowLatencyBufferBytes(ep16).total, 132509696);
   ep16.fp8 = true;
-  EXPECT_EQ(lowLatencyBufferBytes(ep16).total, 100362240);
+  EXPECT_EQ(lowLatencyBufferBytes(ep16).total, 100511744);
   LowLatencyShape ep32{32, 8, 256, 7168, 8, 128, false, false};
-  EXPECT_EQ(lowLatencyBufferBytes(ep32).total, 279441408);
+  EXPECT_EQ(lowLatencyBufferBytes(ep32).total, 279754752);
   ep8.fp8 = false;
   const LowLatencyOutputSizes outSizes = lowLatencyOutputSizes(ep8);
   EXPECT_EQ(outSizes.rows, 32 * 1024);
@@ -673,7 +684,7 @@ TEST(LowLatencyBytes, UniformModelMatchesEnumeration) {
   EXPECT_NEAR(model.rowsPerRank, 10 * perRank / subsets, 1e-9);
   EXPECT_EQ(model.dispatchPayloadRowBytes, 512);
   EXPECT_NEAR(model.dedupFactor, perExpert / perNode, 1e-9);
-  EXPECT_EQ(model.fixedWireDispatchBytes, (M - 1) * 16 * (16 + 512));
+  EXPECT_EQ(model.fixedWireDispatchBytes, (M - 1) * 16 * (32 + 512)) << "header: t + 1, 3 ids, 3 numbers";
   EXPECT_EQ(model.fixedWireCombineBytes, (M - 1) * 16 * (16 + 512));
 }
 

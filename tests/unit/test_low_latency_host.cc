@@ -249,35 +249,34 @@ TEST(LowLatencyHalves, SendReceiveOrderAndLimits) {
 }
 
 TEST(LowLatencyRegions, OneSourceForTheBytesAndEveryRegionAligned) {
-  // The docs' example: EP8, E = 256, top-8, H = 7168, N = 128: 58,819,584 B (BF16), 44,598,272 B (FP8).
-  for (const auto& [fp8, total] : {std::pair<bool, int64_t>{false, 58819584}, {true, 44598272}}) {
+  // The docs' example: EP8, E = 256, top-8, H = 7168, N = 128: 58,887,168 B (BF16), 44,665,856 B (FP8).
+  for (const auto& [fp8, total] : {std::pair<bool, int64_t>{false, 58887168}, {true, 44665856}}) {
     LowLatencyShape shape{8, 8, 256, 7168, 8, 128, fp8, false};
     const LowLatencyRegions r = lowLatencyRegionsOf(shape);
     EXPECT_EQ(r.total, total);
     EXPECT_EQ(r.total, lowLatencyBufferBytes(shape).total);
     EXPECT_EQ(r.total, 2 * r.perParity);
-    EXPECT_EQ(r.dispatchRecv - r.signals, 8 * LowLatencyLimits::kSignalBytesPerRank);
+    EXPECT_EQ(r.counts - r.signals, 8 * LowLatencyLimits::kSignalBytesPerRank);
+    EXPECT_EQ(r.dispatchRecv - r.counts, 8 * 32 * 4) << "R x L int32";
     EXPECT_EQ(r.combineRecv - r.dispatchRecv, 8 * 128 * r.slotBytes);
     EXPECT_EQ(r.perParity - r.combineRecv, 128 * 8 * r.combineRowBytes);
-    for (int64_t offset : {r.perParity, r.dispatchRecv, r.combineRecv, r.slotBytes, r.headerBytes, r.scaleOffset,
+    for (int64_t offset : {r.perParity, r.counts, r.dispatchRecv, r.combineRecv, r.slotBytes, r.headerBytes, r.scaleOffset,
                            r.combineRowBytes})
       EXPECT_EQ(offset % LowLatencyLimits::kSlotAlign, 0) << offset;
-    EXPECT_EQ(r.headerBytes, 48) << "t + 8 ids, int32, rounded to 16";
+    EXPECT_EQ(r.headerBytes, 80) << "t + 8 ids + 8 row numbers, int32, rounded to 16";
     EXPECT_EQ(r.scaleOffset, fp8 ? 7168 : 0);
-    EXPECT_EQ(r.slotBytes, 48 + (fp8 ? 7168 + 224 : 2 * 7168));
+    EXPECT_EQ(r.slotBytes, 80 + (fp8 ? 7168 + 224 : 2 * 7168));
   }
 }
 
 TEST(LowLatencyRegions, ScratchCoversEveryArray) {
   LowLatencyShape shape{4, 4, 32, 333, 6, 100, true, true};
   const LowLatencyScratch s = lowLatencyScratchOf(shape);
-  EXPECT_GE(s.positions, 4u * 100 * 6 * 4);
-  EXPECT_GE(s.sourceCounts, 4u * 8 * 4);
   EXPECT_GE(s.stashKept, 2u * 100 * 6 * 4);
   EXPECT_GE(s.stashWeights, 2u * 100 * 6 * 4);
   EXPECT_EQ(s.netTails, 0u) << "one domain: no network";
-  EXPECT_EQ(s.total, s.counters + s.positions + s.sourceCounts + s.stashKept + s.stashWeights);
-  for (size_t part : {s.counters, s.positions, s.sourceCounts, s.stashKept, s.stashWeights}) EXPECT_EQ(part % 256, 0u);
+  EXPECT_EQ(s.total, s.counters + s.stashKept + s.stashWeights);
+  for (size_t part : {s.counters, s.stashKept, s.stashWeights}) EXPECT_EQ(part % 256, 0u);
 }
 
 TEST(LowLatencyRegions, ScratchHoldsTheNetworkTailsWithSeveralDomains) {
@@ -285,10 +284,11 @@ TEST(LowLatencyRegions, ScratchHoldsTheNetworkTailsWithSeveralDomains) {
   LowLatencyShape shape{4, 2, 32, 333, 6, 100, false, false};
   const LowLatencyScratch s = lowLatencyScratchOf(shape);
   const int64_t tail = lowLatencyNetTailBytes(shape);
-  EXPECT_EQ(tail, 64 + 608) << "64 + 100 x 6 rounded to 16";
+  EXPECT_EQ(tail, 64 + 608) << "64 + 100 x 6 rounded to 16 (more than a dispatch tail's 64 + 2 x 8 int32)";
+  EXPECT_EQ(lowLatencyDispatchTailBytes(shape), 64 + 2 * 8 * 4) << "the source's counts for the 2 ranks x 8 experts";
   EXPECT_GE(static_cast<int64_t>(s.netTails), 3 * 2 * 2 * 2 * tail);
   EXPECT_EQ(s.netTails % 256, 0u);
-  EXPECT_EQ(s.total, s.counters + s.positions + s.sourceCounts + s.stashKept + s.stashWeights + s.netTails);
+  EXPECT_EQ(s.total, s.counters + s.stashKept + s.stashWeights + s.netTails);
   // Every index of the order is distinct and inside.
   std::set<int64_t> seen;
   for (int kind = 0; kind < kLowLatencyNetKinds; ++kind)
@@ -305,12 +305,12 @@ TEST(LowLatencyRegions, ScratchHoldsTheNetworkTailsWithSeveralDomains) {
 void expectRegionsInOrder(const LowLatencyShape& shape) {
   const LowLatencyRegions r = lowLatencyRegionsOf(shape);
   const LowLatencyBufferBytes b = lowLatencyBufferBytes(shape);
-  const int64_t starts[] = {r.signals, r.dispatchRecv, r.combineRecv, r.netDispatchSend, r.netDispatchRecv,
+  const int64_t starts[] = {r.signals, r.counts, r.dispatchRecv, r.combineRecv, r.netDispatchSend, r.netDispatchRecv,
                             r.relayRows, r.netWeightsSend, r.netWeightsRecv, r.netCombineSend, r.netCombineRecv};
-  const int64_t sizes[] = {b.signals, b.dispatchRecv, b.combineRecv, b.netDispatchSend, b.netDispatchRecv,
+  const int64_t sizes[] = {b.signals, b.counts, b.dispatchRecv, b.combineRecv, b.netDispatchSend, b.netDispatchRecv,
                            b.relayRows, b.netWeightsSend, b.netWeightsRecv, b.netCombineSend, b.netCombineRecv};
   int64_t at = 0;
-  for (int i = 0; i < 10; ++i) {
+  for (int i = 0; i < 11; ++i) {
     EXPECT_EQ(starts[i], at) << "region " << i;
     EXPECT_EQ(starts[i] % LowLatencyLimits::kSlotAlign, 0) << "region " << i;
     at += sizes[i];
@@ -354,7 +354,8 @@ TEST(LowLatencyNetJobs, OneLegPerOtherDomainInsideItsRegions) {
     int64_t send, recv, row, tail;
     int phase;
   };
-  const Kind kinds[] = {{r.netDispatchSend, r.netDispatchRecv, r.slotBytes, 64, kPhaseLowLatencyDispatchNetwork},
+  // A dispatch tail: 64 bytes, then the source's rows for each of the 2 ranks x 4 experts of the domain.
+  const Kind kinds[] = {{r.netDispatchSend, r.netDispatchRecv, r.slotBytes, 64 + 2 * 4 * 4, kPhaseLowLatencyDispatchNetwork},
                         {r.netWeightsSend, r.netWeightsRecv, r.weightsBytes, tailBytes, kPhaseLowLatencyCombineWeights},
                         {r.netCombineSend, r.netCombineRecv, r.combineRowBytes, 64, kPhaseLowLatencyCombinePartials}};
   std::set<const void*> tailsSeen;
@@ -429,10 +430,10 @@ TEST(LowLatencyTrace, DescribesMeanOffsetsPerStep) {
   trace.sumNs[kTraceDispatch][kTraceDone] = 4 * 90500;
   trace.hits[kTraceDispatch][kTraceArrived] = 4;
   trace.sumNs[kTraceDispatch][kTraceArrived] = 4000 + 6000 + 8000 + 10000;
-  trace.hits[kTraceDispatch][kTraceGridMet] = 2;
-  trace.sumNs[kTraceDispatch][kTraceGridMet] = 30000;
+  trace.hits[kTraceDispatch][kTraceJudged] = 2;
+  trace.sumNs[kTraceDispatch][kTraceJudged] = 30000;
   EXPECT_EQ(describeLowLatencyTrace(trace, kTraceDispatch),
-            "dispatch, 4 calls, us from the kernel's start: all arrived 7.0 | grid met 15.0 (in 2) | credits released 90.5");
+            "dispatch, 4 calls, us from the kernel's start: all arrived 7.0 | judged 15.0 (in 2) | credits released 90.5");
   EXPECT_EQ(describeLowLatencyTrace(trace, kTraceCombine), "");
   trace.hits[kTraceCombine][kTraceDone] = 1;
   trace.sumNs[kTraceCombine][kTraceDone] = 1234;
