@@ -406,6 +406,7 @@ Status setUpComm(ncclMoeComm* comm) {
   view.domains = comm->domains;
   view.error = comm->errorDevice.get();
   view.errorHost = errorHostDevice;
+  view.hostRecordsFailures = comm->domains > 1;  // the rail exchange's watchdog
   view.timeoutNs = static_cast<uint64_t>(comm->config.timeoutMs) * 1000000ull;
   view.epochs = comm->epochs.get();
   addressBuffer(comm, layout, network.chunking);

@@ -36,12 +36,14 @@ __device__ __forceinline__ uint64_t* signalSlot(const DomainView& view, int owne
   return signals + static_cast<size_t>(phase) * view.localRanks + peer;
 }
 
-// A failure is already known: found by a kernel (the device record) or by the host's network
-// watchdog (the host-mapped record, which only the host writes first). Waits give up on either,
-// so the first detection ends every wait of this rank instead of each timing out on its own.
+// A failure is already known: found by a kernel (the device record) or, with two hops, by the
+// host's network watchdog (the host-mapped record, which only the host writes first). Waits give
+// up on either, so the first detection ends every wait of this rank instead of each timing out on
+// its own. With one domain the host record is not read: nothing but a kernel writes it there.
 __device__ __forceinline__ bool errorRaised(const DomainView& view) {
   return *reinterpret_cast<volatile int32_t*>(&view.error->kind) != kErrorNone ||
-         (view.errorHost != nullptr && *reinterpret_cast<volatile int32_t*>(&view.errorHost->kind) != kErrorNone);
+         (view.hostRecordsFailures && view.errorHost != nullptr &&
+          *reinterpret_cast<volatile int32_t*>(&view.errorHost->kind) != kErrorNone);
 }
 
 // errorRaised for a whole block, called by every thread of it (kernel starts): one thread reads

@@ -35,6 +35,10 @@ struct DomainView {
   BufferLayout layout;
   ErrorRecord* error = nullptr;      // device memory: the first failure of this rank
   ErrorRecord* errorHost = nullptr;  // host-mapped mirror the host reads without a sync
+  // Two hops: the host's network watchdog may record a failure in errorHost before any kernel
+  // does, so waits read it too (a read over PCIe). With one domain only kernels write it (after
+  // the device record), and kernels never read it.
+  bool hostRecordsFailures = false;
   uint64_t timeoutNs = 0;
   DeviceEpochs* epochs = nullptr;
   // Two-hop: each dispatch and combine moves its network slots in netChunks transfers of

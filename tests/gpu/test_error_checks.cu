@@ -52,6 +52,7 @@ struct Records {
     EXPECT_EQ(cudaMemset(arrived.get(), 0, sizeof(int)), cudaSuccess);
     view.error = device.get();
     EXPECT_EQ(cudaHostGetDevicePointer(reinterpret_cast<void**>(&view.errorHost), host.get(), 0), cudaSuccess);
+    view.hostRecordsFailures = true;  // as with two hops (a network watchdog)
   }
 
   // Every thread's two answers (blocks x threads, both calls).
@@ -103,6 +104,16 @@ TEST(ErrorChecks, TheWatchdogsHostRecordReachesEveryThreadAndALaterCallSeesIt) {
   answers = records.ask(kBlocks, kThreads, false);
   EXPECT_EQ(countOf(answers, 0, 1), kAll);
   EXPECT_EQ(countOf(answers, 1, 1), kAll);
+}
+
+// One domain: no watchdog writes the host record, so kernels do not read it (a PCIe read each).
+TEST(ErrorChecks, OneDomainKernelsLeaveTheHostRecordUnread) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  Records records;
+  records.view.hostRecordsFailures = false;
+  std::vector<int> answers = records.ask(kBlocks, kThreads, true);
+  EXPECT_EQ(countOf(answers, 0, 0), kAll);
+  EXPECT_EQ(countOf(answers, 1, 0), kAll) << "the host record was read";
 }
 
 }  // namespace
