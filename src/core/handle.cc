@@ -240,7 +240,9 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
 
   const LayoutInput input{routing, summary.options.budgeted() ? 0 : 1};
   const LaunchBudget budget = budgetOf(comm->config.dispatchSms);
-  const bool countFirst = comm->layoutEngine == 1;
+  const bool countFirst = comm->layoutEngine >= 1;
+  // Engine 2 with one NVLink domain: the count-first steps in one kernel (no network between them).
+  const bool fused = comm->layoutEngine == 2 && comm->domains == 1;
   if (clearSync) {
     const size_t syncBytes = layoutSyncWords(*comm) * sizeof(int32_t);
     if (Status s = cudaStatus(cudaMemsetAsync(device.layoutTickets, 0, syncBytes, stream), "cudaMemsetAsync(tickets)");
@@ -252,25 +254,28 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   if (Status s = inPhase(clock, ncclMoePhaseLayoutPublish, stream,
                          [&] {
                            const cudaError_t launched =
-                               countFirst ? launchCountFirstPublish(comm->view, comm->dims, input, device,
+                               fused        ? launchCountFirstFused(comm->view, comm->dims, input, device,
                                                                     comm->faultKey.get(), budget, stream)
-                                          : launchLayoutPublish(comm->view, comm->dims, input, device,
-                                                                comm->faultKey.get(), budget, stream);
+                               : countFirst ? launchCountFirstPublish(comm->view, comm->dims, input, device,
+                                                                      comm->faultKey.get(), budget, stream)
+                                            : launchLayoutPublish(comm->view, comm->dims, input, device,
+                                                                  comm->faultKey.get(), budget, stream);
                            return cudaStatus(launched, "launch(layout publish)");
                          });
       !s.isOk())
     return s;
   if (comm->rail)
     if (Status s = runTwoHopLayoutNetwork(comm, stream); !s.isOk()) return s;
-  if (Status s = inPhase(clock, ncclMoePhaseLayoutScan, stream,
-                         [&] {
-                           const cudaError_t launched =
-                               countFirst ? launchCountFirstScan(comm->view, comm->dims, device, budget, stream)
-                                          : launchLayoutScan(comm->view, comm->dims, device, budget, stream);
-                           return cudaStatus(launched, "launch(layout scan)");
-                         });
-      !s.isOk())
-    return s;
+  if (!fused)
+    if (Status s = inPhase(clock, ncclMoePhaseLayoutScan, stream,
+                           [&] {
+                             const cudaError_t launched =
+                                 countFirst ? launchCountFirstScan(comm->view, comm->dims, device, budget, stream)
+                                            : launchLayoutScan(comm->view, comm->dims, device, budget, stream);
+                             return cudaStatus(launched, "launch(layout scan)");
+                           });
+        !s.isOk())
+      return s;
   // Count-first: the scan kernel has written the host copy (the event below says when it is there).
   if (!countFirst)
     if (Status s = copyCountsToHost(*comm, *handle, stream); !s.isOk()) return s;

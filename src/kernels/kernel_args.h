@@ -57,6 +57,7 @@ enum LayoutTicket : int {
   kTicketPublishDone = 0,  // blocks of the publish kernel done
   kTicketScanDone,         // blocks of the scan kernel done
   kTicketNextChunk,        // the publish kernel's next chunk to hand out
+  kTicketChunksDone,       // fused kernel: chunks whose positions are written
   kLayoutTickets
 };
 

@@ -55,6 +55,11 @@ cudaError_t launchCountFirstPublish(const DomainView& view, const GroupDims& dim
                                     cudaStream_t stream);
 cudaError_t launchCountFirstScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                  LaunchBudget budget, cudaStream_t stream);
+// Both in one kernel (NCCL_MOE_LAYOUT_ENGINE=2), for one NVLink domain only: with several the meta
+// crosses the network between the two.
+cudaError_t launchCountFirstFused(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
+                                  const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
+                                  cudaStream_t stream);
 
 struct DispatchOutputs : ncclMoeDispatchArgs_t {
   int topk = 0;           // K of the per-rank recvTopkIdx/recvProbs rows (the handle's routing)

@@ -15,7 +15,9 @@
 // The data each rank reads of the others is the same as in the scan engine (their meta); what is
 // gone is the scans over it (about 11 launches, each waiting for the last, become 2). Both kernels
 // leave their tickets at zero and no memset or copy goes between them (on the virtual cluster each
-// stream operation costs ~27 us). The result is the canonical layout of reference/layout.h, as
+// stream operation costs ~27 us). NCCL_MOE_LAYOUT_ENGINE=2 runs both steps in one kernel when there
+// is one NVLink domain (no network step between them): every block waits for the peers' meta
+// between the two. The result is the canonical layout of reference/layout.h, as
 // reference/count_first_layout.h models step by step.
 #include <algorithm>
 
@@ -92,13 +94,18 @@ __device__ __forceinline__ int32_t chunkCountsBelow(const HandleDevice& handle, 
 // chunk; then, once the chunks before it are flagged, writes each selection's position among all
 // the rank's tokens. The wait needs no co-residency of the grid: a chunk goes only to a block that
 // is running, so every earlier chunk belongs to a running block, which flags its chunk before it
-// waits for anything (chunk 0 waits for none). The last block to finish writes the rank's counts
-// and header into its meta, announces it, and clears the ticket and the flags for the next layout.
-__global__ void __launch_bounds__(kThreads) positionsKernel(DomainView view, GroupDims dims, LayoutInput in,
-                                                            HandleDevice handle, uint64_t* faultKey) {
-  extern __shared__ uint32_t masks[];  // [counter][kMaskWords], then earlier [counter]
+// waits for anything (chunk 0 waits for none). Then the rank's counts and header go into its meta
+// and it is announced: in the positions kernel by the last block to finish, which also clears the
+// ticket and the flags for the next layout; in the fused kernel (`fused`) by the block that
+// completes the last chunk (block 0 with no tokens), so that the blocks which go on to wait for the
+// peers' meta never wait for a block that is not running yet (the scan part clears the flags).
+// `shared`: [counter][kMaskWords] masks, then [counter] counts of the earlier chunks.
+__device__ void writePositions(const DomainView& view, const GroupDims& dims, const LayoutInput& in,
+                               const HandleDevice& handle, uint64_t* faultKey, uint8_t* shared, bool fused) {
+  uint32_t* masks = reinterpret_cast<uint32_t*>(shared);
   __shared__ int chunkHere;
-  __shared__ int stopped;  // gave up waiting for an earlier chunk: a failure is recorded
+  __shared__ int stopped;   // gave up waiting for an earlier chunk: a failure is recorded
+  __shared__ int announce;  // fused: this block completed the last chunk
   const Counters counters = countersOf(view, dims);
   const int total = counters.total();
   int32_t* earlier = reinterpret_cast<int32_t*>(masks + static_cast<size_t>(total) * kMaskWords);
@@ -106,7 +113,10 @@ __global__ void __launch_bounds__(kThreads) positionsKernel(DomainView view, Gro
   MetaSelection* meta = metaSelections(view, view.rank);
   MetaPosition* positions = metaPositions(view, view.rank);
   const int chunks = (in.numTokens + kThreads - 1) / kThreads;
-  if (threadIdx.x == 0) stopped = 0;  // read after waitForPeers' barriers
+  if (threadIdx.x == 0) {  // read after waitForPeers' barriers
+    stopped = 0;
+    announce = fused && chunks == 0 && blockIdx.x == 0;
+  }
   const bool failed = !waitForPeers(view, kPhaseMetaRead, view.epochs->lastMeta);
   while (!failed) {
     if (threadIdx.x == 0) chunkHere = atomicAdd(&handle.layoutTickets[kTicketNextChunk], 1);
@@ -175,12 +185,25 @@ __global__ void __launch_bounds__(kThreads) positionsKernel(DomainView view, Gro
                          earlier[m] + tokensBefore(&masks[m * kMaskWords])};
       }
     __syncthreads();  // the masks, `earlier` and chunkHere are rewritten for the next chunk
+    if (fused && threadIdx.x == 0) {
+      __threadfence();  // this chunk's positions (and faults) before its count
+      if (atomicAdd(&handle.layoutTickets[kTicketChunksDone], 1) == chunks - 1) announce = 1;
+    }
   }
-  if (!lastBlockDone(&handle.layoutTickets[kTicketPublishDone])) return;
-  // Every block is done with the chunk ticket and the flags.
-  for (int j = threadIdx.x; j < chunks; j += blockDim.x) handle.chunkReady[j] = 0;
-  if (threadIdx.x == 0) handle.layoutTickets[kTicketNextChunk] = 0;
-  if (failed || stopped || blockErrorRaised(view)) return;
+  bool announcing;
+  if (fused) {
+    __syncthreads();
+    announcing = announce != 0 && !failed && !stopped;
+    if (announcing && threadIdx.x == 0) __threadfence();  // every chunk's writes are visible here
+    __syncthreads();
+  } else {
+    if (!lastBlockDone(&handle.layoutTickets[kTicketPublishDone])) return;
+    // Every block is done with the chunk ticket and the flags.
+    for (int j = threadIdx.x; j < chunks; j += blockDim.x) handle.chunkReady[j] = 0;
+    if (threadIdx.x == 0) handle.layoutTickets[kTicketNextChunk] = 0;
+    announcing = !failed && !stopped;
+  }
+  if (!announcing || blockErrorRaised(view)) return;
   int32_t* totals = metaCounts(view, view.rank);
   for (int c = threadIdx.x; c < total; c += blockDim.x) totals[c] = chunkCountsBelow(handle, chunks, total, c);
   __syncthreads();
@@ -188,6 +211,12 @@ __global__ void __launch_bounds__(kThreads) positionsKernel(DomainView view, Gro
   writeMetaHeader(view, dims, in, faultKey);
   // With several domains the meta first crosses the network; the network stream signals.
   if (view.domains == 1) signalPeers(view, kPhaseMetaReady, callEpoch(view));
+}
+
+__global__ void __launch_bounds__(kThreads) positionsKernel(DomainView view, GroupDims dims, LayoutInput in,
+                                                            HandleDevice handle, uint64_t* faultKey) {
+  extern __shared__ __align__(16) uint8_t dynamicShared[];
+  writePositions(view, dims, in, handle, faultKey, dynamicShared, /*fused=*/false);
 }
 
 // Offsets of one layout on this rank, from the group's counts (what every block of the scan
@@ -453,13 +482,13 @@ __device__ void writeHostCounts(const DomainView& view, const GroupDims& dims, c
   __threadfence_system();
 }
 
-// 2. The receive side and the routes of this rank, from the group's counts and positions.
-__global__ void __launch_bounds__(kThreads) countFirstScanKernel(DomainView view, GroupDims dims, HandleDevice handle) {
-  extern __shared__ int64_t offsetWords[];
+// 2. The receive side and the routes of this rank, from the group's counts and positions. The
+// fused kernel (`fused`) also clears the chunk ticket and flags of its positions step here, once
+// every block is done. `shared`: the offsets (scanOffsetsWords int64).
+__device__ void placeFromCounts(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                                uint8_t* shared, bool fused) {
+  int64_t* offsetWords = reinterpret_cast<int64_t*>(shared);
   const int R = view.ranks, L = dims.localExperts, M = view.domains, T = dims.maxTokens;
-  // This layout's counts start from zero (block 0 alone writes them, in this order): a fault, a
-  // timeout or a success each leaves counts of its own.
-  if (blockIdx.x == 0 && threadIdx.x == 0) *handle.counts = HandleCounts{};
   bool proceed = waitForPeers(view, kPhaseMetaReady, callEpoch(view));
   if (proceed && groupFault(view, handle)) proceed = false;
   if (proceed) {
@@ -494,6 +523,14 @@ __global__ void __launch_bounds__(kThreads) countFirstScanKernel(DomainView view
     }
   }
   if (!lastBlockDone(&handle.layoutTickets[kTicketScanDone])) return;
+  if (fused) {
+    const int chunks = (handle.numTokens + kThreads - 1) / kThreads;
+    for (int j = threadIdx.x; j < chunks; j += blockDim.x) handle.chunkReady[j] = 0;
+    if (threadIdx.x == 0) {
+      handle.layoutTickets[kTicketNextChunk] = 0;
+      handle.layoutTickets[kTicketChunksDone] = 0;
+    }
+  }
   writeHostCounts(view, dims, handle);
   // Every block has read the peers' meta: they may overwrite it in their next layout.
   if (threadIdx.x != 0 || errorRaised(view)) return;
@@ -501,6 +538,26 @@ __global__ void __launch_bounds__(kThreads) countFirstScanKernel(DomainView view
   signalPeers(view, kPhaseMetaRead, epoch);
   view.epochs->lastMeta = epoch;
   view.epochs->current = epoch;
+}
+
+__global__ void __launch_bounds__(kThreads) countFirstScanKernel(DomainView view, GroupDims dims, HandleDevice handle) {
+  extern __shared__ __align__(16) uint8_t dynamicShared[];
+  // This layout's counts start from zero (block 0 alone writes them, in this order): a fault, a
+  // timeout or a success each leaves counts of its own.
+  if (blockIdx.x == 0 && threadIdx.x == 0) *handle.counts = HandleCounts{};
+  placeFromCounts(view, dims, handle, dynamicShared, /*fused=*/false);
+}
+
+// Both steps in one kernel (NCCL_MOE_LAYOUT_ENGINE=2, one NVLink domain): between them every block
+// waits for the peers' meta, as the scan kernel does at its start; the shared memory serves the
+// masks first, the offsets after.
+__global__ void __launch_bounds__(kThreads) countFirstFusedKernel(DomainView view, GroupDims dims, LayoutInput in,
+                                                                  HandleDevice handle, uint64_t* faultKey) {
+  extern __shared__ __align__(16) uint8_t dynamicShared[];
+  if (blockIdx.x == 0 && threadIdx.x == 0) *handle.counts = HandleCounts{};
+  writePositions(view, dims, in, handle, faultKey, dynamicShared, /*fused=*/true);
+  __syncthreads();  // the masks are done with before the offsets take their place
+  placeFromCounts(view, dims, handle, dynamicShared, /*fused=*/true);
 }
 
 // Dynamic shared memory of a kernel; above the default 48 KiB the kernel must opt in.
@@ -513,12 +570,28 @@ cudaError_t allowSharedBytes(Kernel kernel, size_t bytes) {
 
 }  // namespace
 
+namespace {
+
+size_t positionsSharedBytes(const DomainView& view, const GroupDims& dims) {
+  const size_t counters = static_cast<size_t>(view.ranks) + dims.experts + view.domains;
+  return counters * kMaskWords * sizeof(uint32_t) + counters * sizeof(int32_t);
+}
+
+size_t scanSharedBytes(const DomainView& view, const GroupDims& dims) {
+  return scanOffsetsWords(view.ranks, dims.localExperts, view.domains, view.localRanks) * sizeof(int64_t);
+}
+
+int64_t scanUnits(const DomainView& view, const GroupDims& dims) {
+  return static_cast<int64_t>(std::max(view.ranks, view.domains)) * dims.maxTokens;
+}
+
+}  // namespace
+
 cudaError_t launchCountFirstPublish(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
                                     const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
                                     cudaStream_t stream) {
   discardEarlierLaunchError();
-  const size_t counters = static_cast<size_t>(view.ranks) + dims.experts + view.domains;
-  const size_t sharedBytes = counters * kMaskWords * sizeof(uint32_t) + counters * sizeof(int32_t);
+  const size_t sharedBytes = positionsSharedBytes(view, dims);
   if (cudaError_t err = allowSharedBytes(positionsKernel, sharedBytes); err != cudaSuccess) return err;
   positionsKernel<<<cappedGrid(input.numTokens, kThreads, budget), kThreads, sharedBytes, stream>>>(view, dims, input,
                                                                                                    handle, faultKey);
@@ -528,11 +601,22 @@ cudaError_t launchCountFirstPublish(const DomainView& view, const GroupDims& dim
 cudaError_t launchCountFirstScan(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                  LaunchBudget budget, cudaStream_t stream) {
   discardEarlierLaunchError();
-  const size_t offsetBytes = scanOffsetsWords(view.ranks, dims.localExperts, view.domains, view.localRanks) *
-                             sizeof(int64_t);
+  const size_t offsetBytes = scanSharedBytes(view, dims);
   if (cudaError_t err = allowSharedBytes(countFirstScanKernel, offsetBytes); err != cudaSuccess) return err;
-  const int64_t units = static_cast<int64_t>(std::max(view.ranks, view.domains)) * dims.maxTokens;
-  countFirstScanKernel<<<cappedGrid(units, kThreads, budget), kThreads, offsetBytes, stream>>>(view, dims, handle);
+  countFirstScanKernel<<<cappedGrid(scanUnits(view, dims), kThreads, budget), kThreads, offsetBytes, stream>>>(
+      view, dims, handle);
+  return cudaGetLastError();
+}
+
+cudaError_t launchCountFirstFused(const DomainView& view, const GroupDims& dims, const LayoutInput& input,
+                                  const HandleDevice& handle, uint64_t* faultKey, LaunchBudget budget,
+                                  cudaStream_t stream) {
+  discardEarlierLaunchError();
+  const size_t sharedBytes = std::max(positionsSharedBytes(view, dims), scanSharedBytes(view, dims));
+  if (cudaError_t err = allowSharedBytes(countFirstFusedKernel, sharedBytes); err != cudaSuccess) return err;
+  const int64_t units = std::max<int64_t>(input.numTokens, scanUnits(view, dims));
+  countFirstFusedKernel<<<cappedGrid(units, kThreads, budget), kThreads, sharedBytes, stream>>>(view, dims, input,
+                                                                                                handle, faultKey);
   return cudaGetLastError();
 }
 

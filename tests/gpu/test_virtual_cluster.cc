@@ -169,18 +169,26 @@ const char* const kScanEngineCases[] = {
     "r4_many_chunks_few_blocks",
 };
 
-std::vector<ClusterCase> scanEngineCases() {
-  static std::vector<std::string> envs;  // the cases point into these
-  envs.reserve(std::size(kScanEngineCases));
+// The named cases with `setting` added to their environment (the cases point into `envs`, which
+// must outlive them).
+template <size_t N>
+std::vector<ClusterCase> casesWith(const char* const (&names)[N], const char* setting, std::vector<std::string>* envs) {
+  envs->reserve(N);
   std::vector<ClusterCase> cases;
-  for (const char* name : kScanEngineCases)
+  for (const char* name : names)
     for (const ClusterCase& c : kCases)
       if (std::string(c.name) == name) {
-        envs.push_back(std::string(c.env) + " NCCL_MOE_LAYOUT_ENGINE=0");
+        envs->push_back(std::string(c.env) + " " + setting);
         ClusterCase engine = c;
-        engine.env = envs.back().c_str();
+        engine.env = envs->back().c_str();
         cases.push_back(engine);
       }
+  return cases;
+}
+
+std::vector<ClusterCase> scanEngineCases() {
+  static std::vector<std::string> envs;
+  std::vector<ClusterCase> cases = casesWith(kScanEngineCases, "NCCL_MOE_LAYOUT_ENGINE=0", &envs);
   cases.push_back({"r2_layout_engine_differs_refused", 2,
                    "--experts 8 --topk 2 --tokens 32 --hidden 64 --other-engine-rank 1", 1, 60,
                    "NCCL_MOE_LAYOUT_ENGINE=0"});
@@ -190,13 +198,42 @@ std::vector<ClusterCase> scanEngineCases() {
 INSTANTIATE_TEST_SUITE_P(GpuScanEngine, VirtualCluster, testing::ValuesIn(scanEngineCases()),
                          [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
 
-// Every named case exists (a renamed case must not silently leave the engine untested).
+// The count-first steps in one kernel (NCCL_MOE_LAYOUT_ENGINE=2, one NVLink domain; with several the
+// setting runs engine 1, which two of these check): every layout feature again, more chunks than
+// blocks (chunks announced by the block that completes the last one), no tokens on a rank (block 0
+// announces), a fault then good layouts on the same handle, graph replays, a rank that dies.
+const char* const kFusedEngineCases[] = {
+    "r2_topk_per_rank",       "r2_map_expert_major_pad",          "r2_fp8_per_rank",
+    "r2_budget_overflow",     "r4_uneven_zero_rank",              "r4_skewed_masked_map",
+    "r4_all_to_one_expert",   "r8_topk_per_rank_phase_times",     "r8_expert_major_budget",
+    "r8_fp8_map_odd_hidden",  "r4_bad_routing_reported_everywhere", "r4_cuda_graph_replays_new_routing",
+    "r8_zero_copy_expert_major", "r4_bad_routing_then_good_layouts", "r4_many_chunks_few_blocks",
+    "r2_many_chunks_expert_major", "r2_failed_layout_refused_until_redone", "n2x2_topk_per_rank",
+    "n2x2_many_chunks_few_blocks", "r4_rank_dies_in_graph_replay_times_out", "r4_rank_dies_before_combine_times_out",
+    "r4_silent_rank_times_out",
+};
+
+std::vector<ClusterCase> fusedEngineCases() {
+  static std::vector<std::string> envs;
+  std::vector<ClusterCase> cases = casesWith(kFusedEngineCases, "NCCL_MOE_LAYOUT_ENGINE=2", &envs);
+  cases.push_back({"r2_layout_engine_differs_refused", 2,
+                   "--experts 8 --topk 2 --tokens 32 --hidden 64 --other-engine-rank 1", 1, 60,
+                   "NCCL_MOE_LAYOUT_ENGINE=2"});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(GpuFusedEngine, VirtualCluster, testing::ValuesIn(fusedEngineCases()),
+                         [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
+
+// Every named case exists (a renamed case must not silently leave an engine untested).
 TEST(ScanEngineCases, EveryNameIsACase) {
-  for (const char* name : kScanEngineCases) {
+  auto check = [](const char* name) {
     bool found = false;
     for (const ClusterCase& c : kCases) found = found || std::string(c.name) == name;
     EXPECT_TRUE(found) << name;
-  }
+  };
+  for (const char* name : kScanEngineCases) check(name);
+  for (const char* name : kFusedEngineCases) check(name);
 }
 
 }  // namespace
