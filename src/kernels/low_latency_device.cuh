@@ -84,7 +84,9 @@ __device__ __forceinline__ LowLatencyNetTail* llNetTail(const LowLatencyView& v,
 }
 
 // The counts a dispatch tail carries after its 64 bytes ([D][L] int32).
-__device__ __forceinline__ int32_t* llNetTailCounts(LowLatencyNetTail* tail) { return reinterpret_cast<int32_t*>(tail + 1); }
+__device__ __forceinline__ int32_t* llNetTailCounts(LowLatencyNetTail* tail) {
+  return reinterpret_cast<int32_t*>(tail + 1);
+}
 __device__ __forceinline__ const int32_t* llNetTailCounts(const LowLatencyNetTail* tail) {
   return reinterpret_cast<const int32_t*>(tail + 1);
 }

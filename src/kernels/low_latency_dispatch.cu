@@ -236,7 +236,8 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
     const int peer = base + i / L, l = i % L;
     llSourceCounts(v, peer, parity, v.rank)[l] = fault.kind == 0 ? numbers.running[peer * L + l] : 0;
   }
-  for (int i = threadIdx.x; i < D; i += blockDim.x) writeCallFields(llRecord(v, base + i, parity, v.rank), a.numTokens, a.topk, fault);
+  for (int i = threadIdx.x; i < D; i += blockDim.x)
+    writeCallFields(llRecord(v, base + i, parity, v.rank), a.numTokens, a.topk, fault);
   for (int n = 0; n < M; ++n) {
     if (n == v.domain.domain) continue;
     LowLatencyNetTail* tail = llNetTail(v, kLowLatencyNetDispatch, 0, n);
