@@ -160,8 +160,9 @@ __device__ __forceinline__ int4 packBf16x8(const float* v) {
                    static_cast<int>(words[3]));
 }
 
-// Kept slots whose rows one lane has in flight at once in the reduction.
-constexpr int kReduceBatch = 4;
+// Kept slots whose rows one lane has in flight at once in the reduction: a top-8 token's rows in
+// one round trip (4 took two).
+constexpr int kReduceBatch = 8;
 
 // out[t] for channels [first, first + kUnitChannels): the fmaf chain in slot order, from +0.
 __device__ void reduceUnit(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity, int t,
