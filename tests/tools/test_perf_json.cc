@@ -239,6 +239,15 @@ TEST(PerfJson, AnFp8RunCarriesTheQuantisationKernelTime) {
   EXPECT_DOUBLE_EQ(doc["rows"][0]["quantize_us"].get<double>(), 12.5);
 }
 
+TEST(PerfJson, EveryRowCarriesTheUncachedLayoutTimes) {
+  Measurement m = row(512);
+  m.layoutUs = 61.5;
+  m.layoutDispatchUs = 270.25;
+  const Json doc = Json::parse(perfJsonText(run(), {m}));
+  EXPECT_DOUBLE_EQ(doc["rows"][0]["layout_us"].get<double>(), 61.5);
+  EXPECT_DOUBLE_EQ(doc["rows"][0]["layout_dispatch_us"].get<double>(), 270.25);
+}
+
 TEST(PerfJson, NoFileNoWrite) {
   tools::OutputFile none;
   EXPECT_NO_THROW(writeJson(none, "{}\n"));

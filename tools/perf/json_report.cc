@@ -25,6 +25,8 @@ Json rowJson(const RunDescription& run, const Measurement& m) {
   row["a2av_dispatch_us"] = orNull(m.a2avDispatchUs);
   row["a2av_combine_us"] = orNull(m.a2avCombineUs);
   row["quantize_us"] = orNull(m.quantizeUs);
+  row["layout_us"] = m.layoutUs;
+  row["layout_dispatch_us"] = m.layoutDispatchUs;
   row["host_us"] = m.hostUs;
   row["host_mean_us"] = m.hostMeanUs;
   // All ranks' bytes (the earlier writer's meaning).

@@ -15,13 +15,14 @@ Older JSON files (before the size/algbw fields) plot the same: only the earlier 
 compare.py: {"meta": ..., "deepep": {"<ranks>": bench_deepep.py JSON}, "ncclmoe": {"<ranks>":
 {"<variant>": nccl-moe-perf JSON}}}). One figure per rank configuration, written to OUT with
 "-n<ranks>" before its extension, four panels of time per call against tokens per rank:
-(a) layout + bf16 dispatch: ours (bf16-staged run: the layout span + dispatch_us) against DeepEP's
+(a) layout + bf16 dispatch: ours (bf16-staged run: layout_dispatch_us, timed uncached with the counts
+read on the host as DeepEP's full path is; from older files the layout span + dispatch_us) against DeepEP's
 uncached dispatch (dispatch_full_us: get_dispatch_layout + notify + dispatch); (b) the same with
 FP8 rows: ours (fp8-staged, else fp8-zerocopy run, whose dispatch is staged too; bf16 input
 quantised in the call) against DeepEP's fp8_dispatch_full_us (pre-quantised input) and, where the
 harness timed it, that + fp8_quant_us (DeepEP's per-128 cast of the bf16 input); (c) staged
 combine, ours (bf16-staged) against DeepEP's; (d) the layout alone: ours against
-get_dispatch_layout (layout_us). Our layout span: from the call's start to the end of its last
+get_dispatch_layout (layout_us; ours: its layout_us, else the layout span). Our layout span: from the call's start to the end of its last
 layout.* phase (layout.scan in one NVLink domain), from the run's phases_us (a separate pass with
 phase timing on), slowest rank. Each nccl-moe point is labelled with nccl-moe / DeepEP (< 1:
 nccl-moe faster). What the file lacks (a variant, a field) leaves that series out, said on stderr.
@@ -220,6 +221,13 @@ def layout_span_us(row):
     return max(ends) if ends else None
 
 
+def our_layout_us(row):
+    """Our layout time of one row: layout_us as measured (uncached, its counts read on the host,
+    like DeepEP's full path; written by nccl-moe-perf since it has the field), else the layout span."""
+    measured = _time(row.get("layout_us"))
+    return measured if measured is not None else layout_span_us(row)
+
+
 def _rows_by_tokens(run):
     return {row["tokens"]: row for row in run["rows"]} if run else {}
 
@@ -295,6 +303,10 @@ def _peer_config(doc, ranks):
 
     def with_layout(field):
         def value(row):
+            # Measured in one timing where the run has it; else the layout span plus the cached call.
+            measured = _time(row.get("layout_dispatch_us"))
+            if measured is not None:
+                return measured
             layout, call = layout_span_us(row), _time(row.get(field))
             return layout + call if layout is not None and call is not None else None
         return value
@@ -307,10 +319,10 @@ def _peer_config(doc, ranks):
         return call + cast if call is not None and cast is not None else None
 
     layout_rows, layout_run = staged, PEER_BF16_STAGED
-    if not any(layout_span_us(row) is not None for row in staged.values()):
+    if not any(our_layout_us(row) is not None for row in staged.values()):
         for variant in ("bf16-zerocopy",) + PEER_FP8_VARIANTS:
             rows = _rows_by_tokens(ours.get(variant))
-            if any(layout_span_us(row) is not None for row in rows.values()):
+            if any(our_layout_us(row) is not None for row in rows.values()):
                 if staged:
                     note(f"the {PEER_BF16_STAGED} run has no layout phases: the layout is the {variant} run's")
                 layout_rows, layout_run = rows, variant
@@ -337,8 +349,8 @@ def _peer_config(doc, ranks):
             ("DeepEP", "DeepEP combine", d, field("combine_us"), no_deepep, "combine_us"),
         ]),
         ("layout", "(d) layout alone", None, [
-            ("nccl-moe", f"nccl-moe layout ({layout_run} run)", layout_rows, layout_span_us,
-             no_staged, "layout phases (phases_us)"),
+            ("nccl-moe", f"nccl-moe layout ({layout_run} run)", layout_rows, our_layout_us,
+             no_staged, "layout_us or layout phases (phases_us)"),
             ("DeepEP", "DeepEP get_dispatch_layout", d, field("layout_us"), no_deepep, "layout_us"),
         ]),
     ]

@@ -207,6 +207,11 @@ void timeCalls(const Session& s, harness::GroupReduce& group, harness::GroupTime
   m->hostUs = group.max(hostSeconds[hostSeconds.size() / 2] * 1e6);
   m->hostMeanUs = group.max(hostTotal * 1e6 / static_cast<double>(hostSeconds.size()));
   m->combineUs = timer.time(o.warmup, o.iters, [&] { layer.combine(); });
+  m->layoutUs = timer.time(o.warmup, o.iters, [&] { layer.createLayout(); });
+  m->layoutDispatchUs = timer.time(o.warmup, o.iters, [&] {
+    layer.createLayout();
+    layer.dispatch();
+  });
   // Phases: a pass of its own with phase timing on (events add host work to every call).
   checkMoe(ncclMoeCommSetPhaseTiming(s.comm, 1), "ncclMoeCommSetPhaseTiming", s.comm);
   PhaseAverage phases;
@@ -380,6 +385,9 @@ int runSweep(const Options& o, const RankLayout& layout, tools::OutputFile& json
       std::printf("#   phases, us from the call's start (mean of %d calls, slowest rank): %s\n", o.iters,
                   describePhases([&](int p) { return m.phaseStartUs[p]; }, [&](int p) { return m.phaseEndUs[p]; })
                       .c_str());
+      std::printf("#   uncached: layout with its counts read %.1f us, layout + dispatch %.1f us (slowest rank, mean of "
+                  "%d calls)\n",
+                  m.layoutUs, m.layoutDispatchUs, o.iters);
       if (m.quantizeUs)
         std::printf("#   a plain per-128 FP8 quantisation of each rank's tokens (what a dispatch of pre-quantised "
                     "input needs first): %.2f us\n",

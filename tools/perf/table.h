@@ -42,6 +42,9 @@ struct Measurement {
   // With --fp8: a plain per-128 quantisation kernel of this rank's tokens, all ranks at once (what a
   // peer taking pre-quantised input runs before its dispatch; ours quantises inside the call).
   std::optional<double> quantizeUs;
+  // Uncached, as a step with new routing pays it (DeepEP's "full" dispatch): ncclMoeLayoutCreate with
+  // its counts read on the host (ncclMoeHandleGetCounts), alone and followed by the dispatch.
+  double layoutUs = 0, layoutDispatchUs = 0;
   double hostUs = 0;      // host time of one ncclMoeDispatch: median of the timed calls, slowest rank
   double hostMeanUs = 0;  // the mean of the same calls (one preempted call of a process weighs in)
   std::optional<int64_t> dispatchWrong, combineWrong;  // elements over all ranks, -c 1 only

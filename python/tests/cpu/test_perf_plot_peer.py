@@ -156,6 +156,21 @@ class PeerSeries(unittest.TestCase):
         got = panel(self.configs[0], "layout")["ratios"]
         self.assertAlmostEqual(next(iter(got.values()))[0][1], 15.0, places=12)
 
+    def test_measured_uncached_times_take_precedence_over_the_phase_spans(self):
+        # nccl-moe-perf now times layout (counts read) and layout + dispatch uncached, as DeepEP's full
+        # path is timed; a file with the fields uses them, one without them the spans (above).
+        doc = harness_results()
+        for i, row in enumerate(doc["ncclmoe"]["8"]["bf16-staged"]["rows"]):
+            row["layout_us"] = 60.0 + i
+            row["layout_dispatch_us"] = 210.0 + i
+        doc["ncclmoe"]["8"]["bf16-staged"]["rows"][2]["layout_dispatch_us"] = None  # not measured: the sum
+        config = self.plot.peer_configs(doc)[0]
+        self.assertEqual(series(config, "dispatch")["nccl-moe layout + dispatch (bf16-staged)"],
+                         [(256, 210.0), (1024, 211.0), (4096, 752.0)])
+        self.assertEqual(series(config, "layout")["nccl-moe layout (bf16-staged run)"],
+                         [(256, 60.0), (1024, 61.0), (4096, 62.0)])
+        self.assertEqual(self.plot.our_layout_us({"layout_us": 0, "phases_us": {"layout.scan": [0, 9.0]}}), 9.0)
+
     def test_the_complete_config_has_no_notes(self):
         self.assertEqual(self.configs[0]["notes"], [])
 
