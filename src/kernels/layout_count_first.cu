@@ -70,17 +70,6 @@ __device__ bool lastBlockDone(int32_t* ticket) {
   return last != 0;
 }
 
-// Acquire and release of a chunk flag between the blocks of one kernel.
-__device__ __forceinline__ int32_t loadAcquireGpu(const int32_t* p) {
-  int32_t v;
-  asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-
-__device__ __forceinline__ void storeReleaseGpu(int32_t* p, int32_t v) {
-  asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
-}
-
 // Counter c summed over chunks [0, end) of the handle's chunk counts (L2: another block wrote them
 // in this kernel).
 __device__ __forceinline__ int32_t chunkCountsBelow(const HandleDevice& handle, int end, int total, int c) {

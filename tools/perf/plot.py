@@ -41,15 +41,20 @@ INSTALL_HINT = ("plot.py needs matplotlib: pip install matplotlib "
                 "(or, on Debian/Ubuntu, apt-get install python3-matplotlib)")
 
 
-def load(path):
-    """The document of one --json file; ValueError naming the path if it is not one."""
+def _read_json(path):
+    """The JSON document in path; ValueError naming the path if it cannot be read or parsed."""
     try:
         with open(path) as f:
-            doc = json.load(f)
+            return json.load(f)
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e.strerror}") from e
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not JSON: {e}") from e
+
+
+def load(path):
+    """The document of one --json file; ValueError naming the path if it is not one."""
+    doc = _read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list) or "ranks" not in doc:
         raise ValueError(f"{path} is not an nccl-moe-perf --json file (no ranks and rows)")
     return doc
@@ -99,13 +104,21 @@ def label_of(path, doc):
     return f"{name} ({', '.join(what)})"
 
 
-def plot(docs, labels, out):
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend, or None after printing the install hint."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         print(INSTALL_HINT, file=sys.stderr)
+        return None
+    return plt
+
+
+def plot(docs, labels, out):
+    plt = _pyplot()
+    if plt is None:
         return 3
     fig, (bw, lat) = plt.subplots(1, 2, figsize=(13, 5))
     # (line, marker): ours solid/dashed with dots, the a2av baseline dotted with squares, the roofline
@@ -156,13 +169,7 @@ PEER_IMAGE_TYPES = (".png", ".svg", ".pdf")
 def load_peer(path):
     """The merged document of the peer harness (its compare.py's RESULTS.json); ValueError naming
     the path and what is wrong if it is not one."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise ValueError(f"cannot read {path}: {e.strerror}") from e
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not JSON: {e}") from e
+    doc = _read_json(path)
     check_peer(doc, path)
     return doc
 
@@ -410,14 +417,10 @@ def peer_output_paths(out, configs):
 
 
 def plot_peer(doc, configs, out):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import LogFormatter
-    except ImportError:
-        print(INSTALL_HINT, file=sys.stderr)
+    plt = _pyplot()
+    if plt is None:
         return 3
+    from matplotlib.ticker import LogFormatter
     styles = {"nccl-moe": ("-", "o", "C0"), "DeepEP": ("--", "s", "C1"), "DeepEP FP8 + quantise": (":", "^", "C3")}
     paths = peer_output_paths(out, configs)
     for config in configs:
