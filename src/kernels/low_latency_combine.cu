@@ -164,45 +164,63 @@ __device__ __forceinline__ int4 packBf16x8(const float* v) {
 // one round trip (4 took two).
 constexpr int kReduceBatch = 8;
 
+// Slot k of token t as this rank's send half stashed it: kept (its expert's domain + 1 > 0) and its
+// weight (1 for the unweighted combine).
+struct SlotWeight {
+  bool kept = false;
+  float weight = 0.0f;
+};
+
+__device__ __forceinline__ SlotWeight slotWeightOf(const LowLatencyView& v, int parity, int t, int k, int topk) {
+  const int64_t at = (static_cast<int64_t>(parity) * v.maxTokens + t) * v.maxTopk + k;
+  SlotWeight slot;
+  slot.kept = k < topk && v.stashKept[at] >= 0;
+  slot.weight = slot.kept ? v.stashWeights[at] : 0.0f;
+  return slot;
+}
+
+// Vector path: acc[8] (channels c .. c + 7 of this lane) += w_k * row(t, k) for the kept slots of
+// [k0, k0 + 32), lane b holding slot k0 + b; their rows are loaded kReduceBatch at a time before
+// their fmaf chain, which keeps the slot order.
+__device__ void accumulateSlots(const LowLatencyView& v, int parity, int t, int k0, int c, SlotWeight slot,
+                                float* acc) {
+  for (uint32_t pending = __ballot_sync(0xFFFFFFFFu, slot.kept); pending != 0;) {
+    int4 raw[kReduceBatch];
+    float w[kReduceBatch];
+    bool valid[kReduceBatch];
+#pragma unroll
+    for (int j = 0; j < kReduceBatch; ++j) {
+      valid[j] = pending != 0;
+      const int b = valid[j] ? __ffs(pending) - 1 : 0;
+      pending &= pending - 1;
+      w[j] = __shfl_sync(0xFFFFFFFFu, slot.weight, b);
+      raw[j] = make_int4(0, 0, 0, 0);
+      if (valid[j] && c < v.hidden)
+        raw[j] = *reinterpret_cast<const int4*>(
+            reinterpret_cast<const uint16_t*>(llCombineRow(v, v.rank, parity, t, k0 + b)) + c);
+    }
+#pragma unroll
+    for (int j = 0; j < kReduceBatch; ++j) {
+      if (!valid[j]) continue;
+      float y[kVectorChannels];
+      unpackBf16x8(raw[j], y);
+#pragma unroll
+      for (int e = 0; e < kVectorChannels; ++e) acc[e] = fmaf(w[j], y[e], acc[e]);
+    }
+  }
+}
+
 // out[t] for channels [first, first + kUnitChannels): the fmaf chain in slot order, from +0.
 __device__ void reduceUnit(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity, int t,
                            int first, bool vectorized) {
   const int64_t stash = (static_cast<int64_t>(parity) * v.maxTokens + t) * v.maxTopk;
   auto* out = static_cast<uint16_t*>(a.out) + static_cast<int64_t>(t) * v.hidden;
   if (vectorized) {
-    // Lane k holds slot k's flag and weight (one round trip for all slots); then the kept slots' rows
-    // are loaded kReduceBatch at a time before their fmaf chain, which keeps the slot order.
+    // Lane k holds slot k's flag and weight (one round trip for all slots), then the rows.
     const int c = first + laneId() * kVectorChannels;
     float acc[kVectorChannels] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int k0 = 0; k0 < a.topk; k0 += kWarp) {
-      const int k = k0 + laneId();
-      const bool kept = k < a.topk && v.stashKept[stash + k] >= 0;
-      const float weight = kept ? v.stashWeights[stash + k] : 0.0f;
-      for (uint32_t pending = __ballot_sync(0xFFFFFFFFu, kept); pending != 0;) {
-        int4 raw[kReduceBatch];
-        float w[kReduceBatch];
-        bool valid[kReduceBatch];
-#pragma unroll
-        for (int j = 0; j < kReduceBatch; ++j) {
-          valid[j] = pending != 0;
-          const int b = valid[j] ? __ffs(pending) - 1 : 0;
-          pending &= pending - 1;
-          w[j] = __shfl_sync(0xFFFFFFFFu, weight, b);
-          raw[j] = make_int4(0, 0, 0, 0);
-          if (valid[j] && c < v.hidden)
-            raw[j] = *reinterpret_cast<const int4*>(
-                reinterpret_cast<const uint16_t*>(llCombineRow(v, v.rank, parity, t, k0 + b)) + c);
-        }
-#pragma unroll
-        for (int j = 0; j < kReduceBatch; ++j) {
-          if (!valid[j]) continue;
-          float y[kVectorChannels];
-          unpackBf16x8(raw[j], y);
-#pragma unroll
-          for (int e = 0; e < kVectorChannels; ++e) acc[e] = fmaf(w[j], y[e], acc[e]);
-        }
-      }
-    }
+    for (int k0 = 0; k0 < a.topk; k0 += kWarp)
+      accumulateSlots(v, parity, t, k0, c, slotWeightOf(v, parity, t, k0 + laneId(), a.topk), acc);
     if (c < v.hidden) *reinterpret_cast<int4*>(out + c) = packBf16x8(acc);
     return;
   }
@@ -214,6 +232,29 @@ __device__ void reduceUnit(const LowLatencyView& v, const ncclMoeLowLatencyCombi
       acc = fmaf(v.stashWeights[stash + k], bf16ToFloat(y[c]), acc);
     }
     out[c] = floatToBf16(acc);
+  }
+}
+
+// One domain, vector path, K <= 32 (every slot in one lane): each warp reduces a contiguous range
+// of units, so consecutive units are mostly the same token's and its slots' flags and weights are
+// read once per token, not once per unit. The same sums as reduceUnit (same order, same bits).
+__device__ void reduceUnitRange(const LowLatencyView& v, const ncclMoeLowLatencyCombineArgs_t& a, int parity,
+                                int unitsPerToken, int64_t units) {
+  const int64_t warps = warpsInGrid(), perWarp = (units + warps - 1) / warps;
+  const int64_t begin = min(units, globalWarp() * perWarp), end = min(units, begin + perWarp);
+  int token = -1;
+  SlotWeight slot;
+  for (int64_t u = begin; u < end; ++u) {
+    const int t = static_cast<int>(u / unitsPerToken);
+    if (t != token) {
+      slot = slotWeightOf(v, parity, t, laneId(), a.topk);
+      token = t;
+    }
+    const int c = static_cast<int>(u % unitsPerToken) * kUnitChannels + laneId() * kVectorChannels;
+    float acc[kVectorChannels] = {0, 0, 0, 0, 0, 0, 0, 0};
+    accumulateSlots(v, parity, t, 0, c, slot, acc);
+    if (c < v.hidden) *reinterpret_cast<int4*>(static_cast<uint16_t*>(a.out) + static_cast<int64_t>(t) * v.hidden + c) =
+        packBf16x8(acc);
   }
 }
 
@@ -348,13 +389,16 @@ __device__ void receiveHalf(const LowLatencyView& v, const ncclMoeLowLatencyComb
   const bool vectorized = v.hidden % kVectorChannels == 0 && aligned16(a.out);
   const int unitsPerToken = (v.hidden + kUnitChannels - 1) / kUnitChannels;
   const int64_t units = static_cast<int64_t>(a.numTokens) * unitsPerToken;
-  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
-    const int t = static_cast<int>(u / unitsPerToken), first = static_cast<int>(u % unitsPerToken) * kUnitChannels;
-    if (twoHop)
-      sumPartialsUnit(v, a, parity, t, first, vectorized);
-    else
-      reduceUnit(v, a, parity, t, first, vectorized);
-  }
+  if (!twoHop && vectorized && a.topk <= kWarp)
+    reduceUnitRange(v, a, parity, unitsPerToken, units);
+  else
+    for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+      const int t = static_cast<int>(u / unitsPerToken), first = static_cast<int>(u % unitsPerToken) * kUnitChannels;
+      if (twoHop)
+        sumPartialsUnit(v, a, parity, t, first, vectorized);
+      else
+        reduceUnit(v, a, parity, t, first, vectorized);
+    }
   if (!llLastBlock(&v.counters->receiveBlocksDone)) return;
   llStamp(v, kTraceCombine, kTraceReceived, true);
   // This parity's landing (and relay) rows are read: the domain peers may write them again.
