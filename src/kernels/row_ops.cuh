@@ -140,33 +140,43 @@ __device__ void warpSumRows(int count, RowAt rowAt, int hidden, int type, void* 
   }
   const bool bf16 = type == static_cast<int>(ElementType::kBf16);
   const size_t vectors = rowBytes / 16;
-  // Two chunks per lane per step: twice the loads in flight.
+  // Two chunks per lane per step, of kRowBatch rows at once: their loads are all in flight before
+  // the first addition (one round trip per batch, not per row); the additions keep the row order.
   constexpr int kChunks = 2;
+  constexpr int kRowBatch = 4;
   for (size_t first = lane; first < vectors; first += kWarp * kChunks) {
     float sum[kChunks][8] = {};
-    for (int i = 0; i < count; ++i) {
-      const int4* row = reinterpret_cast<const int4*>(rowAt(i));
-      int4 raw[kChunks];
+    for (int i0 = 0; i0 < count; i0 += kRowBatch) {
+      int4 raw[kRowBatch][kChunks];
 #pragma unroll
-      for (int u = 0; u < kChunks; ++u) {
-        const size_t v = first + u * kWarp;
-        raw[u] = v < vectors ? row[v] : make_int4(0, 0, 0, 0);
+      for (int b = 0; b < kRowBatch; ++b) {
+        const bool present = i0 + b < count;
+        const int4* row = present ? reinterpret_cast<const int4*>(rowAt(i0 + b)) : nullptr;
+#pragma unroll
+        for (int u = 0; u < kChunks; ++u) {
+          const size_t v = first + u * kWarp;
+          raw[b][u] = present && v < vectors ? row[v] : make_int4(0, 0, 0, 0);
+        }
       }
 #pragma unroll
-      for (int u = 0; u < kChunks; ++u) {
-        if (bf16) {
-          const uint32_t words[4] = {static_cast<uint32_t>(raw[u].x), static_cast<uint32_t>(raw[u].y),
-                                     static_cast<uint32_t>(raw[u].z), static_cast<uint32_t>(raw[u].w)};
+      for (int b = 0; b < kRowBatch; ++b) {
+        if (i0 + b >= count) break;
 #pragma unroll
-          for (int w = 0; w < 4; ++w) {
-            sum[u][2 * w] += bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
-            sum[u][2 * w + 1] += bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
+        for (int u = 0; u < kChunks; ++u) {
+          if (bf16) {
+            const uint32_t words[4] = {static_cast<uint32_t>(raw[b][u].x), static_cast<uint32_t>(raw[b][u].y),
+                                       static_cast<uint32_t>(raw[b][u].z), static_cast<uint32_t>(raw[b][u].w)};
+#pragma unroll
+            for (int w = 0; w < 4; ++w) {
+              sum[u][2 * w] += bf16ToFloat(static_cast<uint16_t>(words[w] & 0xFFFFu));
+              sum[u][2 * w + 1] += bf16ToFloat(static_cast<uint16_t>(words[w] >> 16));
+            }
+          } else {
+            sum[u][0] += __int_as_float(raw[b][u].x);
+            sum[u][1] += __int_as_float(raw[b][u].y);
+            sum[u][2] += __int_as_float(raw[b][u].z);
+            sum[u][3] += __int_as_float(raw[b][u].w);
           }
-        } else {
-          sum[u][0] += __int_as_float(raw[u].x);
-          sum[u][1] += __int_as_float(raw[u].y);
-          sum[u][2] += __int_as_float(raw[u].z);
-          sum[u][3] += __int_as_float(raw[u].w);
         }
       }
     }

@@ -1,16 +1,19 @@
-// The warp copies every kernel moves rows with (kernels/row_ops.cuh): warpCopyBytes and
-// warpCopyBytesToEach against memcpy, at sizes around the unrolled round (32 lanes x 8 x 16 bytes),
-// aligned and not, with the bytes around each destination poisoned so that a write outside it is
-// caught.
+// The warp row operations every kernel moves and sums rows with (kernels/row_ops.cuh): warpCopyBytes
+// and warpCopyBytesToEach against memcpy, at sizes around the unrolled round (32 lanes x 8 x 16
+// bytes), aligned and not, with the bytes around each destination poisoned so that a write outside
+// it is caught; warpSumRows against the CPU's sums in row order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
 #include "../support/gpu.h"
 #include "kernels/row_ops.cuh"
 #include "misc/cuda_memory.h"
+#include "misc/numerics.h"
 
 namespace nccl_moe::test {
 namespace {
@@ -88,6 +91,64 @@ TEST(RowOps, WarpCopyBytesToEachWritesTheChosenTargetsOnly) {
                                 << targets;
       }
     }
+}
+
+// Rows i at rows + i * stride (elements), summed by one warp into dst.
+__global__ void sumRows(int count, const uint8_t* rows, size_t strideBytes, int hidden, int type, uint8_t* dst) {
+  if (threadIdx.x < kWarp)
+    warpSumRows(count, [&](int i) { return rows + static_cast<size_t>(i) * strideBytes; }, hidden, type, dst);
+}
+
+// warpSumRows against the CPU: float32 additions in row order from 0, rounded once to the row type,
+// for 0 to 9 rows (batches of 4 in flight and their tails), BF16 and FP32, hidden sizes on the
+// vector path and off it (not a multiple of 16 bytes), the guard bytes after the output untouched.
+TEST(RowOps, WarpSumRowsAddsInRowOrderBitForBit) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> value(-4.0f, 4.0f);
+  for (int type : {static_cast<int>(ElementType::kBf16), static_cast<int>(ElementType::kFp32)})
+    for (int hidden : {8, 1024, 7168, 7, 1000 + 3})
+      for (int count = 0; count <= 9; ++count) {
+        const size_t element = type == static_cast<int>(ElementType::kBf16) ? 2 : 4;
+        const size_t rowBytes = hidden * element, stride = (rowBytes + 15) / 16 * 16;
+        std::vector<uint8_t> rows(std::max<size_t>(stride * count, 16), 0);
+        std::vector<float> want(static_cast<size_t>(hidden), 0.0f);
+        for (int i = 0; i < count; ++i)
+          for (int c = 0; c < hidden; ++c) {
+            const float x = value(rng);
+            uint8_t* at = rows.data() + i * stride + c * element;
+            if (element == 2) {
+              const uint16_t h = floatToBf16(x);
+              std::memcpy(at, &h, 2);
+              want[c] += bf16ToFloat(h);
+            } else {
+              std::memcpy(at, &x, 4);
+              want[c] += x;
+            }
+          }
+        DeviceMemory<uint8_t> dRows, dOut;
+        ASSERT_TRUE(allocateDevice(rows.size(), &dRows, "cudaMalloc(rows)").isOk());
+        ASSERT_TRUE(allocateDevice(stride + kGuard, &dOut, "cudaMalloc(out)").isOk());
+        ASSERT_EQ(cudaMemcpy(dRows.get(), rows.data(), rows.size(), cudaMemcpyHostToDevice), cudaSuccess);
+        ASSERT_EQ(cudaMemset(dOut.get(), kPoison, stride + kGuard), cudaSuccess);
+        sumRows<<<1, 32>>>(count, dRows.get(), stride, hidden, type, dOut.get());
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<uint8_t> out(stride + kGuard);
+        ASSERT_EQ(cudaMemcpy(out.data(), dOut.get(), out.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+        for (int c = 0; c < hidden; ++c) {
+          if (element == 2) {
+            uint16_t got;
+            std::memcpy(&got, out.data() + c * 2, 2);
+            ASSERT_EQ(got, floatToBf16(want[c])) << "channel " << c << " of " << count << " bf16 rows, hidden " << hidden;
+          } else {
+            float got;
+            std::memcpy(&got, out.data() + c * 4, 4);
+            ASSERT_EQ(floatBits(got), floatBits(want[c])) << "channel " << c << " of " << count << " rows, hidden "
+                                                          << hidden;
+          }
+        }
+        for (size_t i = rowBytes; i < out.size(); ++i) ASSERT_EQ(out[i], kPoison) << "byte " << i << " after the row";
+      }
 }
 
 }  // namespace
