@@ -439,9 +439,10 @@ cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclM
 cudaError_t launchLowLatencyCombine(const LowLatencyView& view, const ncclMoeLowLatencyCombineArgs_t& args,
                                     LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
   discardEarlierLaunchError();
-  // Send: about T x K rows arrive per rank on average; receive: the units of this rank's tokens. Only
-  // the blocks the work needs (see the dispatch's launch).
-  const int64_t sendUnits = static_cast<int64_t>(view.maxTokens) * view.maxTopk;
+  // Send: about T x K rows arrive per rank on average (this rank's T standing in for the sources';
+  // the warps loop over any more); receive: the units of this rank's tokens. Only the blocks the work
+  // needs (see the dispatch's launch).
+  const int64_t sendUnits = static_cast<int64_t>(std::max(1, args.numTokens)) * view.maxTopk;
   const int64_t receiveUnits =
       static_cast<int64_t>(args.numTokens) * ((view.hidden + kUnitChannels - 1) / kUnitChannels);
   const int64_t units = std::max(halves & kLowLatencySend ? sendUnits : 0, halves & kLowLatencyReceive ? receiveUnits : 0);

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "kernels/block_scan.cuh"
 #include "kernels/fp8_row.cuh"
 #include "kernels/low_latency_device.cuh"
 #include "misc/launch_error.h"
@@ -373,20 +374,43 @@ __device__ void placeRow(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
   }
 }
 
-// Warp per landing slot: its row to each of its local experts' segments (unless `place` is false: a
-// fault), then the slot emptied. Each lane looks up one top-k slot's place, so a token with several
+// Sources whose token counts a block scans into shared memory (more: every slot is visited).
+constexpr int kMaxScannedSources = 1024;
+
+// Warp per landing slot a source can have filled (t < T_s): its row to each of its local experts'
+// segments (unless `place` is false: a fault), then the slot emptied. Every block first scans the
+// sources' T from their records, so the warps visit sum(T_s) slots, not R x N of them (N is often
+// far above a decode step's T). Each lane looks up one top-k slot's place, so a token with several
 // experts here pays one round of lookups and one read of its row.
 __device__ void placeAndEmpty(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity,
                               bool place) {
+  __shared__ int32_t firstSlot[kMaxScannedSources + 1];  // source s's slots start at firstSlot[s]
   const int L = v.localExperts;
-  const int64_t units = static_cast<int64_t>(v.ranks) * v.maxTokens;
+  const bool scanned = v.ranks <= kMaxScannedSources;
+  int64_t units = static_cast<int64_t>(v.ranks) * v.maxTokens;
+  if (scanned) {
+    units = blockExclusiveScanOf<kLowLatencyThreads>(
+        v.ranks, [&](int source) { return static_cast<int64_t>(sourceTokens(v, parity, source)); },
+        [&](int source, int64_t start, int64_t) { firstSlot[source] = static_cast<int32_t>(start); });
+    if (threadIdx.x == 0) firstSlot[v.ranks] = static_cast<int32_t>(units);
+    __syncthreads();
+  }
   for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
-    const int s = static_cast<int>(u / v.maxTokens), t = static_cast<int>(u % v.maxTokens);
+    int s = static_cast<int>(u / v.maxTokens), t = static_cast<int>(u % v.maxTokens);
+    if (scanned) {
+      // The last source whose slots start at or before u: it has some (the next one starts after u).
+      int lo = 0, hi = v.ranks - 1;
+      while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (firstSlot[mid] <= u) lo = mid; else hi = mid - 1;
+      }
+      s = lo;
+      t = static_cast<int>(u - firstSlot[lo]);
+    }
     uint8_t* slot = llDispatchSlot(v, v.rank, parity, s, t);
     auto* header = reinterpret_cast<int32_t*>(slot);
-    const int tokens = sourceTokens(v, parity, s);
-    const bool filled = slotFilled(header, t);
-    if (t >= tokens || !filled) continue;
+    if (!scanned && t >= sourceTokens(v, parity, s)) continue;
+    if (!slotFilled(header, t)) continue;
     for (int k0 = 0; place && k0 < a.topk; k0 += kWarp) {
       const int k = k0 + laneId();
       int l = k < a.topk ? header[1 + k] - v.rank * L : -1;
@@ -454,13 +478,22 @@ __global__ void __launch_bounds__(kLowLatencyThreads)
 cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLowLatencyDispatchArgs_t& args,
                                      LowLatencyHalves halves, int maxBlocks, cudaStream_t stream) {
   discardEarlierLaunchError();
-  // Receive: one warp per landing slot (at least the relay's units, (M - 1) x N x D). Send: one per
-  // (token, rank of the domain or other domain). Only the blocks the work needs: with every block of
-  // the budget (6ec5acb) each block polled the peers' records and read the host-mapped error word,
-  // and the call at T = 1 on 8 virtual ranks took 189 us instead of 99 (RESULTS.md).
-  int64_t units = static_cast<int64_t>(view.ranks) * view.maxTokens;
+  // Only the blocks the work needs: with every block of the budget (6ec5acb) each block polled the
+  // peers' records and read the host-mapped error word, and the call at T = 1 on 8 virtual ranks took
+  // 189 us instead of 99 (RESULTS.md). Receive: a warp per landing slot a source filled, about R x T
+  // (this rank's T stands in for the sources', which the host does not know; the warps loop over any
+  // more), and with two hops the relay's (M - 1) x N x D units. Send: one per (token, rank of the
+  // domain or other domain).
+  const int64_t tokens = std::max(1, args.numTokens);
+  int64_t units = 0;
+  if (halves & kLowLatencyReceive) {
+    units = static_cast<int64_t>(view.ranks) * tokens;
+    if (view.domain.domains > 1)
+      units = std::max<int64_t>(
+          units, static_cast<int64_t>(view.domain.domains - 1) * view.maxTokens * view.domain.localRanks);
+  }
   const int64_t perToken = view.domain.localRanks + view.domain.domains - 1;
-  if (halves & kLowLatencySend) units = std::max<int64_t>(units, static_cast<int64_t>(args.numTokens) * perToken);
+  if (halves & kLowLatencySend) units = std::max<int64_t>(units, tokens * perToken);
   const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
   const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
   // The send half numbers its rows in shared memory (plan/low_latency_shape.h; its bound is checked
