@@ -75,7 +75,7 @@ LowLatencyState::~LowLatencyState() {
   if (cudaMemcpy(&trace, trace_.get(), sizeof(trace), cudaMemcpyDeviceToHost) != cudaSuccess) return;
   for (LowLatencyTraceOp op : {kTraceDispatch, kTraceCombine}) {
     const std::string line = describeLowLatencyTrace(trace, op);
-    if (!line.empty()) logWarnByDefault("rank %d: LL trace: %s", rank_, line.c_str());
+    if (!line.empty()) logWarnByDefault("rank %d: LL trace: %s", view_.rank, line.c_str());
   }
 }
 
@@ -95,7 +95,6 @@ Status LowLatencyState::create(ncclMoeComm& comm, std::unique_ptr<LowLatencyStat
     return s;
   if (Status s = allocateDevice(scratch.total, &state->scratch_, "cudaMalloc(low-latency scratch)"); !s.isOk())
     return s;
-  state->rank_ = comm.rank;
   if (readParam(params::kLowLatencyTrace) == 1) {
     if (Status s = allocateDevice(1, &state->trace_, "cudaMalloc(low-latency trace)"); !s.isOk()) return s;
     if (Status s = cudaStatus(cudaMemset(state->trace_.get(), 0, sizeof(LowLatencyTrace)), "cudaMemset(trace)");

@@ -76,7 +76,6 @@ class LowLatencyState {
   DeviceMemory<uint8_t> scratch_;
   size_t scratchBytes_ = 0;
   DeviceMemory<LowLatencyTrace> trace_;  // NCCL_MOE_LL_TRACE=1 only
-  int rank_ = 0;
   LowLatencyView view_;
 
   // Two hops only.

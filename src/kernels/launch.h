@@ -35,6 +35,14 @@ inline int cappedGrid(int64_t units, int64_t unitsPerBlock, LaunchBudget budget)
   return static_cast<int>(wanted < 1 ? 1 : wanted < budget.maxBlocks ? wanted : budget.maxBlocks);
 }
 
+// Dynamic shared memory of a kernel; above the default 48 KiB the kernel must opt in first.
+template <class Kernel>
+cudaError_t allowSharedBytes(Kernel kernel, size_t bytes) {
+  constexpr size_t kDefaultLimit = 48 * 1024;
+  if (bytes <= kDefaultLimit) return cudaSuccess;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
 // Tokens per chunk of the layout's receive-side scans: HandleDevice::scanCounts holds one count per
 // chunk of every scanned item.
 constexpr int kLayoutScanChunk = 256;

@@ -549,14 +549,6 @@ __global__ void __launch_bounds__(kThreads) countFirstFusedKernel(DomainView vie
   placeFromCounts(view, dims, handle, dynamicShared, /*fused=*/true);
 }
 
-// Dynamic shared memory of a kernel; above the default 48 KiB the kernel must opt in.
-template <class Kernel>
-cudaError_t allowSharedBytes(Kernel kernel, size_t bytes) {
-  constexpr size_t kDefaultLimit = 48 * 1024;
-  if (bytes <= kDefaultLimit) return cudaSuccess;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-}
-
 }  // namespace
 
 namespace {

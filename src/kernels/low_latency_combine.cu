@@ -21,6 +21,7 @@
 
 #include "kernels/block_scan.cuh"
 #include "kernels/fp8_row.cuh"  // load8, unpackBf16x8
+#include "kernels/launch.h"   // cappedGrid
 #include "kernels/low_latency_device.cuh"
 #include "misc/launch_error.h"
 
@@ -430,8 +431,7 @@ cudaError_t launchLowLatencyCombineRelay(const LowLatencyView& view, const ncclM
   (void)args;  // the relay reads what the rail peers sent, not this rank's arguments
   const int64_t units = static_cast<int64_t>(view.domain.domains - 1) * view.maxTokens *
                         ((view.hidden + kUnitChannels - 1) / kUnitChannels);
-  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
+  const int blocks = cappedGrid(units, kLowLatencyWarpsPerBlock, LaunchBudget{maxBlocks});
   lowLatencyCombineRelayKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view);
   return cudaGetLastError();
 }
@@ -446,8 +446,7 @@ cudaError_t launchLowLatencyCombine(const LowLatencyView& view, const ncclMoeLow
   const int64_t receiveUnits =
       static_cast<int64_t>(args.numTokens) * ((view.hidden + kUnitChannels - 1) / kUnitChannels);
   const int64_t units = std::max(halves & kLowLatencySend ? sendUnits : 0, halves & kLowLatencyReceive ? receiveUnits : 0);
-  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
+  const int blocks = cappedGrid(units, kLowLatencyWarpsPerBlock, LaunchBudget{maxBlocks});
   lowLatencyCombineKernel<<<blocks, kLowLatencyThreads, 0, stream>>>(view, args, static_cast<int>(halves));
   return cudaGetLastError();
 }

@@ -29,6 +29,7 @@
 
 #include "kernels/block_scan.cuh"
 #include "kernels/fp8_row.cuh"
+#include "kernels/launch.h"  // cappedGrid, allowSharedBytes
 #include "kernels/low_latency_device.cuh"
 #include "misc/launch_error.h"
 #include "plan/routing.h"
@@ -494,19 +495,13 @@ cudaError_t launchLowLatencyDispatch(const LowLatencyView& view, const ncclMoeLo
   }
   const int64_t perToken = view.domain.localRanks + view.domain.domains - 1;
   if (halves & kLowLatencySend) units = std::max<int64_t>(units, tokens * perToken);
-  const int64_t wanted = (units + kLowLatencyWarpsPerBlock - 1) / kLowLatencyWarpsPerBlock;
-  const int blocks = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, maxBlocks)));
+  const int blocks = cappedGrid(units, kLowLatencyWarpsPerBlock, LaunchBudget{maxBlocks});
   // The send half numbers its rows in shared memory (plan/low_latency_shape.h; its bound is checked
   // at communicator creation).
   const size_t shared = (halves & kLowLatencySend)
                             ? static_cast<size_t>(lowLatencySendSharedBytes(view.experts, args.numTokens, args.topk))
                             : 0;
-  constexpr size_t kDefaultSharedLimit = 48 * 1024;
-  if (shared > kDefaultSharedLimit)
-    if (cudaError_t err = cudaFuncSetAttribute(lowLatencyDispatchKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(LowLatencyLimits::kMaxSendSharedBytes));
-        err != cudaSuccess)
-      return err;
+  if (cudaError_t err = allowSharedBytes(lowLatencyDispatchKernel, shared); err != cudaSuccess) return err;
   lowLatencyDispatchKernel<<<blocks, kLowLatencyThreads, shared, stream>>>(view, args, static_cast<int>(halves));
   return cudaGetLastError();
 }
