@@ -101,6 +101,17 @@ typedef struct {
                               unset (default): LL mode off, no LL buffers reserved */
   int lowLatencyFp8;    /* LL dispatch format: 0 (default) BF16; 1 FP8 E4M3 with one fp32 scale per
                            128 channels; 2 the same with power-of-two scales */
+  /* Windowed combine. Added after the low-latency fields: a caller built against an older header
+   * passes an older size and gets no windows. */
+  int combineWindowTokens; /* C: combine moves the partials of C tokens per source rank at a time,
+                              two windows in flight, so its landing area holds 2 x C instead of
+                              maxTokensPerRank rows per rank (ncclMoeCommGetInfo's bufferBytes shows
+                              the saving); the results are the same bits. Takes effect on a
+                              communicator with one NVLink domain when 2 x C < maxTokensPerRank
+                              (after ncclMoeCommResize too); then the combine input area of
+                              ncclMoeCommGetInputBuffers is absent (combineX NULL). 0: no windows;
+                              unset: NCCL_MOE_COMBINE_WINDOW_TOKENS (default 0). Each window costs
+                              two cross-rank waits. */
 } ncclMoeConfig_t;
 
 #define NCCL_MOE_CONFIG_INITIALIZER                                                        \
@@ -111,7 +122,8 @@ typedef struct {
         NCCL_MOE_UNDEF_INT, /* dataType */ NCCL_MOE_UNDEF_INT, /* fp8Dispatch */           \
         NCCL_MOE_UNDEF_INT, /* fp8PowerOfTwoScales */ NCCL_MOE_UNDEF_INT, /* dispatchSms */ \
         NCCL_MOE_UNDEF_INT, /* combineSms */ NCCL_MOE_UNDEF_INT, /* timeoutMs */           \
-        NCCL_MOE_UNDEF_INT, /* lowLatencyMaxTokens */ NCCL_MOE_UNDEF_INT /* lowLatencyFp8 */ \
+        NCCL_MOE_UNDEF_INT, /* lowLatencyMaxTokens */ NCCL_MOE_UNDEF_INT, /* lowLatencyFp8 */ \
+        NCCL_MOE_UNDEF_INT /* combineWindowTokens */                                       \
   }
 
 /* ---- Routing of one call ------------------------------------------------------------------- */
@@ -332,7 +344,8 @@ typedef struct {
    * holds the quantised rows, which the dispatch kernel writes). */
   void* dispatchX;
   size_t dispatchXBytes;
-  /* ranks x maxTokensPerRank rows of hiddenSize elements of dataType: a per-rank handle's rows. */
+  /* ranks x maxTokensPerRank rows of hiddenSize elements of dataType: a per-rank handle's rows;
+   * NULL (0 bytes) with a windowed combine (ncclMoeConfig_t.combineWindowTokens). */
   void* combineX;
   size_t combineXBytes;
 } ncclMoeInputBuffers_t;

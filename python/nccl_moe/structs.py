@@ -59,6 +59,7 @@ class MoeConfig(_Versioned):
         ("timeoutMs", ctypes.c_int),
         ("lowLatencyMaxTokens", ctypes.c_int),
         ("lowLatencyFp8", ctypes.c_int),
+        ("combineWindowTokens", ctypes.c_int),
     ]
     _defaults = {name: NCCL_MOE_UNDEF_INT for name, _ in _fields_[3:]}
 

@@ -158,9 +158,10 @@ Status checkConfigAgrees(const ncclMoeComm& comm) {
   const CommConfig& c = comm.config;
   const int32_t mine[] = {c.shape.experts,     c.shape.hidden,          c.shape.maxTokensPerRank,
                           c.shape.maxTopk,     static_cast<int32_t>(c.rowType), c.fp8Dispatch,
-                          c.fp8PowerOfTwoScales, c.lowLatencyMaxTokens,  c.lowLatencyFp8};
+                          c.fp8PowerOfTwoScales, c.lowLatencyMaxTokens,  c.lowLatencyFp8,
+                          c.combineWindowTokens};
   const char* names[] = {"numExperts", "hiddenSize", "maxTokensPerRank", "maxTopk", "dataType", "fp8Dispatch",
-                         "fp8PowerOfTwoScales", "lowLatencyMaxTokens", "lowLatencyFp8"};
+                         "fp8PowerOfTwoScales", "lowLatencyMaxTokens", "lowLatencyFp8", "combineWindowTokens"};
   int rank = -1, field = 0;
   int32_t theirs = 0;
   if (Status s = firstDisagreement(comm, mine, sizeof(mine) / sizeof(mine[0]), &rank, &field, &theirs); !s.isOk())
@@ -247,7 +248,7 @@ void crossCheckWithTuner(const ncclMoeComm& comm) {
 
 }  // namespace
 
-GroupDims groupDimsOf(const CommConfig& config) {
+GroupDims groupDimsOf(const CommConfig& config, int domains) {
   GroupDims dims;
   dims.experts = config.shape.experts;
   dims.localExperts = config.shape.localExperts();
@@ -258,11 +259,12 @@ GroupDims groupDimsOf(const CommConfig& config) {
   dims.fp8 = config.fp8Dispatch;
   dims.fp8PowerOfTwo = config.fp8PowerOfTwoScales;
   dims.scaleBlocks = fp8BlockCount(config.shape.hidden);
+  dims.combineWindow = combineWindowOf(config, domains);
   return dims;
 }
 
 BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains) {
-  return bufferLayoutOf(groupDimsOf(config), kPhaseCount, ranks, domainRanks, domains);
+  return bufferLayoutOf(groupDimsOf(config, domains), kPhaseCount, ranks, domainRanks, domains);
 }
 
 void commInfo(const ncclMoeComm& comm, ncclMoeCommInfo_t* info) {
@@ -293,7 +295,9 @@ InputAreas inputAreas(const ncclMoeComm& comm) {
   InputAreas areas;
   areas.staging = {buffer + layout.dispatchRows, layout.combineRows - layout.dispatchRows};
   if (!comm.config.fp8Dispatch) areas.dispatch = {buffer + layout.dispatchRows, tokens * rowBytes};
-  areas.combine = {buffer + layout.combineRows, static_cast<size_t>(comm.ranks) * tokens * rowBytes};
+  // A windowed combine's landing area holds two windows, not every row of a call: no input area.
+  if (comm.dims.combineWindow == comm.dims.maxTokens)
+    areas.combine = {buffer + layout.combineRows, static_cast<size_t>(comm.ranks) * tokens * rowBytes};
   return areas;
 }
 
@@ -373,7 +377,7 @@ Status setUpComm(ncclMoeComm* comm) {
   if (Status s = choosePlanFor(comm, &network); !s.isOk()) return s;
   if (Status s = capSmsOnSharedDevice(comm); !s.isOk()) return s;
   splitSmsForNetwork(comm, network.smShare);
-  comm->dims = groupDimsOf(comm->config);
+  comm->dims = groupDimsOf(comm->config, comm->domains);
   const BufferLayout layout = computeBufferLayout(comm->config, comm->ranks, comm->domainRanks, comm->domains);
   const int domain = comm->rank / comm->domainRanks;
   if (Status s = PeerBuffer::create(comm->control->get(), comm->rank, comm->ranks, domain * comm->domainRanks, comm->domainRanks,
@@ -418,6 +422,10 @@ Status setUpComm(ncclMoeComm* comm) {
           comm->rank, comm->ranks, comm->device, comm->config.shape.experts, comm->config.shape.hidden,
           comm->config.shape.maxTokensPerRank, comm->config.shape.maxTopk, toString(comm->config.rowType),
           comm->config.fp8Dispatch ? " (FP8 dispatch)" : "", layout.total / 1048576.0);
+  if (comm->config.combineWindowTokens > 0 && comm->rank == 0)
+    logInfo("combine windows: %s", comm->dims.combineWindow < comm->dims.maxTokens
+                                       ? format("%d tokens per source rank, two in flight", comm->dims.combineWindow).c_str()
+                                       : "none (combineWindowTokens needs one NVLink domain and 2 x window < maxTokensPerRank)");
   if (comm->domains > 1)
     logInfo("rank %d: network phase over NCCL point-to-point with %d rail peers, slots of %zu rows in %d chunk%s of "
             "%d rows per dispatch and combine (NCCL_MOE_NET_CHUNKS); network staging %.1f MiB of the buffer "
@@ -487,6 +495,13 @@ Status asyncError(const ncclMoeComm& comm) {
                    record->rank, comm.config.timeoutMs, record->peer, phaseName(record->phase),
                    chunkOfSignal(record->expected) + 1, comm.view.netChunks, (unsigned long long)record->observed,
                    (unsigned long long)record->expected)};
+  if (record->phase == kPhaseWindowStaged || record->phase == kPhaseWindowRead)
+    return {ncclRemoteError,
+            format("rank %d timed out after %d ms waiting for peer %d (%s, window %llu of %d tokens): its signal is "
+                   "%llu, expected >= %llu; the communicator is unusable (destroy it)",
+                   record->rank, comm.config.timeoutMs, record->peer, phaseName(record->phase),
+                   (unsigned long long)((record->expected - 1) & ((1ull << 24) - 1)), comm.dims.combineWindow,
+                   (unsigned long long)record->observed, (unsigned long long)record->expected)};
   return {ncclRemoteError,
           format("rank %d timed out after %d ms waiting for peer %d (%s): its signal is %llu, expected >= %llu; the "
                  "communicator is unusable (destroy it)",
@@ -592,7 +607,7 @@ Status resizeComm(ncclMoeComm* comm, int maxTokensPerRank) {
   old.reset();
   comm->buffer = std::move(fresh);
   comm->config = next;
-  comm->dims = groupDimsOf(next);
+  comm->dims = groupDimsOf(next, comm->domains);
   // The new buffer's signals start at zero: so do the epochs that calls compare them with.
   if (Status s = cudaStatus(cudaMemset(comm->epochs.get(), 0, sizeof(DeviceEpochs)), "cudaMemset(epochs)"); !s.isOk())
     return s;

@@ -82,7 +82,7 @@ namespace nccl_moe {
 // Region offsets of each rank's peer-visible buffer for a configuration (pure host arithmetic).
 // domains == 1: the single-domain regions only.
 BufferLayout computeBufferLayout(const CommConfig& config, int ranks, int domainRanks, int domains);
-GroupDims groupDimsOf(const CommConfig& config);
+GroupDims groupDimsOf(const CommConfig& config, int domains);
 
 // ncclMoeCommResize: collective; every rank passes the same maxTokensPerRank. On failure the
 // communicator is unchanged unless the status says it is unusable.

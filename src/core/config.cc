@@ -31,8 +31,10 @@ Status checkGrowingStructHeader(const char* name, size_t size, unsigned magic, u
 
 namespace {
 
-// ncclMoeConfig_t as the first release declared it (before the low-latency fields).
+// ncclMoeConfig_t as the first release declared it (before the low-latency fields), and as the
+// second did (before combineWindowTokens).
 constexpr size_t kConfigSizeBeforeLowLatency = offsetof(ncclMoeConfig_t, lowLatencyMaxTokens);
+constexpr size_t kConfigSizeBeforeWindows = offsetof(ncclMoeConfig_t, combineWindowTokens);
 
 int orDefault(int value, int fallback) { return value == NCCL_MOE_UNDEF_INT ? fallback : value; }
 
@@ -72,12 +74,33 @@ Status resolveLowLatency(const ncclMoeConfig_t& config, CommConfig* out) {
   return Status::ok();
 }
 
+// combineWindowTokens: absent from the structs of the first two releases (then, as when unset, the
+// environment's default).
+Status resolveCombineWindow(const ncclMoeConfig_t& config, CommConfig* out) {
+  const bool present = structHolds(config.size, offsetof(ncclMoeConfig_t, combineWindowTokens) + sizeof(int));
+  const int window = orDefault(present ? config.combineWindowTokens : NCCL_MOE_UNDEF_INT, envCombineWindowTokens());
+  if (window < 0)
+    return Status::invalidArgument(format(
+        "ncclMoeConfig_t.combineWindowTokens=%d must be 0 (no windows) or a positive number of tokens", window));
+  out->combineWindowTokens = window;
+  return Status::ok();
+}
+
 }  // namespace
+
+int combineWindowOf(const CommConfig& config, int domains) {
+  const int tokens = config.shape.maxTokensPerRank, window = config.combineWindowTokens;
+  const bool saves = window > 0 && static_cast<int64_t>(window) * 2 < tokens;
+  return domains == 1 && saves ? window : tokens;
+}
 
 Status resolveConfig(const ncclMoeConfig_t* config, int ranks, CommConfig* resolved) {
   if (config == nullptr) return Status::invalidArgument("config is NULL");
-  if (Status s = checkGrowingStructHeader("ncclMoeConfig_t", config->size, config->magic, config->version,
-                                          kConfigSizeBeforeLowLatency, sizeof(ncclMoeConfig_t));
+  // Every released size of the struct is accepted; the fields past the caller's size take their defaults.
+  const size_t releasedSize = config->size == kConfigSizeBeforeLowLatency || config->size == kConfigSizeBeforeWindows
+                                  ? config->size
+                                  : sizeof(ncclMoeConfig_t);
+  if (Status s = checkStructHeader("ncclMoeConfig_t", config->size, config->magic, config->version, releasedSize);
       !s.isOk())
     return s;
   for (auto [field, value] : {std::pair<const char*, int>{"numExperts", config->numExperts},
@@ -119,6 +142,7 @@ Status resolveConfig(const ncclMoeConfig_t* config, int ranks, CommConfig* resol
     return Status::invalidArgument(
         format("ncclMoeConfig_t.timeoutMs=%d must be positive", out.timeoutMs));
   if (Status s = resolveLowLatency(*config, &out); !s.isOk()) return s;
+  if (Status s = resolveCombineWindow(*config, &out); !s.isOk()) return s;
   *resolved = out;
   return Status::ok();
 }

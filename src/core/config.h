@@ -18,7 +18,13 @@ struct CommConfig {
   int timeoutMs = 0;
   int lowLatencyMaxTokens = 0;  // N of the low-latency mode; 0: off (docs/low_latency.md)
   int lowLatencyFp8 = 0;        // 0: BF16 LL dispatch; 1: FP8 E4M3; 2: FP8 with power-of-two scales
+  int combineWindowTokens = 0;  // 0: the combine holds every token's partials at once (no windows)
 };
+
+// Tokens per combine window of a communicator with `domains` NVLink domains (GroupDims::
+// combineWindow): the configured window where it saves memory (2 x window < maxTokensPerRank) and
+// the communicator has one domain, else maxTokensPerRank (one window).
+int combineWindowOf(const CommConfig& config, int domains);
 
 // Checks the struct header (size, magic, version) of any versioned API struct.
 Status checkStructHeader(const char* name, size_t size, unsigned magic, unsigned version,

@@ -26,59 +26,64 @@ __device__ __forceinline__ size_t rowBytesOf(const GroupDims& dims) {
   return static_cast<size_t>(dims.hidden) * elementSize(dims.rowType);
 }
 
-// Partials of the pairs received here, into this rank's peer-visible buffer (one warp per pair).
-// sortedRows: shared scratch of metaWidth entries per warp.
-__device__ void stagePartials(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
-                              const CombineBuffers& in, int32_t* sortedRows) {
+// The partial of pair slot j (received here) into dst, and its probs gradients into this rank's
+// peer-visible buffer (one warp). order: shared scratch of metaWidth entries for this warp.
+__device__ void stagePair(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                          const CombineBuffers& in, int32_t* order, int64_t j, uint8_t* dst) {
   const int W = dims.metaWidth, lane = laneId();
   const size_t rowBytes = rowBytesOf(dims);
-  uint8_t* partials = view.peerBuffers[view.localRank] + view.layout.combineRows;
-  auto* partialProbs = reinterpret_cast<float*>(view.peerBuffers[view.localRank] + view.layout.combineProbs);
-  int32_t* order = sortedRows + warpInBlock() * W;
-  const int64_t pairs = handle.counts->recvPairs;
-  for (int64_t j = globalWarp(); j < pairs; j += warpsInGrid()) {
-    uint8_t* dst = partials + j * rowBytes;
-    if (!handle.expertMajor) {
-      if (!in.xInBuffer) warpCopyBytes(dst, static_cast<const uint8_t*>(in.x) + j * rowBytes, rowBytes);
-    } else {
-      // The pair's rows in ascending order (= local expert order), by repeated minimum.
-      int count = 0;
-      if (lane == 0) {
-        int32_t previous = -1;
-        for (;;) {
-          int32_t next = INT32_MAX;
-          for (int k = 0; k < W; ++k) {
-            const int32_t row = handle.pairRows[j * W + k];
-            if (row > previous && row < next) next = row;
-          }
-          if (next == INT32_MAX) break;
-          order[count++] = next;
-          previous = next;
-        }
-      }
-      count = __shfl_sync(0xFFFFFFFFu, count, 0);
-      __syncwarp();
-      const auto* rows = static_cast<const uint8_t*>(in.x);
-      warpSumRows(count, [&](int i) { return rows + static_cast<size_t>(order[i]) * rowBytes; }, dims.hidden,
-                  dims.rowType, dst);
-      __syncwarp();
-    }
-    if (in.probsGrad) {
-      const MetaSelection* sel = handle.pairSel + j * W;
-      for (int k = lane; k < W; k += kWarp) {
-        float grad = 0.0f;
-        if (handle.expertMajor) {
+  if (!handle.expertMajor) {
+    if (!in.xInBuffer) warpCopyBytes(dst, static_cast<const uint8_t*>(in.x) + j * rowBytes, rowBytes);
+  } else {
+    // The pair's rows in ascending order (= local expert order), by repeated minimum.
+    int count = 0;
+    if (lane == 0) {
+      int32_t previous = -1;
+      for (;;) {
+        int32_t next = INT32_MAX;
+        for (int k = 0; k < W; ++k) {
           const int32_t row = handle.pairRows[j * W + k];
-          if (row >= 0) grad = in.probsGrad[row];
-        } else if (sel[k].expert >= 0) {
-          grad = handle.routingFormat == static_cast<int>(RoutingFormat::kTopk)
-                     ? in.probsGrad[j * in.topk + k]
-                     : in.probsGrad[j * dims.localExperts + sel[k].expert];
+          if (row > previous && row < next) next = row;
         }
-        partialProbs[j * W + k] = grad;
+        if (next == INT32_MAX) break;
+        order[count++] = next;
+        previous = next;
       }
+    }
+    count = __shfl_sync(0xFFFFFFFFu, count, 0);
+    __syncwarp();
+    const auto* rows = static_cast<const uint8_t*>(in.x);
+    warpSumRows(count, [&](int i) { return rows + static_cast<size_t>(order[i]) * rowBytes; }, dims.hidden,
+                dims.rowType, dst);
+    __syncwarp();
+  }
+  if (in.probsGrad) {
+    auto* partialProbs = reinterpret_cast<float*>(view.peerBuffers[view.localRank] + view.layout.combineProbs);
+    const MetaSelection* sel = handle.pairSel + j * W;
+    for (int k = lane; k < W; k += kWarp) {
+      float grad = 0.0f;
+      if (handle.expertMajor) {
+        const int32_t row = handle.pairRows[j * W + k];
+        if (row >= 0) grad = in.probsGrad[row];
+      } else if (sel[k].expert >= 0) {
+        grad = handle.routingFormat == static_cast<int>(RoutingFormat::kTopk)
+                   ? in.probsGrad[j * in.topk + k]
+                   : in.probsGrad[j * dims.localExperts + sel[k].expert];
+      }
+      partialProbs[j * W + k] = grad;
     }
   }
+}
+
+// Partials of the pairs received here, into this rank's peer-visible buffer at their pair slot
+// (one warp per pair). sortedRows: shared scratch of metaWidth entries per warp.
+__device__ void stagePartials(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                              const CombineBuffers& in, int32_t* sortedRows) {
+  uint8_t* partials = view.peerBuffers[view.localRank] + view.layout.combineRows;
+  int32_t* order = sortedRows + warpInBlock() * dims.metaWidth;
+  const int64_t pairs = handle.counts->recvPairs;
+  for (int64_t j = globalWarp(); j < pairs; j += warpsInGrid())
+    stagePair(view, dims, handle, in, order, j, partials + j * rowBytesOf(dims));
 }
 
 // Dispatch's probs gradient of token t in the routing's format: selection k's value is gradOf(k)
@@ -103,32 +108,36 @@ __device__ void writeTokenProbsGrad(const GroupDims& dims, const HandleDevice& h
   }
 }
 
+// Token t of this rank: its partials (partialOf(pair)) summed in destination-rank order, and its
+// probs gradients (one warp).
+template <class PartialOf>
+__device__ void reduceToken(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                            const CombineBuffers& out, int64_t t, PartialOf partialOf) {
+  const int W = dims.metaWidth;
+  const SendPair* pairs = handle.sendPairs + t * W;
+  const int count = handle.sendPairCount[t];
+  uint8_t* dst = static_cast<uint8_t*>(out.out) + t * rowBytesOf(dims);
+  warpSumRows(count, [&](int i) { return partialOf(pairs[i]); }, dims.hidden, dims.rowType, dst);
+  if (out.outProbsGrad) {
+    const OwnSelection* own = handle.ownSel + t * W;
+    writeTokenProbsGrad(
+        dims, handle, out, t, [&](int k) { return own[k].pairIndex >= 0; },
+        [&](int k) {
+          const SendPair pair = pairs[own[k].pairIndex];
+          const auto* probs = reinterpret_cast<const float*>(view.peerBuffers[pair.dstRank] + view.layout.combineProbs);
+          return probs[static_cast<size_t>(pair.slot) * W + k];
+        });
+  }
+}
+
 // Each of this rank's tokens: sum its partials in destination-rank order (one warp per token).
 __device__ void reducePartials(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                                const CombineBuffers& out) {
-  const int W = dims.metaWidth, lane = laneId();
   const size_t rowBytes = rowBytesOf(dims);
-  for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid()) {
-    const SendPair* pairs = handle.sendPairs + t * W;
-    const int count = handle.sendPairCount[t];
-    uint8_t* dst = static_cast<uint8_t*>(out.out) + t * rowBytes;
-    warpSumRows(
-        count,
-        [&](int i) {
-          return view.peerBuffers[pairs[i].dstRank] + view.layout.combineRows + static_cast<size_t>(pairs[i].slot) * rowBytes;
-        },
-        dims.hidden, dims.rowType, dst);
-    if (out.outProbsGrad) {
-      const OwnSelection* own = handle.ownSel + t * W;
-      writeTokenProbsGrad(
-          dims, handle, out, t, [&](int k) { return own[k].pairIndex >= 0; },
-          [&](int k) {
-            const SendPair pair = pairs[own[k].pairIndex];
-            const auto* probs = reinterpret_cast<const float*>(view.peerBuffers[pair.dstRank] + view.layout.combineProbs);
-            return probs[static_cast<size_t>(pair.slot) * W + k];
-          });
-    }
-  }
+  for (int64_t t = globalWarp(); t < handle.numTokens; t += warpsInGrid())
+    reduceToken(view, dims, handle, out, t, [&](const SendPair& pair) {
+      return view.peerBuffers[pair.dstRank] + view.layout.combineRows + static_cast<size_t>(pair.slot) * rowBytes;
+    });
 }
 
 // The call's end, in the grid's last block: the epoch advances (after telling the peers that their
@@ -139,6 +148,8 @@ __device__ void closeCombine(const DomainView& view, const CombineBuffers& buffe
                              bool signalPartialsRead) {
   const bool last = isLastBlock(view.epochs);
   if (last && threadIdx.x == 0) {
+    // Every block is past its windows (windowed combine): their counters start at zero next call.
+    view.epochs->windowBlocks[0] = view.epochs->windowBlocks[1] = 0;
     if (signalPartialsRead) signalPeers(view, kPhasePartialsRead, epoch);
     view.epochs->lastPartials = epoch;
     view.epochs->current = epoch;
@@ -164,6 +175,69 @@ __global__ void __launch_bounds__(kThreads) combineKernel(DomainView view, Group
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
   if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
   reducePartials(view, dims, handle, buffers);
+  closeCombine(view, buffers, epoch, /*signalPartialsRead=*/true);
+}
+
+// Windowed combine (one domain, dims.combineWindow = C < maxTokens): the tokens of every source go
+// in windows of C, [wC, (w + 1)C); window w's partials land in half w % 2 of the landing area, row
+// (half x R + source) x C + t - wC, so that a rank stages window w + 1 while its peers still read
+// window w, and the area holds 2 x R x C rows instead of R x maxTokens. Per window the ranks signal
+// "staged" and "read"; sums run in the same order as without windows (the same bits).
+__device__ __forceinline__ uint8_t* windowPartial(const DomainView& view, const GroupDims& dims, int owner, int window,
+                                                  int source, int64_t t) {
+  const int C = dims.combineWindow;
+  const size_t row = (static_cast<size_t>(window & 1) * view.ranks + source) * C + (t - static_cast<int64_t>(window) * C);
+  return view.peerBuffers[owner] + view.layout.combineRows + row * rowBytesOf(dims);
+}
+
+// The pairs received here whose source token lies in window w (a warp tests 32 slots at once).
+__device__ void stageWindow(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
+                            const CombineBuffers& in, int32_t* sortedRows, int window) {
+  const int lane = laneId();
+  const int64_t first = static_cast<int64_t>(window) * dims.combineWindow, end = first + dims.combineWindow;
+  int32_t* order = sortedRows + warpInBlock() * dims.metaWidth;
+  const int64_t pairs = handle.counts->recvPairs;
+  for (int64_t base = globalWarp() * kWarp; base < pairs; base += warpsInGrid() * kWarp) {
+    const int64_t mine = base + lane;
+    RecvEntry entry{-1, -1, -1, -1};
+    if (mine < pairs) entry = handle.recvPairs[mine];
+    unsigned selected = __ballot_sync(0xFFFFFFFFu, entry.srcToken >= first && entry.srcToken < end);
+    while (selected != 0) {
+      const int i = __ffs(selected) - 1;
+      selected &= selected - 1;
+      const int source = __shfl_sync(0xFFFFFFFFu, entry.srcRank, i);
+      const int token = __shfl_sync(0xFFFFFFFFu, entry.srcToken, i);
+      stagePair(view, dims, handle, in, order, base + i, windowPartial(view, dims, view.localRank, window, source, token));
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) combineWindowedKernel(DomainView view, GroupDims dims, HandleDevice handle,
+                                                                  CombineBuffers buffers) {
+  extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
+  if (handle.counts->fault) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return;
+  }
+  const uint64_t epoch = callEpoch(view);
+  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
+  const int C = dims.combineWindow;
+  // The same on every rank: the layout read every rank's token count.
+  const int windows = (handle.counts->groupMaxTokens + C - 1) / C;
+  for (int w = 0; w < windows; ++w) {
+    // Half w % 2 was last read in window w - 2 (before that: in the previous call, waited above).
+    if (w >= 2 && !waitForPeers(view, kPhaseWindowRead, windowSignal(epoch, w - 2))) return;
+    stageWindow(view, dims, handle, buffers, sortedRows, w);
+    if (isLastBlockOfRound(&view.epochs->windowBlocks[0], w) && threadIdx.x == 0)
+      signalPeers(view, kPhaseWindowStaged, windowSignal(epoch, w));
+    if (!waitForPeers(view, kPhaseWindowStaged, windowSignal(epoch, w))) return;
+    const int64_t first = static_cast<int64_t>(w) * C, end = min(first + C, static_cast<int64_t>(handle.numTokens));
+    for (int64_t t = first + globalWarp(); t < end; t += warpsInGrid())
+      reduceToken(view, dims, handle, buffers, t,
+                  [&](const SendPair& pair) { return windowPartial(view, dims, pair.dstRank, w, view.rank, t); });
+    if (isLastBlockOfRound(&view.epochs->windowBlocks[1], w) && threadIdx.x == 0)
+      signalPeers(view, kPhaseWindowRead, windowSignal(epoch, w));
+  }
   closeCombine(view, buffers, epoch, /*signalPartialsRead=*/true);
 }
 
@@ -290,8 +364,11 @@ cudaError_t launchCombine(const DomainView& view, const GroupDims& dims, const H
   discardEarlierLaunchError();
   const size_t sortScratch = static_cast<size_t>(kWarpsPerBlock) * dims.metaWidth * sizeof(int32_t);
   const int64_t warps = std::max<int64_t>(handle.pairCapacity, handle.numTokens);
-  combineKernel<<<cappedGrid(warps, kWarpsPerBlock, budget), kThreads, sortScratch, stream>>>(view, dims, handle,
-                                                                                           buffers);
+  const int grid = cappedGrid(warps, kWarpsPerBlock, budget);
+  if (dims.combineWindow < dims.maxTokens)
+    combineWindowedKernel<<<grid, kThreads, sortScratch, stream>>>(view, dims, handle, buffers);
+  else
+    combineKernel<<<grid, kThreads, sortScratch, stream>>>(view, dims, handle, buffers);
   return cudaGetLastError();
 }
 

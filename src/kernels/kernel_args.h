@@ -49,7 +49,7 @@ struct HandleCounts {
   int32_t faultSlot;
   int64_t faultValue;
   int32_t groupBlocking;  // every rank of the group made this layout in blocking mode
-  int32_t reserved;
+  int32_t groupMaxTokens; // the most tokens any rank of the group routed in this layout (windowed combine)
 };
 
 // The count-first layout's tickets (HandleDevice::layoutTickets).

@@ -65,11 +65,6 @@ __global__ void __launch_bounds__(kThreads) countKernel(DomainView view, GroupDi
 __global__ void __launch_bounds__(kThreads) offsetsKernel(DomainView view, GroupDims dims, HandleDevice handle) {
   if (blockErrorRaised(view) || handle.counts->fault) return;
   const int R = view.ranks, L = dims.localExperts, me = view.rank;
-  __shared__ int someBudgeted;
-  if (threadIdx.x == 0) someBudgeted = 0;
-  __syncthreads();
-  for (int s = threadIdx.x; s < R; s += blockDim.x)
-    if (metaHeader(view, s)->blocking == 0) someBudgeted = 1;
   // Pair slots: by source rank.
   const int64_t pairs = blockExclusiveScan(
       R, [&](int s) { return static_cast<int64_t>(handle.groupHits[static_cast<size_t>(s) * R + me]); },
@@ -96,7 +91,7 @@ __global__ void __launch_bounds__(kThreads) offsetsKernel(DomainView view, Group
         handle.segmentKept[l] = keptHere;
         handle.tokensPerExpert[l] = handle.expertMajor ? keptHere : handle.segmentPairs[l];
       });
-  if (threadIdx.x == 0) writeReportedCounts(handle, pairs, padded, someBudgeted != 0);
+  if (threadIdx.x == 0) writeReportedCounts(view, handle, pairs, padded);
 }
 
 // Runs `visit(t, position)` for every token t < tokens of which `flag(t)` holds, in token order,

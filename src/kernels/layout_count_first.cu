@@ -287,10 +287,7 @@ __device__ void deriveOffsets(const DomainView& view, const GroupDims& dims, con
     o.routeBase[i] = countsBelow(view, source, counters.ofRank(destination));
   }
   if (store && threadIdx.x == 0) {
-    int someBudgeted = 0;
-#pragma unroll 8
-    for (int s = 0; s < R; ++s) someBudgeted |= metaHeader(view, s)->blocking == 0;
-    writeReportedCounts(handle, pairs, padded, someBudgeted != 0);
+    writeReportedCounts(view, handle, pairs, padded);
     if (view.domains > 1)
       for (int m = 0; m < view.domains; ++m) {
         const bool own = m == view.domain;

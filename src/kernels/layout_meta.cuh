@@ -188,10 +188,20 @@ __device__ inline bool groupFault(const DomainView& view, const HandleDevice& ha
 }
 
 // The counts ncclMoeHandleGetCounts reports, from this rank's pair slots and padded expert-major
-// rows (the segments are contiguous, so a budget keeps min(all, budget) rows). One thread.
-__device__ inline void writeReportedCounts(const HandleDevice& handle, int64_t pairs, int64_t padded, bool someBudgeted) {
+// rows (the segments are contiguous, so a budget keeps min(all, budget) rows), and what the group's
+// meta headers say: whether some rank set a row budget, the most tokens any rank routed. One thread.
+__device__ inline void writeReportedCounts(const DomainView& view, const HandleDevice& handle, int64_t pairs,
+                                           int64_t padded) {
+  bool someBudgeted = false;
+  int32_t maxTokens = 0;
+  for (int s = 0; s < view.ranks; ++s) {
+    const MetaHeader* header = metaHeader(view, s);
+    someBudgeted |= header->blocking == 0;
+    maxTokens = max(maxTokens, header->numTokens);
+  }
   const int64_t kept = handle.rowBudget >= 0 ? min(padded, handle.rowBudget) : padded;
   handle.counts->groupBlocking = someBudgeted ? 0 : 1;
+  handle.counts->groupMaxTokens = maxTokens;
   handle.counts->recvPairs = pairs;
   handle.counts->rowsNeeded = handle.expertMajor ? padded : pairs;
   handle.counts->recvRows = handle.expertMajor ? kept : pairs;

@@ -63,8 +63,9 @@ std::vector<std::string> paramTable() {
   auto range = [](const IntParam& p) {
     return std::to_string(p.lo) + ".." + (p.hi == INT_MAX ? std::string("INT_MAX") : std::to_string(p.hi));
   };
-  for (const IntParam* p : {&params::kTimeoutMs, &params::kDispatchSms, &params::kCombineSms, &params::kDomainSize,
-                            &params::kNetChunks, &params::kTopology, &params::kLayoutEngine, &params::kLowLatencyTrace,
+  for (const IntParam* p : {&params::kTimeoutMs, &params::kDispatchSms, &params::kCombineSms,
+                            &params::kCombineWindowTokens, &params::kDomainSize, &params::kNetChunks,
+                            &params::kTopology, &params::kLayoutEngine, &params::kLowLatencyTrace,
                             &params::kNcclMaxChannels, &params::kOverlapNccl})
     lines.push_back(format("%-28s default %-8s range %-12s %s", p->name,
                            p->shownDefault ? p->shownDefault : std::to_string(p->fallback).c_str(), range(*p).c_str(),

@@ -32,6 +32,9 @@ inline constexpr IntParam kTimeoutMs{"NCCL_MOE_TIMEOUT_MS", 300000, 1, INT_MAX,
                                      "default of ncclMoeConfig_t.timeoutMs: every wait on a peer fails after this"};
 inline constexpr IntParam kDispatchSms{"NCCL_MOE_DISPATCH_SMS", 24, 1, 1024, "default SM budget of dispatch"};
 inline constexpr IntParam kCombineSms{"NCCL_MOE_COMBINE_SMS", 24, 1, 1024, "default SM budget of combine"};
+inline constexpr IntParam kCombineWindowTokens{
+    "NCCL_MOE_COMBINE_WINDOW_TOKENS", 0, 0, 1 << 24,
+    "default of ncclMoeConfig_t.combineWindowTokens: combine in windows of this many tokens per source rank (0: none)"};
 // 0: not set; when set, 1 to the rank count (checked at creation).
 inline constexpr IntParam kDomainSize{"NCCL_MOE_DOMAIN_SIZE", 0, 1, INT_MAX,
                                       "ranks per NVLink domain, overriding the plan choice (every rank the same)",
@@ -78,5 +81,6 @@ int64_t envInt(const char* name, int64_t fallback, int64_t lo, int64_t hi, bool*
 inline int envTimeoutMs() { return static_cast<int>(readParam(params::kTimeoutMs)); }
 inline int envDispatchSms() { return static_cast<int>(readParam(params::kDispatchSms)); }
 inline int envCombineSms() { return static_cast<int>(readParam(params::kCombineSms)); }
+inline int envCombineWindowTokens() { return static_cast<int>(readParam(params::kCombineWindowTokens)); }
 
 }  // namespace nccl_moe

@@ -32,7 +32,10 @@ BufferLayout bufferLayoutOf(const GroupDims& dims, int signalPhases, int ranks, 
   layout.meta = region(layout.metaSlotBytes * domains);
   layout.dispatchRows = region(tokens * stagedRowBytes);
   layout.dispatchScales = region(tokens * scaleBytes);
-  layout.combineRows = region(pairs * rowBytes);
+  // A windowed combine's landing area: two windows of combineWindow tokens per source rank.
+  const bool windowed = dims.combineWindow > 0 && dims.combineWindow < dims.maxTokens;
+  const size_t landingTokens = windowed ? 2 * static_cast<size_t>(dims.combineWindow) : tokens;
+  layout.combineRows = region(static_cast<size_t>(ranks) * landingTokens * rowBytes);
   layout.combineProbs = region(pairs * dims.metaWidth * sizeof(float));
   if (domains > 1) {
     layout.netDispatchScaleOffset = alignUp(stagedRowBytes, 16);

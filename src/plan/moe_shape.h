@@ -47,6 +47,9 @@ struct GroupDims {
   int fp8 = 0;              // dispatch rows are e4m3 + scales
   int fp8PowerOfTwo = 0;
   int scaleBlocks = 0;
+  // Tokens per source rank whose combine partials are in flight at once (docs/api.md, windowed
+  // combine): maxTokens (one window, the whole call) unless the configuration asked for fewer.
+  int combineWindow = 0;
 };
 
 // What the implementation can represent. Device row ids, slots and per-rank row counts are

@@ -185,4 +185,19 @@ __device__ inline bool isLastBlock(DeviceEpochs* epochs) {
   return last;
 }
 
+// The same for round `round` (0, 1, ...) of a kernel that counts several rounds on one counter
+// (starting at zero): the last block of a round is the one that brings it to (round + 1) x grid.
+// A block reaches round r + 1 only after a wait that the last block of round r released, so the
+// rounds do not mix; the counter is reset by the kernel's end (closeCombine).
+__device__ inline bool isLastBlockOfRound(uint32_t* counter, int round) {
+  __shared__ bool last;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence_system();
+    last = atomicAdd(counter, 1u) == (static_cast<uint32_t>(round) + 1) * gridDim.x - 1;
+  }
+  __syncthreads();
+  return last;
+}
+
 }  // namespace nccl_moe

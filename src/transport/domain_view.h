@@ -20,6 +20,7 @@ struct DeviceEpochs {
   uint64_t lastPartials;  // epoch of the last combine
   uint32_t blocksDone;    // last-block detection inside one kernel
   uint32_t pad;
+  uint32_t windowBlocks[2];  // windowed combine: blocks past "staged" / "read" of each window so far
 };
 
 // What a kernel sees of the EP group: its global rank, and the NVLink domain of D consecutive
@@ -53,6 +54,12 @@ struct DomainView {
 // The value a chunked network phase signals for chunk `chunk` of the call with `epoch`.
 NCCL_MOE_HD uint64_t chunkSignal(uint64_t epoch, int chunk) {
   return epoch * static_cast<uint64_t>(kMaxNetworkChunks) + static_cast<uint64_t>(chunk) + 1;
+}
+
+// The value the windowed combine signals for window `window` of the call with `epoch` (grows over
+// the windows of a call and over calls: window < 2^24 since maxTokensPerRank <= 2^24).
+NCCL_MOE_HD uint64_t windowSignal(uint64_t epoch, int window) {
+  return (epoch << 24) + static_cast<uint64_t>(window) + 1;
 }
 
 // Which chunk a value of chunkSignal names (for messages).

@@ -14,6 +14,8 @@ const char* phaseName(int phase) {
     case kPhasePartialsRead: return "combine: waiting for peers to finish pulling this rank's partials";
     case kPhaseNetRowsReady: return "dispatch: waiting for the network phase (rows from rail peers)";
     case kPhaseNetPartialsReady: return "combine: waiting for the network phase (domain partials from rail peers)";
+    case kPhaseWindowStaged: return "combine: waiting for peers' partial rows of a window";
+    case kPhaseWindowRead: return "combine: waiting for peers to finish reading this rank's partials of a window";
     case kPhaseLowLatencyDispatchCredit:
       return "low-latency dispatch: waiting for the peer to release its landing slots of this parity";
     case kPhaseLowLatencyDispatchArrival: return "low-latency dispatch: waiting for the peer's token rows";

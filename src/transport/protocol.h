@@ -15,6 +15,8 @@
 //               maxTokens rows, pulled by the destination ranks.
 //   [combine]   partial rows for combine, one per (source token, this rank) pair, plus maxTopk fp32
 //               probs-gradient values per pair, pulled by the source ranks (or their rail peer).
+//               A windowed combine (one domain, combineWindowTokens C, 2C < maxTokens) holds the
+//               rows of two windows of C tokens per source instead (kernels/combine.cu).
 // Several domains add the two-hop regions (one slot per other domain, maxTokens rows each):
 //   [netDispatchSend]  this rank's rows for domain n, packed in token order (FP8: codes + scales).
 //   [netDispatchRecv]  rows of rail peer (n, my local index) for this domain, as it packed them;
@@ -48,6 +50,8 @@ enum SignalPhase : int {
   kPhasePartialsRead,    // I finished pulling every peer's partials of epoch e
   kPhaseNetRowsReady,    // chunk c of my network receive of dispatch rows of epoch e has landed
   kPhaseNetPartialsReady,// chunk c of my network receive of combine domain partials has landed
+  kPhaseWindowStaged,    // windowed combine: my partials of window w of epoch e are staged
+  kPhaseWindowRead,      // windowed combine: I finished reading every peer's partials of window w
   kPhaseCount
 };
 

@@ -63,6 +63,7 @@ struct Options {
   bool mismatch = false; // rank 1 asks for another maxTokensPerRank: creation must fail everywhere
   bool phaseTimes = false;  // time the phases of every call and check their order afterwards
   bool zeroCopy = false;    // inputs written into the communicator's input areas (no staging copy)
+  int combineWindow = 0;    // ncclMoeConfig_t.combineWindowTokens (0: no windows)
   int budgetRank = -1;      // only this rank's layout has the row budget (the others: blocking mode)
   bool failedLayout = false;  // a layout that fails part-way must leave its handle refused until redone
   int badConfigRank = -1;     // this rank passes an invalid config: creation must fail everywhere, not hang
@@ -113,6 +114,8 @@ tools::FlagSet flagsOf(Options* o) {
   flags.toggle("--config-mismatch", "rank 1 asks for another maxTokensPerRank", &o->mismatch);
   flags.toggle("--phase-times", "time every phase and check their order", &o->phaseTimes);
   flags.toggle("--zero-copy", "inputs in the communicator's input areas", &o->zeroCopy);
+  flags.integer("--combine-window", "combineWindowTokens of the communicator (0: no windows)", &o->combineWindow, 0,
+                1 << 24);
   flags.integer("--budget-rank", "only this rank's layout has the budget (-1: all)", &o->budgetRank, kNoRank, kRanks);
   flags.toggle("--failed-layout", "a layout failing part-way leaves its handle refused", &o->failedLayout);
   flags.integer("--bad-config-rank", "this rank passes an invalid config (-1: none)", &o->badConfigRank, kNoRank,
@@ -216,6 +219,13 @@ class Check {
     if (o.zeroCopy && ncclMoeCommGetInputBuffers(comm, &areas_) != ncclSuccess)
       fail("ncclMoeCommGetInputBuffers: %s", ncclMoeGetLastError(comm));
     if (o.zeroCopy && (areas_.dispatchX == nullptr) != o.fp8) fail("the dispatch input area must exist exactly when FP8 dispatch is off");
+    // A windowed combine (one domain, 2 x window < tokens) has no combine input area.
+    ncclMoeCommInfo_t info = NCCL_MOE_COMM_INFO_INITIALIZER;
+    if (ncclMoeCommGetInfo(comm, &info) != ncclSuccess) fail("ncclMoeCommGetInfo: %s", ncclMoeGetLastError(comm));
+    const bool windowed = o.combineWindow > 0 && 2 * static_cast<int64_t>(o.combineWindow) < o.tokens && info.domains == 1;
+    if (o.zeroCopy && (areas_.combineX == nullptr) != windowed)
+      fail("the combine input area must be absent exactly with a windowed combine (window %d, tokens %d, %d domains)",
+           o.combineWindow, o.tokens, info.domains);
   }
 
   // One iteration: layout, counts, dispatch, combine with probs gradient, cached dispatch.
@@ -391,8 +401,8 @@ class Check {
         outGrad(static_cast<size_t>(T) * slots * 4);
     yIn.upload(y[me].bytes().data(), y[me].bytes().size(), kCopyStream);
     gradIn.upload(gradProbs[me].data(), gradProbs[me].size() * 4, kCopyStream);
-    const bool zeroCopyCombine = o_.zeroCopy && !o_.expertMajor;
-    if (o_.zeroCopy && o_.expertMajor) {
+    const bool zeroCopyCombine = o_.zeroCopy && !o_.expertMajor && areas_.combineX != nullptr;
+    if (o_.zeroCopy && o_.expertMajor && areas_.combineX != nullptr) {
       ncclMoeCombineArgs_t refused = NCCL_MOE_COMBINE_ARGS_INITIALIZER;
       refused.x = areas_.combineX;
       refused.rows = rows;
@@ -979,6 +989,7 @@ int main(int argc, char** argv) {
   config.dataType = o.fp32 ? ncclFloat32 : ncclBfloat16;
   config.fp8Dispatch = o.fp8;
   config.fp8PowerOfTwoScales = o.pow2;
+  config.combineWindowTokens = o.combineWindow;
   ncclMoeComm_t comm = nullptr;
   if (o.mismatch) {
     if (env.rank == 1) config.maxTokensPerRank += 64;

@@ -146,6 +146,29 @@ const ClusterCase kCases[] = {
     {"n2x2_one_budgeted_rank_whole_slots", 4,
      "--experts 16 --topk 4 --tokens 48 --hidden 128 --expert-major --pad 4 --budget 100000 --budget-rank 1 --iters 2",
      2, 240, "NCCL_MOE_NET_CHUNKS=3"},
+    // Windowed combine (combineWindowTokens): partials of W tokens per source at a time, two windows
+    // in flight; the same bits as without windows. Uneven and empty ranks (windows past a rank's
+    // tokens), expert-major sums, a routing map with masked slots and odd fp32 rows over few blocks
+    // and many windows, one-token windows, all tokens to one expert, graph replays with new routing,
+    // resize, no combine input area (zero-copy dispatch still), a rank that dies in the combine.
+    {"r4_window_uneven_zero_rank", 4,
+     "--experts 16 --topk 4 --tokens 100 --hidden 200 --uneven --zero-rank 2 --combine-window 16 --iters 2"},
+    {"r2_window_expert_major_fp8", 2,
+     "--experts 8 --topk 3 --tokens 70 --hidden 96 --expert-major --pad 4 --fp8 --combine-window 7"},
+    {"r8_window_map_masked_fp32_odd_few_blocks", 8,
+     "--experts 32 --topk 6 --tokens 64 --hidden 333 --map --fp32 --masked 0.3 --skew 2 --combine-window 5 --sms 2"},
+    {"r2_window_of_one_token", 2, "--experts 8 --topk 2 --tokens 20 --hidden 64 --uneven --combine-window 1"},
+    {"r4_window_all_to_one_expert", 4, "--experts 8 --topk 1 --tokens 64 --hidden 64 --skew 60 --combine-window 3"},
+    {"r4_window_graph_replays_new_routing", 4,
+     "--experts 16 --topk 4 --tokens 64 --hidden 256 --graph 3 --combine-window 10"},
+    {"r4_window_resize", 4, "--experts 16 --topk 4 --tokens 48 --hidden 136 --uneven --iters 2 --resize --combine-window 8"},
+    {"r4_window_no_combine_input_area", 4,
+     "--experts 16 --topk 2 --tokens 64 --hidden 128 --zero-copy --combine-window 8 --iters 2"},
+    {"n2x2_window_ignored_with_two_domains", 4,
+     "--experts 16 --topk 4 --tokens 48 --hidden 128 --zero-copy --combine-window 8", 2},
+    {"r4_window_rank_dies_in_combine_times_out", 4,
+     "--experts 16 --topk 2 --tokens 64 --hidden 64 --combine-window 8 --dead-rank 1 --dead-in-combine --timeout-ms 3000",
+     1, 60},
 };
 
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),

@@ -114,7 +114,7 @@ TEST(BufferLayout, PlanStagingIsWhatTheTwoHopRegionsAdd) {
 }
 
 TEST(BufferLayout, GroupDimsFollowTheConfiguration) {
-  const GroupDims dims = groupDimsOf(configOf(64, 7168, 4096, 8, true, ElementType::kFp32));
+  const GroupDims dims = groupDimsOf(configOf(64, 7168, 4096, 8, true, ElementType::kFp32), 1);
   EXPECT_EQ(dims.experts, 64);
   EXPECT_EQ(dims.localExperts, 64);  // one rank in this config
   EXPECT_EQ(dims.metaWidth, 8);

@@ -25,6 +25,7 @@ int main(void) {
   FIELD(ncclMoeConfig_t, fp8PowerOfTwoScales); FIELD(ncclMoeConfig_t, dispatchSms);
   FIELD(ncclMoeConfig_t, combineSms); FIELD(ncclMoeConfig_t, timeoutMs);
   FIELD(ncclMoeConfig_t, lowLatencyMaxTokens); FIELD(ncclMoeConfig_t, lowLatencyFp8);
+  FIELD(ncclMoeConfig_t, combineWindowTokens);
   VALUE(ncclMoeConfig_t, config, size); VALUE(ncclMoeConfig_t, config, magic);
   VALUE(ncclMoeConfig_t, config, version); VALUE(ncclMoeConfig_t, config, numExperts);
   VALUE(ncclMoeConfig_t, config, hiddenSize); VALUE(ncclMoeConfig_t, config, maxTokensPerRank);
@@ -32,7 +33,7 @@ int main(void) {
   VALUE(ncclMoeConfig_t, config, fp8Dispatch); VALUE(ncclMoeConfig_t, config, fp8PowerOfTwoScales);
   VALUE(ncclMoeConfig_t, config, dispatchSms); VALUE(ncclMoeConfig_t, config, combineSms);
   VALUE(ncclMoeConfig_t, config, timeoutMs); VALUE(ncclMoeConfig_t, config, lowLatencyMaxTokens);
-  VALUE(ncclMoeConfig_t, config, lowLatencyFp8);
+  VALUE(ncclMoeConfig_t, config, lowLatencyFp8); VALUE(ncclMoeConfig_t, config, combineWindowTokens);
 
   SIZE(ncclMoeRouting_t);
   FIELD(ncclMoeRouting_t, size); FIELD(ncclMoeRouting_t, magic); FIELD(ncclMoeRouting_t, version);
