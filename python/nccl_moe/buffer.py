@@ -37,14 +37,16 @@ class CommBuffer:
     """The MoE communicator of one process group and one use (FusedDispatch or HybridEP)."""
 
     def __init__(self, group, hidden_bytes=0, *, token_hint=0, topk_hint=0, fp8=False,
-                 fp8_power_of_two=False, dispatch_sms=None, combine_sms=None, timeout_ms=None):
+                 fp8_power_of_two=False, dispatch_sms=None, combine_sms=None, timeout_ms=None,
+                 combine_window_tokens=None):
         self.group = group
         self.hidden_bytes = int(hidden_bytes)
         self.token_hint = max(int(token_hint or 0), _env_int(TOKENS_HINT_ENV))
         self.topk_hint = int(topk_hint or 0)
         self.fp8 = bool(fp8)
         self.settings = dict(fp8_power_of_two=bool(fp8_power_of_two), dispatch_sms=dispatch_sms,
-                             combine_sms=combine_sms, timeout_ms=timeout_ms)
+                             combine_sms=combine_sms, timeout_ms=timeout_ms,
+                             combine_window_tokens=combine_window_tokens)
         self.comm = None
         self.pool = None
         self.device = None

@@ -177,6 +177,8 @@ class CommSizing:
     dispatch_sms: Optional[int] = None
     combine_sms: Optional[int] = None
     timeout_ms: Optional[int] = None
+    # ncclMoeConfig_t.combineWindowTokens; None: NCCL_MOE_COMBINE_WINDOW_TOKENS (default 0, none)
+    combine_window_tokens: Optional[int] = None
 
     def covers(self, req):
         return (self.experts == req.experts and self.hidden == req.hidden
@@ -191,7 +193,8 @@ class CommSizing:
             numExperts=self.experts, hiddenSize=self.hidden, maxTokensPerRank=self.max_tokens,
             maxTopk=self.max_topk, dataType=self.row_type, fp8Dispatch=int(self.fp8),
             fp8PowerOfTwoScales=int(self.fp8_power_of_two), dispatchSms=opt(self.dispatch_sms),
-            combineSms=opt(self.combine_sms), timeoutMs=opt(self.timeout_ms))
+            combineSms=opt(self.combine_sms), timeoutMs=opt(self.timeout_ms),
+            combineWindowTokens=opt(self.combine_window_tokens))
 
 
 def plan_sizing(current, req, *, token_hint=0, topk_hint=0, granularity=TOKEN_GRANULARITY, **settings):
@@ -199,7 +202,7 @@ def plan_sizing(current, req, *, token_hint=0, topk_hint=0, granularity=TOKEN_GR
 
     T and K only grow (a call with fewer tokens after a larger one keeps the larger buffers);
     the fixed fields are taken from the request. ``settings`` carries the non-size fields
-    (fp8_power_of_two, dispatch_sms, combine_sms, timeout_ms).
+    (fp8_power_of_two, dispatch_sms, combine_sms, timeout_ms, combine_window_tokens).
     """
     tokens = max(int(req.tokens), int(token_hint or 0), 1)
     topk = max(int(req.topk), int(topk_hint or 0), 1)

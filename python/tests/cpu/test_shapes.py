@@ -123,7 +123,11 @@ class Sizing(unittest.TestCase):
                          (32, 256, 128, 4, BF16, 1, 16))
         self.assertEqual(config.dispatchSms, structs.NCCL_MOE_UNDEF_INT)
         self.assertEqual(config.timeoutMs, structs.NCCL_MOE_UNDEF_INT)
+        self.assertEqual(config.combineWindowTokens, structs.NCCL_MOE_UNDEF_INT)  # the environment's
         self.assertEqual(config.magic, structs.NCCL_MOE_MAGIC)
+        windowed = shapes.plan_sizing(None, Requirements(tokens=4096, topk=8, hidden=256, experts=32,
+                                                         row_type=BF16), combine_window_tokens=1024)
+        self.assertEqual(windowed.to_struct().combineWindowTokens, 1024)
 
 
 def max_reduce(vectors):
