@@ -190,26 +190,51 @@ __device__ __forceinline__ uint8_t* windowPartial(const DomainView& view, const 
   return view.peerBuffers[owner] + view.layout.combineRows + row * rowBytesOf(dims);
 }
 
-// The pairs received here whose source token lies in window w (a warp tests 32 slots at once).
+// First pair slot in [lo, hi) whose source token is >= token (a source's slots are in token order).
+__device__ int64_t firstSlotFrom(const HandleDevice& handle, int64_t lo, int64_t hi, int64_t token) {
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (handle.recvPairs[mid].srcToken < token)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+// The pairs received here whose source token lies in window w. Each source's slots in the window
+// are one contiguous range (its slots are in token order): the block finds the ranges (two binary
+// searches per source), then its warps stride over their union as over all pairs without windows,
+// so that every warp of the grid has rows to copy.
 __device__ void stageWindow(const DomainView& view, const GroupDims& dims, const HandleDevice& handle,
                             const CombineBuffers& in, int32_t* sortedRows, int window) {
-  const int lane = laneId();
+  __shared__ int64_t rangeStart[kMaxDomainRanks];
+  __shared__ int64_t rangePrefix[kMaxDomainRanks + 1];  // ranges of the sources below s, in pairs
+  const int R = view.ranks;
   const int64_t first = static_cast<int64_t>(window) * dims.combineWindow, end = first + dims.combineWindow;
-  int32_t* order = sortedRows + warpInBlock() * dims.metaWidth;
   const int64_t pairs = handle.counts->recvPairs;
-  for (int64_t base = globalWarp() * kWarp; base < pairs; base += warpsInGrid() * kWarp) {
-    const int64_t mine = base + lane;
-    RecvEntry entry{-1, -1, -1, -1};
-    if (mine < pairs) entry = handle.recvPairs[mine];
-    unsigned selected = __ballot_sync(0xFFFFFFFFu, entry.srcToken >= first && entry.srcToken < end);
-    while (selected != 0) {
-      const int i = __ffs(selected) - 1;
-      selected &= selected - 1;
-      const int source = __shfl_sync(0xFFFFFFFFu, entry.srcRank, i);
-      const int token = __shfl_sync(0xFFFFFFFFu, entry.srcToken, i);
-      stagePair(view, dims, handle, in, order, base + i, windowPartial(view, dims, view.localRank, window, source, token));
-    }
+  for (int s = threadIdx.x; s < R; s += blockDim.x) {
+    const int64_t lo = handle.pairBase[s], hi = s + 1 < R ? handle.pairBase[s + 1] : pairs;
+    const int64_t from = firstSlotFrom(handle, lo, hi, first);
+    rangeStart[s] = from;
+    rangePrefix[s + 1] = firstSlotFrom(handle, from, hi, end) - from;
   }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    rangePrefix[0] = 0;
+    for (int s = 0; s < R; ++s) rangePrefix[s + 1] += rangePrefix[s];
+  }
+  __syncthreads();
+  int32_t* order = sortedRows + warpInBlock() * dims.metaWidth;
+  for (int64_t i = globalWarp(); i < rangePrefix[R]; i += warpsInGrid()) {
+    int source = 0;  // the last source whose range starts at or before i
+    for (int step = kMaxDomainRanks / 2; step > 0; step /= 2)
+      if (source + step < R && rangePrefix[source + step] <= i) source += step;
+    const int64_t j = rangeStart[source] + (i - rangePrefix[source]);
+    const int token = handle.recvPairs[j].srcToken;
+    stagePair(view, dims, handle, in, order, j, windowPartial(view, dims, view.localRank, window, source, token));
+  }
+  __syncthreads();  // the ranges are read before the next window rewrites them
 }
 
 __global__ void __launch_bounds__(kThreads) combineWindowedKernel(DomainView view, GroupDims dims, HandleDevice handle,

@@ -134,7 +134,10 @@ tools::FlagSet flagsOf(Options* o) {
 // 0: run; 1: --help/--version answered; 2: a usage error (printed).
 int parse(int argc, char** argv, Options* o) {
   try {
-    return flagsOf(o).parse(argc, argv) == tools::ParseOutcome::kRun ? 0 : 1;
+    if (flagsOf(o).parse(argc, argv) != tools::ParseOutcome::kRun) return 1;
+    // A captured layout is in non-blocking mode: its outputs are sized by the row budget.
+    if (o->graphReplays > 0 && o->budget < 0) throw tools::UsageError("--graph needs --budget (the captured layout's rows)");
+    return 0;
   } catch (const tools::UsageError& e) {
     std::fprintf(stderr, "nccl-moe-rank-check: %s\n", e.what());
     return 2;

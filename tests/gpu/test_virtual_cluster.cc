@@ -160,7 +160,7 @@ const ClusterCase kCases[] = {
     {"r2_window_of_one_token", 2, "--experts 8 --topk 2 --tokens 20 --hidden 64 --uneven --combine-window 1"},
     {"r4_window_all_to_one_expert", 4, "--experts 8 --topk 1 --tokens 64 --hidden 64 --skew 60 --combine-window 3"},
     {"r4_window_graph_replays_new_routing", 4,
-     "--experts 16 --topk 4 --tokens 64 --hidden 256 --graph 3 --combine-window 10"},
+     "--experts 16 --topk 4 --tokens 64 --hidden 256 --expert-major --pad 8 --budget 256 --graph 3 --combine-window 10"},
     {"r4_window_resize", 4, "--experts 16 --topk 4 --tokens 48 --hidden 136 --uneven --iters 2 --resize --combine-window 8"},
     {"r4_window_no_combine_input_area", 4,
      "--experts 16 --topk 2 --tokens 64 --hidden 128 --zero-copy --combine-window 8 --iters 2"},
