@@ -92,7 +92,7 @@ Status firstDisagreement(const ncclMoeComm& comm, const int32_t* mine, int count
 struct StartVerdict {
   int32_t code = ncclSuccess;
   int32_t topologyProbe = 1;  // NCCL_MOE_TOPOLOGY: 0 skips the cluster-view exchanges
-  int32_t layoutEngine = 1;   // NCCL_MOE_LAYOUT_ENGINE: which kernels read the peers' meta
+  int32_t layoutEngine = 2;   // NCCL_MOE_LAYOUT_ENGINE: which kernels read the peers' meta
   char message[240] = {};
 };
 

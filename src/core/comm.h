@@ -31,7 +31,7 @@ struct ncclMoeComm {
   int domainRanks = 0;  // D: ranks per NVLink domain (consecutive)
   int domains = 1;      // M
   int requestedNetChunks = 1;  // two-hop: the chunk count asked for (the plan's or NCCL_MOE_NET_CHUNKS)
-  int layoutEngine = 1;  // NCCL_MOE_LAYOUT_ENGINE: 1 count-first, 0 the scan engine (the same on every rank)
+  int layoutEngine = 2;  // NCCL_MOE_LAYOUT_ENGINE: 2 count-first in one kernel (one domain), 1 in two, 0 the scan engine
   std::unique_ptr<nccl_moe::PeerBuffer> buffer;
   std::unique_ptr<nccl_moe::RailExchange> rail;  // two-hop only: the network phase
   nccl_moe::NetworkJobs networkJobs;              // two-hop only: what each network group moves

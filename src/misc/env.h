@@ -44,9 +44,10 @@ inline constexpr IntParam kNetChunks{"NCCL_MOE_NET_CHUNKS", 0, 1, 64,
                                      "two-hop: network chunks per dispatch and combine (every rank the same)", "plan"};
 inline constexpr IntParam kTopology{"NCCL_MOE_TOPOLOGY", 1, 0, 1,
                                     "0 skips the topology probe and its gather at communicator creation"};
-inline constexpr IntParam kLayoutEngine{"NCCL_MOE_LAYOUT_ENGINE", 1, 0, 2,
-                                        "layout kernels: 1 the count-first engine, 2 the same in one kernel with one "
-                                        "NVLink domain, 0 the earlier scan engine (every rank the same)"};
+inline constexpr IntParam kLayoutEngine{"NCCL_MOE_LAYOUT_ENGINE", 2, 0, 2,
+                                        "layout kernels: 2 the count-first engine in one kernel with one NVLink "
+                                        "domain (two with several), 1 the count-first engine in two kernels, 0 the "
+                                        "earlier scan engine (every rank the same)"};
 inline constexpr IntParam kLowLatencyTrace{"NCCL_MOE_LL_TRACE", 0, 0, 1,
                                            "1: the low-latency kernels time their steps (globaltimer) and each rank logs "
                                            "the mean offsets when its communicator is destroyed"};

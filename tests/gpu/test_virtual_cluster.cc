@@ -174,7 +174,7 @@ const ClusterCase kCases[] = {
 INSTANTIATE_TEST_SUITE_P(Gpu, VirtualCluster, testing::ValuesIn(kCases),
                          [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
 
-// The cases above run the default layout engine (count-first). The earlier scan engine
+// The cases above run the default layout engine (count-first, engine 2). The earlier scan engine
 // (NCCL_MOE_LAYOUT_ENGINE=0), kept as a fallback, must give the same handle, so the same data: the
 // shapes above that cover every layout feature (per-rank and expert-major rows, padding, budgets and
 // overflow, maps, FP8, skew, masked and empty ranks, uneven counts, two-hop with chunks, graph
@@ -221,11 +221,11 @@ std::vector<ClusterCase> scanEngineCases() {
 INSTANTIATE_TEST_SUITE_P(GpuScanEngine, VirtualCluster, testing::ValuesIn(scanEngineCases()),
                          [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
 
-// The count-first steps in one kernel (NCCL_MOE_LAYOUT_ENGINE=2, one NVLink domain; with several the
-// setting runs engine 1, which two of these check): every layout feature again, more chunks than
-// blocks (chunks announced by the block that completes the last one), no tokens on a rank (block 0
-// announces), a fault then good layouts on the same handle, graph replays, a rank that dies.
-const char* const kFusedEngineCases[] = {
+// The cases above run the default layout engine (2: the count-first steps in one kernel with one
+// NVLink domain, two kernels with several). Engine 1, the same steps in two kernels with one domain
+// too, must give the same handle: every layout feature again, more chunks than blocks, no tokens on
+// a rank, a fault then good layouts on the same handle, graph replays, a rank that dies.
+const char* const kTwoLaunchEngineCases[] = {
     "r2_topk_per_rank",       "r2_map_expert_major_pad",          "r2_fp8_per_rank",
     "r2_budget_overflow",     "r4_uneven_zero_rank",              "r4_skewed_masked_map",
     "r4_all_to_one_expert",   "r8_topk_per_rank_phase_times",     "r8_expert_major_budget",
@@ -236,16 +236,16 @@ const char* const kFusedEngineCases[] = {
     "r4_silent_rank_times_out",
 };
 
-std::vector<ClusterCase> fusedEngineCases() {
+std::vector<ClusterCase> twoLaunchEngineCases() {
   static std::vector<std::string> envs;
-  std::vector<ClusterCase> cases = casesWith(kFusedEngineCases, "NCCL_MOE_LAYOUT_ENGINE=2", &envs);
+  std::vector<ClusterCase> cases = casesWith(kTwoLaunchEngineCases, "NCCL_MOE_LAYOUT_ENGINE=1", &envs);
   cases.push_back({"r2_layout_engine_differs_refused", 2,
                    "--experts 8 --topk 2 --tokens 32 --hidden 64 --other-engine-rank 1", 1, 60,
-                   "NCCL_MOE_LAYOUT_ENGINE=2"});
+                   "NCCL_MOE_LAYOUT_ENGINE=1"});
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(GpuFusedEngine, VirtualCluster, testing::ValuesIn(fusedEngineCases()),
+INSTANTIATE_TEST_SUITE_P(GpuTwoLaunchEngine, VirtualCluster, testing::ValuesIn(twoLaunchEngineCases()),
                          [](const testing::TestParamInfo<ClusterCase>& param) { return std::string(param.param.name); });
 
 // Every named case exists (a renamed case must not silently leave an engine untested).
@@ -256,7 +256,7 @@ TEST(ScanEngineCases, EveryNameIsACase) {
     EXPECT_TRUE(found) << name;
   };
   for (const char* name : kScanEngineCases) check(name);
-  for (const char* name : kFusedEngineCases) check(name);
+  for (const char* name : kTwoLaunchEngineCases) check(name);
 }
 
 }  // namespace

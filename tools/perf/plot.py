@@ -23,7 +23,7 @@ quantised in the call) against DeepEP's fp8_dispatch_full_us (pre-quantised inpu
 harness timed it, that + fp8_quant_us (DeepEP's per-128 cast of the bf16 input); (c) staged
 combine, ours (bf16-staged) against DeepEP's; (d) the layout alone: ours against
 get_dispatch_layout (layout_us; ours: its layout_us, else the layout span). Our layout span: from the call's start to the end of its last
-layout.* phase (layout.scan in one NVLink domain), from the run's phases_us (a separate pass with
+layout.* phase (layout.scan, or layout.publish where the layout is one kernel), from the run's phases_us (a separate pass with
 phase timing on), slowest rank. Each nccl-moe point is labelled with nccl-moe / DeepEP (< 1:
 nccl-moe faster). What the file lacks (a variant, a field) leaves that series out, said on stderr.
 
