@@ -157,20 +157,25 @@ __device__ void closeCombine(const DomainView& view, const CombineBuffers& buffe
   if (last && buffers.releaseInputs) waitForPeers(view, kPhasePartialsRead, epoch);
 }
 
+// The start of a one-domain combine kernel: after a routing fault nothing moves on any rank and
+// the call ends here (false); else the peers must be done with this rank's partials of the
+// previous combine before they are overwritten (false: that wait failed).
+__device__ bool openCombine(const DomainView& view, const HandleDevice& handle) {
+  if (handle.counts->fault) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
+    return false;
+  }
+  return waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials);
+}
+
 // One kernel per combine: stage the partials, hand over through the signals, reduce. Every block
 // of every rank is resident at once (the SM budget guarantees it), so blocks may wait for one
 // another.
 __global__ void __launch_bounds__(kThreads) combineKernel(DomainView view, GroupDims dims, HandleDevice handle,
                                                           CombineBuffers buffers) {
   extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
-  if (handle.counts->fault) {
-    // Nothing moves on any rank; the call still ends here.
-    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
-    return;
-  }
   const uint64_t epoch = callEpoch(view);
-  // Peers must be done with this rank's partials of the previous combine before they are overwritten.
-  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
+  if (!openCombine(view, handle)) return;
   stagePartials(view, dims, handle, buffers, sortedRows);
   if (isLastBlock(view.epochs) && threadIdx.x == 0) signalPeers(view, kPhasePartialsReady, epoch);
   if (!waitForPeers(view, kPhasePartialsReady, epoch)) return;
@@ -240,12 +245,8 @@ __device__ void stageWindow(const DomainView& view, const GroupDims& dims, const
 __global__ void __launch_bounds__(kThreads) combineWindowedKernel(DomainView view, GroupDims dims, HandleDevice handle,
                                                                   CombineBuffers buffers) {
   extern __shared__ int32_t sortedRows[];  // [kWarpsPerBlock][metaWidth]
-  if (handle.counts->fault) {
-    if (blockIdx.x == 0 && threadIdx.x == 0) view.epochs->current += 1;
-    return;
-  }
   const uint64_t epoch = callEpoch(view);
-  if (!waitForPeers(view, kPhasePartialsRead, view.epochs->lastPartials)) return;
+  if (!openCombine(view, handle)) return;
   const int C = dims.combineWindow;
   // The same on every rank: the layout read every rank's token count.
   const int windows = (handle.counts->groupMaxTokens + C - 1) / C;
