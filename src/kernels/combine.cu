@@ -14,6 +14,7 @@
 #include "transport/device_sync.cuh"
 #include "kernels/launch.h"
 #include "kernels/row_ops.cuh"
+#include "kernels/window_ranges.h"
 
 namespace nccl_moe {
 
@@ -195,17 +196,7 @@ __device__ __forceinline__ uint8_t* windowPartial(const DomainView& view, const 
   return view.peerBuffers[owner] + view.layout.combineRows + row * rowBytesOf(dims);
 }
 
-// First pair slot in [lo, hi) whose source token is >= token (a source's slots are in token order).
-__device__ int64_t firstSlotFrom(const HandleDevice& handle, int64_t lo, int64_t hi, int64_t token) {
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (handle.recvPairs[mid].srcToken < token)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
+static_assert((kMaxDomainRanks & (kMaxDomainRanks - 1)) == 0, "sourceHolding steps over a power of two");
 
 // The pairs received here whose source token lies in window w. Each source's slots in the window
 // are one contiguous range (its slots are in token order): the block finds the ranges (two binary
@@ -220,9 +211,10 @@ __device__ void stageWindow(const DomainView& view, const GroupDims& dims, const
   const int64_t pairs = handle.counts->recvPairs;
   for (int s = threadIdx.x; s < R; s += blockDim.x) {
     const int64_t lo = handle.pairBase[s], hi = s + 1 < R ? handle.pairBase[s + 1] : pairs;
-    const int64_t from = firstSlotFrom(handle, lo, hi, first);
+    auto tokenOf = [&](int64_t slot) { return static_cast<int64_t>(handle.recvPairs[slot].srcToken); };
+    const int64_t from = firstIndexAtLeast(lo, hi, first, tokenOf);
     rangeStart[s] = from;
-    rangePrefix[s + 1] = firstSlotFrom(handle, from, hi, end) - from;
+    rangePrefix[s + 1] = firstIndexAtLeast(from, hi, end, tokenOf) - from;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -232,9 +224,7 @@ __device__ void stageWindow(const DomainView& view, const GroupDims& dims, const
   __syncthreads();
   int32_t* order = sortedRows + warpInBlock() * dims.metaWidth;
   for (int64_t i = globalWarp(); i < rangePrefix[R]; i += warpsInGrid()) {
-    int source = 0;  // the last source whose range starts at or before i
-    for (int step = kMaxDomainRanks / 2; step > 0; step /= 2)
-      if (source + step < R && rangePrefix[source + step] <= i) source += step;
+    const int source = sourceHolding(rangePrefix, R, kMaxDomainRanks, i);
     const int64_t j = rangeStart[source] + (i - rangePrefix[source]);
     const int token = handle.recvPairs[j].srcToken;
     stagePair(view, dims, handle, in, order, j, windowPartial(view, dims, view.localRank, window, source, token));

@@ -2,12 +2,16 @@
 // struct sizes of earlier releases), when the window takes effect, and what it saves in the buffer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "core/comm.h"
 #include "core/config.h"
+#include "kernels/window_ranges.h"
 #include "misc/numerics.h"
 
 namespace nccl_moe {
@@ -112,6 +116,39 @@ TEST(CombineWindow, LandingAreaHoldsTwoWindowsPerSourceRank) {
   // Two domains keep the whole landing area (the two-hop combine has no windows).
   const BufferLayout twoHop = computeBufferLayout(windowConfig(tokens, 1024), ranks, ranks / 2, 2);
   EXPECT_GE(twoHop.combineProbs - twoHop.combineRows, size_t{ranks} * tokens * rowBytes);
+}
+
+// The kernel's window ranges (kernels/window_ranges.h) against the standard library on random
+// data: a source's slots in token order with repeats and gaps, windows that start before, inside
+// and after them, ranges of every source with empty ones among them.
+TEST(CombineWindowRanges, FirstIndexAtLeastIsTheLowerBound) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 500; ++round) {
+    std::vector<int64_t> tokens(rng() % 40);
+    int64_t token = rng() % 5;
+    for (int64_t& t : tokens) t = token += rng() % 3;  // non-decreasing, repeats and gaps
+    const int64_t lo = tokens.empty() ? 0 : rng() % (tokens.size() + 1);
+    const int64_t hi = lo + (tokens.size() > static_cast<size_t>(lo) ? rng() % (tokens.size() - lo + 1) : 0);
+    const int64_t value = static_cast<int64_t>(rng() % 100) - 5;
+    const int64_t want = std::lower_bound(tokens.begin() + lo, tokens.begin() + hi, value) - tokens.begin();
+    EXPECT_EQ(firstIndexAtLeast(lo, hi, value, [&](int64_t i) { return tokens[i]; }), want)
+        << "lo " << lo << " hi " << hi << " value " << value;
+  }
+}
+
+TEST(CombineWindowRanges, SourceHoldingFindsTheRangeOfEveryIndex) {
+  std::mt19937 rng(11);
+  for (int ranks : {1, 2, 3, 7, 8, 64, 100, 127, 128}) {
+    for (int round = 0; round < 20; ++round) {
+      std::vector<int64_t> prefix(ranks + 1, 0);
+      for (int s = 0; s < ranks; ++s) prefix[s + 1] = prefix[s] + (rng() % 3 == 0 ? 0 : rng() % 6);  // empties too
+      for (int64_t i = 0; i < prefix[ranks]; ++i) {
+        int want = 0;
+        while (!(prefix[want] <= i && i < prefix[want + 1])) ++want;
+        EXPECT_EQ(sourceHolding(prefix.data(), ranks, 128, i), want) << "ranks " << ranks << " index " << i;
+      }
+    }
+  }
 }
 
 }  // namespace
