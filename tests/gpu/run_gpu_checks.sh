@@ -22,6 +22,9 @@
 #                      tools     the GPU cases of the tool, launcher and plugin tests (the programs
 #                                hold their build directory's paths: see tests/gpu/pack_build.sh)
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
+#                      peer      not a check: DeepEP side by side (RESULTS.md's headline) from the patched
+#                                harness copy in .peer (tools/perf/peer/harness_additions.patch says how
+#                                to make it; carry it); PEER_CONFIGS (default "8:16 4:24"), PEER_BUDGET_S (530)
 #                      probe     not a check: what one cross-rank wait costs (nccl-moe-signal-probe)
 #                                on 2 and 8 ranks, with and without MPS; PROBE_SECONDS limits each run (120)
 #                      latency   not a check: fixed costs in one minute: the low-latency calls at T = 1
@@ -159,6 +162,15 @@ part_latency() {
     --json "$out/latency_ht_8.json" > "$out/latency_ht_8.log" 2>&1
   echo "latency HT 8x16: exit $? after $(elapsed)"
   grep -E '^\[rank 0\] +[0-9]' "$out/latency_ht_8.log" | sed 's/^\[rank 0\] //'
+}
+
+part_peer() {
+  if [ ! -f .peer/run_on_device.sh ]; then echo "peer: no .peer harness (see tools/perf/peer/harness_additions.patch)"; return; fi
+  NCCL_MOE_BUILD="$build" OUT="$out/peer" FORCE_PREBUILT=1 BUDGET_S="${PEER_BUDGET_S:-530}" \
+    CONFIGS="${PEER_CONFIGS:-8:16 4:24}" PERF_EXTRA="-c 1" \
+    VARIANTS="bf16-staged fp8-staged bf16-zerocopy bf16-staged-w1024" bash .peer/run_on_device.sh > /dev/null 2>&1
+  echo "peer: exit $? after $(elapsed)"
+  cat "$out/peer/summary.md" 2>/dev/null
 }
 
 part_mega() {
