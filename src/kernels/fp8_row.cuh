@@ -112,4 +112,72 @@ __device__ inline void warpQuantizeRowE4m3(const void* x, int type, int hidden, 
                             scales + block);
 }
 
+// warpQuantizeRowE4m3 into several places in one pass over x: lane b holds target b's codes and
+// scales pointers, meaningful for the bits b of the warp-uniform `targets`; every target gets the
+// bits quantising into it alone would give. A row of whole 128-channel blocks, 16-byte aligned,
+// with 8-byte aligned codes everywhere is read and quantised once; any other is quantised per target.
+__device__ inline void warpQuantizeRowE4m3ToEach(uint32_t targets, uint8_t* laneCodes, float* laneScales, const void* x,
+                                                 int type, int hidden, bool powerOfTwoScales) {
+  if (targets == 0) return;
+  const int lane = laneId(), half = lane / 16, sub = lane % 16;
+  const bool mine = (targets >> lane) & 1u;
+  const int blocks = hidden / kFp8BlockChannels;
+  const bool vectorized = __all_sync(0xFFFFFFFFu, !mine || (reinterpret_cast<uintptr_t>(laneCodes) & 7u) == 0) &&
+                          blocks > 0 && blocks * kFp8BlockChannels == hidden && aligned16(x);
+  auto codesOf = [&](int b) {
+    return reinterpret_cast<uint8_t*>(__shfl_sync(0xFFFFFFFFu, reinterpret_cast<uintptr_t>(laneCodes), b));
+  };
+  auto scalesOf = [&](int b) {
+    return reinterpret_cast<float*>(__shfl_sync(0xFFFFFFFFu, reinterpret_cast<uintptr_t>(laneScales), b));
+  };
+  if (!vectorized) {
+    for (uint32_t m = targets; m != 0; m &= m - 1) {
+      const int b = __ffs(m) - 1;
+      uint8_t* q = codesOf(b);
+      float* scales = scalesOf(b);
+      warpQuantizeRowE4m3(x, type, hidden, powerOfTwoScales, q, scales);
+    }
+    return;
+  }
+  // As warpQuantizeFullBlocks, with the stores after the step's arithmetic (all lanes together, so
+  // that the targets' pointers can be passed around the warp).
+  for (int first = 0; first < blocks; first += 2 * kQuantizeUnroll) {
+    float v[kQuantizeUnroll][8];
+#pragma unroll
+    for (int u = 0; u < kQuantizeUnroll; ++u) {
+      const int block = first + 2 * u + half;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[u][i] = 0.0f;
+      if (block < blocks) load8(x, type, block * kFp8BlockChannels + sub * 8, v[u]);
+    }
+    uint2 codes[kQuantizeUnroll];
+    float scale[kQuantizeUnroll];
+#pragma unroll
+    for (int u = 0; u < kQuantizeUnroll; ++u) {
+      float amax = 0.0f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[u][i]));
+      for (int offset = 8; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+      const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
+      uint32_t packed[2] = {0, 0};
+#pragma unroll
+      for (int i = 0; i < 8; i += 2) packed[i / 4] |= e4m3Pair(v[u][i] / s, v[u][i + 1] / s) << (8 * (i % 4));
+      codes[u] = make_uint2(packed[0], packed[1]);
+      scale[u] = s;
+    }
+    for (uint32_t m = targets; m != 0; m &= m - 1) {
+      const int b = __ffs(m) - 1;
+      uint8_t* q = codesOf(b);
+      float* scales = scalesOf(b);
+#pragma unroll
+      for (int u = 0; u < kQuantizeUnroll; ++u) {
+        const int block = first + 2 * u + half;
+        if (block >= blocks) continue;
+        *reinterpret_cast<uint2*>(q + block * kFp8BlockChannels + sub * 8) = codes[u];
+        if (sub == 0) scales[block] = scale[u];
+      }
+    }
+  }
+}
+
 }  // namespace nccl_moe

@@ -205,6 +205,54 @@ __device__ void forEachSendSlot(const LowLatencyView& v, const ncclMoeLowLatency
   }
 }
 
+// The send units token t needs, as bits j of forEachSendSlot's order (its D ranks of this domain,
+// then the M - 1 other domains), for D + M - 1 <= 32: each lane ORs in its ids' bits. The ids are
+// checked (no fault), so every one is masked or an expert of some rank.
+__device__ uint32_t sendUnitsOf(const LowLatencyView& v, const int64_t* ids, int topk) {
+  const int D = v.domain.localRanks, mine = v.domain.domain, base = llDomainBase(v);
+  uint32_t bits = 0;
+  for (int k = laneId(); k < topk; k += kWarp) {
+    const int64_t e = ids[k];
+    if (e < 0) continue;
+    const int owner = static_cast<int>(e / v.localExperts), domain = owner / D;
+    bits |= 1u << (domain == mine ? owner - base : D + (domain < mine ? domain : domain - 1));
+  }
+  return __reduce_or_sync(0xFFFFFFFFu, bits);
+}
+
+// Every token's row into every send slot it needs, one warp per token: its row is read (and with
+// FP8 quantised) once and written to each slot, instead of once per slot (a token of top-8 of 256
+// experts reaches about 5.3 of 8 ranks). Lane j holds unit j's slot. More units than lanes (a
+// domain of more than 32 - M + 1 ranks): one warp per (token, slot), as the headers go.
+__device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity) {
+  const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
+  if (D + M - 1 > kWarp) {
+    forEachSendSlot(v, a, parity, [&](uint8_t* slot, int t) { writeSlotRow(v, a, slot, t); }, [](uint8_t*) {});
+    return;
+  }
+  const int j = laneId();
+  const size_t xRowBytes = static_cast<size_t>(v.hidden) * 2;
+  for (int64_t t = globalWarp(); t < a.numTokens; t += warpsInGrid()) {
+    const uint32_t units = sendUnitsOf(v, a.topkIdx + t * a.topk, a.topk);
+    uint8_t* slot = nullptr;
+    if (j < D) {
+      slot = llDispatchSlot(v, base + j, parity, v.rank, static_cast<int>(t));
+    } else if (j < D + M - 1) {
+      const int n = j - D < v.domain.domain ? j - D : j - D + 1;
+      slot = llNetMessage(v, v.regions.netDispatchSend, n, v.regions.slotBytes) + t * v.regions.slotBytes;
+    }
+    uint8_t* row = slot == nullptr ? nullptr : slot + v.regions.headerBytes;
+    const uint8_t* x = static_cast<const uint8_t*>(a.x) + t * xRowBytes;
+    if (v.fp8)
+      warpQuantizeRowE4m3ToEach(units, row, row == nullptr ? nullptr : reinterpret_cast<float*>(row + v.regions.scaleOffset),
+                                x, static_cast<int>(ElementType::kBf16), v.hidden, v.powerOfTwoScales != 0);
+    else
+      warpCopyBytesToEach(
+          units, [&](int b) { return reinterpret_cast<uint8_t*>(__shfl_sync(0xFFFFFFFFu, reinterpret_cast<uintptr_t>(row), b)); },
+          x, xRowBytes);
+  }
+}
+
 __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, uint64_t seq) {
   extern __shared__ __align__(16) uint8_t shared[];
   const RowNumbers numbers = rowNumbersIn(shared, v);
@@ -222,7 +270,7 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
     // Every block numbers the rows itself (warp 0, while the others copy rows, which need no
     // numbers); the headers follow once the numbers are there.
     if (warpInBlock() == 0) numberRows(v, a, numbers);
-    forEachSendSlot(v, a, parity, [&](uint8_t* slot, int t) { writeSlotRow(v, a, slot, t); }, [](uint8_t*) {});
+    sendRows(v, a, parity);
     __syncthreads();
     forEachSendSlot(
         v, a, parity, [&](uint8_t* slot, int t) { writeSlotHeader(v, a, slot, t, numbers); },

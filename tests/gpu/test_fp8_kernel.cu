@@ -3,7 +3,9 @@
 #include <cuda_fp8.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "../support/gpu.h"
@@ -123,6 +125,78 @@ TEST(Fp8Kernel, QuantizeRowsMatchesReference) {
           quantizeRowE4m3(row.data(), hidden, pow2, wantQ.data(), wantScales.data());
           ASSERT_EQ(0, std::memcmp(wantQ.data(), q.data() + r * hidden, hidden)) << "row " << r << " hidden " << hidden;
           ASSERT_EQ(0, std::memcmp(wantScales.data(), scales.data() + r * blocks, blocks * sizeof(float)));
+        }
+      }
+    }
+  }
+}
+
+// One warp quantises row r into the targets of `masks[r]` among kTargets places (target b's codes
+// at codes + (r * kTargets + b) * stride + shift, its scales likewise): what the low-latency dispatch
+// does for a token's send slots.
+constexpr int kTargets = 6;
+
+__global__ void quantizeToEach(const void* x, int type, int rows, int hidden, bool pow2, const uint32_t* masks,
+                               uint8_t* codes, float* scales, size_t stride, int shift) {
+  const int r = blockIdx.x;
+  if (r >= rows) return;
+  const int lane = threadIdx.x;
+  const size_t rowBytes = static_cast<size_t>(hidden) * (type == static_cast<int>(ElementType::kBf16) ? 2 : 4);
+  uint8_t* laneCodes = lane < kTargets ? codes + (static_cast<size_t>(r) * kTargets + lane) * stride + shift : nullptr;
+  float* laneScales =
+      lane < kTargets ? scales + (static_cast<size_t>(r) * kTargets + lane) * fp8BlockCount(hidden) : nullptr;
+  warpQuantizeRowE4m3ToEach(masks[r], laneCodes, laneScales, static_cast<const uint8_t*>(x) + r * rowBytes, type,
+                            hidden, pow2);
+}
+
+// Into each chosen target the reference's bits, nothing into the others or around the rows: whole
+// blocks (one pass) and a shorter last block or misaligned codes (one quantisation per target).
+TEST(Fp8Kernel, QuantizeRowToEachWritesTheReferenceIntoChosenTargetsOnly) {
+  NCCL_MOE_SKIP_WITHOUT_GPU();
+  std::mt19937_64 rng(testing::UnitTest::GetInstance()->random_seed() + 23);
+  for (ElementType type : {ElementType::kBf16, ElementType::kFp32}) {
+    for (int hidden : {128, 7168, 7169, 100}) {
+      for (int shift : {0, 4}) {
+        const bool pow2 = shift != 0;
+        const int rows = 9, blocks = fp8BlockCount(hidden);
+        const size_t stride = static_cast<size_t>(hidden) + 64;
+        HostRows x = randomRows(type, rows, hidden, 50.0f, rng);
+        std::vector<uint32_t> masks(rows);
+        for (int r = 0; r < rows; ++r) masks[r] = r == 0 ? 0u : static_cast<uint32_t>(rng() % (1u << kTargets));
+        masks[1] = (1u << kTargets) - 1;
+        const auto dx = deviceArray<uint8_t>(x.bytes().size());
+        const auto dmasks = deviceArray<uint32_t>(rows);
+        const auto dcodes = deviceArray<uint8_t>(rows * kTargets * stride);
+        const auto dscales = deviceArray<float>(rows * kTargets * blocks);
+        ASSERT_EQ(cudaMemcpy(dx.get(), x.bytes().data(), x.bytes().size(), cudaMemcpyHostToDevice), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(dmasks.get(), masks.data(), rows * 4, cudaMemcpyHostToDevice), cudaSuccess);
+        ASSERT_EQ(cudaMemset(dcodes.get(), 0xAB, rows * kTargets * stride), cudaSuccess);  // poison
+        ASSERT_EQ(cudaMemset(dscales.get(), 0xCD, rows * kTargets * blocks * 4), cudaSuccess);
+        quantizeToEach<<<rows, 32>>>(dx.get(), static_cast<int>(type), rows, hidden, pow2, dmasks.get(), dcodes.get(),
+                                     dscales.get(), stride, shift);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<uint8_t> codes(rows * kTargets * stride);
+        std::vector<float> scales(rows * kTargets * blocks);
+        ASSERT_EQ(cudaMemcpy(codes.data(), dcodes.get(), codes.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(scales.data(), dscales.get(), scales.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+        std::vector<float> row(hidden), wantScales(blocks);
+        std::vector<uint8_t> wantQ(hidden), poison(stride, 0xAB);
+        std::vector<float> poisonScales(blocks);
+        std::memset(poisonScales.data(), 0xCD, blocks * 4);
+        for (int r = 0; r < rows; ++r) {
+          for (int c = 0; c < hidden; ++c) row[c] = x.get(r, c);
+          quantizeRowE4m3(row.data(), hidden, pow2, wantQ.data(), wantScales.data());
+          for (int b = 0; b < kTargets; ++b) {
+            const uint8_t* got = codes.data() + (static_cast<size_t>(r) * kTargets + b) * stride;
+            const float* gotScales = scales.data() + (static_cast<size_t>(r) * kTargets + b) * blocks;
+            const bool chosen = (masks[r] >> b) & 1u;
+            const std::string where = "row " + std::to_string(r) + " target " + std::to_string(b) + " hidden " +
+                                      std::to_string(hidden) + " shift " + std::to_string(shift);
+            ASSERT_EQ(0, std::memcmp(got, poison.data(), shift)) << where;  // before the row
+            ASSERT_EQ(0, std::memcmp(got + shift, chosen ? wantQ.data() : poison.data(), hidden)) << where;
+            ASSERT_EQ(0, std::memcmp(got + shift + hidden, poison.data(), stride - hidden - shift)) << where;
+            ASSERT_EQ(0, std::memcmp(gotScales, chosen ? wantScales.data() : poisonScales.data(), blocks * 4)) << where;
+          }
         }
       }
     }
