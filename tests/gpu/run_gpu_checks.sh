@@ -22,6 +22,8 @@
 #                      tools     the GPU cases of the tool, launcher and plugin tests (the programs
 #                                hold their build directory's paths: see tests/gpu/pack_build.sh)
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
+#                      lltrace   not a check: where an LL call's time goes (NCCL_MOE_LL_TRACE=1, docs/low_latency.md
+#                                section 11) at T = 1 and 128 on 8 ranks, bf16 dispatch and combine
 #                      peer      not a check: DeepEP side by side (RESULTS.md's headline) from the patched
 #                                harness copy in .peer (tools/perf/peer/harness_additions.patch says how
 #                                to make it; carry it); PEER_CONFIGS (default "8:16 4:24"), PEER_BUDGET_S (530)
@@ -162,6 +164,15 @@ part_latency() {
     --json "$out/latency_ht_8.json" > "$out/latency_ht_8.log" 2>&1
   echo "latency HT 8x16: exit $? after $(elapsed)"
   grep -E '^\[rank 0\] +[0-9]' "$out/latency_ht_8.log" | sed 's/^\[rank 0\] //'
+}
+
+part_lltrace() {
+  for tokens in 1 128; do
+    NCCL_MOE_LL_TRACE=1 timeout 60 $run -np 8 --timeout 50 -- "$build/tools/nccl-moe-perf" --low-latency --sms 16 \
+      --tokens "$tokens" --ll-dispatch bf16 -n 50 -w 5 > "$out/lltrace_$tokens.log" 2>&1
+    echo "lltrace T=$tokens: exit $? after $(elapsed)"
+    grep -iE 'trace' "$out/lltrace_$tokens.log" | sort | head -24
+  done
 }
 
 part_peer() {
