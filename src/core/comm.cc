@@ -497,10 +497,10 @@ Status asyncError(const ncclMoeComm& comm) {
                    (unsigned long long)record->expected)};
   if (record->phase == kPhaseWindowStaged || record->phase == kPhaseWindowRead)
     return {ncclRemoteError,
-            format("rank %d timed out after %d ms waiting for peer %d (%s, window %llu of %d tokens): its signal is "
+            format("rank %d timed out after %d ms waiting for peer %d (%s, window %d of %d tokens): its signal is "
                    "%llu, expected >= %llu; the communicator is unusable (destroy it)",
                    record->rank, comm.config.timeoutMs, record->peer, phaseName(record->phase),
-                   (unsigned long long)((record->expected - 1) & ((1ull << 24) - 1)), comm.dims.combineWindow,
+                   windowOfSignal(record->expected), comm.dims.combineWindow,
                    (unsigned long long)record->observed, (unsigned long long)record->expected)};
   return {ncclRemoteError,
           format("rank %d timed out after %d ms waiting for peer %d (%s): its signal is %llu, expected >= %llu; the "

@@ -67,34 +67,55 @@ __device__ __forceinline__ uint32_t e4m3Pair(float lo, float hi) {
 // alone (a low-latency dispatch of one token) waits for memory once per step, not once per block.
 constexpr int kQuantizeUnroll = 4;
 
+// One warp step of whole blocks [first, first + 2 x kQuantizeUnroll): this lane's 8 codes and its
+// block's scale for u = 0 .. kQuantizeUnroll - 1 (block first + 2u + half; past `blocks` the values
+// are zero and nothing may be stored for them).
+__device__ __forceinline__ void warpQuantizeStep(const void* x, int type, int blocks, int first, bool powerOfTwoScales,
+                                                 uint2* codes, float* scale) {
+  const int half = laneId() / 16, sub = laneId() % 16;
+  float v[kQuantizeUnroll][8];
+#pragma unroll
+  for (int u = 0; u < kQuantizeUnroll; ++u) {
+    const int block = first + 2 * u + half;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[u][i] = 0.0f;
+    if (block < blocks) load8(x, type, block * kFp8BlockChannels + sub * 8, v[u]);
+  }
+#pragma unroll
+  for (int u = 0; u < kQuantizeUnroll; ++u) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[u][i]));
+    for (int offset = 8; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
+    const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
+    uint32_t packed[2] = {0, 0};
+#pragma unroll
+    for (int i = 0; i < 8; i += 2) packed[i / 4] |= e4m3Pair(v[u][i] / s, v[u][i + 1] / s) << (8 * (i % 4));
+    codes[u] = make_uint2(packed[0], packed[1]);
+    scale[u] = s;
+  }
+}
+
+// A step's codes and scales into one row's (q, scales).
+__device__ __forceinline__ void storeQuantizeStep(int blocks, int first, const uint2* codes, const float* scale,
+                                                  uint8_t* q, float* scales) {
+  const int half = laneId() / 16, sub = laneId() % 16;
+#pragma unroll
+  for (int u = 0; u < kQuantizeUnroll; ++u) {
+    const int block = first + 2 * u + half;
+    if (block >= blocks) continue;
+    *reinterpret_cast<uint2*>(q + block * kFp8BlockChannels + sub * 8) = codes[u];
+    if (sub == 0) scales[block] = scale[u];
+  }
+}
+
 __device__ inline void warpQuantizeFullBlocks(const void* x, int type, int blocks, bool powerOfTwoScales, uint8_t* q,
                                               float* scales) {
-  const int lane = laneId(), half = lane / 16, sub = lane % 16;
   for (int first = 0; first < blocks; first += 2 * kQuantizeUnroll) {
-    float v[kQuantizeUnroll][8];
-#pragma unroll
-    for (int u = 0; u < kQuantizeUnroll; ++u) {
-      const int block = first + 2 * u + half;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[u][i] = 0.0f;
-      if (block < blocks) load8(x, type, block * kFp8BlockChannels + sub * 8, v[u]);
-    }
-#pragma unroll
-    for (int u = 0; u < kQuantizeUnroll; ++u) {
-      const int block = first + 2 * u + half;
-      float amax = 0.0f;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[u][i]));
-      for (int offset = 8; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
-      if (block >= blocks) continue;
-      const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
-      uint32_t packed[2] = {0, 0};
-#pragma unroll
-      for (int i = 0; i < 8; i += 2) packed[i / 4] |= e4m3Pair(v[u][i] / s, v[u][i + 1] / s) << (8 * (i % 4));
-      const int c = block * kFp8BlockChannels + sub * 8;
-      *reinterpret_cast<uint2*>(q + c) = make_uint2(packed[0], packed[1]);
-      if (sub == 0) scales[block] = s;
-    }
+    uint2 codes[kQuantizeUnroll];
+    float scale[kQuantizeUnroll];
+    warpQuantizeStep(x, type, blocks, first, powerOfTwoScales, codes, scale);
+    storeQuantizeStep(blocks, first, codes, scale, q, scales);
   }
 }
 
@@ -119,8 +140,7 @@ __device__ inline void warpQuantizeRowE4m3(const void* x, int type, int hidden, 
 __device__ inline void warpQuantizeRowE4m3ToEach(uint32_t targets, uint8_t* laneCodes, float* laneScales, const void* x,
                                                  int type, int hidden, bool powerOfTwoScales) {
   if (targets == 0) return;
-  const int lane = laneId(), half = lane / 16, sub = lane % 16;
-  const bool mine = (targets >> lane) & 1u;
+  const bool mine = (targets >> laneId()) & 1u;
   const int blocks = hidden / kFp8BlockChannels;
   const bool vectorized = __all_sync(0xFFFFFFFFu, !mine || (reinterpret_cast<uintptr_t>(laneCodes) & 7u) == 0) &&
                           blocks > 0 && blocks * kFp8BlockChannels == hidden && aligned16(x);
@@ -139,43 +159,17 @@ __device__ inline void warpQuantizeRowE4m3ToEach(uint32_t targets, uint8_t* lane
     }
     return;
   }
-  // As warpQuantizeFullBlocks, with the stores after the step's arithmetic (all lanes together, so
-  // that the targets' pointers can be passed around the warp).
+  // As warpQuantizeFullBlocks, the step's stores repeated per target (all lanes together, so that
+  // the targets' pointers can be passed around the warp).
   for (int first = 0; first < blocks; first += 2 * kQuantizeUnroll) {
-    float v[kQuantizeUnroll][8];
-#pragma unroll
-    for (int u = 0; u < kQuantizeUnroll; ++u) {
-      const int block = first + 2 * u + half;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[u][i] = 0.0f;
-      if (block < blocks) load8(x, type, block * kFp8BlockChannels + sub * 8, v[u]);
-    }
     uint2 codes[kQuantizeUnroll];
     float scale[kQuantizeUnroll];
-#pragma unroll
-    for (int u = 0; u < kQuantizeUnroll; ++u) {
-      float amax = 0.0f;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[u][i]));
-      for (int offset = 8; offset > 0; offset /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, offset));
-      const float s = fp8ScaleFromAmax(amax, powerOfTwoScales);
-      uint32_t packed[2] = {0, 0};
-#pragma unroll
-      for (int i = 0; i < 8; i += 2) packed[i / 4] |= e4m3Pair(v[u][i] / s, v[u][i + 1] / s) << (8 * (i % 4));
-      codes[u] = make_uint2(packed[0], packed[1]);
-      scale[u] = s;
-    }
+    warpQuantizeStep(x, type, blocks, first, powerOfTwoScales, codes, scale);
     for (uint32_t m = targets; m != 0; m &= m - 1) {
       const int b = __ffs(m) - 1;
       uint8_t* q = codesOf(b);
       float* scales = scalesOf(b);
-#pragma unroll
-      for (int u = 0; u < kQuantizeUnroll; ++u) {
-        const int block = first + 2 * u + half;
-        if (block >= blocks) continue;
-        *reinterpret_cast<uint2*>(q + block * kFp8BlockChannels + sub * 8) = codes[u];
-        if (sub == 0) scales[block] = scale[u];
-      }
+      storeQuantizeStep(blocks, first, codes, scale, q, scales);
     }
   }
 }

@@ -194,6 +194,7 @@ __device__ inline void writeReportedCounts(const DomainView& view, const HandleD
                                            int64_t padded) {
   bool someBudgeted = false;
   int32_t maxTokens = 0;
+#pragma unroll 8
   for (int s = 0; s < view.ranks; ++s) {
     const MetaHeader* header = metaHeader(view, s);
     someBudgeted |= header->blocking == 0;

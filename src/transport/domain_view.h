@@ -62,6 +62,11 @@ NCCL_MOE_HD uint64_t windowSignal(uint64_t epoch, int window) {
   return (epoch << 24) + static_cast<uint64_t>(window) + 1;
 }
 
+// Which window a value of windowSignal names (for messages).
+NCCL_MOE_HD int windowOfSignal(uint64_t value) {
+  return value == 0 ? -1 : static_cast<int>((value - 1) & ((uint64_t{1} << 24) - 1));
+}
+
 // Which chunk a value of chunkSignal names (for messages).
 NCCL_MOE_HD int chunkOfSignal(uint64_t value) {
   return value == 0 ? -1 : static_cast<int>((value - 1) % static_cast<uint64_t>(kMaxNetworkChunks));
