@@ -862,6 +862,7 @@ void checkPhaseTimes(const RankLayout& env, ncclMoeComm_t comm) {
   };
   for (const Order& order : orders) {
     if (order.twoHopOnly && !twoHop) continue;
+    if (!ran(order.later) || !ran(order.earlier)) continue;  // which ran is checked above
     const float later = order.laterEnd ? t.endUs[order.later] : t.startUs[order.later];
     const float earlier = order.earlierEnd ? t.endUs[order.earlier] : t.startUs[order.earlier];
     if (later + kEventSlackUs < earlier)
