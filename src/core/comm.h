@@ -72,6 +72,7 @@ struct ncclMoeHandle {
   nccl_moe::PinnedMemory<uint8_t> hostCounts;  // HandleCounts, then tokensPerExpert [L]
   uint8_t* hostCountsDevice = nullptr;          // hostCounts as kernels address it (mapped)
   nccl_moe::CudaEvent countsReady;
+  uint64_t layouts = 0;  // eager layouts enqueued on this handle: the last one's HandleDevice::countsTag
   // Its last ncclMoeLayoutCreate succeeded. A layout that fails after it began to rewrite the
   // handle clears this, and every use but another layout is refused until one succeeds.
   bool laidOut = false;

@@ -1,6 +1,9 @@
 // Host side of layout, dispatch and combine: handle memory, kernel arguments, counts for the host,
 // and the one-domain pipelines (the two-hop ones: core/two_hop.cc).
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
 
 #include "core/call_phases.h"
 #include "core/comm.h"
@@ -77,6 +80,13 @@ void carveHandle(Carver& carver, const ncclMoeComm& comm, int64_t pairCapacity, 
   d->chunkReady = d->layoutTickets + kLayoutTickets;
 }
 
+// Where the host copy's tag word lies: after its arrays, 8-byte aligned.
+size_t hostCountsTagOffset(const ncclMoeComm& comm) {
+  const size_t net = comm.domains > 1 ? 2 * static_cast<size_t>(comm.domains) * sizeof(int32_t) : 0;
+  const size_t arrays = sizeof(HandleCounts) + comm.dims.localExperts * sizeof(int64_t) + net;
+  return (arrays + sizeof(uint64_t) - 1) / sizeof(uint64_t) * sizeof(uint64_t);
+}
+
 // The host copy's arrays as kernels address them (call_phases.h gives the layout).
 void pointHostCounts(const ncclMoeComm& comm, uint8_t* hostCountsDevice, HandleDevice* d) {
   d->hostCounts = reinterpret_cast<HandleCounts*>(hostCountsDevice);
@@ -84,6 +94,7 @@ void pointHostCounts(const ncclMoeComm& comm, uint8_t* hostCountsDevice, HandleD
   d->hostNetRows = comm.domains > 1 ? reinterpret_cast<int32_t*>(hostCountsDevice + sizeof(HandleCounts) +
                                                                  comm.dims.localExperts * sizeof(int64_t))
                                     : nullptr;
+  d->hostCountsTag = reinterpret_cast<uint64_t*>(hostCountsDevice + hostCountsTagOffset(comm));
 }
 
 // The scan engine's way to the host copy: copies after its kernels (the count-first scan kernel
@@ -118,10 +129,7 @@ Status routingFaultStatus(const ncclMoeComm& comm, const HandleCounts& counts) {
 
 
 // Bytes of the pinned host copy of a handle's counts (core/call_phases.h).
-size_t hostCountsBytes(const ncclMoeComm& comm) {
-  const size_t net = comm.domains > 1 ? 2 * static_cast<size_t>(comm.domains) * sizeof(int32_t) : 0;
-  return sizeof(HandleCounts) + comm.dims.localExperts * sizeof(int64_t) + net;
-}
+size_t hostCountsBytes(const ncclMoeComm& comm) { return hostCountsTagOffset(comm) + sizeof(uint64_t); }
 
 
 // A routing fault the host already knows about (the layout has finished), without waiting. Not
@@ -215,6 +223,7 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
     if (handle->countsReady.get() == nullptr)
       if (Status s = handle->countsReady.create(); !s.isOk()) return s;
     handle->memory = std::move(memory);
+    std::memset(hostCounts.get(), 0, hostCountsBytes(*comm));  // no tag yet (a new allocation is not zeroed)
     handle->hostCounts = std::move(hostCounts);
     handle->hostCountsDevice = static_cast<uint8_t*>(hostCountsDevice);
     handle->pairCapacity = pairCapacity;
@@ -243,6 +252,9 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   const bool countFirst = comm->layoutEngine >= 1;
   // Engine 2 with one NVLink domain: the count-first steps in one kernel (no network between them).
   const bool fused = comm->layoutEngine == 2 && comm->domains == 1;
+  // The count-first kernels tag the host copy (HandleDevice::countsTag). A captured layout runs at
+  // replay, when the host no longer waits for its tag: it stores none.
+  device.countsTag = countFirst && !streamIsCapturing(stream) ? ++handle->layouts : 0;
   if (clearSync) {
     const size_t syncBytes = layoutSyncWords(*comm) * sizeof(int32_t);
     if (Status s = cudaStatus(cudaMemsetAsync(device.layoutTickets, 0, syncBytes, stream), "cudaMemsetAsync(tickets)");
@@ -285,9 +297,31 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
   return Status::ok();
 }
 
+// Returns once the host copy holds the last layout's counts: when its tag arrives (the count-first
+// kernel stores it before placing the rows, so the caller's dispatch is enqueued while the layout
+// still runs; DeepEP's host reads its counts from mapped memory the same way), else when the
+// layout has completed. The tag is polled for kTagSpin at most: a layout still waiting for a late
+// peer after that is waited for with the event, which does not keep a core busy for the timeout.
+Status waitForCounts(const ncclMoeHandle& handle) {
+  constexpr auto kTagSpin = std::chrono::milliseconds(2);
+  const uint64_t awaited = handle.device.countsTag;
+  if (awaited != 0) {
+    const auto* tag = reinterpret_cast<const volatile uint64_t*>(handle.hostCounts.get() +
+                                                                 hostCountsTagOffset(*handle.comm));
+    const auto limit = std::chrono::steady_clock::now() + kTagSpin;
+    for (uint32_t spins = 1;; ++spins) {
+      if (*tag == awaited) {
+        std::atomic_thread_fence(std::memory_order_acquire);  // the counts were stored before the tag
+        return Status::ok();
+      }
+      if (spins % 64 == 0 && std::chrono::steady_clock::now() >= limit) break;
+    }
+  }
+  return cudaStatus(cudaEventSynchronize(handle.countsReady.get()), "cudaEventSynchronize(layout)");
+}
+
 Status readCounts(ncclMoeHandle* handle, int64_t* recvRows, int64_t* tokensPerExpert, int32_t* overflow) {
-  if (Status s = cudaStatus(cudaEventSynchronize(handle->countsReady.get()), "cudaEventSynchronize(layout)"); !s.isOk())
-    return s;
+  if (Status s = waitForCounts(*handle); !s.isOk()) return s;
   if (Status s = asyncError(*handle->comm); !s.isOk()) return s;
   const HandleCounts& counts = hostCountsOf(*handle);
   if (counts.fault) return routingFaultStatus(*handle->comm, counts);

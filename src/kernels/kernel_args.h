@@ -108,6 +108,12 @@ struct HandleDevice {
   HandleCounts* hostCounts;
   int64_t* hostTokensPerExpert;  // [L]
   int32_t* hostNetRows;          // two-hop: [2][domains]; null with one domain
+  // The count-first layout's block 0 stores countsTag here once the host copy holds the layout's
+  // counts, as soon as it has derived them and before the rows are placed: the host reads them
+  // without waiting for the kernel's end and enqueues the dispatch behind it. countsTag 0: not
+  // stored (a layout captured into a graph; the scan engine, which copies after its kernels).
+  uint64_t* hostCountsTag;
+  uint64_t countsTag;
   int64_t pairCapacity;
   int64_t rowCapacity;
   int32_t expertMajor;

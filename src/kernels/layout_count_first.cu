@@ -468,6 +468,19 @@ __device__ void writeHostCounts(const DomainView& view, const GroupDims& dims, c
   __threadfence_system();
 }
 
+// Block 0, once it has derived the counts: the host copy, then the layout's tag (after every
+// thread's copy), so that the host reads the counts and enqueues the dispatch while the rows are
+// still being placed. The last block copies them again at the end (the same values; the host
+// copy of a layout that stopped before its counts: its fault or zeros).
+__device__ void tagHostCounts(const DomainView& view, const GroupDims& dims, const HandleDevice& handle) {
+  if (blockIdx.x != 0 || handle.countsTag == 0) return;
+  writeHostCounts(view, dims, handle);
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  __threadfence_system();
+  *reinterpret_cast<volatile uint64_t*>(handle.hostCountsTag) = handle.countsTag;
+}
+
 // 2. The receive side and the routes of this rank, from the group's counts and positions. The
 // fused kernel (`fused`) also clears the chunk ticket and flags of its positions step here, once
 // every block is done. `shared`: the offsets (scanOffsetsWords int64).
@@ -485,6 +498,7 @@ __device__ void placeFromCounts(const DomainView& view, const GroupDims& dims, c
     o.segmentKept = o.segmentStart + L;
     o.routeBase = o.segmentKept + L;
     deriveOffsets(view, dims, handle, o);
+    tagHostCounts(view, dims, handle);
     const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
     const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     const int64_t received = static_cast<int64_t>(R) * T;
