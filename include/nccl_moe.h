@@ -258,7 +258,10 @@ ncclResult_t ncclMoeCommGetAsyncError(ncclMoeComm_t comm, ncclResult_t* asyncRes
 ncclResult_t ncclMoeLayoutCreate(ncclMoeComm_t comm, const ncclMoeRouting_t* routing,
                                  const ncclMoeLayoutOptions_t* options, ncclMoeHandle_t* handle,
                                  cudaStream_t stream);
-/* Host view of the counts; the only call that synchronises (with the layout's stream).
+/* Host view of the counts; the only call that waits on the host. It returns as soon as the layout
+ * has produced them, which may be before the layout has completed on its stream (it goes on placing
+ * rows): enqueue the dispatch on that stream, or order another stream after it with an event, as
+ * for every call of a communicator.
  * recvRows: rows this rank receives (blocking mode: the size to allocate; budgeted mode: rows
  * kept). tokensPerExpert (host, [L], may be NULL): per-rank layout: (token, local expert) pairs;
  * expert-major: padded rows kept per expert. overflow (may be NULL): 1 when rows were dropped. */
