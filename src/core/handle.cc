@@ -1,13 +1,13 @@
 // Host side of layout, dispatch and combine: handle memory, kernel arguments, counts for the host,
 // and the one-domain pipelines (the two-hop ones: core/two_hop.cc).
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstring>
 
 #include "core/call_phases.h"
 #include "core/comm.h"
 #include "core/two_hop.h"
+#include "misc/host_wait.h"
 #include "kernels/launch.h"
 #include "plan/routing.h"
 
@@ -303,20 +303,11 @@ Status createLayout(ncclMoeComm* comm, const HandleSummary& summary, const ncclM
 // layout has completed. The tag is polled for kTagSpin at most: a layout still waiting for a late
 // peer after that is waited for with the event, which does not keep a core busy for the timeout.
 Status waitForCounts(const ncclMoeHandle& handle) {
-  constexpr auto kTagSpin = std::chrono::milliseconds(2);
+  constexpr auto kTagSpin = std::chrono::microseconds(2000);
   const uint64_t awaited = handle.device.countsTag;
-  if (awaited != 0) {
-    const auto* tag = reinterpret_cast<const volatile uint64_t*>(handle.hostCounts.get() +
-                                                                 hostCountsTagOffset(*handle.comm));
-    const auto limit = std::chrono::steady_clock::now() + kTagSpin;
-    for (uint32_t spins = 1;; ++spins) {
-      if (*tag == awaited) {
-        std::atomic_thread_fence(std::memory_order_acquire);  // the counts were stored before the tag
-        return Status::ok();
-      }
-      if (spins % 64 == 0 && std::chrono::steady_clock::now() >= limit) break;
-    }
-  }
+  const auto* tag =
+      reinterpret_cast<const volatile uint64_t*>(handle.hostCounts.get() + hostCountsTagOffset(*handle.comm));
+  if (awaited != 0 && spinForTag(tag, awaited, kTagSpin)) return Status::ok();
   return cudaStatus(cudaEventSynchronize(handle.countsReady.get()), "cudaEventSynchronize(layout)");
 }
 

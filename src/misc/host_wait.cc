@@ -1,6 +1,7 @@
 #include "misc/host_wait.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -49,6 +50,18 @@ Status waitCommReady(ncclComm_t comm, int timeoutMs, const char* what) {
   return {ncclRemoteError,
           format("%s timed out after %d ms: another rank did not take part (it failed before, died, or stalls)", what,
                  timeoutMs)};
+}
+
+bool spinForTag(const volatile uint64_t* tag, uint64_t awaited, std::chrono::microseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (uint32_t spins = 1;; ++spins) {
+    if (*tag == awaited) {
+      std::atomic_thread_fence(std::memory_order_acquire);
+      return true;
+    }
+    // The clock is read every 64 polls: a poll of host memory is a few ns, a clock read ~20.
+    if (spins % 64 == 0 && std::chrono::steady_clock::now() >= end) return false;
+  }
 }
 
 Status runBounded(int timeoutMs, const char* what, std::function<Status()> work) {

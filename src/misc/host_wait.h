@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 
 #include "misc/status.h"
@@ -20,6 +22,12 @@ Status waitStream(cudaStream_t stream, int timeoutMs, const char* what);
 // no longer ncclInProgress), at most `timeoutMs` milliseconds; its error, or ncclRemoteError
 // naming `what` on timeout. A blocking communicator is never in progress: returns at once.
 Status waitCommReady(ncclComm_t comm, int timeoutMs, const char* what);
+
+// Spins until the word at `tag` (host memory a kernel stores into) equals `awaited`, for at most
+// `limit`: true once it does (with acquire order: what the kernel stored before the tag is seen);
+// false when `limit` passed first. For waits expected to end within microseconds, where a
+// synchronising CUDA call would add its own wake-up; the caller falls back to one after false.
+bool spinForTag(const volatile uint64_t* tag, uint64_t awaited, std::chrono::microseconds limit);
 
 // Runs `work` on a thread of its own and waits at most `timeoutMs` for it. For a call into NCCL
 // that may block the calling thread with no timeout of its own (the first collective on a blocking
