@@ -10,6 +10,8 @@ const char* stepName(int step) {
   switch (step) {
     case kTraceIdsChecked: return "ids checked";
     case kTraceCredited: return "credited";
+    case kTraceBlockCopied: return "block 0 copied";
+    case kTraceBlockSent: return "block 0 sent";
     case kTraceRowsSent: return "rows sent";
     case kTraceRecordSent: return "arrival released";
     case kTraceArrived: return "all arrived";

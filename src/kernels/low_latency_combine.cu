@@ -130,8 +130,11 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombine
     return;
   llStamp(v, kTraceCombine, kTraceCredited, blockIdx.x == 0);
   sendRows(v, a, parity);
+  llStamp(v, kTraceCombine, kTraceBlockCopied, blockIdx.x == 0);
   stashOwnSlots(v, a, parity);
   if (v.domain.domains > 1) stageWeights(v, a);
+  __syncthreads();
+  llStamp(v, kTraceCombine, kTraceBlockSent, blockIdx.x == 0);
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
   llStamp(v, kTraceCombine, kTraceRowsSent, true);
   for (int n = threadIdx.x; n < v.domain.domains; n += blockDim.x) {

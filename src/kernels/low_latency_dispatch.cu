@@ -271,12 +271,15 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
     // numbers); the headers follow once the numbers are there.
     if (warpInBlock() == 0) numberRows(v, a, numbers);
     sendRows(v, a, parity);
+    llStamp(v, kTraceDispatch, kTraceBlockCopied, blockIdx.x == 0);
     __syncthreads();
     forEachSendSlot(
         v, a, parity, [&](uint8_t* slot, int t) { writeSlotHeader(v, a, slot, t, numbers); },
         [](uint8_t* slot) {
           if (laneId() == 0) *reinterpret_cast<int32_t*>(slot) = 0;
         });
+    __syncthreads();
+    llStamp(v, kTraceDispatch, kTraceBlockSent, blockIdx.x == 0);
   }
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
   llStamp(v, kTraceDispatch, kTraceRowsSent, true);

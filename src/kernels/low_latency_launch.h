@@ -46,6 +46,8 @@ enum LowLatencyTraceStep : int {
   kTraceStart,
   kTraceIdsChecked,  // dispatch: this rank's ids checked
   kTraceCredited,    // the peers' credits for this parity seen
+  kTraceBlockCopied, // block 0's warp 0: its own rows written (dispatch: numbered, then copied)
+  kTraceBlockSent,   // block 0: every warp's rows and slot headers written, before the grid's last block
   kTraceRowsSent,    // the send half's last block: every block's rows written
   kTraceRecordSent,  // ... and the arrival released at every peer
   kTraceArrived,     // every source's arrival seen

@@ -439,6 +439,16 @@ TEST(LowLatencyTrace, DescribesMeanOffsetsPerStep) {
   trace.sumNs[kTraceCombine][kTraceDone] = 1234;
   EXPECT_EQ(describeLowLatencyTrace(trace, kTraceCombine),
             "combine, 1 calls, us from the kernel's start: credits released 1.2");
+  // Block 0's own send steps come between the credit and the grid's rows sent.
+  trace.hits[kTraceCombine][kTraceBlockCopied] = 1;
+  trace.sumNs[kTraceCombine][kTraceBlockCopied] = 500;
+  trace.hits[kTraceCombine][kTraceBlockSent] = 1;
+  trace.sumNs[kTraceCombine][kTraceBlockSent] = 700;
+  trace.hits[kTraceCombine][kTraceRowsSent] = 1;
+  trace.sumNs[kTraceCombine][kTraceRowsSent] = 900;
+  EXPECT_EQ(describeLowLatencyTrace(trace, kTraceCombine),
+            "combine, 1 calls, us from the kernel's start: block 0 copied 0.5 | block 0 sent 0.7 | rows sent 0.9 | "
+            "credits released 1.2");
 }
 
 }  // namespace
