@@ -109,7 +109,8 @@ class MoeComm:
         return handle.value
 
     def get_counts(self, handle, local_experts):
-        """ncclMoeHandleGetCounts (synchronises): (rows, tokens per local expert, overflow)."""
+        """ncclMoeHandleGetCounts (waits on the host for the layout's counts): (rows, tokens per local
+        expert, overflow)."""
         self.check_live()
         rows = ctypes.c_int64(0)
         per_expert = (ctypes.c_int64 * max(1, local_experts))()

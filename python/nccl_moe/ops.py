@@ -82,7 +82,8 @@ def layout_map(buffer, comm, routing_map, dense_probs, pad_multiple, row_budget)
 
 
 def read_counts(handle):
-    """Host counts (synchronises with the layout): sets handle.rows / tokens_per_expert."""
+    """Host counts (waits for the layout to produce them; it may still be placing rows on its
+    stream, which orders the dispatch after it): sets handle.rows / tokens_per_expert."""
     handle.check_live()
     local = handle.comm.sizing.experts // handle.buffer.group_size
     rows, per_expert, overflow = handle.comm.get_counts(handle.native, local)
