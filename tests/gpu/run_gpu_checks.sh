@@ -24,6 +24,8 @@
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
 #                      lltrace   not a check: where an LL call's time goes (NCCL_MOE_LL_TRACE=1, docs/low_latency.md
 #                                section 11) at T = 1 and 128 on 8 ranks, bf16 dispatch and combine
+#                      ncu       not a check: ncu of the HT kernels (256, 4096 tokens) and the LL kernels
+#                                (T = 1, 128) on one rank
 #                      peer      not a check: DeepEP side by side (RESULTS.md's headline) from the patched
 #                                harness copy in .peer (tools/perf/peer/harness_additions.patch says how
 #                                to make it; carry it); PEER_CONFIGS (default "8:16 4:24"), PEER_BUDGET_S (530)
@@ -173,6 +175,31 @@ part_lltrace() {
     echo "lltrace T=$tokens: exit $? after $(elapsed)"
     grep -iE 'trace' "$out/lltrace_$tokens.log" | sort | head -24
   done
+}
+
+# ncu on one rank (no MPS: ncu replays each kernel, which cross-rank waits would deadlock with
+# peers; one rank is its own only peer): the layout, dispatch and combine kernels at 256 and 4096
+# tokens, and the LL kernels at T = 1 and 128, with the sections issue #14 asks for (bytes and
+# achieved bandwidth per pass, occupancy, warp stalls). The kernels alone, without the virtual
+# cluster's contention: what a kernel costs by itself.
+part_ncu() {
+  local ncu sections
+  ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
+  if [ -z "$ncu" ]; then echo "ncu: not found"; return; fi
+  sections="--section SpeedOfLight --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy"
+  sections="$sections --section WarpStateStats --section SchedulerStats"
+  for tokens in 256 4096; do
+    timeout 150 "$build/tools/nccl-moe-run" -np 1 --timeout 140 -- "$ncu" --target-processes all $sections \
+      -k regex:'countFirst|dispatchKernel|combineKernel' -c 3 "$build/tools/nccl-moe-perf" -b "$tokens" -e "$tokens" \
+      -n 1 -w 0 --sms 16 -c 0 > "$out/ncu_ht_$tokens.log" 2>&1
+    echo "ncu HT $tokens tokens: exit $? after $(elapsed)"
+    grep -E '^  [A-Za-z].*\(|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy' "$out/ncu_ht_$tokens.log" | head -24
+  done
+  timeout 150 "$build/tools/nccl-moe-run" -np 1 --timeout 140 -- "$ncu" --target-processes all $sections \
+    -k regex:'lowLatency' -c 4 "$build/tools/nccl-moe-perf" --low-latency --sms 16 --tokens 1,128 --ll-dispatch bf16 \
+    -n 1 -w 0 -c 0 > "$out/ncu_ll.log" 2>&1
+  echo "ncu LL T=1,128: exit $? after $(elapsed)"
+  grep -E '^  [A-Za-z].*\(|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy' "$out/ncu_ll.log" | head -24
 }
 
 part_peer() {
