@@ -23,7 +23,7 @@
 #                                hold their build directory's paths: see tests/gpu/pack_build.sh)
 #                      mega      the Megatron-Core release matrix (python/tests/megatron)
 #                      lltrace   not a check: where an LL call's time goes (NCCL_MOE_LL_TRACE=1, docs/low_latency.md
-#                                section 11) at T = 1 and 128 on 8 ranks, bf16 dispatch and combine
+#                                section 11) at T = 1, 128 and 256 on 8 ranks, bf16 dispatch and combine
 #                      ncu       not a check: ncu of the HT kernels (256, 4096 tokens) and the LL kernels
 #                                (T = 1, 128) on one rank
 #                      peer      not a check: DeepEP side by side (RESULTS.md's headline) from the patched
@@ -169,7 +169,7 @@ part_latency() {
 }
 
 part_lltrace() {
-  for tokens in 1 128; do
+  for tokens in 1 128 256; do
     NCCL_MOE_LL_TRACE=1 timeout 60 $run -np 8 --timeout 50 -- "$build/tools/nccl-moe-perf" --low-latency --sms 16 \
       --tokens "$tokens" --ll-dispatch bf16 -n 50 -w 5 > "$out/lltrace_$tokens.log" 2>&1
     echo "lltrace T=$tokens: exit $? after $(elapsed)"
