@@ -3,13 +3,12 @@
 // network group between them).
 //   send     every block checks this rank's ids (the first fault in (token, slot) order) and, in
 //            one warp, numbers each (t, k) among this rank's rows of its expert in token order
-//            and counts the rows per expert; meanwhile one warp per (token, destination rank of
-//            this domain) that owns one of the token's experts writes the token's row (BF16 copy,
-//            or FP8 E4M3 quantised here, once per destination, with the same bits each time) into
-//            slot (this rank, token) of the destination's landing region, then its header (ids,
-//            each row's number, t + 1); with several domains also one warp per (token, other
-//            domain) stages slot t of that domain's network message (header 0 when the token needs
-//            no expert there). The last block writes this rank's rows per local expert into every
+//            and counts the rows per expert; meanwhile a warp per piece of each token's row reads
+//            it once (BF16, or FP8 E4M3 quantised here once) and writes it into slot (this rank,
+//            token) of every destination's landing region whose rank owns one of the token's
+//            experts, and with several domains into slot t of each other domain's network message
+//            that needs it; then one warp per (token, slot) writes the headers (ids, each row's
+//            number, t + 1; 0 in a network slot the token does not need). The last block writes this rank's rows per local expert into every
 //            domain peer's counts region, its record (T, K, the fault), the network tails (the
 //            counts of the other domains' ranks), and releases its arrival.
 //   relay    (two hops, first in the receive half, after the network group landed) every block
@@ -220,9 +219,28 @@ __device__ uint32_t sendUnitsOf(const LowLatencyView& v, const int64_t* ids, int
   return __reduce_or_sync(0xFFFFFFFFu, bits);
 }
 
-// Every token's row into every send slot it needs, one warp per token: its row is read (and with
-// FP8 quantised) once and written to each slot, instead of once per slot (a token of top-8 of 256
-// experts reaches about 5.3 of 8 ranks). Lane j holds unit j's slot. More units than lanes (a
+// A token's row goes to the send slots in pieces of whole kSendPieceChannels (the last one shorter),
+// each piece to a warp of its own, as many pieces as keep the grid's warps busy: with one warp per
+// row, at T = 1 one warp copied the 14 KiB row in four dependent rounds while the block's other
+// warps waited, and at T = 128 half the grid's warps had no token. A piece starts on a 128-channel
+// FP8 block, so it quantises to the bits of the whole row (each block has its own scale).
+constexpr int kSendPieceChannels = 1024;  // 2 KiB of BF16 input; eight FP8 blocks, one quantise step
+
+struct SendPieces {
+  int count;     // per token
+  int channels;  // per piece (a multiple of kSendPieceChannels)
+};
+
+__device__ SendPieces sendPiecesOf(const LowLatencyView& v, int tokens) {
+  const int granules = (v.hidden + kSendPieceChannels - 1) / kSendPieceChannels;
+  const int64_t spareWarps = warpsInGrid() / max(tokens, 1);
+  const int count = spareWarps < 1 ? 1 : spareWarps < granules ? static_cast<int>(spareWarps) : granules;
+  return SendPieces{count, (granules + count - 1) / count * kSendPieceChannels};
+}
+
+// Every token's row into every send slot it needs, a warp per piece of the row: the piece is read
+// (and with FP8 quantised) once and written to each slot, instead of once per slot (a token of top-8
+// of 256 experts reaches about 5.3 of 8 ranks). Lane j holds unit j's slot. More units than lanes (a
 // domain of more than 32 - M + 1 ranks): one warp per (token, slot), as the headers go.
 __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity) {
   const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
@@ -232,8 +250,14 @@ __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
   }
   const int j = laneId();
   const size_t xRowBytes = static_cast<size_t>(v.hidden) * 2;
-  for (int64_t t = globalWarp(); t < a.numTokens; t += warpsInGrid()) {
-    const uint32_t units = sendUnitsOf(v, a.topkIdx + t * a.topk, a.topk);
+  const SendPieces pieces = sendPiecesOf(v, a.numTokens);
+  const int64_t units = static_cast<int64_t>(a.numTokens) * pieces.count;
+  for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
+    const int64_t t = u / pieces.count;
+    const int first = static_cast<int>(u % pieces.count) * pieces.channels;  // warp-uniform
+    if (first >= v.hidden) continue;
+    const int channels = min(v.hidden - first, pieces.channels);
+    const uint32_t targets = sendUnitsOf(v, a.topkIdx + t * a.topk, a.topk);
     uint8_t* slot = nullptr;
     if (j < D) {
       slot = llDispatchSlot(v, base + j, parity, v.rank, static_cast<int>(t));
@@ -242,14 +266,22 @@ __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
       slot = llNetMessage(v, v.regions.netDispatchSend, n, v.regions.slotBytes) + t * v.regions.slotBytes;
     }
     uint8_t* row = slot == nullptr ? nullptr : slot + v.regions.headerBytes;
-    const uint8_t* x = static_cast<const uint8_t*>(a.x) + t * xRowBytes;
-    if (v.fp8)
-      warpQuantizeRowE4m3ToEach(units, row, row == nullptr ? nullptr : reinterpret_cast<float*>(row + v.regions.scaleOffset),
-                                x, static_cast<int>(ElementType::kBf16), v.hidden, v.powerOfTwoScales != 0);
-    else
+    const uint8_t* x = static_cast<const uint8_t*>(a.x) + t * xRowBytes + static_cast<size_t>(first) * 2;
+    if (v.fp8) {
+      uint8_t* codes = row == nullptr ? nullptr : row + first;
+      float* scales =
+          row == nullptr ? nullptr : reinterpret_cast<float*>(row + v.regions.scaleOffset) + first / kFp8BlockChannels;
+      warpQuantizeRowE4m3ToEach(targets, codes, scales, x, static_cast<int>(ElementType::kBf16), channels,
+                                v.powerOfTwoScales != 0);
+    } else {
       warpCopyBytesToEach(
-          units, [&](int b) { return reinterpret_cast<uint8_t*>(__shfl_sync(0xFFFFFFFFu, reinterpret_cast<uintptr_t>(row), b)); },
-          x, xRowBytes);
+          targets,
+          [&](int b) {
+            return reinterpret_cast<uint8_t*>(__shfl_sync(0xFFFFFFFFu, reinterpret_cast<uintptr_t>(row), b)) +
+                   static_cast<size_t>(first) * 2;
+          },
+          x, static_cast<size_t>(channels) * 2);
+    }
   }
 }
 
