@@ -8,9 +8,10 @@
 //            token) of every destination's landing region whose rank owns one of the token's
 //            experts, and with several domains into slot t of each other domain's network message
 //            that needs it; then one warp per (token, slot) writes the headers (ids, each row's
-//            number, t + 1; 0 in a network slot the token does not need). The last block writes this rank's rows per local expert into every
-//            domain peer's counts region, its record (T, K, the fault), the network tails (the
-//            counts of the other domains' ranks), and releases its arrival.
+//            number, t + 1; 0 in a network slot the token does not need). The last block writes
+//            this rank's rows per local expert into every domain peer's counts region, its record
+//            (T, K, the fault), the network tails (the counts of the other domains' ranks), and
+//            releases its arrival.
 //   relay    (two hops, first in the receive half, after the network group landed) every block
 //            checks the tails' sequence numbers (a stale one: the rail peer had failed); a warp per
 //            (source domain, token, rank of this domain) copies the landed slot into that rank's
