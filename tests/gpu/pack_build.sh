@@ -12,7 +12,7 @@ if [ $# -eq 1 ]; then build=build; dest=$1; else build=$1; dest=$2; fi
 programs=(
   src/libnccl_moe.so.0.1.0
   tools/nccl-moe-run tools/nccl-moe-perf tools/nccl-moe-demo
-  tests/nccl-moe-rank-check tests/nccl-moe-ll-rank-check tests/nccl-moe-plugin-probe tests/nccl-moe-signal-probe
+  tests/nccl-moe-rank-check tests/nccl-moe-ll-rank-check tests/nccl-moe-plugin-probe tests/nccl-moe-signal-probe tests/nccl-moe-copy-probe
   tests/gpu/nccl_moe_virtual_cluster_tests tests/gpu/nccl_moe_ll_cluster_tests tests/gpu/nccl_moe_gpu_tests
   tests/launcher/launcher_gpu_tests tests/launcher/nccl_allreduce_probe tests/launcher/bootstrap_probe
   tests/plugin/plugin_gpu_tests tests/plugin/plugin_abi_tests

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "nccl_moe_bootstrap.h"
+#include "probe_support.h"
 
 namespace {
 
@@ -126,23 +127,8 @@ __global__ void barrierKernel(Peers peers, uint64_t base, int rounds, uint64_t* 
   if (blockIdx.x == 0 && threadIdx.x == 0) *elapsedNs = nowNs() - start;
 }
 
-void check(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return;
-  std::fprintf(stderr, "signal-probe: %s: %s\n", what, cudaGetErrorString(e));
-  std::exit(1);
-}
-
-void check(ncclResult_t r, const char* what) {
-  if (r == ncclSuccess) return;
-  std::fprintf(stderr, "signal-probe: %s: %s\n", what, ncclGetErrorString(r));
-  std::exit(1);
-}
-
-int intFlag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  return fallback;
-}
+using probe::check;
+using probe::intFlag;
 
 struct Probe {
   Peers peers{};
@@ -215,6 +201,7 @@ void runStyle(Probe& p, int rounds, int blocks, int threads, cudaEvent_t begin, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  probe::gProgram = "signal-probe";
   const int rounds = intFlag(argc, argv, "--rounds", 2000);
   const int blocks = intFlag(argc, argv, "--blocks", 16);
   const int threads = intFlag(argc, argv, "--threads", 512);
@@ -245,28 +232,8 @@ int main(int argc, char** argv) {
   check(cudaMalloc(&p.token, sizeof(float)), "cudaMalloc");
   check(cudaMemset(p.elapsed, 0, sizeof(uint64_t)), "cudaMemset");
   check(cudaMemset(p.timeouts, 0, sizeof(unsigned)), "cudaMemset");
-  // Every rank's IPC handle, through NCCL.
-  cudaIpcMemHandle_t handle;
-  check(cudaIpcGetMemHandle(&handle, mine), "cudaIpcGetMemHandle");
-  char* handles = nullptr;
-  check(cudaMalloc(&handles, sizeof(handle) * R), "cudaMalloc");
-  check(cudaMemcpy(handles + sizeof(handle) * me.layout.rank, &handle, sizeof(handle), cudaMemcpyHostToDevice),
-        "cudaMemcpy");
-  check(ncclAllGather(handles + sizeof(handle) * me.layout.rank, handles, sizeof(handle), ncclChar, p.nccl, p.stream),
-        "ncclAllGather");
-  // The stream is non-blocking: the legacy-stream copy below would not wait for the gather.
-  check(cudaStreamSynchronize(p.stream), "cudaStreamSynchronize");
-  std::vector<cudaIpcMemHandle_t> all(R);
-  check(cudaMemcpy(all.data(), handles, sizeof(handle) * R, cudaMemcpyDeviceToHost), "cudaMemcpy");
-  for (int r = 0; r < R; ++r) {
-    if (r == me.layout.rank) {
-      p.peers.words[r] = mine;
-      continue;
-    }
-    void* opened = nullptr;
-    check(cudaIpcOpenMemHandle(&opened, all[r], cudaIpcMemLazyEnablePeerAccess), "cudaIpcOpenMemHandle");
-    p.peers.words[r] = static_cast<uint64_t*>(opened);
-  }
+  const std::vector<void*> buffers = probe::openPeerBuffers(mine, R, me.layout.rank, p.nccl, p.stream);
+  for (int r = 0; r < R; ++r) p.peers.words[r] = static_cast<uint64_t*>(buffers[r]);
   int* hostWord = nullptr;
   check(cudaHostAlloc(&hostWord, sizeof(int), cudaHostAllocMapped), "cudaHostAlloc");
   *hostWord = 0;
@@ -286,8 +253,7 @@ int main(int argc, char** argv) {
   runStyle<Poll::kVolatile>(p, rounds, blocks, threads, begin, end);
   runStyle<Poll::kLibrary>(p, rounds, blocks, threads, begin, end);
   p.hostBarrier();
-  for (int r = 0; r < R; ++r)
-    if (r != me.layout.rank) cudaIpcCloseMemHandle(p.peers.words[r]);
+  probe::closePeerBuffers(buffers, me.layout.rank);
   ncclCommDestroy(p.nccl);
   cudaFreeHost(hostWord);
   return 0;
