@@ -30,9 +30,9 @@
 #                                harness copy in .peer (tools/perf/peer/harness_additions.patch says how
 #                                to make it; carry it); PEER_CONFIGS (default "8:16 4:24"), PEER_BUDGET_S (530)
 #                      probe     not a check: what one cross-rank wait costs (nccl-moe-signal-probe)
-#                                on 2 and 8 ranks, with and without MPS; PROBE_SECONDS limits each run (120);
-#                                then how fast kernels write to and read from peers' memory on 8 ranks
-#                                under MPS (nccl-moe-copy-probe)
+#                                on 2 and 8 ranks, with and without MPS; PROBE_SECONDS limits each run (120)
+#                      copy      not a check: how fast kernels write to and read from peers' memory on 8
+#                                ranks under MPS (nccl-moe-copy-probe), against a local copy and memcpy
 #                      latency   not a check: fixed costs in one minute: the low-latency calls at T = 1
 #                                on 2 and 8 ranks, and the high-throughput layout, dispatch and combine
 #                                at 8 ranks x 16 SMs, 256 and 1024 tokens, checked bit for bit (-c 1)
@@ -154,7 +154,10 @@ part_probe() {
       grep -E '^\[rank 0\] ' "$out/probe_${ranks}${mps:+_mps}.log" | sed 's/^\[rank 0\] //'
     done
   done
-  # Writing into peers' memory against reading from it, 8 ranks under MPS (the LL send halves push).
+}
+
+# Writing into peers' memory against reading from it, 8 ranks under MPS (the LL send halves push).
+part_copy() {
   timeout 120 $run -np 8 --timeout 110 -- "$build/tests/nccl-moe-copy-probe" > "$out/copy_probe_8_mps.log" 2>&1
   echo "copy probe 8 ranks MPS: exit $? after $(elapsed)"
   grep -E '^\[rank 0\] ' "$out/copy_probe_8_mps.log" | sed 's/^\[rank 0\] //'
