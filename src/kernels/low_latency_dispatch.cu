@@ -31,6 +31,7 @@
 #include "kernels/fp8_row.cuh"
 #include "kernels/launch.h"  // cappedGrid, allowSharedBytes
 #include "kernels/low_latency_device.cuh"
+#include "kernels/send_pieces.h"
 #include "misc/launch_error.h"
 #include "plan/routing.h"
 
@@ -220,24 +221,10 @@ __device__ uint32_t sendUnitsOf(const LowLatencyView& v, const int64_t* ids, int
   return __reduce_or_sync(0xFFFFFFFFu, bits);
 }
 
-// A token's row goes to the send slots in pieces of whole kSendPieceChannels (the last one shorter),
-// each piece to a warp of its own, as many pieces as keep the grid's warps busy: with one warp per
-// row, at T = 1 one warp copied the 14 KiB row in four dependent rounds while the block's other
-// warps waited, and at T = 128 half the grid's warps had no token. A piece starts on a 128-channel
-// FP8 block, so it quantises to the bits of the whole row (each block has its own scale).
-constexpr int kSendPieceChannels = 1024;  // 2 KiB of BF16 input; eight FP8 blocks, one quantise step
-
-struct SendPieces {
-  int count;     // per token
-  int channels;  // per piece (a multiple of kSendPieceChannels)
-};
-
-__device__ SendPieces sendPiecesOf(const LowLatencyView& v, int tokens) {
-  const int granules = (v.hidden + kSendPieceChannels - 1) / kSendPieceChannels;
-  const int64_t spareWarps = warpsInGrid() / max(tokens, 1);
-  const int count = spareWarps < 1 ? 1 : spareWarps < granules ? static_cast<int>(spareWarps) : granules;
-  return SendPieces{count, (granules + count - 1) / count * kSendPieceChannels};
-}
+// A token's row goes to the send slots in pieces (kernels/send_pieces.h), each to a warp of its
+// own, as many as keep the grid's warps busy: with one warp per row, at T = 1 one warp copied the
+// 14 KiB row in four dependent rounds while the block's other warps waited, and at T = 128 half the
+// grid's warps had no token.
 
 // Every token's row into every send slot it needs, a warp per piece of the row: the piece is read
 // (and with FP8 quantised) once and written to each slot, instead of once per slot (a token of top-8
@@ -251,13 +238,13 @@ __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
   }
   const int j = laneId();
   const size_t xRowBytes = static_cast<size_t>(v.hidden) * 2;
-  const SendPieces pieces = sendPiecesOf(v, a.numTokens);
+  const SendPieces pieces = sendPiecesFor(v.hidden, warpsInGrid(), a.numTokens);
   const int64_t units = static_cast<int64_t>(a.numTokens) * pieces.count;
   for (int64_t u = globalWarp(); u < units; u += warpsInGrid()) {
     const int64_t t = u / pieces.count;
-    const int first = static_cast<int>(u % pieces.count) * pieces.channels;  // warp-uniform
-    if (first >= v.hidden) continue;
-    const int channels = min(v.hidden - first, pieces.channels);
+    int first = 0;  // warp-uniform
+    const int channels = pieceChannels(pieces, v.hidden, static_cast<int>(u % pieces.count), &first);
+    if (channels == 0) continue;
     const uint32_t targets = sendUnitsOf(v, a.topkIdx + t * a.topk, a.topk);
     uint8_t* slot = nullptr;
     if (j < D) {
