@@ -133,8 +133,7 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyCombine
   llStamp(v, kTraceCombine, kTraceBlockCopied, blockIdx.x == 0);
   stashOwnSlots(v, a, parity);
   if (v.domain.domains > 1) stageWeights(v, a);
-  __syncthreads();
-  llStamp(v, kTraceCombine, kTraceBlockSent, blockIdx.x == 0);
+  llStampBlockDone(v, kTraceCombine, kTraceBlockSent);
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
   llStamp(v, kTraceCombine, kTraceRowsSent, true);
   for (int n = threadIdx.x; n < v.domain.domains; n += blockDim.x) {

@@ -199,6 +199,14 @@ __device__ __forceinline__ void llStamp(const LowLatencyView& v, int op, int ste
   if (v.trace != nullptr && stamps && threadIdx.x == 0) v.trace->stampNs[op][step] = globalTimerNs();
 }
 
+// Block 0 stamps `step` once all its threads are past this point. The barrier is taken only when
+// tracing (`v.trace` is the same for the whole grid): the untraced call pays nothing for the stamp.
+__device__ __forceinline__ void llStampBlockDone(const LowLatencyView& v, int op, int step) {
+  if (v.trace == nullptr) return;
+  __syncthreads();
+  llStamp(v, op, step, blockIdx.x == 0);
+}
+
 // A kernel's start: block 0 stamps it and clears the call's other stamps. Only block 0 and a
 // half's last block stamp, and the last block comes after block 0 (llLastBlock), so no stamp of
 // this call is cleared.

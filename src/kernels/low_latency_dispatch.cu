@@ -221,15 +221,13 @@ __device__ uint32_t sendUnitsOf(const LowLatencyView& v, const int64_t* ids, int
   return __reduce_or_sync(0xFFFFFFFFu, bits);
 }
 
-// A token's row goes to the send slots in pieces (kernels/send_pieces.h), each to a warp of its
-// own, as many as keep the grid's warps busy: with one warp per row, at T = 1 one warp copied the
-// 14 KiB row in four dependent rounds while the block's other warps waited, and at T = 128 half the
-// grid's warps had no token.
-
-// Every token's row into every send slot it needs, a warp per piece of the row: the piece is read
-// (and with FP8 quantised) once and written to each slot, instead of once per slot (a token of top-8
-// of 256 experts reaches about 5.3 of 8 ranks). Lane j holds unit j's slot. More units than lanes (a
-// domain of more than 32 - M + 1 ranks): one warp per (token, slot), as the headers go.
+// Every token's row into every send slot it needs, a warp per piece of the row (kernels/
+// send_pieces.h; as many pieces as keep the grid's warps busy: with one warp per row, at T = 1 one
+// warp copied the 14 KiB row in four dependent rounds while the block's other warps waited, and at
+// T = 128 half the grid's warps had no token). The piece is read (and with FP8 quantised) once and
+// written to each slot, instead of once per slot (a token of top-8 of 256 experts reaches about
+// 5.3 of 8 ranks). Lane j holds unit j's slot. More units than lanes (a domain of more than
+// 32 - M + 1 ranks): one warp per (token, slot), as the headers go.
 __device__ void sendRows(const LowLatencyView& v, const ncclMoeLowLatencyDispatchArgs_t& a, int parity) {
   const int D = v.domain.localRanks, M = v.domain.domains, base = llDomainBase(v);
   if (D + M - 1 > kWarp) {
@@ -298,8 +296,7 @@ __device__ void sendHalf(const LowLatencyView& v, const ncclMoeLowLatencyDispatc
         [](uint8_t* slot) {
           if (laneId() == 0) *reinterpret_cast<int32_t*>(slot) = 0;
         });
-    __syncthreads();
-    llStamp(v, kTraceDispatch, kTraceBlockSent, blockIdx.x == 0);
+    llStampBlockDone(v, kTraceDispatch, kTraceBlockSent);
   }
   if (!llLastBlock(&v.counters->sendBlocksDone)) return;
   llStamp(v, kTraceDispatch, kTraceRowsSent, true);

@@ -106,13 +106,7 @@ int main(int argc, char** argv) {
   const int rowBytes = probe::intFlag(argc, argv, "--row-bytes", 14336);
   const int blocks = probe::intFlag(argc, argv, "--blocks", 16);
   const int rounds = probe::intFlag(argc, argv, "--rounds", 20);
-  nccl_moe::RankBootstrap me;
-  try {
-    me = nccl_moe::bootstrapRank();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "copy-probe: %s\n", e.what());
-    return 2;
-  }
+  const nccl_moe::RankBootstrap me = probe::bootstrapOrExit();
   const int R = me.layout.size;
   if (R > kMaxRanks || mib < 1 || mib > 4096 || rowBytes < 16 || rowBytes % 16 != 0 || blocks < 1 || rounds < 1) {
     std::fprintf(stderr,

@@ -9,7 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <vector>
+
+#include "nccl_moe_bootstrap.h"
 
 namespace probe {
 
@@ -31,6 +34,16 @@ inline int intFlag(int argc, char** argv, const char* name, int fallback) {
   for (int i = 1; i + 1 < argc; ++i)
     if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
   return fallback;
+}
+
+// This rank's place in the job its launcher started, or a message and exit status 2.
+inline nccl_moe::RankBootstrap bootstrapOrExit() {
+  try {
+    return nccl_moe::bootstrapRank();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", gProgram, e.what());
+    std::exit(2);
+  }
 }
 
 // Every rank's allocation `mine` (device memory from cudaMalloc) as this process addresses it:

@@ -205,13 +205,7 @@ int main(int argc, char** argv) {
   const int rounds = intFlag(argc, argv, "--rounds", 2000);
   const int blocks = intFlag(argc, argv, "--blocks", 16);
   const int threads = intFlag(argc, argv, "--threads", 512);
-  nccl_moe::RankBootstrap me;
-  try {
-    me = nccl_moe::bootstrapRank();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "signal-probe: %s\n", e.what());
-    return 2;
-  }
+  const nccl_moe::RankBootstrap me = probe::bootstrapOrExit();
   const int R = me.layout.size;
   if (R < 2 || R > kMaxRanks || rounds < 1 || blocks < 1 || threads < 32 || threads > 1024) {
     std::fprintf(stderr, "signal-probe: needs 2..%d ranks, --rounds >= 1, --blocks >= 1, --threads 32..1024\n",
